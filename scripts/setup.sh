@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs the Debian 12 packages atrest needs to build, test and benchmark.
+# Idempotent: does nothing (and asks apt nothing) when all are present.
+set -eu
+
+PACKAGES="build-essential cmake pkg-config libssl-dev libsqlite3-dev \
+libcmocka-dev libsqlcipher-dev libjansson-dev"
+
+missing=""
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "atrest: installing:$missing" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "atrest: run as root or install sudo" >&2; exit 1; }
+    SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,99 @@
+/*
+ * keyring.h — the data folder's keyring: wrapped DEKs only.
+ *
+ * One file, <data_dir>/keyring (mode 0600). For every store file it holds
+ * one DEK per layer per version, each wrapped by that layer's key provider
+ * (layer 0, "outer": the service KEK; layer 1, "inner": the optional
+ * customer key), plus a per-DEK count of encryptions. It never holds an
+ * unwrapped key. The record layout is documented in keyring.c.
+ *
+ * Invariants:
+ *   1. Updates are atomic and crash-safe: write keyring.tmp, fsync, rename
+ *      over keyring, fsync the folder. A reader sees the old or the new file.
+ *   2. The whole file is authenticated (HMAC-SHA256 under a MAC key that is
+ *      itself wrapped by the outer provider): a flipped bit, a truncation or
+ *      a swapped record is AT_EKEYRING, never a wrong key.
+ *   3. The keyring records each layer's provider key identity; opening it
+ *      with another provider fails with AT_EKEYMISMATCH.
+ *   4. Encryption counts only over-count: the count persisted is a
+ *      reservation taken before the encryptions it covers are used.
+ *   5. A DEK whose count reaches the rotation threshold (default 2^30, far
+ *      below the 2^32 NIST SP 800-38D limit for random 96-bit nonces) is
+ *      retired: a new version becomes current for writes; old versions stay
+ *      readable.
+ *   6. Unwrapped DEKs live only in secmem (locked, undumpable), and are
+ *      wiped when their file is removed or the keyring is closed.
+ *
+ * All functions are thread-safe.
+ */
+#ifndef ATREST_KEYS_KEYRING_H
+#define ATREST_KEYS_KEYRING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "keys/provider.h"
+
+#define KEYRING_FILE_ID_LEN 16
+#define KEYRING_NAME_MAX 64 /* store names: [a-z0-9_-]{1,63} chosen by atrest */
+#define KEYRING_LAYER_OUTER 0
+#define KEYRING_LAYER_INNER 1
+#define KEYRING_DEFAULT_ROTATE_AT (1ULL << 30)
+
+struct keyring;
+
+/* Open <data_dir>/keyring with the outer provider and, for a two-layer
+ * account, the inner one (NULL otherwise). With create set and no keyring
+ * present, a new empty keyring is written (the layer count is fixed then:
+ * 2 when inner is given). Errors: AT_EKEYRING (missing without create,
+ * corrupted, wrong format), AT_EKEYMISMATCH (providers are not the ones the
+ * keyring was made with, or the layer count differs), errno. */
+int keyring_open(const char *data_dir, struct key_provider *outer, struct key_provider *inner,
+                 int create, struct keyring **out) AT_WUR;
+
+/* Wipe all keys in memory and free. Persists counters first (best effort). */
+void keyring_close(struct keyring *kr);
+
+/* 1 or 2. */
+int keyring_layers(const struct keyring *kr);
+
+/* Create the DEKs (version 1 for each layer) of a new store file called
+ * name, with a fresh random file id written to id. AT_EEXIST if the name is
+ * taken. Persisted before returning. */
+int keyring_add_file(struct keyring *kr, const char *name, uint8_t id[KEYRING_FILE_ID_LEN]) AT_WUR;
+
+/* The file id of name, or AT_ENOTFOUND. */
+int keyring_find_file(struct keyring *kr, const char *name, uint8_t id[KEYRING_FILE_ID_LEN]) AT_WUR;
+
+/* Crypto-shred: drop every DEK version of the file (memory wiped), persist. */
+int keyring_remove_file(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN]) AT_WUR;
+
+/* List store files: up to max names (each KEYRING_NAME_MAX) and ids. */
+int keyring_list_files(struct keyring *kr, char (*names)[KEYRING_NAME_MAX],
+                       uint8_t (*ids)[KEYRING_FILE_ID_LEN], size_t max, size_t *n) AT_WUR;
+
+/* The key for one new encryption: counts it, rotates first if the current
+ * version has reached the threshold. *key points at keyring-owned secmem (32
+ * bytes) valid until the file is removed or the keyring closed. */
+int keyring_key_for_write(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer,
+                          uint32_t *version, const uint8_t **key) AT_WUR;
+
+/* The key of a given version, for reading. AT_ENOTFOUND if unknown. */
+int keyring_key_for_read(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer,
+                         uint32_t version, const uint8_t **key) AT_WUR;
+
+/* Start a new DEK version for the file and layer now. */
+int keyring_rotate_file(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer) AT_WUR;
+
+/* The current version and its encryption count (for status and tests). */
+int keyring_file_status(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer,
+                        uint32_t *current_version, uint64_t *encryptions) AT_WUR;
+
+/* Change the rotation threshold (tests use small values). */
+void keyring_set_rotate_at(struct keyring *kr, uint64_t encryptions);
+
+/* Persist counters now. */
+int keyring_flush(struct keyring *kr) AT_WUR;
+
+#endif

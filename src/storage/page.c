@@ -1,0 +1,105 @@
+/*
+ * page.c — seal and open one page in the format of page.h.
+ *
+ * The only place that knows the trailer layout and the associated data.
+ * page_seal runs the inner layer first, then the outer one over the inner
+ * ciphertext and trailer; page_open undoes it in the opposite order.
+ */
+#include "storage/page.h"
+
+#include <string.h>
+
+#include "crypto/aead.h"
+#include "crypto/rand.h"
+#include "crypto/secmem.h"
+
+#define AAD_MAX (4 + 1 + KEYRING_FILE_ID_LEN + 4 + 1 + 4 + PAGE_PLAIN_HDR)
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static size_t build_aad(uint8_t aad[AAD_MAX], const uint8_t id[KEYRING_FILE_ID_LEN],
+                        uint32_t pgno, int layer, uint32_t version, const uint8_t *page)
+{
+    size_t n = 0;
+    memcpy(aad, "ATRP", 4);
+    n += 4;
+    aad[n++] = 1;
+    memcpy(aad + n, id, KEYRING_FILE_ID_LEN);
+    n += KEYRING_FILE_ID_LEN;
+    put32(aad + n, pgno);
+    n += 4;
+    aad[n++] = (uint8_t)layer;
+    put32(aad + n, version);
+    n += 4;
+    if (pgno == 1) {
+        memcpy(aad + n, page, PAGE_PLAIN_HDR);
+        n += PAGE_PLAIN_HDR;
+    }
+    return n;
+}
+
+int page_seal(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layers, uint32_t pgno,
+              uint8_t page[PAGE_SIZE])
+{
+    size_t hdr = pgno == 1 ? PAGE_PLAIN_HDR : 0;
+    uint8_t aad[AAD_MAX];
+    for (int layer = layers - 1; layer >= 0; layer--) {
+        uint8_t *trailer = page + PAGE_SIZE - PAGE_TRAILER_LEN * (layer + 1);
+        size_t end = PAGE_SIZE - PAGE_TRAILER_LEN * (size_t)(layer + 1);
+        uint32_t version;
+        const uint8_t *key;
+        int rc = keyring_key_for_write(kr, id, layer, &version, &key);
+        if (rc)
+            return rc;
+        put32(trailer, version);
+        rc = rand_bytes(trailer + 4, AEAD_NONCE_LEN);
+        if (rc)
+            return rc;
+        size_t aad_len = build_aad(aad, id, pgno, layer, version, page);
+        rc = aead_seal(key, trailer + 4, aad, aad_len, page + hdr, end - hdr, page + hdr,
+                       trailer + 4 + AEAD_NONCE_LEN);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int page_open(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layers, uint32_t pgno,
+              uint8_t page[PAGE_SIZE])
+{
+    size_t hdr = pgno == 1 ? PAGE_PLAIN_HDR : 0;
+    uint8_t aad[AAD_MAX];
+    for (int layer = 0; layer < layers; layer++) {
+        uint8_t *trailer = page + PAGE_SIZE - PAGE_TRAILER_LEN * (layer + 1);
+        size_t end = PAGE_SIZE - PAGE_TRAILER_LEN * (size_t)(layer + 1);
+        uint32_t version = get32(trailer);
+        const uint8_t *key;
+        int rc = keyring_key_for_read(kr, id, layer, version, &key);
+        if (rc) {
+            /* An unknown version is damage or tampering, like a bad tag;
+             * anything else (a key that cannot be had now) passes through. */
+            secmem_wipe(page, PAGE_SIZE);
+            return rc == AT_ENOTFOUND ? AT_EINTEGRITY : rc;
+        }
+        size_t aad_len = build_aad(aad, id, pgno, layer, version, page);
+        rc = aead_open(key, trailer + 4, aad, aad_len, page + hdr, end - hdr, page + hdr,
+                           trailer + 4 + AEAD_NONCE_LEN);
+        if (rc) {
+            secmem_wipe(page, PAGE_SIZE);
+            return AT_EINTEGRITY;
+        }
+        memset(trailer, 0, PAGE_TRAILER_LEN);
+    }
+    return 0;
+}

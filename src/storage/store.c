@@ -1,0 +1,362 @@
+/*
+ * store.c — store environments (data folders) and stores (SQLite files
+ * through the encrypting VFS). See store.h for the contract.
+ *
+ * Invariants:
+ *   1. A store file is only ever opened through the "atrest" VFS, bound to
+ *      its keyring entry, so every page on disk is sealed (vfs.c).
+ *   2. A store is created with PAGE_SIZE pages and PAGE_RESERVED(layers)
+ *      reserved bytes before its first page is written, and refused on
+ *      open when its header says otherwise.
+ *   3. Every connection runs with journal_mode=WAL, synchronous=FULL,
+ *      temp_store=MEMORY, mmap_size=0 and SQLite's defensive mode.
+ *   4. store_drop destroys the DEKs (keyring persisted) before unlinking
+ *      the files: once it returns, the ciphertext left anywhere (a copy, a
+ *      disk block) can no longer be decrypted.
+ */
+#include "storage/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto/secmem.h"
+#include "storage/page.h"
+#include "storage/vfs.h"
+
+struct store_env {
+    char *dir;
+    int lock_fd;
+    struct keyring *kr;
+    int layers;
+};
+
+struct store {
+    struct store_env *env;
+    sqlite3 *db;
+    char path[PATH_MAX];
+    uint64_t failures_seen;
+};
+
+#ifdef ATREST_BENCH_PLAINTEXT
+/* Benchmark-only build: the same code on plain SQLite, no encryption. */
+#define STORE_VFS "unix"
+#define STORE_RESERVED(layers) 0
+#else
+#define STORE_VFS VFS_NAME
+#define STORE_RESERVED(layers) PAGE_RESERVED(layers)
+#endif
+
+int store_env_open(const struct store_env_options *opt, struct store_env **out)
+{
+    int rc;
+    *out = NULL;
+    if (!opt || !opt->data_dir || !opt->outer)
+        return AT_EINVAL;
+    rc = secmem_init();
+    if (rc)
+        return at_error_set(rc, "cannot disable core dumps: %s", strerror(rc));
+    if (opt->create && mkdir(opt->data_dir, 0700) != 0 && errno != EEXIST)
+        return at_error_set(errno, "cannot create data folder %s: %s", opt->data_dir,
+                            strerror(errno));
+    struct stat sb;
+    if (stat(opt->data_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return at_error_set(ENOENT, "data folder %s does not exist", opt->data_dir);
+
+    struct store_env *env = calloc(1, sizeof *env);
+    if (!env)
+        return AT_ENOMEM;
+    env->lock_fd = -1;
+    env->dir = realpath(opt->data_dir, NULL);
+    if (!env->dir) {
+        rc = at_error_set(errno, "cannot resolve data folder %s: %s", opt->data_dir,
+                          strerror(errno));
+        goto fail;
+    }
+    char lock_path[PATH_MAX];
+    snprintf(lock_path, sizeof lock_path, "%s/LOCK", env->dir);
+    env->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (env->lock_fd < 0) {
+        rc = at_error_set(errno, "cannot open %s: %s", lock_path, strerror(errno));
+        goto fail;
+    }
+    if (flock(env->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK
+                 ? at_error_set(AT_ELOCKED, "data folder %s is in use by another process",
+                                env->dir)
+                 : at_error_set(errno, "cannot lock %s: %s", lock_path, strerror(errno));
+        goto fail;
+    }
+    rc = keyring_open(env->dir, opt->outer, opt->inner, opt->create, &env->kr);
+    if (rc)
+        goto fail;
+    if (opt->rotate_at)
+        keyring_set_rotate_at(env->kr, opt->rotate_at);
+    env->layers = keyring_layers(env->kr);
+    rc = vfs_register();
+    if (rc) {
+        at_error_set(rc, "cannot register the encrypting VFS");
+        goto fail;
+    }
+    *out = env;
+    return 0;
+fail:
+    store_env_close(env);
+    return rc;
+}
+
+void store_env_close(struct store_env *env)
+{
+    if (!env)
+        return;
+    if (env->kr)
+        keyring_close(env->kr);
+    if (env->lock_fd >= 0)
+        close(env->lock_fd); /* releases the flock */
+    free(env->dir);
+    free(env);
+}
+
+struct keyring *store_env_keyring(struct store_env *env)
+{
+    return env->kr;
+}
+
+const char *store_env_data_dir(struct store_env *env)
+{
+    return env->dir;
+}
+
+static void file_path(const struct store_env *env, const uint8_t id[KEYRING_FILE_ID_LEN],
+                      char *out, size_t n)
+{
+    char hex[2 * KEYRING_FILE_ID_LEN + 1];
+    for (int i = 0; i < KEYRING_FILE_ID_LEN; i++)
+        snprintf(hex + 2 * i, 3, "%02x", id[i]);
+    snprintf(out, n, "%s/%s.db", env->dir, hex);
+}
+
+int store_error(struct store *st, int src)
+{
+    uint64_t failures = vfs_auth_failures(st->path);
+    if (src == SQLITE_IOERR_DATA || failures > st->failures_seen) {
+        st->failures_seen = failures;
+        return at_error_set(AT_EINTEGRITY,
+                            "store %s: a page failed authentication (corrupted or tampered)",
+                            st->path);
+    }
+    const char *msg = st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(src);
+    return at_error_set(AT_ESQLITE, "store %s: %s (SQLite code %d)", st->path, msg, src);
+}
+
+int store_exec(struct store *st, const char *sql)
+{
+    int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : store_error(st, rc);
+}
+
+static int open_db(struct store *st, const uint8_t id[KEYRING_FILE_ID_LEN], int create)
+{
+    struct store_env *env = st->env;
+    int reserved = STORE_RESERVED(env->layers);
+    int rc = vfs_bind(st->path, env->kr, id, env->layers);
+    if (rc)
+        return rc;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
+                (create ? SQLITE_OPEN_CREATE : 0);
+    int src = sqlite3_open_v2(st->path, &st->db, flags, STORE_VFS);
+    if (src != SQLITE_OK) {
+        rc = store_error(st, src);
+        goto fail;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    sqlite3_busy_timeout(st->db, 10000);
+    sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(st->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    if (create) {
+        int n = reserved;
+        src = sqlite3_file_control(st->db, "main", SQLITE_FCNTL_RESERVE_BYTES, &n);
+        if (src != SQLITE_OK) {
+            rc = store_error(st, src);
+            goto fail;
+        }
+        if ((rc = store_exec(st, "PRAGMA page_size=4096")) != 0)
+            goto fail;
+    }
+    if ((rc = store_exec(st, "PRAGMA temp_store=MEMORY; PRAGMA mmap_size=0")) != 0)
+        goto fail;
+    sqlite3_stmt *stmt = NULL;
+    src = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &stmt, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(stmt);
+    int wal = src == SQLITE_ROW &&
+              strcmp((const char *)sqlite3_column_text(stmt, 0), "wal") == 0;
+    sqlite3_finalize(stmt);
+    if (!wal) {
+        rc = src == SQLITE_ROW ? at_error_set(AT_ESQLITE, "store %s: cannot enter WAL mode",
+                                              st->path)
+                               : store_error(st, src);
+        goto fail;
+    }
+    if ((rc = store_exec(st, "PRAGMA synchronous=FULL")) != 0)
+        goto fail;
+    /* Read the schema now: runs WAL recovery and authenticates page 1. */
+    if ((rc = store_exec(st, "SELECT count(*) FROM sqlite_schema")) != 0)
+        goto fail;
+    int have = -1;
+    sqlite3_file_control(st->db, "main", SQLITE_FCNTL_RESERVE_BYTES, &have);
+    if (have != reserved) {
+        rc = at_error_set(AT_EFORMAT, "store %s has %d reserved bytes per page, expected %d",
+                          st->path, have, reserved);
+        goto fail;
+    }
+    return 0;
+fail:
+    sqlite3_close_v2(st->db);
+    st->db = NULL;
+    vfs_unbind(st->path);
+    return rc;
+}
+
+static int new_store(struct store_env *env, struct store **out)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return AT_ENOMEM;
+    (*out)->env = env;
+    return 0;
+}
+
+int store_create(struct store_env *env, const char *name, struct store **out)
+{
+    uint8_t id[KEYRING_FILE_ID_LEN];
+    struct store *st;
+    *out = NULL;
+    int rc = keyring_add_file(env->kr, name, id);
+    if (rc)
+        return rc;
+    if ((rc = new_store(env, &st)) != 0)
+        goto undo;
+    file_path(env, id, st->path, sizeof st->path);
+    if (access(st->path, F_OK) == 0) {
+        rc = at_error_set(AT_EEXIST, "store file %s already exists", st->path);
+        free(st);
+        goto undo;
+    }
+    rc = open_db(st, id, 1);
+    if (rc) {
+        char side[PATH_MAX + 8];
+        unlink(st->path);
+        snprintf(side, sizeof side, "%s-wal", st->path);
+        unlink(side);
+        snprintf(side, sizeof side, "%s-shm", st->path);
+        unlink(side);
+        free(st);
+        goto undo;
+    }
+    *out = st;
+    return 0;
+undo:
+    {
+        /* Best effort: an orphan entry is harmless; keep the first error. */
+        int ignored = keyring_remove_file(env->kr, id);
+        (void)ignored;
+    }
+    return rc;
+}
+
+int store_open(struct store_env *env, const char *name, struct store **out)
+{
+    uint8_t id[KEYRING_FILE_ID_LEN];
+    struct store *st;
+    *out = NULL;
+    int rc = keyring_find_file(env->kr, name, id);
+    if (rc)
+        return rc == AT_ENOTFOUND ? at_error_set(rc, "no store named %s", name) : rc;
+    if ((rc = new_store(env, &st)) != 0)
+        return rc;
+    file_path(env, id, st->path, sizeof st->path);
+    if (access(st->path, F_OK) != 0) {
+        rc = at_error_set(AT_ENOTFOUND, "store %s: file %s is missing", name, st->path);
+        free(st);
+        return rc;
+    }
+    if ((rc = open_db(st, id, 0)) != 0) {
+        free(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+int store_close(struct store *st)
+{
+    if (!st)
+        return 0;
+    int src = sqlite3_close(st->db);
+    int rc = 0;
+    if (src != SQLITE_OK) {
+        rc = store_error(st, src);
+        sqlite3_close_v2(st->db);
+    }
+    vfs_unbind(st->path);
+    free(st);
+    return rc;
+}
+
+int store_drop(struct store_env *env, const char *name)
+{
+    uint8_t id[KEYRING_FILE_ID_LEN];
+    int rc = keyring_find_file(env->kr, name, id);
+    if (rc)
+        return rc;
+    char path[PATH_MAX], side[PATH_MAX + 16];
+    file_path(env, id, path, sizeof path);
+    /* Crypto-shred first (invariant 4), then remove the files. */
+    if ((rc = keyring_remove_file(env->kr, id)) != 0)
+        return rc;
+    static const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
+        snprintf(side, sizeof side, "%s%s", path, suffix[i]);
+        if (unlink(side) != 0 && errno != ENOENT)
+            rc = at_error_set(errno, "cannot remove %s: %s", side, strerror(errno));
+    }
+    int dfd = open(env->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return rc;
+}
+
+sqlite3 *store_db(struct store *st)
+{
+    return st->db;
+}
+
+const char *store_path(struct store *st)
+{
+    return st->path;
+}
+
+int store_begin(struct store *st)
+{
+    return store_exec(st, "BEGIN IMMEDIATE");
+}
+
+int store_commit(struct store *st)
+{
+    return store_exec(st, "COMMIT");
+}
+
+int store_rollback(struct store *st)
+{
+    int rc = sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : store_error(st, rc);
+}

@@ -1,0 +1,82 @@
+/*
+ * store.h — the encrypted store: what the rest of atrest uses for storage.
+ *
+ * A store environment is an open data folder: it holds the folder's lock
+ * (one process owns a data folder), its keyring, and registers the
+ * encrypting VFS. A store is one SQLite database file in it, opened through
+ * the encrypting VFS under its own DEKs, in WAL mode with
+ * synchronous=FULL (a commit that returned is on disk), temp_store=MEMORY,
+ * and no memory-mapped I/O.
+ *
+ * Store names are chosen by atrest (never user data): [a-z0-9_-]{1,63}. On
+ * disk a store is <data_dir>/<hex file id>.db (plus -wal and -shm), so file
+ * names say nothing about what is inside.
+ *
+ * Errors: see error.h. AT_EINTEGRITY whenever SQLite met a page that failed
+ * authentication (SQLITE_IOERR_DATA), so callers can tell tampering from
+ * other I/O errors.
+ */
+#ifndef ATREST_STORAGE_STORE_H
+#define ATREST_STORAGE_STORE_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "keys/keyring.h"
+#include "keys/provider.h"
+
+struct store_env;
+struct store;
+
+struct store_env_options {
+    const char *data_dir;        /* created (0700) when create is set */
+    struct key_provider *outer;  /* service layer; required; not owned */
+    struct key_provider *inner;  /* customer layer; NULL for one layer; not owned */
+    int create;                  /* create folder and keyring when missing */
+    uint64_t rotate_at;          /* DEK rotation threshold; 0 = default */
+};
+
+/* Open a data folder: take <data_dir>/LOCK (AT_ELOCKED if another process
+ * holds it), open the keyring, register the VFS. */
+int store_env_open(const struct store_env_options *opt, struct store_env **out) AT_WUR;
+
+/* Close the environment. Every store must be closed first. */
+void store_env_close(struct store_env *env);
+
+struct keyring *store_env_keyring(struct store_env *env);
+const char *store_env_data_dir(struct store_env *env);
+
+/* Create a new, empty store called name (AT_EEXIST if it exists). */
+int store_create(struct store_env *env, const char *name, struct store **out) AT_WUR;
+
+/* Open an existing store (AT_ENOTFOUND if there is none). Recovers the WAL
+ * if the last process died; a page that fails authentication outside a torn
+ * WAL tail makes this fail with AT_EINTEGRITY. */
+int store_open(struct store_env *env, const char *name, struct store **out) AT_WUR;
+
+/* Checkpoint and close. */
+int store_close(struct store *st);
+
+/* Crypto-shred and delete a closed store: its DEKs are destroyed first,
+ * then its files are unlinked. */
+int store_drop(struct store_env *env, const char *name) AT_WUR;
+
+/* The SQLite connection, for prepared statements. Owned by the store. */
+sqlite3 *store_db(struct store *st);
+
+/* Transactions: BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
+int store_begin(struct store *st) AT_WUR;
+int store_commit(struct store *st) AT_WUR;
+int store_rollback(struct store *st);
+
+/* Run SQL without results (schema, pragmas). */
+int store_exec(struct store *st, const char *sql) AT_WUR;
+
+/* Map a SQLite result code to an atrest error (records a detail). */
+int store_error(struct store *st, int sqlite_rc);
+
+/* Path of the store's main database file (for tools and tests). */
+const char *store_path(struct store *st);
+
+#endif

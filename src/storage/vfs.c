@@ -1,0 +1,743 @@
+/*
+ * vfs.c — the encrypting VFS shim over SQLite's "unix" VFS.
+ *
+ * Role: SQLite keeps doing B-trees, WAL and crash recovery; this file only
+ * turns plaintext pages into sealed pages (page.h) on the way to the disk
+ * and back. It sees three kinds of files per store:
+ *
+ *   main file  pages at (pgno-1)*PAGE_SIZE, whole-page reads and writes,
+ *              plus short reads of the header (100 bytes at 0, 16 at 24)
+ *   WAL        32-byte header, then frames: 24-byte frame header
+ *              (pgno, nTruncate, salt1, salt2, cksum1, cksum2; plaintext)
+ *              followed by one page
+ *   journal    rollback journal (only while a new store switches to WAL):
+ *              header, then records pgno(4) | page | cksum(4)
+ *
+ * Invariants:
+ *   1. No byte of a page reaches the disk unsealed: every whole-page write
+ *      to a main file, WAL frame or journal record is sealed; any other
+ *      write shape that could carry page content is refused
+ *      (SQLITE_IOERR_WRITE), never written through.
+ *   2. No unauthenticated byte reaches SQLite as page content: a page that
+ *      fails authentication is SQLITE_IOERR_DATA with the buffer wiped; the
+ *      one exception is rule 4, which returns a frame SQLite will reject.
+ *   3. Checkpoints cost no crypto. Between SQLITE_FCNTL_CKPT_START and
+ *      CKPT_DONE on a main file, on the checkpointing thread, whole-page
+ *      reads of that store's WAL return the stored ciphertext and whole-page
+ *      writes to its main file store it unchanged. This is sound because a
+ *      page's associated data names the database file and page number, not
+ *      the file it sits in (page.h).
+ *   4. Torn WAL tail. During WAL recovery (the thread holds the WAL-index
+ *      RECOVER lock exclusively), a frame whose page fails authentication
+ *      is either a torn write at the tail or tampering. With
+ *      synchronous=FULL every commit is fsynced before the next transaction
+ *      starts, so a frame with two or more commit frames of its own
+ *      generation (same salts) at or after it (itself included) belongs to
+ *      a transaction that was followed by another, and was durable: it is tampering, and recovery
+ *      fails with SQLITE_IOERR_DATA. Otherwise the frame belongs to the
+ *      last, possibly unacknowledged, transaction: the shim hands SQLite the
+ *      frame with its checksum inverted and the page zeroed, so SQLite ends
+ *      the log there exactly as it does for a torn write (and nothing of the
+ *      frame is ever used as data). verify.c applies the same rule.
+ *   5. Temporary files and files not bound with vfs_bind() are refused.
+ */
+#include "storage/vfs.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/secmem.h"
+#include "storage/page.h"
+
+#define WAL_HDR 32
+#define FRAME_HDR 24
+#define FRAME_SIZE (FRAME_HDR + PAGE_SIZE)
+#define WAL_RECOVER_LOCK 2 /* slot index of the WAL-index recover lock (wal.c) */
+
+static const uint8_t journal_magic[8] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
+
+enum kind { K_MAIN, K_WAL, K_JOURNAL };
+
+struct binding {
+    struct binding *next;
+    char *path;
+    struct keyring *kr;
+    uint8_t id[KEYRING_FILE_ID_LEN];
+    int layers;
+    int refs;     /* open files using it, plus one while bound */
+    atomic_uint_fast64_t auth_failures;
+};
+
+struct efile {
+    sqlite3_file base;
+    enum kind kind;
+    struct binding *b;
+    uint8_t *scratch;          /* FRAME_SIZE bytes */
+    sqlite3_int64 hdr_off;     /* WAL: offset of the last frame header written */
+    uint32_t hdr_pgno;         /*      and its page number */
+    sqlite3_int64 jpgno_off;   /* journal: offset of the last 4-byte write */
+    uint32_t jpgno;            /*          and its value */
+    sqlite3_file *real;
+};
+
+static pthread_mutex_t bind_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct binding *bindings;
+static sqlite3_vfs shim;
+static sqlite3_vfs *unix_vfs;
+
+static _Thread_local const struct binding *tls_ckpt;
+static _Thread_local const struct binding *tls_recover;
+
+static atomic_uint_fast64_t st_sealed, st_opened, st_fail, st_pass, st_torn, st_refused;
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* ---- bindings ---------------------------------------------------------- */
+
+static struct binding *find_locked(const char *path)
+{
+    for (struct binding *b = bindings; b; b = b->next)
+        if (strcmp(b->path, path) == 0)
+            return b;
+    return NULL;
+}
+
+static void release_locked(struct binding *b)
+{
+    if (--b->refs > 0)
+        return;
+    for (struct binding **pp = &bindings; *pp; pp = &(*pp)->next) {
+        if (*pp == b) {
+            *pp = b->next;
+            break;
+        }
+    }
+    free(b->path);
+    free(b);
+}
+
+int vfs_bind(const char *path, struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layers)
+{
+    if (!path || !kr || layers < 1 || layers > 2)
+        return AT_EINVAL;
+    struct binding *b = calloc(1, sizeof *b);
+    if (!b || !(b->path = strdup(path))) {
+        free(b);
+        return AT_ENOMEM;
+    }
+    b->kr = kr;
+    memcpy(b->id, id, KEYRING_FILE_ID_LEN);
+    b->layers = layers;
+    b->refs = 1;
+    pthread_mutex_lock(&bind_lock);
+    if (find_locked(path)) {
+        pthread_mutex_unlock(&bind_lock);
+        free(b->path);
+        free(b);
+        return at_error_set(AT_EEXIST, "store file %s is already open", path);
+    }
+    b->next = bindings;
+    bindings = b;
+    pthread_mutex_unlock(&bind_lock);
+    return 0;
+}
+
+void vfs_unbind(const char *path)
+{
+    pthread_mutex_lock(&bind_lock);
+    struct binding *b = find_locked(path);
+    if (b) {
+        /* Unlink from lookups now; free when the last file closes. */
+        for (struct binding **pp = &bindings; *pp; pp = &(*pp)->next) {
+            if (*pp == b) {
+                *pp = b->next;
+                break;
+            }
+        }
+        b->next = NULL;
+        if (--b->refs == 0) {
+            free(b->path);
+            free(b);
+        }
+    }
+    pthread_mutex_unlock(&bind_lock);
+}
+
+uint64_t vfs_auth_failures(const char *path)
+{
+    uint64_t n = 0;
+    pthread_mutex_lock(&bind_lock);
+    struct binding *b = find_locked(path);
+    if (b)
+        n = atomic_load(&b->auth_failures);
+    pthread_mutex_unlock(&bind_lock);
+    return n;
+}
+
+void vfs_stats_get(struct vfs_stats *out)
+{
+    out->pages_sealed = atomic_load(&st_sealed);
+    out->pages_opened = atomic_load(&st_opened);
+    out->auth_failures = atomic_load(&st_fail);
+    out->ckpt_passthrough = atomic_load(&st_pass);
+    out->torn_tail_frames = atomic_load(&st_torn);
+    out->refused_opens = atomic_load(&st_refused);
+}
+
+/* ---- page helpers -------------------------------------------------------- */
+
+static int seal(struct efile *f, uint32_t pgno, uint8_t *page)
+{
+    size_t reserved = PAGE_RESERVED(f->b->layers);
+    for (size_t i = PAGE_SIZE - reserved; i < PAGE_SIZE; i++)
+        if (page[i])
+            return SQLITE_IOERR_WRITE; /* reserved bytes are ours */
+    if (pgno == 0)
+        return SQLITE_IOERR_WRITE;
+    if (pgno == 1 && (page[16] != (PAGE_SIZE >> 8 & 0xff) || page[17] != (PAGE_SIZE & 0xff) ||
+                      page[20] != reserved))
+        return SQLITE_IOERR_WRITE; /* not a store created with our page format */
+    if (page_seal(f->b->kr, f->b->id, f->b->layers, pgno, page) != 0)
+        return SQLITE_IOERR_WRITE;
+    atomic_fetch_add_explicit(&st_sealed, 1, memory_order_relaxed);
+    return SQLITE_OK;
+}
+
+static int unseal(struct efile *f, uint32_t pgno, uint8_t *page)
+{
+    int rc = page_open(f->b->kr, f->b->id, f->b->layers, pgno, page);
+    if (rc == 0) {
+        atomic_fetch_add_explicit(&st_opened, 1, memory_order_relaxed);
+        return SQLITE_OK;
+    }
+    if (rc == AT_EINTEGRITY) {
+        atomic_fetch_add_explicit(&st_fail, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&f->b->auth_failures, 1, memory_order_relaxed);
+        return SQLITE_IOERR_DATA;
+    }
+    return SQLITE_IOERR_READ;
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+static int real_read(struct efile *f, void *buf, int amt, sqlite3_int64 off)
+{
+    return f->real->pMethods->xRead(f->real, buf, amt, off);
+}
+
+static int real_write(struct efile *f, const void *buf, int amt, sqlite3_int64 off)
+{
+    return f->real->pMethods->xWrite(f->real, buf, amt, off);
+}
+
+/* Read one whole page at off into page and decrypt it. A page wholly past
+ * the end of the file reads as zeros with SQLITE_IOERR_SHORT_READ, as SQLite
+ * expects; a partial page is damage. */
+static int read_page(struct efile *f, uint32_t pgno, uint8_t *page, sqlite3_int64 off)
+{
+    int rc = real_read(f, page, PAGE_SIZE, off);
+    if (rc == SQLITE_IOERR_SHORT_READ) {
+        if (all_zero(page, PAGE_SIZE))
+            return rc;
+        memset(page, 0, PAGE_SIZE);
+        atomic_fetch_add_explicit(&st_fail, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&f->b->auth_failures, 1, memory_order_relaxed);
+        return SQLITE_IOERR_DATA;
+    }
+    if (rc != SQLITE_OK)
+        return rc;
+    return unseal(f, pgno, page);
+}
+
+/* ---- main database file ------------------------------------------------- */
+
+static int main_read(struct efile *f, uint8_t *buf, int amt, sqlite3_int64 off)
+{
+    while (amt > 0) {
+        sqlite3_int64 pg = off / PAGE_SIZE;
+        int in = (int)(off % PAGE_SIZE);
+        int n = PAGE_SIZE - in < amt ? PAGE_SIZE - in : amt;
+        int rc;
+        if (in == 0 && n == PAGE_SIZE) {
+            rc = read_page(f, (uint32_t)(pg + 1), buf, off);
+        } else {
+            rc = read_page(f, (uint32_t)(pg + 1), f->scratch, pg * PAGE_SIZE);
+            if (rc == SQLITE_OK)
+                memcpy(buf, f->scratch + in, (size_t)n);
+            else
+                memset(buf, 0, (size_t)n);
+            secmem_wipe(f->scratch, PAGE_SIZE);
+        }
+        if (rc != SQLITE_OK) {
+            memset(buf, 0, (size_t)amt);
+            return rc;
+        }
+        buf += n;
+        off += n;
+        amt -= n;
+    }
+    return SQLITE_OK;
+}
+
+static int main_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64 off)
+{
+    if (amt != PAGE_SIZE || off % PAGE_SIZE)
+        return SQLITE_IOERR_WRITE;
+    if (tls_ckpt == f->b) {
+        /* Invariant 3: ciphertext copied from the WAL by a checkpoint. */
+        atomic_fetch_add_explicit(&st_pass, 1, memory_order_relaxed);
+        return real_write(f, buf, amt, off);
+    }
+    memcpy(f->scratch, buf, PAGE_SIZE);
+    int rc = seal(f, (uint32_t)(off / PAGE_SIZE + 1), f->scratch);
+    if (rc == SQLITE_OK)
+        rc = real_write(f, f->scratch, PAGE_SIZE, off);
+    return rc;
+}
+
+/* ---- WAL ------------------------------------------------------------------ */
+
+/* Commit frames at or after frame k (whose header is hdr) with k's salts. */
+static int commits_from(struct efile *f, sqlite3_int64 k, const uint8_t *hdr)
+{
+    const uint8_t *salts = hdr + 8;
+    int n = get32(hdr + 4) != 0;
+    sqlite3_int64 size = 0;
+    if (f->real->pMethods->xFileSize(f->real, &size) != SQLITE_OK)
+        return n;
+    uint8_t h[FRAME_HDR];
+    for (sqlite3_int64 j = k + 1; WAL_HDR + (j + 1) * FRAME_SIZE <= size && n < 2; j++) {
+        if (real_read(f, h, FRAME_HDR, WAL_HDR + j * FRAME_SIZE) != SQLITE_OK)
+            break;
+        if (memcmp(h + 8, salts, 8) == 0 && get32(h + 4) != 0)
+            n++;
+    }
+    return n;
+}
+
+static int wal_pgno(struct efile *f, sqlite3_int64 hdr_off, uint32_t *pgno)
+{
+    if (f->hdr_off == hdr_off) {
+        *pgno = f->hdr_pgno;
+        return SQLITE_OK;
+    }
+    uint8_t h[4];
+    int rc = real_read(f, h, 4, hdr_off);
+    if (rc != SQLITE_OK)
+        return rc == SQLITE_IOERR_SHORT_READ ? SQLITE_IOERR_DATA : rc;
+    *pgno = get32(h);
+    return SQLITE_OK;
+}
+
+static int wal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64 off)
+{
+    if (off + amt <= WAL_HDR)
+        return real_write(f, buf, amt, off);
+    if (off < WAL_HDR)
+        return SQLITE_IOERR_WRITE;
+    sqlite3_int64 k = (off - WAL_HDR) / FRAME_SIZE;
+    sqlite3_int64 r = (off - WAL_HDR) % FRAME_SIZE;
+    sqlite3_int64 frame = WAL_HDR + k * FRAME_SIZE;
+    int rc;
+    if (r == 0 && amt == FRAME_HDR) {
+        rc = real_write(f, buf, amt, off);
+        if (rc == SQLITE_OK) {
+            f->hdr_off = off;
+            f->hdr_pgno = get32(buf);
+        }
+        return rc;
+    }
+    if (r == FRAME_HDR && amt == PAGE_SIZE) {
+        uint32_t pgno;
+        if ((rc = wal_pgno(f, frame, &pgno)) != SQLITE_OK)
+            return rc;
+        memcpy(f->scratch, buf, PAGE_SIZE);
+        if ((rc = seal(f, pgno, f->scratch)) != SQLITE_OK)
+            return rc;
+        return real_write(f, f->scratch, PAGE_SIZE, off);
+    }
+    if (r == 0 && amt == FRAME_SIZE) {
+        memcpy(f->scratch, buf, FRAME_SIZE);
+        if ((rc = seal(f, get32(buf), f->scratch + FRAME_HDR)) != SQLITE_OK)
+            return rc;
+        rc = real_write(f, f->scratch, FRAME_SIZE, off);
+        if (rc == SQLITE_OK) {
+            f->hdr_off = off;
+            f->hdr_pgno = get32(buf);
+        }
+        return rc;
+    }
+    return SQLITE_IOERR_WRITE; /* invariant 1: no other shape is written */
+}
+
+/* Whether [off, off+amt) overlaps the page part of any frame. */
+static int touches_page(sqlite3_int64 off, int amt)
+{
+    sqlite3_int64 end = off + amt;
+    sqlite3_int64 k = off < WAL_HDR ? 0 : (off - WAL_HDR) / FRAME_SIZE;
+    for (;; k++) {
+        sqlite3_int64 pstart = WAL_HDR + k * FRAME_SIZE + FRAME_HDR;
+        if (pstart >= end)
+            return 0;
+        if (pstart + PAGE_SIZE > off)
+            return 1;
+    }
+}
+
+static int wal_read(struct efile *f, uint8_t *buf, int amt, sqlite3_int64 off)
+{
+    int rc = real_read(f, buf, amt, off);
+    sqlite3_int64 end = off + amt;
+    if (rc == SQLITE_IOERR_SHORT_READ && touches_page(off, amt)) {
+        /* Past the end is fine for headers, never for page content. */
+        memset(buf, 0, (size_t)amt);
+        atomic_fetch_add_explicit(&st_fail, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&f->b->auth_failures, 1, memory_order_relaxed);
+        return SQLITE_IOERR_DATA;
+    }
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_int64 first = off < WAL_HDR ? 0 : (off - WAL_HDR) / FRAME_SIZE;
+    for (sqlite3_int64 k = first;; k++) {
+        sqlite3_int64 frame = WAL_HDR + k * FRAME_SIZE;
+        sqlite3_int64 pstart = frame + FRAME_HDR;
+        if (frame >= end)
+            break;
+        if (pstart + PAGE_SIZE <= off)
+            continue;
+        if (pstart >= end)
+            break;
+        if (off == pstart && amt == PAGE_SIZE && tls_ckpt == f->b) {
+            atomic_fetch_add_explicit(&st_pass, 1, memory_order_relaxed);
+            return SQLITE_OK; /* invariant 3: ciphertext straight to the main file */
+        }
+        uint32_t pgno;
+        if (frame >= off)
+            pgno = get32(buf + (frame - off));
+        else if ((rc = wal_pgno(f, frame, &pgno)) != SQLITE_OK)
+            goto fail;
+        uint8_t *page;
+        int whole = pstart >= off && pstart + PAGE_SIZE <= end;
+        if (whole) {
+            page = buf + (pstart - off);
+        } else {
+            page = f->scratch;
+            rc = real_read(f, page, PAGE_SIZE, pstart);
+            if (rc != SQLITE_OK) {
+                rc = SQLITE_IOERR_DATA;
+                goto fail;
+            }
+        }
+        rc = unseal(f, pgno, page);
+        if (rc == SQLITE_IOERR_DATA && tls_recover == f->b && frame == off && amt == FRAME_SIZE &&
+            commits_from(f, k, buf) < 2) {
+            /* Invariant 4: a torn tail. Make SQLite's checksum fail. */
+            atomic_fetch_sub_explicit(&st_fail, 1, memory_order_relaxed);
+            atomic_fetch_sub_explicit(&f->b->auth_failures, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&st_torn, 1, memory_order_relaxed);
+            for (int i = 16; i < FRAME_HDR; i++)
+                buf[i] = (uint8_t)~buf[i];
+            return SQLITE_OK;
+        }
+        if (rc != SQLITE_OK)
+            goto fail;
+        if (!whole) {
+            sqlite3_int64 a = pstart > off ? pstart : off;
+            sqlite3_int64 z = pstart + PAGE_SIZE < end ? pstart + PAGE_SIZE : end;
+            memcpy(buf + (a - off), page + (a - pstart), (size_t)(z - a));
+            secmem_wipe(page, PAGE_SIZE);
+        }
+    }
+    return SQLITE_OK;
+fail:
+    memset(buf, 0, (size_t)amt);
+    return rc;
+}
+
+/* ---- rollback journal --------------------------------------------------- */
+
+static int journal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64 off)
+{
+    if (amt == 4) {
+        int rc = real_write(f, buf, amt, off);
+        if (rc == SQLITE_OK) {
+            f->jpgno_off = off;
+            f->jpgno = get32(buf);
+        }
+        return rc;
+    }
+    if (amt != PAGE_SIZE)
+        return amt < PAGE_SIZE ? real_write(f, buf, amt, off) : SQLITE_IOERR_WRITE;
+    if (f->jpgno_off == off - 4 && f->jpgno != 0) {
+        memcpy(f->scratch, buf, PAGE_SIZE);
+        int rc = seal(f, f->jpgno, f->scratch);
+        return rc == SQLITE_OK ? real_write(f, f->scratch, PAGE_SIZE, off) : rc;
+    }
+    /* A page-sized write that is not a page record must be a journal
+     * header: magic first, nothing but small fields and zeros after. */
+    if (memcmp(buf, journal_magic, 8) == 0 && all_zero(buf + 28, PAGE_SIZE - 28))
+        return real_write(f, buf, amt, off);
+    return SQLITE_IOERR_WRITE;
+}
+
+static int journal_read(struct efile *f, uint8_t *buf, int amt, sqlite3_int64 off)
+{
+    int rc = real_read(f, buf, amt, off);
+    if (rc != SQLITE_OK || amt != PAGE_SIZE)
+        return rc;
+    if (memcmp(buf, journal_magic, 8) == 0 && all_zero(buf + 28, PAGE_SIZE - 28))
+        return SQLITE_OK; /* a header */
+    uint8_t h[4];
+    if (off < 4 || real_read(f, h, 4, off - 4) != SQLITE_OK) {
+        memset(buf, 0, PAGE_SIZE);
+        return SQLITE_IOERR_DATA;
+    }
+    return unseal(f, get32(h), buf);
+}
+
+/* ---- io_methods ------------------------------------------------------------ */
+
+static int x_close(sqlite3_file *pf)
+{
+    struct efile *f = (struct efile *)pf;
+    int rc = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
+    if (f->scratch) {
+        secmem_wipe(f->scratch, FRAME_SIZE);
+        free(f->scratch);
+    }
+    pthread_mutex_lock(&bind_lock);
+    release_locked(f->b);
+    pthread_mutex_unlock(&bind_lock);
+    return rc;
+}
+
+static int x_read(sqlite3_file *pf, void *buf, int amt, sqlite3_int64 off)
+{
+    struct efile *f = (struct efile *)pf;
+    switch (f->kind) {
+    case K_MAIN: return main_read(f, buf, amt, off);
+    case K_WAL: return wal_read(f, buf, amt, off);
+    default: return journal_read(f, buf, amt, off);
+    }
+}
+
+static int x_write(sqlite3_file *pf, const void *buf, int amt, sqlite3_int64 off)
+{
+    struct efile *f = (struct efile *)pf;
+    switch (f->kind) {
+    case K_MAIN: return main_write(f, buf, amt, off);
+    case K_WAL: return wal_write(f, buf, amt, off);
+    default: return journal_write(f, buf, amt, off);
+    }
+}
+
+#define REAL(pf) (((struct efile *)(pf))->real)
+
+static int x_truncate(sqlite3_file *pf, sqlite3_int64 size)
+{
+    return REAL(pf)->pMethods->xTruncate(REAL(pf), size);
+}
+static int x_sync(sqlite3_file *pf, int flags)
+{
+    return REAL(pf)->pMethods->xSync(REAL(pf), flags);
+}
+static int x_file_size(sqlite3_file *pf, sqlite3_int64 *size)
+{
+    return REAL(pf)->pMethods->xFileSize(REAL(pf), size);
+}
+static int x_lock(sqlite3_file *pf, int lock)
+{
+    return REAL(pf)->pMethods->xLock(REAL(pf), lock);
+}
+static int x_unlock(sqlite3_file *pf, int lock)
+{
+    return REAL(pf)->pMethods->xUnlock(REAL(pf), lock);
+}
+static int x_check_reserved(sqlite3_file *pf, int *out)
+{
+    return REAL(pf)->pMethods->xCheckReservedLock(REAL(pf), out);
+}
+static int x_sector_size(sqlite3_file *pf)
+{
+    return REAL(pf)->pMethods->xSectorSize(REAL(pf));
+}
+static int x_device_chars(sqlite3_file *pf)
+{
+    return REAL(pf)->pMethods->xDeviceCharacteristics(REAL(pf));
+}
+static int x_shm_map(sqlite3_file *pf, int pg, int sz, int extend, void volatile **pp)
+{
+    return REAL(pf)->pMethods->xShmMap(REAL(pf), pg, sz, extend, pp);
+}
+static void x_shm_barrier(sqlite3_file *pf)
+{
+    REAL(pf)->pMethods->xShmBarrier(REAL(pf));
+}
+static int x_shm_unmap(sqlite3_file *pf, int del)
+{
+    return REAL(pf)->pMethods->xShmUnmap(REAL(pf), del);
+}
+
+static int x_shm_lock(sqlite3_file *pf, int offset, int n, int flags)
+{
+    struct efile *f = (struct efile *)pf;
+    int rc = f->real->pMethods->xShmLock(f->real, offset, n, flags);
+    if (rc == SQLITE_OK && offset <= WAL_RECOVER_LOCK && WAL_RECOVER_LOCK < offset + n) {
+        if ((flags & SQLITE_SHM_LOCK) && (flags & SQLITE_SHM_EXCLUSIVE))
+            tls_recover = f->b;
+        else if ((flags & SQLITE_SHM_UNLOCK) && tls_recover == f->b)
+            tls_recover = NULL;
+    }
+    return rc;
+}
+
+static int x_file_control(sqlite3_file *pf, int op, void *arg)
+{
+    struct efile *f = (struct efile *)pf;
+    if (f->kind == K_MAIN && op == SQLITE_FCNTL_CKPT_START)
+        tls_ckpt = f->b;
+    else if (f->kind == K_MAIN && op == SQLITE_FCNTL_CKPT_DONE)
+        tls_ckpt = NULL;
+    return f->real->pMethods->xFileControl(f->real, op, arg);
+}
+
+static const sqlite3_io_methods io_methods = {
+    2, /* no xFetch/xUnfetch: SQLite never memory-maps a store */
+    x_close,     x_read,           x_write,        x_truncate,     x_sync,
+    x_file_size, x_lock,           x_unlock,       x_check_reserved, x_file_control,
+    x_sector_size, x_device_chars, x_shm_map,      x_shm_lock,     x_shm_barrier,
+    x_shm_unmap, NULL,             NULL,
+};
+
+/* ---- the VFS ------------------------------------------------------------- */
+
+static int refuse(void)
+{
+    atomic_fetch_add_explicit(&st_refused, 1, memory_order_relaxed);
+    return SQLITE_CANTOPEN;
+}
+
+static int x_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *pf, int flags, int *out_flags)
+{
+    (void)vfs;
+    struct efile *f = (struct efile *)pf;
+    memset(f, 0, sizeof *f);
+    f->real = (sqlite3_file *)(f + 1);
+    const int temp = SQLITE_OPEN_TEMP_DB | SQLITE_OPEN_TEMP_JOURNAL | SQLITE_OPEN_TRANSIENT_DB |
+                     SQLITE_OPEN_SUBJOURNAL | SQLITE_OPEN_SUPER_JOURNAL | SQLITE_OPEN_DELETEONCLOSE;
+    if (!name || (flags & temp))
+        return refuse();
+    const char *db = name;
+    if (flags & SQLITE_OPEN_MAIN_DB)
+        f->kind = K_MAIN;
+    else if (flags & SQLITE_OPEN_WAL)
+        f->kind = K_WAL, db = sqlite3_filename_database(name);
+    else if (flags & SQLITE_OPEN_MAIN_JOURNAL)
+        f->kind = K_JOURNAL, db = sqlite3_filename_database(name);
+    else
+        return refuse();
+    pthread_mutex_lock(&bind_lock);
+    struct binding *b = db ? find_locked(db) : NULL;
+    if (b)
+        b->refs++;
+    pthread_mutex_unlock(&bind_lock);
+    if (!b)
+        return refuse();
+    f->b = b;
+    f->hdr_off = f->jpgno_off = -1;
+    f->scratch = malloc(FRAME_SIZE);
+    int rc = f->scratch ? unix_vfs->xOpen(unix_vfs, name, f->real, flags, out_flags) : SQLITE_NOMEM;
+    if (rc != SQLITE_OK) {
+        free(f->scratch);
+        pthread_mutex_lock(&bind_lock);
+        release_locked(b);
+        pthread_mutex_unlock(&bind_lock);
+        return rc;
+    }
+    f->base.pMethods = &io_methods;
+    return SQLITE_OK;
+}
+
+static int x_delete(sqlite3_vfs *v, const char *name, int sync_dir)
+{
+    (void)v;
+    return unix_vfs->xDelete(unix_vfs, name, sync_dir);
+}
+static int x_access(sqlite3_vfs *v, const char *name, int flags, int *out)
+{
+    (void)v;
+    return unix_vfs->xAccess(unix_vfs, name, flags, out);
+}
+static int x_full_pathname(sqlite3_vfs *v, const char *name, int n, char *out)
+{
+    (void)v;
+    return unix_vfs->xFullPathname(unix_vfs, name, n, out);
+}
+static int x_randomness(sqlite3_vfs *v, int n, char *out)
+{
+    (void)v;
+    return unix_vfs->xRandomness(unix_vfs, n, out);
+}
+static int x_sleep(sqlite3_vfs *v, int us)
+{
+    (void)v;
+    return unix_vfs->xSleep(unix_vfs, us);
+}
+static int x_current_time(sqlite3_vfs *v, double *t)
+{
+    (void)v;
+    return unix_vfs->xCurrentTime(unix_vfs, t);
+}
+static int x_last_error(sqlite3_vfs *v, int n, char *out)
+{
+    (void)v;
+    return unix_vfs->xGetLastError(unix_vfs, n, out);
+}
+static int x_current_time64(sqlite3_vfs *v, sqlite3_int64 *t)
+{
+    (void)v;
+    return unix_vfs->xCurrentTimeInt64(unix_vfs, t);
+}
+
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+static int reg_rc = SQLITE_ERROR;
+
+static void do_register(void)
+{
+    unix_vfs = sqlite3_vfs_find("unix");
+    if (!unix_vfs)
+        return;
+    shim.iVersion = 2;
+    shim.szOsFile = (int)sizeof(struct efile) + unix_vfs->szOsFile;
+    shim.mxPathname = unix_vfs->mxPathname;
+    shim.zName = VFS_NAME;
+    shim.xOpen = x_open;
+    shim.xDelete = x_delete;
+    shim.xAccess = x_access;
+    shim.xFullPathname = x_full_pathname;
+    shim.xRandomness = x_randomness;
+    shim.xSleep = x_sleep;
+    shim.xCurrentTime = x_current_time;
+    shim.xGetLastError = x_last_error;
+    shim.xCurrentTimeInt64 = x_current_time64;
+    /* No xDlOpen family: a store never loads extensions. */
+    reg_rc = sqlite3_vfs_register(&shim, 0);
+}
+
+int vfs_register(void)
+{
+    pthread_once(&reg_once, do_register);
+    return reg_rc == SQLITE_OK ? 0 : AT_ESQLITE;
+}

@@ -1,0 +1,52 @@
+/*
+ * vfs.h — the encrypting SQLite VFS "atrest", a shim over "unix".
+ *
+ * Every page SQLite writes to a store's main file, WAL or rollback journal
+ * is sealed in the format of page.h before it reaches the disk, and every
+ * page read is authenticated and decrypted before SQLite sees it. A page
+ * that fails authentication is returned as SQLITE_IOERR_DATA, never as data.
+ *
+ * The shim only opens files it can encrypt: a main database file must have
+ * been bound to its keys with vfs_bind() first; its WAL and journal follow
+ * the binding. Temporary files (no name, or TEMP/TRANSIENT/SUBJOURNAL
+ * flags) are refused: stores run with temp_store=MEMORY. The io_methods are
+ * version 2 (no xFetch), so SQLite never memory-maps a database file.
+ *
+ * Invariants and the torn-tail rule are spelled out at the top of vfs.c.
+ */
+#ifndef ATREST_STORAGE_VFS_H
+#define ATREST_STORAGE_VFS_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+#include "keys/keyring.h"
+
+#define VFS_NAME "atrest"
+
+/* Register the VFS with SQLite (not as the default). Idempotent. */
+int vfs_register(void) AT_WUR;
+
+/* Bind the absolute path of a main database file to its keyring entry.
+ * Takes a reference on nothing: kr must outlive the binding. */
+int vfs_bind(const char *path, struct keyring *kr, const uint8_t file_id[KEYRING_FILE_ID_LEN],
+             int layers) AT_WUR;
+
+/* Forget the binding (after the last connection to path has closed). */
+void vfs_unbind(const char *path);
+
+/* Number of authentication failures seen on path's files since bound. */
+uint64_t vfs_auth_failures(const char *path);
+
+/* Process-wide counters, for tests and benchmarks. */
+struct vfs_stats {
+    uint64_t pages_sealed;      /* encryptions (per page, all layers) */
+    uint64_t pages_opened;      /* successful decryptions */
+    uint64_t auth_failures;     /* pages that failed authentication */
+    uint64_t ckpt_passthrough;  /* checkpoint pages copied without crypto */
+    uint64_t torn_tail_frames;  /* WAL frames treated as a torn tail */
+    uint64_t refused_opens;     /* files refused (temp, unbound) */
+};
+void vfs_stats_get(struct vfs_stats *out);
+
+#endif
