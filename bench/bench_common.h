@@ -14,7 +14,7 @@
  * Child protocol. A program started as
  *   <program> --child insert|cold|warm --dir D --n N --reads R
  * works on the database in D and prints on stdout exactly one line
- *   PHASE <phase> config=<name> ops=<n> secs=<s> [key=value ...]
+ *   PHASE <phase> config=<name> ops=<n> secs=<s> cpu_secs=<s> [key=value ...]
  * then exits 0; on failure it says why on stderr and exits 1.
  *   insert  create the database, N documents in transactions of BENCH_BATCH
  *   cold    drop the OS page cache for D's files (posix_fadvise DONTNEED,
@@ -104,6 +104,20 @@ static double bench_now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+/* CPU seconds this process has used (user + system, all threads). */
+static double bench_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Wall-clock and CPU seconds of one timed loop. */
+struct bench_time {
+    double secs;
+    double cpu;
+};
 
 static uint64_t splitmix64(uint64_t *state)
 {
@@ -341,11 +355,11 @@ static void counters_since(struct bench_backend *be, const struct bench_counters
 }
 
 static int phase_insert(struct bench_backend *be, const struct bench_args *a, char *extra,
-                        size_t extra_len, double *secs)
+                        size_t extra_len, struct bench_time *t)
 {
     struct bench_counters c0 = {0};
     sqlite3 *db;
-    double t0, t_open, t_close;
+    double t0, c0_cpu, t_open, t_close;
     int rc, len;
 
     if (be->counters != NULL)
@@ -357,8 +371,10 @@ static int phase_insert(struct bench_backend *be, const struct bench_args *a, ch
     rc = exec_sql(db, BENCH_SQL_SCHEMA);
     if (rc == 0) {
         t0 = bench_now();
+        c0_cpu = bench_cpu();
         rc = insert_docs(be, db, a->n);
-        *secs = bench_now() - t0;
+        t->secs = bench_now() - t0;
+        t->cpu = bench_cpu() - c0_cpu;
     }
     t0 = bench_now();
     if (be->close(be) != 0)
@@ -373,42 +389,48 @@ static int phase_insert(struct bench_backend *be, const struct bench_args *a, ch
     return 0;
 }
 
+static int timed_reads(sqlite3 *db, const struct bench_args *a, struct bench_time *t)
+{
+    double t0 = bench_now(), c0 = bench_cpu();
+    int rc = read_docs(db, a->n, a->reads);
+
+    t->secs = bench_now() - t0;
+    t->cpu = bench_cpu() - c0;
+    return rc;
+}
+
 /* Cold: drop the OS cache, open with a 2 MB SQLite cache, time R reads.
  * Warm: open with a cache larger than the database, one untimed pass of the
  * R reads (reported as pass_secs: OS cache warm, SQLite cache empty), then
  * BENCH_WARM_PASSES timed passes of the same reads; the fastest counts. */
 static int phase_read(struct bench_backend *be, const struct bench_args *a, int cold, char *extra,
-                      size_t extra_len, double *secs)
+                      size_t extra_len, struct bench_time *t)
 {
     struct bench_counters c0 = {0};
     char pragma[64];
     sqlite3 *db;
     uint64_t resident = 0, size_kib = tree_bytes(a->dir) / 1024;
-    double t0, t_open, t_pass = 0;
+    struct bench_time pass1 = {0, 0}, this;
+    double t_open;
     int rc, len;
 
     if (cold)
         resident = drop_os_cache(a->dir);
     if (be->counters != NULL)
         be->counters(be, &c0);
-    t0 = bench_now();
+    t_open = bench_now();
     if (be->open(be, a->dir, 0, &db) != 0)
         return 1;
-    t_open = bench_now() - t0;
+    t_open = bench_now() - t_open;
     snprintf(pragma, sizeof pragma, "PRAGMA cache_size=-%" PRIu64,
              cold ? (uint64_t)BENCH_COLD_CACHE : size_kib + size_kib / 4 + 16384);
     rc = exec_sql(db, pragma);
-    if (rc == 0 && !cold) {
-        t0 = bench_now();
-        rc = read_docs(db, a->n, a->reads);
-        t_pass = bench_now() - t0;
-    }
+    if (rc == 0 && !cold)
+        rc = timed_reads(db, a, &pass1);
     for (int pass = 0; rc == 0 && pass < (cold ? 1 : BENCH_WARM_PASSES); pass++) {
-        t0 = bench_now();
-        rc = read_docs(db, a->n, a->reads);
-        t0 = bench_now() - t0;
-        if (pass == 0 || t0 < *secs)
-            *secs = t0;
+        rc = timed_reads(db, a, &this);
+        if (pass == 0 || this.secs < t->secs)
+            *t = this;
     }
     if (be->close(be) != 0)
         rc = 1;
@@ -418,7 +440,8 @@ static int phase_read(struct bench_backend *be, const struct bench_args *a, int 
         len = snprintf(extra, extra_len, " open_secs=%.4f resident_after_drop=%" PRIu64, t_open,
                        resident);
     else
-        len = snprintf(extra, extra_len, " open_secs=%.4f pass_secs=%.6f", t_open, t_pass);
+        len = snprintf(extra, extra_len, " open_secs=%.4f pass_secs=%.6f pass_cpu_secs=%.6f",
+                       t_open, pass1.secs, pass1.cpu);
     if (len > 0 && (size_t)len < extra_len)
         counters_since(be, &c0, extra + len, extra_len - (size_t)len);
     return 0;
@@ -430,7 +453,7 @@ static int bench_child_main(int argc, char **argv, struct bench_backend *be)
 {
     struct bench_args a = {0};
     char extra[512] = "";
-    double secs = 0;
+    struct bench_time t = {0, 0};
     uint64_t ops;
     int rc;
 
@@ -455,10 +478,10 @@ static int bench_child_main(int argc, char **argv, struct bench_backend *be)
         return 2;
     }
     if (strcmp(a.phase, "insert") == 0) {
-        rc = phase_insert(be, &a, extra, sizeof extra, &secs);
+        rc = phase_insert(be, &a, extra, sizeof extra, &t);
         ops = a.n;
     } else if (strcmp(a.phase, "cold") == 0 || strcmp(a.phase, "warm") == 0) {
-        rc = phase_read(be, &a, a.phase[0] == 'c', extra, sizeof extra, &secs);
+        rc = phase_read(be, &a, a.phase[0] == 'c', extra, sizeof extra, &t);
         ops = a.reads;
     } else {
         fprintf(stderr, "%s: unknown phase %s\n", argv[0], a.phase);
@@ -466,8 +489,8 @@ static int bench_child_main(int argc, char **argv, struct bench_backend *be)
     }
     if (rc != 0)
         return 1;
-    printf("PHASE %s config=%s ops=%" PRIu64 " secs=%.6f sqlite=%s%s\n", a.phase, be->name, ops,
-           secs, sqlite3_libversion(), extra);
+    printf("PHASE %s config=%s ops=%" PRIu64 " secs=%.6f cpu_secs=%.6f sqlite=%s%s\n", a.phase,
+           be->name, ops, t.secs, t.cpu, sqlite3_libversion(), extra);
     return fflush(stdout) == 0 ? 0 : 1;
 }
 

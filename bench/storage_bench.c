@@ -146,6 +146,7 @@ struct config {
     int present;
     int failed;
     double ops[PH_COUNT][MAX_REPEAT]; /* ops/s per round */
+    double cpu[PH_COUNT][MAX_REPEAT]; /* CPU us per operation per round */
     int runs[PH_COUNT];
     struct bench_counters vfs[PH_COUNT]; /* last run's, when reported */
     int have_vfs[PH_COUNT];
@@ -245,10 +246,15 @@ static int run_child(struct config *c, int ph, const char *dir, const struct opt
                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
         return 1;
     }
+    const char *cpu = field(line, "cpu_secs");
+    const char *pass = field(line, "pass_secs"), *pass_cpu = field(line, "pass_cpu_secs");
     double n_ops = strtod(ops, NULL);
+    c->cpu[ph][c->runs[ph]] = cpu ? strtod(cpu, NULL) * 1e6 / n_ops : 0;
     c->ops[ph][c->runs[ph]++] = n_ops / strtod(secs, NULL);
-    if (ph == PH_WARM && field(line, "pass_secs") != NULL)
-        c->ops[PH_PASS][c->runs[PH_PASS]++] = n_ops / strtod(field(line, "pass_secs"), NULL);
+    if (ph == PH_WARM && pass != NULL && pass_cpu != NULL && strtod(pass, NULL) > 0) {
+        c->cpu[PH_PASS][c->runs[PH_PASS]] = strtod(pass_cpu, NULL) * 1e6 / n_ops;
+        c->ops[PH_PASS][c->runs[PH_PASS]++] = n_ops / strtod(pass, NULL);
+    }
     const char *sealed = field(line, "sealed"), *opened = field(line, "opened");
     const char *passed = field(line, "ckpt_passthrough");
     c->have_vfs[ph] = sealed != NULL && opened != NULL && passed != NULL;
@@ -269,17 +275,22 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Median ops/s of a configuration's phase, or 0 when it has no runs. */
-static double median(const struct config *c, int ph)
+/* Median of n values, or 0 when there are none. */
+static double median_of(const double *values, int n)
 {
     double v[MAX_REPEAT];
-    int n = c->runs[ph];
 
     if (n == 0)
         return 0;
-    memcpy(v, c->ops[ph], sizeof v[0] * (size_t)n);
+    memcpy(v, values, sizeof v[0] * (size_t)n);
     qsort(v, (size_t)n, sizeof v[0], cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Median ops/s of a configuration's phase, or 0 when it has no runs. */
+static double median(const struct config *c, int ph)
+{
+    return median_of(c->ops[ph], c->runs[ph]);
 }
 
 /* The latest run's ops/s, or 0. */
@@ -372,6 +383,19 @@ static void print_results(struct config *cfg, int ncfg, const struct options *o)
                c->present ? (c->failed ? " (failed)" : "") : " (not built)");
     }
     printf("1st pass = the warm child's untimed pass: OS cache warm, SQLite cache empty.\n");
+    printf("CPU us per operation, median (ratio: us / plain's us; waits for I/O not "
+           "included):\n");
+    for (int k = 0; k < ncfg; k++) {
+        if (cfg[k].runs[PH_INSERT] == 0)
+            continue;
+        printf("%-10s", cfg[k].name);
+        for (int ph = 0; ph < PH_COUNT; ph++) {
+            double us = median_of(cfg[k].cpu[ph], cfg[k].runs[ph]);
+            printf(" %12.1f %6s", us,
+                   ratio(r1, sizeof r1, us, median_of(plain->cpu[ph], plain->runs[ph])));
+        }
+        printf("\n");
+    }
     for (int k = 0; k < ncfg; k++) {
         const struct config *c = &cfg[k];
         uint64_t any = 0;

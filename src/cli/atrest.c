@@ -19,6 +19,7 @@
 #include "crypto/secmem.h"
 #include "keys/embedded.h"
 #include "keys/keyring.h"
+#include "storage/store.h"
 #include "storage/verify.h"
 
 static void usage(FILE *to)
@@ -118,17 +119,20 @@ static int cmd_init(int argc, char **argv)
     if (parse_dirs(argc, argv, &d) != 0)
         return 2;
     struct key_provider *kp = NULL;
-    struct keyring *kr = NULL;
     at_error_clear();
     int rc = embedded_provider_open(d.keys, d.data, 1, &kp);
     if (rc)
         return fail("cannot create key folder", rc);
-    rc = keyring_open(d.data, kp, NULL, 1, &kr);
+    /* A store environment creates the folder (0700), takes its lock and
+     * writes the keyring, exactly as the server will. */
+    struct store_env_options opt = {.data_dir = d.data, .outer = kp, .create = 1};
+    struct store_env *env = NULL;
+    rc = store_env_open(&opt, &env);
     if (rc) {
         kp_destroy(kp);
-        return fail("cannot create keyring", rc);
+        return fail("cannot create data folder", rc);
     }
-    keyring_close(kr);
+    store_env_close(env);
     kp_destroy(kp);
     printf("key folder:  %s\ndata folder: %s\n", d.keys, d.data);
     return 0;

@@ -13,9 +13,9 @@
  * in memory if persisting failed, so memory never runs ahead of the disk.
  * Lock order: kr->mu, then whatever the key provider takes.
  *
- * File format (integers big-endian). The whole file but its last 32 bytes
- * is authenticated by the trailing HMAC (2); the MAC key is a random 32-byte
- * key wrapped by the outer provider and stored in layer record 0.
+ * File format (integers big-endian). Everything before the HMAC is
+ * authenticated by it (2); the MAC key is a random 32-byte key wrapped by
+ * the outer provider and stored in layer record 0.
  *
  *   offset    size  field
  *   0         8     magic "ATRKEYR1"
@@ -39,14 +39,17 @@
  *     +26+n   2       w, wrapped DEK length (1..KP_WRAPPED_MAX)
  *     +28+n   w       wrapped DEK
  *     +28+n+w 8       encryption count reservation (4)
- *   end-32    32    HMAC-SHA256(MAC key, bytes 0 .. end-33)
+ *   end-64    32    HMAC-SHA256(MAC key, bytes 0 .. end-65)
+ *   end-32    32    SHA-256(bytes 0 .. end-33), a keyless checksum
  *
- * Opening authenticates before it trusts anything: the header is parsed
- * defensively (every length checked against the bytes left: AT_EKEYRING
- * "truncated"), the MAC key unwrapped with the outer provider (failure:
- * AT_EKEYMISMATCH, naming the recorded and the offered key ids), the HMAC
- * checked (AT_EKEYRING "authentication failed"); only then are key ids,
- * layer count and entries believed.
+ * Opening checks before it trusts anything: the checksum first, so that a
+ * damaged or truncated file is reported as such (AT_EKEYRING) and not as a
+ * key mismatch; then the header is parsed defensively (every length checked
+ * against the bytes left), the MAC key unwrapped with the outer provider
+ * (failure: AT_EKEYMISMATCH, naming the recorded and the offered key ids),
+ * the HMAC checked (AT_EKEYRING "authentication failed": the file was
+ * changed and its checksum recomputed). Only then are key ids, layer count
+ * and entries believed. The checksum is no security boundary; the HMAC is.
  */
 #include "keys/keyring.h"
 
@@ -73,7 +76,8 @@
 #define KR_MAC_LEN 32
 #define KR_MACKEY_LEN 32
 #define KR_DEK_LEN 32
-#define KR_MIN_LEN (8 + 4 + 1 + 4 + KR_MAC_LEN)
+#define KR_SUM_LEN 32
+#define KR_MIN_LEN (8 + 4 + 1 + 4 + KR_MAC_LEN + KR_SUM_LEN)
 #define KR_MAX_FILE (64u << 20)
 #define KR_RESERVE_BLOCK 65536u /* encryptions reserved per persisted write */
 #define KR_ROTATE_MAX (1ULL << 32)
@@ -142,6 +146,13 @@ static int hmac_sha256(const uint8_t *key, const uint8_t *data, size_t len,
              outl == KR_MAC_LEN;
     EVP_MAC_CTX_free(ctx); /* cleanses the keyed state */
     EVP_MAC_free(mac);
+    return ok ? 0 : AT_ECRYPTO;
+}
+
+static int sha256(const uint8_t *data, size_t len, uint8_t out[KR_SUM_LEN])
+{
+    unsigned int outl = 0;
+    int ok = EVP_Digest(data, len, out, &outl, EVP_sha256(), NULL) && outl == KR_SUM_LEN;
     return ok ? 0 : AT_ECRYPTO;
 }
 
@@ -232,7 +243,7 @@ static int serialise(struct keyring *kr, size_t skip, uint8_t **out, size_t *out
                 entries++;
             }
     }
-    len += KR_MAC_LEN;
+    len += KR_MAC_LEN + KR_SUM_LEN;
     if (entries > UINT32_MAX || len > KR_MAX_FILE)
         return at_error_set(AT_ENOMEM, "keyring %s would grow beyond %u bytes", kr->path,
                             KR_MAX_FILE);
@@ -280,6 +291,8 @@ static int serialise(struct keyring *kr, size_t skip, uint8_t **out, size_t *out
             }
     }
     int rc = hmac_sha256(kr->mac_key, buf, (size_t)(p - buf), p);
+    if (rc == 0)
+        rc = sha256(buf, (size_t)(p - buf) + KR_MAC_LEN, p + KR_MAC_LEN);
     if (rc) {
         free(buf);
         return at_error_set(rc, "cannot authenticate keyring %s", kr->path);
@@ -410,10 +423,15 @@ static int parse(struct keyring *kr, const uint8_t *buf, size_t len)
         return at_error_set(AT_EKEYRING, "%s is not an atrest keyring (bad magic)", kr->path);
     if (len < KR_MIN_LEN)
         return corrupted(kr, "truncated");
+    if ((rc = sha256(buf, len - KR_SUM_LEN, mac)) != 0)
+        return at_error_set(rc, "cannot check keyring %s", kr->path);
+    if (!secmem_equal(mac, buf + len - KR_SUM_LEN, KR_SUM_LEN))
+        return corrupted(kr, "damaged or truncated (checksum mismatch)");
     if (keyfile_get_u32(buf + 8) != KR_FORMAT)
         return at_error_set(AT_EKEYRING, "keyring %s has format version %u; this atrest reads %u",
                             kr->path, keyfile_get_u32(buf + 8), KR_FORMAT);
 
+    len -= KR_SUM_LEN; /* from here on: the authenticated part and its HMAC */
     struct cursor c = {buf + 12, len - 12 - KR_MAC_LEN, 0};
     nlayers = take_u8(&c);
     if (nlayers < 1 || nlayers > 2)
