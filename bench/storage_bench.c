@@ -460,8 +460,11 @@ static int parent_main(int argc, char **argv)
             fprintf(stderr, "storage-bench: mkdir %s: %s\n", o.dir, strerror(errno));
             return 1;
         }
-        if (bench_path(scratch, o.dir, ".") != 0)
+        if (strlen(o.dir) >= sizeof scratch) {
+            fprintf(stderr, "storage-bench: --dir too long\n");
             return 1;
+        }
+        strcpy(scratch, o.dir);
     } else {
         const char *tmp = getenv("TMPDIR");
         if (bench_path(scratch, tmp && *tmp ? tmp : "/tmp", "atrest-bench-XXXXXX") != 0)

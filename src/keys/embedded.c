@@ -62,25 +62,25 @@
 #include "crypto/secmem.h"
 #include "keys/keyfile.h"
 
-#define ROOT_KEY_LEN 32
-#define KEK_LEN 32
-#define KS_ID_LEN 16
-#define KS_MAGIC "ATKS"
-#define KS_FORMAT 1
-#define KS_OFF_ID 8
-#define KS_OFF_COUNT 24
-#define KS_OFF_NONCE 28
-#define KS_HDR_LEN 40 /* bytes 0..39: the AAD */
-#define KS_OFF_TAG 40
-#define KS_OFF_BODY 56
-#define KS_REC_LEN (4 + KEK_LEN)
+#define ROOT_KEY_LEN     32
+#define KEK_LEN          32
+#define KS_ID_LEN        16
+#define KS_MAGIC         "ATKS"
+#define KS_FORMAT        1
+#define KS_OFF_ID        8
+#define KS_OFF_COUNT     24
+#define KS_OFF_NONCE     28
+#define KS_HDR_LEN       40 /* bytes 0..39: the AAD */
+#define KS_OFF_TAG       40
+#define KS_OFF_BODY      56
+#define KS_REC_LEN       (4 + KEK_LEN)
 #define EMB_MAX_VERSIONS 4096
 
-#define ROOT_FILE "root.key"
+#define ROOT_FILE     "root.key"
 #define KEYSTORE_FILE "keystore"
-#define ROOT_ENV "ATREST_ROOT_KEY"
-#define ROOT_PREFIX "atrest-root-key-v1 "
-#define ROOT_B64_LEN 44 /* base64 of 32 bytes */
+#define ROOT_ENV      "ATREST_ROOT_KEY"
+#define ROOT_PREFIX   "atrest-root-key-v1 "
+#define ROOT_B64_LEN  44 /* base64 of 32 bytes */
 
 struct embedded {
     struct key_provider base; /* first: the vtable */
@@ -250,8 +250,8 @@ static int load_root_key(struct embedded *e, int create, int have_keystore)
     const char *env = getenv(ROOT_ENV);
     if (env) {
         if (parse_root_b64_line(env, strlen(env), e->root) != 0)
-            rc = at_error_set(AT_EKEYDIR,
-                              ROOT_ENV " is set but is not the base64 of a 32-byte key");
+            rc =
+                at_error_set(AT_EKEYDIR, ROOT_ENV " is set but is not the base64 of a 32-byte key");
         else
             rc = 0;
         goto out;
@@ -260,8 +260,8 @@ static int load_root_key(struct embedded *e, int create, int have_keystore)
     if (fd < 0 && errno == ENOENT) {
         if (have_keystore)
             rc = at_error_set(AT_EKEYDIR,
-                              "key folder %s has a keystore but no " ROOT_FILE
-                              " (and " ROOT_ENV " is not set); restore " ROOT_FILE
+                              "key folder %s has a keystore but no " ROOT_FILE " (and " ROOT_ENV
+                              " is not set); restore " ROOT_FILE
                               " from your backup: a new root key cannot open this keystore",
                               e->dir);
         else if (!create)
@@ -287,8 +287,7 @@ static int load_root_key(struct embedded *e, int create, int have_keystore)
         rc = EINVAL;
     if (rc == EINVAL || rc == EFBIG)
         rc = at_error_set(AT_EKEYDIR,
-                          "key file %s is not one line \"" ROOT_PREFIX
-                          "<base64 of 32 bytes>\"",
+                          "key file %s is not one line \"" ROOT_PREFIX "<base64 of 32 bytes>\"",
                           path);
     else if (rc)
         rc = at_error_set(AT_EKEYDIR, "cannot read key file %s: %s", path, strerror(rc));
@@ -366,10 +365,9 @@ static int read_keystore(struct embedded *e, int fd, const char *path)
         n = keyfile_get_u32(file + KS_OFF_COUNT);
         body_len = (size_t)n * KS_REC_LEN;
     }
-    if (rc || len < KS_OFF_BODY || n < 1 || n > EMB_MAX_VERSIONS ||
-        len != KS_OFF_BODY + body_len) {
-        rc = at_error_set(AT_EINTEGRITY, "keystore %s is damaged: truncated or wrong size (%zu bytes)",
-                          path, len);
+    if (rc || len < KS_OFF_BODY || n < 1 || n > EMB_MAX_VERSIONS || len != KS_OFF_BODY + body_len) {
+        rc = at_error_set(AT_EINTEGRITY,
+                          "keystore %s is damaged: truncated or wrong size (%zu bytes)", path, len);
         goto out;
     }
     body = secmem_alloc(body_len);
@@ -497,12 +495,11 @@ int embedded_provider_open(const char *key_dir, const char *data_dir, int create
     }
     if (e->dirfd < 0) {
         if (errno == ENOENT)
-            rc = at_error_set(AT_EKEYDIR,
-                              "key folder %s does not exist (create it with `atrest init`)",
-                              key_res);
+            rc = at_error_set(
+                AT_EKEYDIR, "key folder %s does not exist (create it with `atrest init`)", key_res);
         else
-            rc = at_error_set(AT_EKEYDIR, "cannot open key folder %s: %s", key_res,
-                              strerror(errno));
+            rc =
+                at_error_set(AT_EKEYDIR, "cannot open key folder %s: %s", key_res, strerror(errno));
         goto out;
     }
     snprintf(e->dir, sizeof e->dir, "%s", key_res);
@@ -525,8 +522,7 @@ int embedded_provider_open(const char *key_dir, const char *data_dir, int create
         rc = create_keystore(e);
     else
         rc = at_error_set(AT_EKEYDIR,
-                          "key folder %s has no keystore (create one with `atrest init`)",
-                          e->dir);
+                          "key folder %s has no keystore (create one with `atrest init`)", e->dir);
 out:
     if (ksfd >= 0)
         close(ksfd);
@@ -572,8 +568,8 @@ static int embedded_wrap(struct key_provider *kp, const uint8_t *key, size_t len
         return at_error_set(AT_EINVAL, "embedded: cannot wrap a key of %zu bytes", len);
     pthread_mutex_lock(&e->mu);
     uint32_t v = e->versions[e->n - 1];
-    int rc = keywrap_wrap(e->keks + (size_t)(e->n - 1) * KEK_LEN, KEK_LEN, key, len, out->bytes,
-                          &wlen);
+    int rc =
+        keywrap_wrap(e->keks + (size_t)(e->n - 1) * KEK_LEN, KEK_LEN, key, len, out->bytes, &wlen);
     pthread_mutex_unlock(&e->mu);
     if (rc) {
         secmem_wipe(out, sizeof *out);
@@ -604,8 +600,7 @@ static int embedded_unwrap(struct key_provider *kp, const struct kp_wrapped *in,
         pthread_mutex_unlock(&e->mu);
         return at_error_set(AT_ENOTFOUND, "%s has no KEK version %u", id, in->kek_version);
     }
-    rc = keywrap_unwrap(e->keks + (size_t)i * KEK_LEN, KEK_LEN, in->bytes, in->len, key_out,
-                        &klen);
+    rc = keywrap_unwrap(e->keks + (size_t)i * KEK_LEN, KEK_LEN, in->bytes, in->len, key_out, &klen);
     pthread_mutex_unlock(&e->mu);
     if (rc)
         return at_error_set(AT_EINTEGRITY,
@@ -633,8 +628,8 @@ int embedded_provider_rotate(struct key_provider *kp)
     uint32_t *nv = NULL;
     uint8_t *nk = NULL;
     if (n >= EMB_MAX_VERSIONS || last == UINT32_MAX) {
-        rc = at_error_set(AT_EINVAL, "keystore %s/" KEYSTORE_FILE " holds the most KEK versions (%u)",
-                          e->dir, n);
+        rc = at_error_set(
+            AT_EINVAL, "keystore %s/" KEYSTORE_FILE " holds the most KEK versions (%u)", e->dir, n);
         goto out;
     }
     nv = malloc((size_t)(n + 1) * sizeof *nv);

@@ -64,23 +64,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "crypto/rand.h"
 #include "crypto/secmem.h"
 #include "keys/keyfile.h"
 
-#define KR_FILE "keyring"
-#define KR_MAGIC "ATRKEYR1"
-#define KR_FORMAT 1
-#define KR_MAC_LEN 32
-#define KR_MACKEY_LEN 32
-#define KR_DEK_LEN 32
-#define KR_SUM_LEN 32
-#define KR_MIN_LEN (8 + 4 + 1 + 4 + KR_MAC_LEN + KR_SUM_LEN)
-#define KR_MAX_FILE (64u << 20)
+#define KR_FILE          "keyring"
+#define KR_MAGIC         "ATRKEYR1"
+#define KR_FORMAT        1
+#define KR_MAC_LEN       32
+#define KR_MACKEY_LEN    32
+#define KR_DEK_LEN       32
+#define KR_SUM_LEN       32
+#define KR_MIN_LEN       (8 + 4 + 1 + 4 + KR_MAC_LEN + KR_SUM_LEN)
+#define KR_MAX_FILE      (64u << 20)
 #define KR_RESERVE_BLOCK 65536u /* encryptions reserved per persisted write */
-#define KR_ROTATE_MAX (1ULL << 32)
+#define KR_ROTATE_MAX    (1ULL << 32)
 
 struct dek {
     uint32_t version;
@@ -132,8 +133,7 @@ static int valid_name(const char *name)
     return n > 0;
 }
 
-static int hmac_sha256(const uint8_t *key, const uint8_t *data, size_t len,
-                       uint8_t out[KR_MAC_LEN])
+static int hmac_sha256(const uint8_t *key, const uint8_t *data, size_t len, uint8_t out[KR_MAC_LEN])
 {
     char digest[] = "SHA256";
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
@@ -488,8 +488,8 @@ static int parse(struct keyring *kr, const uint8_t *buf, size_t len)
                             kr->layers == 1 ? " was" : "s were");
     if (nlayers == 2 && strcmp(rec_id[1], kr->key_id[1]) != 0)
         return at_error_set(AT_EKEYMISMATCH,
-                            "keyring %s was created with inner key %s, but %s was given",
-                            kr->path, rec_id[1], kr->key_id[1]);
+                            "keyring %s was created with inner key %s, but %s was given", kr->path,
+                            rec_id[1], kr->key_id[1]);
 
     uint32_t entries = take_u32(&c);
     for (uint32_t i = 0; i < entries; i++) {
@@ -624,12 +624,21 @@ int keyring_open(const char *data_dir, struct key_provider *outer, struct key_pr
         rc = at_error_set(errno, "cannot open keyring %s: %s", kr->path, strerror(errno));
         goto out;
     }
-    buf = malloc(KR_MAX_FILE);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        rc = at_error_set(errno, "cannot stat keyring %s: %s", kr->path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > (off_t)KR_MAX_FILE) {
+        rc = corrupted(kr, S_ISREG(st.st_mode) ? "too large" : "not a regular file");
+        goto out;
+    }
+    buf = malloc((size_t)st.st_size + 1);
     if (!buf) {
         rc = at_error_set(AT_ENOMEM, "no memory to read keyring %s", kr->path);
         goto out;
     }
-    rc = keyfile_read_all(fd, buf, KR_MAX_FILE, &len);
+    rc = keyfile_read_all(fd, buf, (size_t)st.st_size, &len);
     if (rc == EFBIG)
         rc = corrupted(kr, "too large");
     else if (rc)
@@ -910,8 +919,8 @@ int keyring_key_for_read(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LE
         if (lo < c->n && c->v[lo].version == version)
             *key = c->v[lo].key;
         else
-            rc = at_error_set(AT_ENOTFOUND, "store %s has no DEK version %u in layer %d",
-                              f->name, version, layer);
+            rc = at_error_set(AT_ENOTFOUND, "store %s has no DEK version %u in layer %d", f->name,
+                              version, layer);
     }
     pthread_mutex_unlock(&kr->mu);
     return rc;

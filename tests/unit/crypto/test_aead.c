@@ -18,19 +18,19 @@ struct vector {
     const char *name, *key, *iv, *pt, *aad, *ct, *tag;
 };
 
-#define K15 "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308"
+#define K15  "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308"
 #define IV15 "cafebabefacedbaddecaf888"
-#define PT15                                                                                     \
-    "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e24" \
+#define PT15                                                                                       \
+    "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e24"     \
     "49a6b525b16aedf5aa0de657ba637b391aafd255"
-#define CT15                                                                                     \
-    "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b10" \
+#define CT15                                                                                       \
+    "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b10"     \
     "56828838c5f61e6393ba7a0abcc9f662898015ad"
-#define PT16                                                                                     \
-    "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e24" \
+#define PT16                                                                                       \
+    "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e24"     \
     "49a6b525b16aedf5aa0de657ba637b39"
-#define CT16                                                                                     \
-    "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b10" \
+#define CT16                                                                                       \
+    "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b10"     \
     "56828838c5f61e6393ba7a0abcc9f662"
 
 static const struct vector vectors[] = {
@@ -86,8 +86,7 @@ static void test_vectors(void **state)
         assert_memory_equal(tag, d.tag, 16);
         memset(back, 0xee, sizeof back);
         assert_int_equal(aead_open(d.key, d.iv, d.aad_len ? d.aad : NULL, d.aad_len,
-                                   d.ct_len ? d.ct : NULL, d.ct_len, d.ct_len ? back : NULL,
-                                   d.tag),
+                                   d.ct_len ? d.ct : NULL, d.ct_len, d.ct_len ? back : NULL, d.tag),
                          0);
         assert_memory_equal(back, d.pt, d.pt_len);
     }
@@ -123,12 +122,24 @@ static void check_tamper(enum tamper t, int in_place)
     decode(&vectors[3], &d);
     memcpy(ct, d.ct, d.ct_len);
     switch (t) {
-    case FLIP_TAG: d.tag[15] ^= 0x01; break;
-    case FLIP_CT: ct[7] ^= 0x80; break;
-    case WRONG_AAD: d.aad[0] ^= 0x01; break;
-    case WRONG_NONCE: d.iv[11] ^= 0x01; break;
-    case WRONG_KEY: d.key[31] ^= 0x01; break;
-    case NO_AAD: d.aad_len = 0; break;
+    case FLIP_TAG:
+        d.tag[15] ^= 0x01;
+        break;
+    case FLIP_CT:
+        ct[7] ^= 0x80;
+        break;
+    case WRONG_AAD:
+        d.aad[0] ^= 0x01;
+        break;
+    case WRONG_NONCE:
+        d.iv[11] ^= 0x01;
+        break;
+    case WRONG_KEY:
+        d.key[31] ^= 0x01;
+        break;
+    case NO_AAD:
+        d.aad_len = 0;
+        break;
     }
     uint8_t *dst = in_place ? ct : out;
     memset(out, 0xaa, sizeof out);
@@ -181,10 +192,8 @@ static void test_page_round_trip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vectors),
-        cmocka_unit_test(test_vectors_in_place),
-        cmocka_unit_test(test_tamper),
-        cmocka_unit_test(test_empty_message_tag),
+        cmocka_unit_test(test_vectors),         cmocka_unit_test(test_vectors_in_place),
+        cmocka_unit_test(test_tamper),          cmocka_unit_test(test_empty_message_tag),
         cmocka_unit_test(test_page_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -443,7 +443,8 @@ static void test_root_key_from_env(void **state)
     assert_int_equal(embedded_provider_open(e->keys, e->data, 0, &kp), AT_EINTEGRITY);
     detail_has(e->keystore, "root key");
     /* Not a key. */
-    static const char *bad[] = {"", "short", ENV_KEY_A "A", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+    static const char *bad[] = {"", "short", ENV_KEY_A "A",
+                                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
                                 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGx*dHh8="};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         setenv("ATREST_ROOT_KEY", bad[i], 1);
