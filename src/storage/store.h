@@ -76,6 +76,32 @@ int store_exec(struct store *st, const char *sql) AT_WUR;
 /* Map a SQLite result code to an atrest error (records a detail). */
 int store_error(struct store *st, int sqlite_rc);
 
+/* An extra connection to an open store, through the same keys and with the
+ * same settings, for concurrent readers (WAL lets readers run while the
+ * writer commits). Close each with store_disconnect() before store_close().
+ * A connection is used by one thread at a time. */
+int store_connect(struct store *st, sqlite3 **out) AT_WUR;
+void store_disconnect(sqlite3 *db);
+
+/* ---- group commit -------------------------------------------------------
+ * A store writer owns the store's main connection (store_db) and runs
+ * write operations from many threads in shared transactions: one fsync
+ * covers every operation that was queued while the previous commit ran.
+ *
+ * An operation runs inside its own SAVEPOINT within the batch transaction:
+ * when it returns nonzero only its own changes are rolled back and that
+ * value is returned to its caller; the others commit. store_write() returns
+ * only after the batch holding the operation is durable (COMMIT returned
+ * with synchronous=FULL), or with the error that failed the batch. While a
+ * writer runs, nobody else may use store_db(st). */
+struct store_writer;
+typedef int (*store_write_fn)(sqlite3 *db, void *arg);
+
+int store_writer_start(struct store *st, struct store_writer **out) AT_WUR;
+int store_write(struct store_writer *w, store_write_fn fn, void *arg) AT_WUR;
+/* Finish queued operations, stop the thread, free. */
+void store_writer_stop(struct store_writer *w);
+
 /* Path of the store's main database file (for tools and tests). */
 const char *store_path(struct store *st);
 
