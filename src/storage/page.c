@@ -63,7 +63,7 @@ int page_seal(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int lay
         if (rc)
             return rc;
         put32(trailer, version);
-        rc = rand_bytes(trailer + 4, AEAD_NONCE_LEN);
+        rc = rand_nonce(trailer + 4, AEAD_NONCE_LEN);
         if (rc)
             return rc;
         size_t aad_len = build_aad(aad, id, pgno, layer, version, page);
