@@ -50,10 +50,17 @@ static int parse_dirs(int argc, char **argv, struct dirs *d)
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:k:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': d->data = optarg; break;
-        case 'k': d->keys = optarg; break;
-        case 'h': usage(stdout); exit(0);
-        default: return -1;
+        case 'd':
+            d->data = optarg;
+            break;
+        case 'k':
+            d->keys = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            return -1;
         }
     }
     if (!d->data || !d->keys || optind != argc) {

@@ -10,23 +10,40 @@ static _Thread_local char detail[512];
 const char *at_strerror(int err)
 {
     switch (err) {
-    case AT_OK: return "success";
-    case AT_EINTEGRITY: return "integrity check failed: stored data is corrupted or was tampered with";
-    case AT_EINVAL: return "invalid argument";
-    case AT_ENOMEM: return "out of memory";
-    case AT_ECRYPTO: return "crypto library error";
-    case AT_EKEYDIR: return "key folder missing or unusable";
-    case AT_EPERM_OPEN: return "permissions too open";
-    case AT_EKEYRING: return "keyring missing or corrupted";
-    case AT_EKEYMISMATCH: return "key folder does not belong to this data folder";
-    case AT_ELOCKED: return "data folder is in use by another process";
-    case AT_ENOTFOUND: return "not found";
-    case AT_ESQLITE: return "storage engine error";
-    case AT_EFORMAT: return "unrecognised file format";
-    case AT_EEXIST: return "already exists";
-    case AT_EKEYUNAVAIL: return "key provider unavailable";
-    case AT_EIO: return "I/O error";
-    default: break;
+    case AT_OK:
+        return "success";
+    case AT_EINTEGRITY:
+        return "integrity check failed: stored data is corrupted or was tampered with";
+    case AT_EINVAL:
+        return "invalid argument";
+    case AT_ENOMEM:
+        return "out of memory";
+    case AT_ECRYPTO:
+        return "crypto library error";
+    case AT_EKEYDIR:
+        return "key folder missing or unusable";
+    case AT_EPERM_OPEN:
+        return "permissions too open";
+    case AT_EKEYRING:
+        return "keyring missing or corrupted";
+    case AT_EKEYMISMATCH:
+        return "key folder does not belong to this data folder";
+    case AT_ELOCKED:
+        return "data folder is in use by another process";
+    case AT_ENOTFOUND:
+        return "not found";
+    case AT_ESQLITE:
+        return "storage engine error";
+    case AT_EFORMAT:
+        return "unrecognised file format";
+    case AT_EEXIST:
+        return "already exists";
+    case AT_EKEYUNAVAIL:
+        return "key provider unavailable";
+    case AT_EIO:
+        return "I/O error";
+    default:
+        break;
     }
     if (err > 0)
         return strerror(err);

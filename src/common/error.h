@@ -17,21 +17,21 @@
 
 enum at_error {
     AT_OK = 0,
-    AT_EINTEGRITY = -1000,  /* authentication of stored data failed */
-    AT_EINVAL = -1001,      /* invalid argument */
-    AT_ENOMEM = -1002,      /* out of memory (or locked memory) */
-    AT_ECRYPTO = -1003,     /* the crypto library failed */
-    AT_EKEYDIR = -1004,     /* key folder missing, misplaced or unusable */
-    AT_EPERM_OPEN = -1005,  /* file or folder permissions too open */
-    AT_EKEYRING = -1006,    /* keyring missing, corrupted or not ours */
+    AT_EINTEGRITY = -1000,   /* authentication of stored data failed */
+    AT_EINVAL = -1001,       /* invalid argument */
+    AT_ENOMEM = -1002,       /* out of memory (or locked memory) */
+    AT_ECRYPTO = -1003,      /* the crypto library failed */
+    AT_EKEYDIR = -1004,      /* key folder missing, misplaced or unusable */
+    AT_EPERM_OPEN = -1005,   /* file or folder permissions too open */
+    AT_EKEYRING = -1006,     /* keyring missing, corrupted or not ours */
     AT_EKEYMISMATCH = -1007, /* key folder does not belong to this data folder */
-    AT_ELOCKED = -1008,     /* data folder owned by another process */
-    AT_ENOTFOUND = -1009,   /* no such store, key or version */
-    AT_ESQLITE = -1010,     /* SQLite reported an error */
-    AT_EFORMAT = -1011,     /* file is not in a format atrest understands */
-    AT_EEXIST = -1012,      /* already exists */
-    AT_EKEYUNAVAIL = -1013, /* key provider cannot wrap/unwrap right now */
-    AT_EIO = -1014,         /* I/O error without a more precise errno */
+    AT_ELOCKED = -1008,      /* data folder owned by another process */
+    AT_ENOTFOUND = -1009,    /* no such store, key or version */
+    AT_ESQLITE = -1010,      /* SQLite reported an error */
+    AT_EFORMAT = -1011,      /* file is not in a format atrest understands */
+    AT_EEXIST = -1012,       /* already exists */
+    AT_EKEYUNAVAIL = -1013,  /* key provider cannot wrap/unwrap right now */
+    AT_EIO = -1014,          /* I/O error without a more precise errno */
 };
 
 /* A static, human-readable name for an error code (project code or errno). */

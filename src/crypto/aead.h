@@ -16,9 +16,9 @@
 
 #include "common/error.h"
 
-#define AEAD_KEY_LEN 32
+#define AEAD_KEY_LEN   32
 #define AEAD_NONCE_LEN 12
-#define AEAD_TAG_LEN 16
+#define AEAD_TAG_LEN   16
 
 int aead_seal(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN],
               const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t len, uint8_t *out,

@@ -8,10 +8,14 @@
 static const char *cipher_name(size_t kek_len)
 {
     switch (kek_len) {
-    case 16: return "AES-128-WRAP-PAD";
-    case 24: return "AES-192-WRAP-PAD";
-    case 32: return "AES-256-WRAP-PAD";
-    default: return NULL;
+    case 16:
+        return "AES-128-WRAP-PAD";
+    case 24:
+        return "AES-192-WRAP-PAD";
+    case 32:
+        return "AES-256-WRAP-PAD";
+    default:
+        return NULL;
     }
 }
 
@@ -45,8 +49,8 @@ out:
     return rc;
 }
 
-int keywrap_wrap(const uint8_t *kek, size_t kek_len, const uint8_t *in, size_t in_len,
-                 uint8_t *out, size_t *out_len)
+int keywrap_wrap(const uint8_t *kek, size_t kek_len, const uint8_t *in, size_t in_len, uint8_t *out,
+                 size_t *out_len)
 {
     return run(1, kek, kek_len, in, in_len, out, out_len);
 }

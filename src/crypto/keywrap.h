@@ -15,12 +15,12 @@
 
 #include "common/error.h"
 
-#define KEYWRAP_OVERHEAD 8
+#define KEYWRAP_OVERHEAD   8
 #define KEYWRAP_OUT_LEN(n) ((((n) + 7) / 8) * 8 + KEYWRAP_OVERHEAD)
 
 /* out must hold KEYWRAP_OUT_LEN(in_len) bytes; *out_len receives the size. */
-int keywrap_wrap(const uint8_t *kek, size_t kek_len, const uint8_t *in, size_t in_len,
-                 uint8_t *out, size_t *out_len) AT_WUR;
+int keywrap_wrap(const uint8_t *kek, size_t kek_len, const uint8_t *in, size_t in_len, uint8_t *out,
+                 size_t *out_len) AT_WUR;
 
 /* out must hold in_len - 8 bytes; *out_len receives the unwrapped size. */
 int keywrap_unwrap(const uint8_t *kek, size_t kek_len, const uint8_t *in, size_t in_len,

@@ -19,7 +19,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#define SLOT 64
+#define SLOT      64
 #define MAX_SLABS 1024
 
 struct slab {

@@ -35,10 +35,10 @@
 #include "common/error.h"
 #include "keys/provider.h"
 
-#define KEYRING_FILE_ID_LEN 16
-#define KEYRING_NAME_MAX 64 /* store names: [a-z0-9_-]{1,63} chosen by atrest */
-#define KEYRING_LAYER_OUTER 0
-#define KEYRING_LAYER_INNER 1
+#define KEYRING_FILE_ID_LEN       16
+#define KEYRING_NAME_MAX          64 /* store names: [a-z0-9_-]{1,63} chosen by atrest */
+#define KEYRING_LAYER_OUTER       0
+#define KEYRING_LAYER_INNER       1
 #define KEYRING_DEFAULT_ROTATE_AT (1ULL << 30)
 
 struct keyring;
@@ -84,7 +84,8 @@ int keyring_key_for_read(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LE
                          uint32_t version, const uint8_t **key) AT_WUR;
 
 /* Start a new DEK version for the file and layer now. */
-int keyring_rotate_file(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer) AT_WUR;
+int keyring_rotate_file(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN],
+                        int layer) AT_WUR;
 
 /* The current version and its encryption count (for status and tests). */
 int keyring_file_status(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer,

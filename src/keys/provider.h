@@ -22,8 +22,8 @@
 #include "common/error.h"
 
 #define KP_WRAPPED_MAX 512 /* room for RSA-3072 OAEP output */
-#define KP_KEY_MAX 64      /* largest key a provider unwraps */
-#define KP_KEY_ID_MAX 256  /* longest key identity string, NUL included */
+#define KP_KEY_MAX     64  /* largest key a provider unwraps */
+#define KP_KEY_ID_MAX  256 /* longest key identity string, NUL included */
 
 /* A wrapped key and the KEK version that wrapped it. */
 struct kp_wrapped {
@@ -35,7 +35,7 @@ struct kp_wrapped {
 struct key_provider;
 
 struct key_provider_ops {
-    int iVersion; /* 1 */
+    int iVersion;     /* 1 */
     const char *name; /* "embedded", "kms", ... */
 
     /* Version 1 methods. */

@@ -28,8 +28,8 @@ static uint32_t get32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static size_t build_aad(uint8_t aad[AAD_MAX], const uint8_t id[KEYRING_FILE_ID_LEN],
-                        uint32_t pgno, int layer, uint32_t version, const uint8_t *page)
+static size_t build_aad(uint8_t aad[AAD_MAX], const uint8_t id[KEYRING_FILE_ID_LEN], uint32_t pgno,
+                        int layer, uint32_t version, const uint8_t *page)
 {
     size_t n = 0;
     memcpy(aad, "ATRP", 4);
@@ -94,7 +94,7 @@ int page_open(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int lay
         }
         size_t aad_len = build_aad(aad, id, pgno, layer, version, page);
         rc = aead_open(key, trailer + 4, aad, aad_len, page + hdr, end - hdr, page + hdr,
-                           trailer + 4 + AEAD_NONCE_LEN);
+                       trailer + 4 + AEAD_NONCE_LEN);
         if (rc) {
             secmem_wipe(page, PAGE_SIZE);
             return AT_EINTEGRITY;

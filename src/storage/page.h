@@ -37,9 +37,9 @@
 #include "common/error.h"
 #include "keys/keyring.h"
 
-#define PAGE_SIZE 4096
-#define PAGE_TRAILER_LEN 32
-#define PAGE_PLAIN_HDR 24 /* page 1 only */
+#define PAGE_SIZE             4096
+#define PAGE_TRAILER_LEN      32
+#define PAGE_PLAIN_HDR        24 /* page 1 only */
 #define PAGE_RESERVED(layers) (PAGE_TRAILER_LEN * (layers))
 
 /* Encrypt a plaintext page in place (its reserved bytes must be zero on

@@ -47,10 +47,10 @@ struct store {
 
 #ifdef ATREST_BENCH_PLAINTEXT
 /* Benchmark-only build: the same code on plain SQLite, no encryption. */
-#define STORE_VFS "unix"
+#define STORE_VFS              "unix"
 #define STORE_RESERVED(layers) 0
 #else
-#define STORE_VFS VFS_NAME
+#define STORE_VFS              VFS_NAME
 #define STORE_RESERVED(layers) PAGE_RESERVED(layers)
 #endif
 
@@ -89,8 +89,7 @@ int store_env_open(const struct store_env_options *opt, struct store_env **out)
     }
     if (flock(env->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         rc = errno == EWOULDBLOCK
-                 ? at_error_set(AT_ELOCKED, "data folder %s is in use by another process",
-                                env->dir)
+                 ? at_error_set(AT_ELOCKED, "data folder %s is in use by another process", env->dir)
                  : at_error_set(errno, "cannot lock %s: %s", lock_path, strerror(errno));
         goto fail;
     }
@@ -134,8 +133,8 @@ const char *store_env_data_dir(struct store_env *env)
     return env->dir;
 }
 
-static void file_path(const struct store_env *env, const uint8_t id[KEYRING_FILE_ID_LEN],
-                      char *out, size_t n)
+static void file_path(const struct store_env *env, const uint8_t id[KEYRING_FILE_ID_LEN], char *out,
+                      size_t n)
 {
     char hex[2 * KEYRING_FILE_ID_LEN + 1];
     for (int i = 0; i < KEYRING_FILE_ID_LEN; i++)
@@ -196,13 +195,12 @@ static int open_db(struct store *st, const uint8_t id[KEYRING_FILE_ID_LEN], int 
     src = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &stmt, NULL);
     if (src == SQLITE_OK)
         src = sqlite3_step(stmt);
-    int wal = src == SQLITE_ROW &&
-              strcmp((const char *)sqlite3_column_text(stmt, 0), "wal") == 0;
+    int wal = src == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(stmt, 0), "wal") == 0;
     sqlite3_finalize(stmt);
     if (!wal) {
-        rc = src == SQLITE_ROW ? at_error_set(AT_ESQLITE, "store %s: cannot enter WAL mode",
-                                              st->path)
-                               : store_error(st, src);
+        rc = src == SQLITE_ROW
+                 ? at_error_set(AT_ESQLITE, "store %s: cannot enter WAL mode", st->path)
+                 : store_error(st, src);
         goto fail;
     }
     if ((rc = store_exec(st, "PRAGMA synchronous=FULL")) != 0)
@@ -263,12 +261,11 @@ int store_create(struct store_env *env, const char *name, struct store **out)
     }
     *out = st;
     return 0;
-undo:
-    {
-        /* Best effort: an orphan entry is harmless; keep the first error. */
-        int ignored = keyring_remove_file(env->kr, id);
-        (void)ignored;
-    }
+undo : {
+    /* Best effort: an orphan entry is harmless; keep the first error. */
+    int ignored = keyring_remove_file(env->kr, id);
+    (void)ignored;
+}
     return rc;
 }
 

@@ -30,11 +30,11 @@ struct store_env;
 struct store;
 
 struct store_env_options {
-    const char *data_dir;        /* created (0700) when create is set */
-    struct key_provider *outer;  /* service layer; required; not owned */
-    struct key_provider *inner;  /* customer layer; NULL for one layer; not owned */
-    int create;                  /* create folder and keyring when missing */
-    uint64_t rotate_at;          /* DEK rotation threshold; 0 = default */
+    const char *data_dir;       /* created (0700) when create is set */
+    struct key_provider *outer; /* service layer; required; not owned */
+    struct key_provider *inner; /* customer layer; NULL for one layer; not owned */
+    int create;                 /* create folder and keyring when missing */
+    uint64_t rotate_at;         /* DEK rotation threshold; 0 = default */
 };
 
 /* Open a data folder: take <data_dir>/LOCK (AT_ELOCKED if another process

@@ -13,8 +13,8 @@
 #include "crypto/secmem.h"
 #include "storage/page.h"
 
-#define WAL_HDR 32
-#define FRAME_HDR 24
+#define WAL_HDR    32
+#define FRAME_HDR  24
 #define FRAME_SIZE (FRAME_HDR + PAGE_SIZE)
 /* SQLite never writes the page holding the lock bytes at offset 2^30. */
 #define LOCK_BYTE_PGNO ((uint32_t)(0x40000000 / PAGE_SIZE) + 1)
@@ -81,7 +81,8 @@ static int verify_wal(struct keyring *kr, const uint8_t *id, int layers, const c
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return errno == ENOENT ? 0 : at_error_set(errno, "cannot open %s: %s", path, strerror(errno));
+        return errno == ENOENT ? 0
+                               : at_error_set(errno, "cannot open %s: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         int e = errno;

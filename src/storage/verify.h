@@ -16,12 +16,12 @@
 #include "keys/keyring.h"
 
 struct verify_report {
-    uint64_t files;            /* store files examined (main + WAL) */
-    uint64_t pages_checked;    /* main-file pages and WAL frames examined */
-    uint64_t pages_failed;     /* of those, failed authentication */
-    uint64_t wal_frames;       /* WAL frames among pages_checked */
-    uint64_t wal_tail_frames;  /* failed frames that may be a torn tail */
-    uint64_t missing_files;    /* keyring entries whose main file is absent */
+    uint64_t files;           /* store files examined (main + WAL) */
+    uint64_t pages_checked;   /* main-file pages and WAL frames examined */
+    uint64_t pages_failed;    /* of those, failed authentication */
+    uint64_t wal_frames;      /* WAL frames among pages_checked */
+    uint64_t wal_tail_frames; /* failed frames that may be a torn tail */
+    uint64_t missing_files;   /* keyring entries whose main file is absent */
 };
 
 /* Called for each failed page: file path, byte offset, page number. */

@@ -52,9 +52,9 @@
 #include "crypto/secmem.h"
 #include "storage/page.h"
 
-#define WAL_HDR 32
-#define FRAME_HDR 24
-#define FRAME_SIZE (FRAME_HDR + PAGE_SIZE)
+#define WAL_HDR          32
+#define FRAME_HDR        24
+#define FRAME_SIZE       (FRAME_HDR + PAGE_SIZE)
 #define WAL_RECOVER_LOCK 2 /* slot index of the WAL-index recover lock (wal.c) */
 
 static const uint8_t journal_magic[8] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
@@ -67,7 +67,7 @@ struct binding {
     struct keyring *kr;
     uint8_t id[KEYRING_FILE_ID_LEN];
     int layers;
-    int refs;     /* open files using it, plus one while bound */
+    int refs; /* open files using it, plus one while bound */
     atomic_uint_fast64_t auth_failures;
 };
 
@@ -75,11 +75,11 @@ struct efile {
     sqlite3_file base;
     enum kind kind;
     struct binding *b;
-    uint8_t *scratch;          /* FRAME_SIZE bytes */
-    sqlite3_int64 hdr_off;     /* WAL: offset of the last frame header written */
-    uint32_t hdr_pgno;         /*      and its page number */
-    sqlite3_int64 jpgno_off;   /* journal: offset of the last 4-byte write */
-    uint32_t jpgno;            /*          and its value */
+    uint8_t *scratch;        /* FRAME_SIZE bytes */
+    sqlite3_int64 hdr_off;   /* WAL: offset of the last frame header written */
+    uint32_t hdr_pgno;       /*      and its page number */
+    sqlite3_int64 jpgno_off; /* journal: offset of the last 4-byte write */
+    uint32_t jpgno;          /*          and its value */
     sqlite3_file *real;
 };
 
@@ -122,7 +122,8 @@ static void release_locked(struct binding *b)
     free(b);
 }
 
-int vfs_bind(const char *path, struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layers)
+int vfs_bind(const char *path, struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN],
+             int layers)
 {
     if (!path || !kr || layers < 1 || layers > 2)
         return AT_EINVAL;
@@ -527,9 +528,12 @@ static int x_read(sqlite3_file *pf, void *buf, int amt, sqlite3_int64 off)
 {
     struct efile *f = (struct efile *)pf;
     switch (f->kind) {
-    case K_MAIN: return main_read(f, buf, amt, off);
-    case K_WAL: return wal_read(f, buf, amt, off);
-    default: return journal_read(f, buf, amt, off);
+    case K_MAIN:
+        return main_read(f, buf, amt, off);
+    case K_WAL:
+        return wal_read(f, buf, amt, off);
+    default:
+        return journal_read(f, buf, amt, off);
     }
 }
 
@@ -537,9 +541,12 @@ static int x_write(sqlite3_file *pf, const void *buf, int amt, sqlite3_int64 off
 {
     struct efile *f = (struct efile *)pf;
     switch (f->kind) {
-    case K_MAIN: return main_write(f, buf, amt, off);
-    case K_WAL: return wal_write(f, buf, amt, off);
-    default: return journal_write(f, buf, amt, off);
+    case K_MAIN:
+        return main_write(f, buf, amt, off);
+    case K_WAL:
+        return wal_write(f, buf, amt, off);
+    default:
+        return journal_write(f, buf, amt, off);
     }
 }
 
@@ -615,10 +622,9 @@ static int x_file_control(sqlite3_file *pf, int op, void *arg)
 
 static const sqlite3_io_methods io_methods = {
     2, /* no xFetch/xUnfetch: SQLite never memory-maps a store */
-    x_close,     x_read,           x_write,        x_truncate,     x_sync,
-    x_file_size, x_lock,           x_unlock,       x_check_reserved, x_file_control,
-    x_sector_size, x_device_chars, x_shm_map,      x_shm_lock,     x_shm_barrier,
-    x_shm_unmap, NULL,             NULL,
+    x_close,   x_read,     x_write,          x_truncate,     x_sync,        x_file_size,
+    x_lock,    x_unlock,   x_check_reserved, x_file_control, x_sector_size, x_device_chars,
+    x_shm_map, x_shm_lock, x_shm_barrier,    x_shm_unmap,    NULL,          NULL,
 };
 
 /* ---- the VFS ------------------------------------------------------------- */

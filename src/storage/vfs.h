@@ -40,12 +40,12 @@ uint64_t vfs_auth_failures(const char *path);
 
 /* Process-wide counters, for tests and benchmarks. */
 struct vfs_stats {
-    uint64_t pages_sealed;      /* encryptions (per page, all layers) */
-    uint64_t pages_opened;      /* successful decryptions */
-    uint64_t auth_failures;     /* pages that failed authentication */
-    uint64_t ckpt_passthrough;  /* checkpoint pages copied without crypto */
-    uint64_t torn_tail_frames;  /* WAL frames treated as a torn tail */
-    uint64_t refused_opens;     /* files refused (temp, unbound) */
+    uint64_t pages_sealed;     /* encryptions (per page, all layers) */
+    uint64_t pages_opened;     /* successful decryptions */
+    uint64_t auth_failures;    /* pages that failed authentication */
+    uint64_t ckpt_passthrough; /* checkpoint pages copied without crypto */
+    uint64_t torn_tail_frames; /* WAL frames treated as a torn tail */
+    uint64_t refused_opens;    /* files refused (temp, unbound) */
 };
 void vfs_stats_get(struct vfs_stats *out);
 

@@ -226,9 +226,9 @@ void fx_fill(struct store *st, int n, int doc_size, int batch, const char *canar
     if (store_exec(st, "CREATE TABLE IF NOT EXISTS docs(id TEXT PRIMARY KEY, body TEXT)"))
         fail_msg("create table: %s", at_error_detail());
     sqlite3_stmt *ins;
-    assert_int_equal(sqlite3_prepare_v2(store_db(st), "INSERT INTO docs VALUES(?,?)", -1, &ins,
-                                        NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(store_db(st), "INSERT INTO docs VALUES(?,?)", -1, &ins, NULL),
+        SQLITE_OK);
     char *body = malloc((size_t)doc_size + 256);
     assert_non_null(body);
     for (int i = 0; i < n; i += batch) {
@@ -252,8 +252,8 @@ void fx_fill(struct store *st, int n, int doc_size, int batch, const char *canar
 int fx_check_docs(struct store *st, int n, int doc_size, const char *canary)
 {
     sqlite3_stmt *q;
-    int src = sqlite3_prepare_v2(store_db(st), "SELECT id, body FROM docs ORDER BY rowid", -1, &q,
-                                 NULL);
+    int src =
+        sqlite3_prepare_v2(store_db(st), "SELECT id, body FROM docs ORDER BY rowid", -1, &q, NULL);
     if (src != SQLITE_OK)
         return store_error(st, src);
     char *want = malloc((size_t)doc_size + 256);

@@ -180,8 +180,8 @@ static void test_sigkill_rounds(void **state)
         if (round % 25 == 24)
             run_cli_verify(&fx);
     }
-    print_message("%d rounds, %ld commits survived, %d rounds with an unreported commit\n",
-                  ROUNDS, committed, torn_rounds);
+    print_message("%d rounds, %ld commits survived, %d rounds with an unreported commit\n", ROUNDS,
+                  committed, torn_rounds);
     assert_true(committed > ROUNDS); /* the children did real work */
     fx_teardown(&fx);
 }

@@ -24,7 +24,7 @@
 #include "fixture.h"
 #include "storage/vfs.h"
 
-#define NDOCS 10000
+#define NDOCS    10000
 #define DOC_SIZE 600
 
 static char canary[40];
@@ -41,8 +41,8 @@ static void make_canary(void)
 /* The needles: canary, several field values, and JSON fragments. */
 static size_t scan_all(const char *dir)
 {
-    static const char *fixed[] = {"Tromsoe-0004242", "Tromsoe-0000001", "\"city\":",
-                                  "doc-9999", "\"amount\":29694.25"};
+    static const char *fixed[] = {"Tromsoe-0004242", "Tromsoe-0000001", "\"city\":", "doc-9999",
+                                  "\"amount\":29694.25"};
     size_t hits = fx_scan_dir(dir, canary, strlen(canary));
     /* The canary spans 600-byte documents: also look for a short prefix of
      * the random part, which would survive a page split. */

@@ -28,9 +28,9 @@
 #include "storage/verify.h"
 #include "storage/vfs.h"
 
-#define NDOCS 2000
-#define DOC_SIZE 900
-#define WAL_HDR 32
+#define NDOCS      2000
+#define DOC_SIZE   900
+#define WAL_HDR    32
 #define FRAME_SIZE (24 + PAGE_SIZE)
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -83,8 +83,7 @@ static void expect_detected_main(struct fixture *fx, const char *file, uint32_t 
     struct store *st;
     struct failed f = {0};
     struct verify_report r;
-    assert_int_equal(verify_data_dir(store_env_keyring(fx->env), fx->data_dir, &r, on_fail, &f),
-                     0);
+    assert_int_equal(verify_data_dir(store_env_keyring(fx->env), fx->data_dir, &r, on_fail, &f), 0);
     assert_int_equal(r.pages_failed, 1);
     assert_int_equal(f.pgno[0], pgno);
     int rc = store_open(fx->env, "docs", &st);
@@ -164,8 +163,8 @@ static void test_swap_and_foreign_pages(void **state)
     struct failed f = {0};
     struct verify_report r;
     memset(&r, 0, sizeof r);
-    assert_int_equal(verify_store_file(store_env_keyring(fx.env),
-                                       (uint8_t[KEYRING_FILE_ID_LEN]){0}, fa, &r, NULL, NULL),
+    assert_int_equal(verify_store_file(store_env_keyring(fx.env), (uint8_t[KEYRING_FILE_ID_LEN]){0},
+                                       fa, &r, NULL, NULL),
                      0);
     assert_true(r.pages_failed > 0); /* wrong id: everything fails */
     assert_int_equal(verify_data_dir(store_env_keyring(fx.env), fx.data_dir, &r, on_fail, &f), 0);

@@ -19,7 +19,7 @@
 
 #include "fixture.h"
 
-#define THREADS 16
+#define THREADS    16
 #define PER_THREAD 100
 
 static int commits;
