@@ -1,0 +1,276 @@
+/*
+ * config.c — atrestd settings.
+ *
+ * Sources, strongest first: command-line flags, environment variables
+ * (ATREST_DATA_DIR, ATREST_KEY_DIR, ATREST_LISTEN, ATREST_MASTER_KEY,
+ * ATREST_SECONDARY_KEY, ATREST_READONLY_KEY, ATREST_READONLY_KEY2,
+ * ATREST_TLS_CERT, ATREST_TLS_KEY, ATREST_CONFIG, ATREST_QUIET), a config
+ * file (--config FILE: "key = value" lines, # comments; keys as the flags
+ * without dashes or with underscores), defaults (./data, ./keys,
+ * 127.0.0.1:8081). Read-only keys: up to 4 (repeat --readonly-key).
+ */
+#include <ctype.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/secmem.h"
+#include "server/server.h"
+
+static void set(char **slot, const char *v)
+{
+    if (*slot) {
+        secmem_wipe(*slot, strlen(*slot));
+        free(*slot);
+    }
+    *slot = v ? strdup(v) : NULL;
+}
+
+static void add_ro(struct config *c, const char *v, int reset)
+{
+    if (reset) {
+        for (int i = 0; i < c->nreadonly; i++)
+            set(&c->readonly_keys[i], NULL);
+        c->nreadonly = 0;
+    }
+    if (c->nreadonly < CONFIG_MAX_RO)
+        set(&c->readonly_keys[c->nreadonly++], v);
+}
+
+/* Apply one setting by name ('-' and '_' alike). 0 ok, -1 unknown. */
+static int apply(struct config *c, const char *key, const char *v, int *ro_reset)
+{
+    char k[64];
+    size_t i = 0;
+    for (; key[i] && i + 1 < sizeof k; i++)
+        k[i] = key[i] == '-' ? '_' : (char)tolower((unsigned char)key[i]);
+    k[i] = 0;
+    if (!strcmp(k, "data_dir"))
+        set(&c->data_dir, v);
+    else if (!strcmp(k, "key_dir"))
+        set(&c->key_dir, v);
+    else if (!strcmp(k, "listen"))
+        set(&c->listen, v);
+    else if (!strcmp(k, "master_key"))
+        set(&c->master_key, v);
+    else if (!strcmp(k, "secondary_key"))
+        set(&c->secondary_key, v);
+    else if (!strcmp(k, "readonly_key") || !strcmp(k, "readonly_key2")) {
+        add_ro(c, v, *ro_reset);
+        *ro_reset = 0;
+    } else if (!strcmp(k, "tls_cert"))
+        set(&c->tls_cert, v);
+    else if (!strcmp(k, "tls_key"))
+        set(&c->tls_key, v);
+    else if (!strcmp(k, "quiet"))
+        c->quiet = v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"));
+    else
+        return -1;
+    return 0;
+}
+
+static int load_file(struct config *c, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "atrestd: cannot read config file %s\n", path);
+        return -1;
+    }
+    char line[4096];
+    int lineno = 0, rc = 0, ro_reset = 1;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!*p || *p == '#')
+            continue;
+        char *eq = strchr(p, '=');
+        if (!eq) {
+            fprintf(stderr, "atrestd: %s:%d: expected key = value\n", path, lineno);
+            rc = -1;
+            continue;
+        }
+        char *ke = eq;
+        while (ke > p && isspace((unsigned char)ke[-1]))
+            ke--;
+        *ke = 0;
+        char *v = eq + 1;
+        while (isspace((unsigned char)*v))
+            v++;
+        char *ve = v + strlen(v);
+        while (ve > v && isspace((unsigned char)ve[-1]))
+            *--ve = 0;
+        if (apply(c, p, v, &ro_reset) != 0) {
+            fprintf(stderr, "atrestd: %s:%d: unknown setting\n", path, lineno);
+            rc = -1;
+        }
+    }
+    secmem_wipe(line, sizeof line);
+    fclose(f);
+    return rc;
+}
+
+static void usage(FILE *to)
+{
+    fputs("usage: atrestd [--data-dir D] [--key-dir K] [--listen HOST:PORT]\n"
+          "               [--master-key B64] [--secondary-key B64] [--readonly-key B64]...\n"
+          "               [--tls-cert FILE --tls-key FILE] [--config FILE] [--quiet]\n"
+          "defaults: --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081\n"
+          "environment: ATREST_DATA_DIR ATREST_KEY_DIR ATREST_LISTEN ATREST_MASTER_KEY\n"
+          "  ATREST_SECONDARY_KEY ATREST_READONLY_KEY ATREST_TLS_CERT ATREST_TLS_KEY\n"
+          "  ATREST_CONFIG ATREST_QUIET\n",
+          to);
+}
+
+static int parse_listen(struct config *c)
+{
+    const char *l = c->listen;
+    const char *colon;
+    if (l[0] == '[') {
+        const char *e = strchr(l, ']');
+        if (!e || e[1] != ':')
+            return -1;
+        snprintf(c->host, sizeof c->host, "%.*s", (int)(e - l - 1), l + 1);
+        colon = e + 1;
+    } else {
+        colon = strrchr(l, ':');
+        if (!colon)
+            return -1;
+        snprintf(c->host, sizeof c->host, "%.*s", (int)(colon - l), l);
+        if (!c->host[0])
+            snprintf(c->host, sizeof c->host, "0.0.0.0");
+    }
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535)
+        return -1;
+    c->port = (int)port;
+    return 0;
+}
+
+int config_load(struct config *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data-dir", required_argument, NULL, 'd'},
+        {"key-dir", required_argument, NULL, 'k'},
+        {"listen", required_argument, NULL, 'l'},
+        {"master-key", required_argument, NULL, 'm'},
+        {"secondary-key", required_argument, NULL, 's'},
+        {"readonly-key", required_argument, NULL, 'r'},
+        {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'K'},
+        {"config", required_argument, NULL, 'f'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(c, 0, sizeof *c);
+    /* pass 1: find --config */
+    const char *file = getenv("ATREST_CONFIG");
+    int ch;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch == 'f')
+            file = optarg;
+        if (ch == 'h') {
+            usage(stdout);
+            return 1;
+        }
+    }
+    if (file && load_file(c, file) != 0)
+        return -1;
+    /* environment */
+    static const char *const env[][2] = {
+        {"ATREST_DATA_DIR", "data_dir"},
+        {"ATREST_KEY_DIR", "key_dir"},
+        {"ATREST_LISTEN", "listen"},
+        {"ATREST_MASTER_KEY", "master_key"},
+        {"ATREST_SECONDARY_KEY", "secondary_key"},
+        {"ATREST_TLS_CERT", "tls_cert"},
+        {"ATREST_TLS_KEY", "tls_key"},
+        {"ATREST_QUIET", "quiet"},
+        {"ATREST_READONLY_KEY", "readonly_key"},
+        {"ATREST_READONLY_KEY2", "readonly_key2"},
+    };
+    int ro_reset = 1;
+    for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
+        const char *v = getenv(env[i][0]);
+        if (v && *v)
+            apply(c, env[i][1], v, &ro_reset);
+    }
+    /* flags */
+    optind = 1;
+    opterr = 1;
+    ro_reset = 1;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd':
+            set(&c->data_dir, optarg);
+            break;
+        case 'k':
+            set(&c->key_dir, optarg);
+            break;
+        case 'l':
+            set(&c->listen, optarg);
+            break;
+        case 'm':
+            set(&c->master_key, optarg);
+            break;
+        case 's':
+            set(&c->secondary_key, optarg);
+            break;
+        case 'r':
+            add_ro(c, optarg, ro_reset);
+            ro_reset = 0;
+            break;
+        case 'c':
+            set(&c->tls_cert, optarg);
+            break;
+        case 'K':
+            set(&c->tls_key, optarg);
+            break;
+        case 'f':
+            break;
+        case 'q':
+            c->quiet = 1;
+            break;
+        default:
+            usage(stderr);
+            return -1;
+        }
+        if (ch == 'm' || ch == 's' || ch == 'r') /* keep keys out of ps */
+            secmem_wipe(optarg, strlen(optarg));
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return -1;
+    }
+    if (!c->data_dir)
+        set(&c->data_dir, "./data");
+    if (!c->key_dir)
+        set(&c->key_dir, "./keys");
+    if (!c->listen)
+        set(&c->listen, "127.0.0.1:8081");
+    if (parse_listen(c) != 0) {
+        fprintf(stderr, "atrestd: --listen wants HOST:PORT\n");
+        return -1;
+    }
+    return 0;
+}
+
+void config_free(struct config *c)
+{
+    set(&c->data_dir, NULL);
+    set(&c->key_dir, NULL);
+    set(&c->listen, NULL);
+    set(&c->config_file, NULL);
+    set(&c->master_key, NULL);
+    set(&c->secondary_key, NULL);
+    for (int i = 0; i < c->nreadonly; i++)
+        set(&c->readonly_keys[i], NULL);
+    set(&c->tls_cert, NULL);
+    set(&c->tls_key, NULL);
+}

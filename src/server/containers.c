@@ -1,0 +1,73 @@
+/*
+ * containers.c — /dbs/{db}/colls and /dbs/{db}/colls/{coll}: create, read,
+ * list, replace (indexing policy, default TTL), delete.
+ */
+#include <string.h>
+
+#include "server/srv.h"
+
+static json_t *body_object(struct req *r)
+{
+    json_t *b = doc_parse(r->body, r->body_len, NULL);
+    if (!json_is_object(b)) {
+        json_decref(b);
+        srv_error(r, 400, 0, "The request payload is invalid: not a JSON object.");
+        return NULL;
+    }
+    return b;
+}
+
+void containers_handle(struct req *r)
+{
+    struct catalog *cat = r->srv->cat;
+    const char *db = r->segs[1];
+    if (r->nseg == 3) {
+        if (r->verb == SRV_POST) {
+            json_t *b = body_object(r);
+            if (b)
+                catalog_coll_create(cat, r, db, b);
+            json_decref(b);
+        } else if (r->verb == SRV_GET || r->verb == SRV_HEAD) {
+            char rid[16] = "";
+            json_t *list = catalog_coll_list(cat, db, rid, sizeof rid);
+            if (!list) {
+                srv_error(r, 404, 1003, "Owner resource does not exist.");
+                return;
+            }
+            json_t *o = json_pack("{s:s,s:O,s:I}", "_rid", rid, "DocumentCollections", list,
+                                  "_count", (json_int_t)json_array_size(list));
+            resp_json(r, 200, o);
+            resp_header(r, "x-ms-item-count", "%zu", json_array_size(list));
+            json_decref(o);
+            json_decref(list);
+        } else {
+            srv_error(r, 405, 0, "The requested verb is not supported.");
+        }
+        return;
+    }
+    const char *id = r->segs[3];
+    if (r->verb == SRV_GET || r->verb == SRV_HEAD) {
+        struct coll *c = catalog_coll_get(cat, db, id);
+        if (!c) {
+            srv_error(r, 404, 0, "Resource Not Found.");
+            return;
+        }
+        json_t *def = json_deep_copy(c->def); /* def may be swapped by a replace */
+        catalog_coll_put(c);
+        resp_json(r, 200, def);
+        resp_header(r, "etag", "%s", json_string_value(json_object_get(def, "_etag")));
+        resp_header(r, "x-ms-resource-quota",
+                    "documentSize=10240;documentsSize=10485760;collectionSize=10485760;");
+        resp_header(r, "x-ms-resource-usage", "documentSize=0;documentsSize=0;collectionSize=0;");
+        json_decref(def);
+    } else if (r->verb == SRV_PUT) {
+        json_t *b = body_object(r);
+        if (b)
+            catalog_coll_replace(cat, r, db, id, b);
+        json_decref(b);
+    } else if (r->verb == SRV_DELETE) {
+        catalog_coll_delete(cat, r, db, id);
+    } else {
+        srv_error(r, 405, 0, "The requested verb is not supported.");
+    }
+}

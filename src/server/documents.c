@@ -1,0 +1,728 @@
+/*
+ * documents.c — /dbs/{db}/colls/{coll}/docs[/{id}]: create, upsert, read,
+ * replace, delete, feed; and the document operation (struct dop) that
+ * batch.c and patch.c share.
+ *
+ * A write is prepared on the request's thread (parse, validate, partition
+ * key, JSON text) and executed by dop_exec() inside store_write() on the
+ * container's writer connection, where existence, etags and unique keys
+ * are checked and the row is written. The stored body already carries the
+ * system properties, so a point read returns it without re-encoding.
+ *
+ * Invariants:
+ *   1. (pk, id) is unique per container (409 otherwise); seq never changes
+ *      for a document and orders feeds.
+ *   2. Each failing operation returns nonzero from its write fn, so only
+ *      its own changes roll back.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/srv.h"
+
+enum { W_GET, W_INS, W_UPD, W_DEL, W_UQ_GET, W_UQ_DEL, W_UQ_INS };
+
+static const char *const WSQL[] = {
+    [W_GET] = "SELECT seq, etag, body FROM docs WHERE pk=?1 AND id=?2",
+    [W_INS] = "INSERT INTO docs(seq, pk, id, etag, ts, body) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [W_UPD] = "UPDATE docs SET etag=?2, ts=?3, body=?4 WHERE seq=?1",
+    [W_DEL] = "DELETE FROM docs WHERE seq=?1",
+    [W_UQ_GET] = "SELECT seq FROM uniq WHERE pk=?1 AND k=?2 AND val=?3",
+    [W_UQ_DEL] = "DELETE FROM uniq WHERE seq=?1",
+    [W_UQ_INS] = "INSERT INTO uniq(pk, k, val, seq) VALUES(?1, ?2, ?3, ?4)",
+};
+
+static const char MSG_412[] =
+    "Operation cannot be performed because one of the specified precondition is not met.";
+
+static int fail(struct dop *op, int status, int sub, const char *msg)
+{
+    op->status = status;
+    op->substatus = sub;
+    snprintf(op->msg, sizeof op->msg, "%s", msg);
+    return status;
+}
+
+void dop_free(struct dop *op)
+{
+    free(op->pk);
+    json_decref(op->pkval);
+    json_decref(op->doc);
+    free(op->text);
+    free(op->body);
+    memset(op, 0, sizeof *op);
+}
+
+static int pk_ok(const json_t *pk)
+{
+    for (size_t i = 0; i < json_array_size(pk); i++) {
+        json_t *v = json_array_get(pk, i);
+        if (json_is_array(v) || (json_is_object(v) && json_object_size(v) != 0))
+            return 0;
+    }
+    return 1;
+}
+
+int req_pk(struct req *r, struct coll *c, json_t **val, char **canon, int required)
+{
+    *val = NULL;
+    *canon = NULL;
+    size_t npaths = json_array_size(c->pk_paths);
+    const char *h = req_header(r, "x-ms-documentdb-partitionkey");
+    if (npaths == 0) {
+        *val = json_array();
+        *canon = strdup("[]");
+        return 0;
+    }
+    if (!h || !*h) {
+        if (!required)
+            return 0;
+        return srv_error(r, 400, 0, "PartitionKey value must be supplied for this operation.");
+    }
+    json_t *v = doc_pk_header(h);
+    if (!v || !pk_ok(v) || json_array_size(v) == 0 || json_array_size(v) > npaths ||
+        (required && json_array_size(v) != npaths)) {
+        json_decref(v);
+        return srv_error(r, 400, 0,
+                         "The partition key supplied in x-ms-documentdb-partitionkey header is "
+                         "invalid or has the wrong number of components.");
+    }
+    *val = v;
+    *canon = doc_pk_canon(v);
+    return 0;
+}
+
+int dop_prepare_doc(struct coll *c, struct dop *op, json_t *doc, json_t *hdr_pk, int require_pk)
+{
+    if (!json_is_object(doc))
+        return fail(op, 400, 0, "The document must be a JSON object.");
+    json_t *id = json_object_get(doc, "id");
+    if (!id)
+        return fail(op, 400, 0,
+                    "The input content is invalid because the required properties - 'id; ' - "
+                    "are missing");
+    if (!json_is_string(id))
+        return fail(op, 400, 0, "The value of 'id' must be a string.");
+    const char *bad = doc_id_check(json_string_value(id), json_string_length(id));
+    if (bad)
+        return fail(op, 400, 0, bad);
+    doc_strip_system(doc);
+    json_t *pk = json_array_size(c->pk_paths) ? doc_pk_extract(doc, c->pk_paths) : json_array();
+    char *canon = doc_pk_canon(pk);
+    if (!canon) {
+        json_decref(pk);
+        return fail(op, 500, 0, "Out of memory.");
+    }
+    if (hdr_pk && json_array_size(c->pk_paths)) {
+        char *h = doc_pk_canon(hdr_pk);
+        int same = h && strcmp(h, canon) == 0;
+        free(h);
+        if (!same) {
+            json_decref(pk);
+            free(canon);
+            return fail(op, 400, 1001,
+                        "PartitionKey extracted from document doesn't match the one specified "
+                        "in the header. Learn more: https://aka.ms/CosmosDB/sql/errors/wrong-pk-"
+                        "value");
+        }
+    } else if (require_pk && json_array_size(c->pk_paths)) {
+        json_decref(pk);
+        free(canon);
+        return fail(op, 400, 0, "PartitionKey value must be supplied for this operation.");
+    }
+    if (!pk_ok(pk)) {
+        json_decref(pk);
+        free(canon);
+        return fail(op, 400, 0, "A partition key value must be a string, number, boolean or null.");
+    }
+    op->pkval = pk;
+    op->pk = canon;
+    op->doc = json_incref(doc);
+    op->id = json_string_value(id);
+    op->text = doc_dump(doc, &op->text_len);
+    if (!op->text)
+        return fail(op, 500, 0, "Out of memory.");
+    if (op->text_len > DOC_MAX_BYTES)
+        return fail(op, 413, 0, "Request size is too large.");
+    return 0;
+}
+
+/* body = text without its final '}' + system properties. */
+static char *compose(struct coll *c, const char *text, size_t len, uint64_t seq, const char *etag,
+                     long long ts, size_t *outlen)
+{
+    unsigned char rb[16];
+    memcpy(rb, c->ridb, 8);
+    for (int i = 0; i < 8; i++)
+        rb[8 + i] = (unsigned char)(seq >> (8 * i));
+    char rid[32], self[128], tsbuf[32];
+    srv_rid_encode(rb, 16, rid, sizeof rid);
+    snprintf(self, sizeof self, "dbs/%s/colls/%s/docs/%s/", c->db_rid, c->rid, rid);
+    snprintf(tsbuf, sizeof tsbuf, "%lld", ts);
+    struct doc_buf b = {0};
+    size_t keep = len;
+    while (keep > 0 && text[keep - 1] != '}')
+        keep--;
+    if (keep == 0)
+        return NULL;
+    keep--; /* drop the '}' */
+    int empty = keep <= 1;
+    int rc = doc_buf_put(&b, text, keep);
+    if (!rc)
+        rc = doc_buf_puts(&b, empty ? "\"_rid\":\"" : ",\"_rid\":\"");
+    if (!rc)
+        rc = doc_buf_puts(&b, rid);
+    if (!rc)
+        rc = doc_buf_puts(&b, "\",\"_self\":\"");
+    if (!rc)
+        rc = doc_buf_puts(&b, self);
+    if (!rc)
+        rc = doc_buf_puts(&b, "\",\"_etag\":");
+    if (!rc)
+        rc = doc_buf_str(&b, etag, strlen(etag));
+    if (!rc)
+        rc = doc_buf_puts(&b, ",\"_attachments\":\"attachments/\",\"_ts\":");
+    if (!rc)
+        rc = doc_buf_puts(&b, tsbuf);
+    if (!rc)
+        rc = doc_buf_puts(&b, "}");
+    if (rc) {
+        doc_buf_free(&b);
+        return NULL;
+    }
+    *outlen = b.len;
+    return b.p;
+}
+
+static int sql_fail(struct dop *op)
+{
+    return fail(op, 500, 0, "The store failed the operation.");
+}
+
+/* Unique keys: 0 ok, else 409 set. Removes old entries of seq, adds new. */
+static int uniq_apply(struct coll *c, sqlite3 *db, struct dop *op, uint64_t seq, int remove_only)
+{
+    if (json_array_size(c->uniq) == 0)
+        return 0;
+    sqlite3_stmt *del = coll_wstmt(c, db, W_UQ_DEL, WSQL[W_UQ_DEL]);
+    if (!del)
+        return sql_fail(op);
+    sqlite3_bind_int64(del, 1, (sqlite3_int64)seq);
+    if (sqlite3_step(del) != SQLITE_DONE)
+        return sql_fail(op);
+    if (remove_only)
+        return 0;
+    for (size_t k = 0; k < json_array_size(c->uniq); k++) {
+        json_t *vals = doc_pk_extract(op->doc, json_array_get(c->uniq, k));
+        char *val = doc_dump(vals, NULL);
+        json_decref(vals);
+        if (!val)
+            return sql_fail(op);
+        sqlite3_stmt *g = coll_wstmt(c, db, W_UQ_GET, WSQL[W_UQ_GET]);
+        int taken = 0;
+        if (g) {
+            sqlite3_bind_text(g, 1, op->pk, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(g, 2, (sqlite3_int64)k);
+            sqlite3_bind_text(g, 3, val, -1, SQLITE_STATIC);
+            taken = sqlite3_step(g) == SQLITE_ROW;
+            sqlite3_reset(g);
+        }
+        sqlite3_stmt *ins = taken ? NULL : coll_wstmt(c, db, W_UQ_INS, WSQL[W_UQ_INS]);
+        int ok = 0;
+        if (ins) {
+            sqlite3_bind_text(ins, 1, op->pk, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(ins, 2, (sqlite3_int64)k);
+            sqlite3_bind_text(ins, 3, val, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(ins, 4, (sqlite3_int64)seq);
+            ok = sqlite3_step(ins) == SQLITE_DONE;
+            sqlite3_reset(ins);
+        }
+        free(val);
+        if (taken)
+            return fail(op, 409, 0, "Unique index constraint violation.");
+        if (!ok)
+            return sql_fail(op);
+    }
+    return 0;
+}
+
+static int etag_matches(const char *want, const char *have)
+{
+    return strcmp(want, "*") == 0 || strcmp(want, have) == 0;
+}
+
+/* Parse the stored body into op->doc (system properties stripped) for patch. */
+static int patch_prepare(struct coll *c, struct dop *op, const char *body)
+{
+    json_t *doc = doc_parse(body, strlen(body), NULL);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return fail(op, 500, 0, "A stored document is damaged.");
+    }
+    doc_strip_system(doc);
+    if (op->cond) {
+        char msg[160];
+        size_t n = strlen(op->cond) + 16;
+        char *sql = malloc(n);
+        if (!sql) {
+            json_decref(doc);
+            return fail(op, 500, 0, "Out of memory.");
+        }
+        snprintf(sql, n, "SELECT * %s", op->cond);
+        struct query *q = query_parse(sql, NULL, msg, sizeof msg);
+        free(sql);
+        if (!q) {
+            json_decref(doc);
+            return fail(op, 400, 0, msg);
+        }
+        int m = query_match(q, doc);
+        query_free(q);
+        if (!m) {
+            json_decref(doc);
+            return fail(op, 412, 1110, MSG_412);
+        }
+    }
+    char msg[200];
+    if (patch_apply(doc, op->patch, msg, sizeof msg) != 0) {
+        json_decref(doc);
+        return fail(op, 400, 0, msg);
+    }
+    json_t *id = json_object_get(doc, "id");
+    if (!json_is_string(id) || strcmp(json_string_value(id), op->id) != 0) {
+        json_decref(doc);
+        return fail(op, 400, 0, "The id of a document cannot be changed by a patch.");
+    }
+    doc_strip_system(doc);
+    json_t *pk = json_array_size(c->pk_paths) ? doc_pk_extract(doc, c->pk_paths) : json_array();
+    char *canon = doc_pk_canon(pk);
+    json_decref(pk);
+    int same = canon && strcmp(canon, op->pk) == 0;
+    free(canon);
+    if (!same) {
+        json_decref(doc);
+        return fail(op, 400, 0, "The partition key of a document cannot be changed by a patch.");
+    }
+    json_decref(op->doc);
+    op->doc = doc;
+    free(op->text);
+    op->text = doc_dump(doc, &op->text_len);
+    if (!op->text)
+        return fail(op, 500, 0, "Out of memory.");
+    if (op->text_len > DOC_MAX_BYTES)
+        return fail(op, 413, 0, "Request size is too large.");
+    return 0;
+}
+
+int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
+{
+    op->status = 0;
+    sqlite3_stmt *g = coll_wstmt(c, db, W_GET, WSQL[W_GET]);
+    if (!g)
+        return sql_fail(op);
+    sqlite3_bind_text(g, 1, op->pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(g, 2, op->id, -1, SQLITE_STATIC);
+    int step = sqlite3_step(g);
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        sqlite3_reset(g);
+        return sql_fail(op);
+    }
+    int exists = step == SQLITE_ROW;
+    uint64_t seq = 0;
+    char etag[48] = "";
+    char *old = NULL;
+    if (exists) {
+        seq = (uint64_t)sqlite3_column_int64(g, 0);
+        snprintf(etag, sizeof etag, "%s", (const char *)sqlite3_column_text(g, 1));
+        if (op->kind == DOP_READ || op->kind == DOP_PATCH) {
+            old = strdup((const char *)sqlite3_column_text(g, 2));
+            if (!old) {
+                sqlite3_reset(g);
+                return fail(op, 500, 0, "Out of memory.");
+            }
+        }
+    }
+    sqlite3_reset(g);
+    int rc = 0;
+    switch (op->kind) {
+    case DOP_READ:
+        if (!exists) {
+            rc = fail(op, 404, 0, "Entity with the specified id does not exist in the system.");
+            break;
+        }
+        snprintf(op->etag, sizeof op->etag, "%s", etag);
+        op->body = old;
+        op->body_len = strlen(old);
+        old = NULL;
+        op->status = 200;
+        break;
+    case DOP_DELETE:
+        if (!exists) {
+            rc = fail(op, 404, 0, "Entity with the specified id does not exist in the system.");
+            break;
+        }
+        if (op->if_match && !etag_matches(op->if_match, etag)) {
+            rc = fail(op, 412, 0, MSG_412);
+            break;
+        }
+        {
+            sqlite3_stmt *d = coll_wstmt(c, db, W_DEL, WSQL[W_DEL]);
+            if (!d)
+                return sql_fail(op);
+            sqlite3_bind_int64(d, 1, (sqlite3_int64)seq);
+            int s = sqlite3_step(d);
+            sqlite3_reset(d);
+            if (s != SQLITE_DONE)
+                return sql_fail(op);
+        }
+        if ((rc = uniq_apply(c, db, op, seq, 1)) != 0)
+            break;
+        op->status = 204;
+        break;
+    case DOP_CREATE:
+    case DOP_UPSERT:
+    case DOP_REPLACE:
+    case DOP_PATCH: {
+        if (op->kind == DOP_CREATE && exists) {
+            rc = fail(op, 409, 0, "Entity with the specified id already exists in the system.");
+            break;
+        }
+        if ((op->kind == DOP_REPLACE || op->kind == DOP_PATCH) && !exists) {
+            rc = fail(op, 404, 0, "Entity with the specified id does not exist in the system.");
+            break;
+        }
+        if (exists && op->if_match && !etag_matches(op->if_match, etag)) {
+            rc = fail(op, 412, 0, MSG_412);
+            break;
+        }
+        if (op->kind == DOP_PATCH && (rc = patch_prepare(c, op, old)) != 0)
+            break;
+        if (!exists)
+            seq = c->next_seq++;
+        long long ts = (long long)time(NULL);
+        srv_new_etag(op->etag);
+        op->body = compose(c, op->text, op->text_len, seq, op->etag, ts, &op->body_len);
+        if (!op->body) {
+            rc = fail(op, 500, 0, "Out of memory.");
+            break;
+        }
+        sqlite3_stmt *w =
+            exists ? coll_wstmt(c, db, W_UPD, WSQL[W_UPD]) : coll_wstmt(c, db, W_INS, WSQL[W_INS]);
+        if (!w)
+            return sql_fail(op);
+        sqlite3_bind_int64(w, 1, (sqlite3_int64)seq);
+        if (exists) {
+            sqlite3_bind_text(w, 2, op->etag, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(w, 3, ts);
+            sqlite3_bind_text(w, 4, op->body, (int)op->body_len, SQLITE_STATIC);
+        } else {
+            sqlite3_bind_text(w, 2, op->pk, -1, SQLITE_STATIC);
+            sqlite3_bind_text(w, 3, op->id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(w, 4, op->etag, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(w, 5, ts);
+            sqlite3_bind_text(w, 6, op->body, (int)op->body_len, SQLITE_STATIC);
+        }
+        int s = sqlite3_step(w);
+        sqlite3_reset(w);
+        if (s != SQLITE_DONE)
+            return sql_fail(op);
+        if ((rc = uniq_apply(c, db, op, seq, 0)) != 0)
+            break;
+        op->status = exists ? 200 : 201;
+        break;
+    }
+    }
+    free(old);
+    return rc;
+}
+
+void dop_respond(struct req *r, struct coll *c, struct dop *op)
+{
+    (void)c;
+    if (op->status >= 400) {
+        srv_error(r, op->status, op->substatus, "%s", op->msg);
+        return;
+    }
+    if (op->status == 204) {
+        resp_body(r, 204, NULL, 0);
+    } else {
+        resp_body(r, op->status, op->body, op->body_len);
+        op->body = NULL;
+    }
+    if (op->etag[0])
+        resp_header(r, "etag", "%s", op->etag);
+}
+
+static int write_one(sqlite3 *db, void *arg)
+{
+    void **a = arg;
+    return dop_exec(a[0], db, a[1]) ? 1 : 0;
+}
+
+/* Run one op through the container's writer; answers r. */
+static void run_write(struct req *r, struct coll *c, struct dop *op)
+{
+    void *a[2] = {c, op};
+    int rc = store_write(c->w, write_one, a);
+    if (rc && op->status < 400) {
+        fprintf(stderr, "atrestd: a write failed: %s\n", at_strerror(rc));
+        srv_error(r, 503, 0, "The write could not be made durable; retry.");
+        return;
+    }
+    dop_respond(r, c, op);
+}
+
+static void doc_read(struct req *r, struct coll *c, const char *id)
+{
+    json_t *pkv;
+    char *pk;
+    if (req_pk(r, c, &pkv, &pk, 1) != 0)
+        return;
+    json_decref(pkv);
+    struct rconn *rc = coll_reader(c);
+    if (!rc) {
+        free(pk);
+        srv_error(r, 503, 0, "No store connection available; retry.");
+        return;
+    }
+    sqlite3_bind_text(rc->get, 1, pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(rc->get, 2, id, -1, SQLITE_STATIC);
+    int s = sqlite3_step(rc->get);
+    if (s == SQLITE_ROW) {
+        const char *etag = (const char *)sqlite3_column_text(rc->get, 1);
+        const char *inm = req_header(r, "if-none-match");
+        if (inm && (strcmp(inm, etag) == 0 || strcmp(inm, "*") == 0)) {
+            resp_body(r, 304, NULL, 0);
+        } else {
+            size_t n = (size_t)sqlite3_column_bytes(rc->get, 0);
+            char *body = malloc(n + 1);
+            if (body) {
+                memcpy(body, sqlite3_column_text(rc->get, 0), n);
+                body[n] = 0;
+                resp_body(r, 200, body, n);
+            } else {
+                srv_error(r, 500, 0, "Out of memory.");
+            }
+        }
+        resp_header(r, "etag", "%s", etag);
+    } else if (s == SQLITE_DONE) {
+        srv_error(r, 404, 0, "Entity with the specified id does not exist in the system.");
+    } else {
+        srv_error(r, 500, 0, "The store failed the read.");
+    }
+    coll_reader_put(c, rc);
+    free(pk);
+}
+
+static void doc_write(struct req *r, struct coll *c, int kind, const char *id)
+{
+    struct dop op = {0};
+    op.kind = kind;
+    op.if_match = req_header(r, "if-match");
+    json_t *pkv = NULL;
+    char *pk = NULL;
+    if (req_pk(r, c, &pkv, &pk, 1) != 0)
+        return;
+    if (kind == DOP_DELETE) {
+        op.pk = pk;
+        op.pkval = pkv;
+        op.id = id;
+        run_write(r, c, &op);
+        dop_free(&op);
+        return;
+    }
+    const char *why = NULL;
+    json_t *doc = doc_parse(r->body, r->body_len, &why);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        json_decref(pkv);
+        free(pk);
+        if (r->body_len > DOC_MAX_BYTES)
+            srv_error(r, 413, 0, "Request size is too large.");
+        else
+            srv_error(r, 400, 0, "The request payload is invalid: %s.",
+                      doc ? "not a JSON object" : "malformed JSON");
+        return;
+    }
+    int st = dop_prepare_doc(c, &op, doc, pkv, 1);
+    json_decref(doc);
+    json_decref(pkv);
+    free(pk);
+    if (st == 0 && kind == DOP_REPLACE && strcmp(op.id, id) != 0)
+        st = fail(&op, 400, 0, "The id in the document does not match the id in the URL.");
+    if (st) {
+        srv_error(r, op.status, op.substatus, "%s", op.msg);
+        dop_free(&op);
+        return;
+    }
+    run_write(r, c, &op);
+    dop_free(&op);
+}
+
+static long max_items(struct req *r)
+{
+    const char *m = req_header(r, "x-ms-max-item-count");
+    long n = m ? strtol(m, NULL, 10) : 100;
+    if (n <= 0 || n > 1000)
+        n = n < 0 ? 1000 : 100;
+    return n;
+}
+
+void documents_scan(struct req *r, struct coll *c, const char *pk, const struct query *q)
+{
+    long limit = max_items(r);
+    uint64_t after = 0;
+    const char *cont = req_header(r, "x-ms-continuation");
+    if (cont && *cont) {
+        char *end;
+        after = strtoull(cont, &end, 10);
+        if (*end) {
+            srv_error(r, 400, 0, "The continuation token is invalid.");
+            return;
+        }
+    }
+    int count = q && query_is_count(q);
+    struct rconn *rc = coll_reader(c);
+    if (!rc) {
+        srv_error(r, 503, 0, "No store connection available; retry.");
+        return;
+    }
+    sqlite3_stmt *s = NULL;
+    const char *sql = pk ? "SELECT seq, body FROM docs WHERE seq > ?1 AND pk = ?2 ORDER BY seq"
+                         : "SELECT seq, body FROM docs WHERE seq > ?1 ORDER BY seq";
+    if (sqlite3_prepare_v2(rc->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        coll_reader_put(c, rc);
+        srv_error(r, 500, 0, "The store failed the query.");
+        return;
+    }
+    sqlite3_bind_int64(s, 1, count ? 0 : (sqlite3_int64)after);
+    if (pk)
+        sqlite3_bind_text(s, 2, pk, -1, SQLITE_STATIC);
+    struct doc_buf b = {0};
+    int err = doc_buf_puts(&b, "{\"_rid\":\"") || doc_buf_puts(&b, c->rid) ||
+              doc_buf_puts(&b, "\",\"Documents\":[");
+    long n = 0, matched = 0;
+    uint64_t last = 0;
+    int more = 0, step;
+    while (!err && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!count && (n == limit || b.len > 4 * 1024 * 1024)) {
+            more = 1;
+            break;
+        }
+        uint64_t seq = (uint64_t)sqlite3_column_int64(s, 0);
+        const char *body = (const char *)sqlite3_column_text(s, 1);
+        size_t blen = (size_t)sqlite3_column_bytes(s, 1);
+        if (q && query_has_filter(q)) {
+            json_t *doc = doc_parse(body, blen, NULL);
+            int m = doc && query_match(q, doc);
+            json_decref(doc);
+            if (!m) {
+                last = seq;
+                continue;
+            }
+        }
+        matched++;
+        last = seq;
+        if (count)
+            continue;
+        if (q && query_top(q) >= 0 && matched > query_top(q)) {
+            matched--;
+            break;
+        }
+        if (n)
+            err = doc_buf_put(&b, ",", 1);
+        if (!err)
+            err = doc_buf_put(&b, body, blen);
+        n++;
+    }
+    sqlite3_finalize(s);
+    coll_reader_put(c, rc);
+    char num[32];
+    if (count) {
+        snprintf(num, sizeof num, "%ld", matched);
+        err = err || doc_buf_puts(&b, num);
+        n = 1;
+        more = 0;
+    }
+    snprintf(num, sizeof num, "%ld", n);
+    err =
+        err || doc_buf_puts(&b, "],\"_count\":") || doc_buf_puts(&b, num) || doc_buf_puts(&b, "}");
+    if (err) {
+        doc_buf_free(&b);
+        srv_error(r, 500, 0, "Out of memory.");
+        return;
+    }
+    resp_body(r, 200, b.p, b.len);
+    resp_header(r, "x-ms-item-count", "%ld", n);
+    if (more)
+        resp_header(r, "x-ms-continuation", "%" PRIu64, last);
+}
+
+static void doc_feed(struct req *r, struct coll *c)
+{
+    json_t *pkv;
+    char *pk;
+    if (req_pk(r, c, &pkv, &pk, 0) != 0)
+        return;
+    json_decref(pkv);
+    if (json_array_size(c->pk_paths) == 0) {
+        free(pk);
+        pk = NULL;
+    }
+    documents_scan(r, c, pk, NULL);
+    free(pk);
+}
+
+void documents_handle(struct req *r)
+{
+    struct coll *c = catalog_coll_get(r->srv->cat, r->segs[1], r->segs[3]);
+    if (!c) {
+        srv_error(r, 404, 1003, "Owner resource does not exist.");
+        return;
+    }
+    if (r->nseg == 5) {
+        const char *ct = req_header(r, "content-type");
+        if (r->verb == SRV_GET || r->verb == SRV_HEAD)
+            doc_feed(r, c);
+        else if (r->verb != SRV_POST)
+            srv_error(r, 405, 0, "The requested verb is not supported.");
+        else if (req_header_true(r, "x-ms-cosmos-is-query-plan-request"))
+            query_plan_handle(r, c);
+        else if (req_header_true(r, "x-ms-documentdb-isquery") ||
+                 (ct && strncmp(ct, "application/query+json", 22) == 0))
+            query_handle(r, c);
+        else if (req_header_true(r, "x-ms-cosmos-is-batch-request"))
+            batch_handle(r, c);
+        else
+            doc_write(r, c,
+                      req_header_true(r, "x-ms-documentdb-is-upsert") ? DOP_UPSERT : DOP_CREATE,
+                      NULL);
+    } else {
+        const char *id = r->segs[5];
+        switch (r->verb) {
+        case SRV_GET:
+        case SRV_HEAD:
+            doc_read(r, c, id);
+            break;
+        case SRV_PUT:
+            doc_write(r, c, DOP_REPLACE, id);
+            break;
+        case SRV_DELETE:
+            doc_write(r, c, DOP_DELETE, id);
+            break;
+        case SRV_PATCH:
+            patch_handle(r, c, id);
+            break;
+        default:
+            srv_error(r, 405, 0, "The requested verb is not supported.");
+        }
+    }
+    catalog_coll_put(c);
+}
+
+void documents_run(struct req *r, struct coll *c, struct dop *op)
+{
+    run_write(r, c, op);
+}

@@ -1,0 +1,278 @@
+/*
+ * http.c — libmicrohttpd glue.
+ *
+ * Life of a request on one connection thread:
+ *   1. first access-handler call: allocate struct req, check Content-Length
+ *      (beyond SRV_BODY_MAX the answer will be 413), return MHD_YES without
+ *      queueing (0.9.75 answers "Connection: close" to a response queued on
+ *      the first call; keep-alive matters to the SDKs);
+ *   2. calls with upload data: append to r->body (bounded);
+ *   3. last call (no more data): route, queue the response;
+ *   4. completion callback: log one line (method, resource type, status,
+ *      latency; never ids or data) and free.
+ */
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "server/server.h"
+#include "server/srv.h"
+
+struct http {
+    struct MHD_Daemon *d;
+    struct server *srv;
+};
+
+const char *req_header(struct req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+int req_header_true(struct req *r, const char *name)
+{
+    const char *v = req_header(r, name);
+    return v && strcasecmp(v, "true") == 0;
+}
+
+void resp_header(struct req *r, const char *name, const char *fmt, ...)
+{
+    if (r->nhdr == SRV_MAX_HDRS)
+        return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    for (int i = 0; i < r->nhdr; i++)
+        if (strcasecmp(r->hdrs[i].name, name) == 0) {
+            free(r->hdrs[i].value);
+            r->hdrs[i].value = strdup(buf);
+            return;
+        }
+    r->hdrs[r->nhdr].name = name;
+    r->hdrs[r->nhdr].value = strdup(buf);
+    if (r->hdrs[r->nhdr].value)
+        r->nhdr++;
+}
+
+void resp_body(struct req *r, int status, char *text, size_t len)
+{
+    doc_buf_free(&r->out);
+    r->out.p = text;
+    r->out.len = len;
+    r->out.cap = text ? len + 1 : 0;
+    r->status = status;
+}
+
+void resp_json(struct req *r, int status, const json_t *v)
+{
+    size_t len = 0;
+    char *t = doc_dump(v, &len);
+    if (!t) {
+        static const char oom[] =
+            "{\"code\":\"InternalServerError\",\"message\":\"Out of memory.\"}";
+        t = strdup(oom);
+        len = t ? strlen(t) : 0;
+        status = 500;
+    }
+    resp_body(r, status, t, len);
+}
+
+static int verb_of(const char *m)
+{
+    static const char *const names[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"};
+    for (int i = 0; i < 6; i++)
+        if (strcmp(m, names[i]) == 0)
+            return i;
+    return SRV_OTHER;
+}
+
+static void req_free(struct req *r)
+{
+    for (int i = 0; i < r->nseg; i++)
+        free(r->segs[i]);
+    for (int i = 0; i < r->nhdr; i++)
+        free(r->hdrs[i].value);
+    free(r->body);
+    doc_buf_free(&r->out);
+    free(r);
+}
+
+static enum MHD_Result queue(struct MHD_Connection *conn, struct req *r)
+{
+    if (r->status == 0)
+        srv_error(r, 500, 0, "No response.");
+    srv_std_headers(r);
+    size_t len = r->out.len;
+    char *p = r->out.p;
+    r->out.p = NULL;
+    r->out.len = r->out.cap = 0;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, p ? p : (char *)"", p ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(p);
+        return MHD_NO;
+    }
+    if (len)
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+    for (int i = 0; i < r->nhdr; i++)
+        MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
+    MHD_add_response_header(resp, "x-ms-gatewayversion", "version=2.14.0");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    struct server *srv = cls;
+    struct req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        clock_gettime(CLOCK_MONOTONIC, &r->t0);
+        r->srv = srv;
+        r->conn = conn;
+        r->method = method;
+        r->verb = verb_of(method);
+        r->rtype = "?";
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (srv_path_split(url, r->segs, SRV_MAX_SEGS, &r->nseg) != 0)
+            r->nseg = -1;
+        *con_cls = r;
+        if (cl && strtoull(cl, NULL, 10) > SRV_BODY_MAX) {
+            /* Answer before the body arrives; MHD closes the connection. */
+            r->too_big = 1;
+            if (r->nseg < 0)
+                r->nseg = 0;
+            srv_error(r, 413, 0, "Request size is too large.");
+            return queue(conn, r);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!r->too_big) {
+            size_t n = *upload_size;
+            if (r->body_len + n > SRV_BODY_MAX) {
+                r->too_big = 1;
+            } else {
+                if (r->body_len + n + 1 > r->body_cap) {
+                    size_t cap = r->body_cap ? r->body_cap : 4096;
+                    while (cap < r->body_len + n + 1)
+                        cap *= 2;
+                    char *b = realloc(r->body, cap);
+                    if (!b)
+                        return MHD_NO;
+                    r->body = b;
+                    r->body_cap = cap;
+                }
+                memcpy(r->body + r->body_len, upload, n);
+                r->body_len += n;
+                r->body[r->body_len] = 0;
+            }
+        }
+        *upload_size = 0;
+        /* A body without Content-Length that outgrows the cap: drop the
+         * connection rather than read on. */
+        return r->too_big ? MHD_NO : MHD_YES;
+    }
+    if (r->too_big) {
+        srv_error(r, 413, 0, "Request size is too large.");
+    } else if (r->nseg < 0) {
+        r->nseg = 0;
+        srv_error(r, 404, 0, "The requested resource does not exist.");
+    } else {
+        router_dispatch(r);
+    }
+    return queue(conn, r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    struct server *srv = cls;
+    struct req *r = *con_cls;
+    if (!r)
+        return;
+    if (!srv->quiet) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long us = (t1.tv_sec - r->t0.tv_sec) * 1000000L + (t1.tv_nsec - r->t0.tv_nsec) / 1000;
+        fprintf(stderr, "atrestd: %s %s %d %ldus\n", r->method, r->rtype, r->status, us);
+    }
+    req_free(r);
+    *con_cls = NULL;
+}
+
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    fputs("atrestd: http: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+int http_start(struct server *srv, const struct http_options *opt, struct http **out)
+{
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    char port[16];
+    snprintf(port, sizeof port, "%d", opt->port);
+    int grc = getaddrinfo(opt->host, port, &hints, &ai);
+    if (grc != 0 || !ai)
+        return at_error_set(AT_EINVAL, "cannot resolve listen address %s: %s", opt->host,
+                            gai_strerror(grc));
+    struct http *h = calloc(1, sizeof *h);
+    if (!h) {
+        freeaddrinfo(ai);
+        return AT_ENOMEM;
+    }
+    h->srv = srv;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS |
+                     MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->d = MHD_start_daemon(
+        flags, (uint16_t)opt->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_HTTPS_MEM_CERT, opt->cert_pem,
+        MHD_OPTION_HTTPS_MEM_KEY, opt->key_pem, MHD_OPTION_HTTPS_PRIORITIES,
+        "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(opt->conn_limit ? opt->conn_limit : 256), MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)(opt->timeout_s ? opt->timeout_s : 120), MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)(512 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)256, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!h->d) {
+        free(h);
+        return at_error_set(AT_EIO, "cannot listen on %s:%d", opt->host, opt->port);
+    }
+    *out = h;
+    return 0;
+}
+
+void http_stop(struct http *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->d);
+    free(h);
+}

@@ -1,0 +1,65 @@
+/*
+ * router.c — authenticate, then hand the request to its resource's file.
+ *
+ *   /                                   account.c
+ *   /dbs[/{db}]                         databases.c
+ *   /dbs/{db}/colls[/{coll}]            containers.c
+ *   /dbs/{db}/colls/{coll}/docs[/{id}]  documents.c (query.c, batch.c, patch.c)
+ *   /dbs/{db}/colls/{coll}/pkranges     pkranges.c
+ */
+#include <string.h>
+
+#include "server/srv.h"
+
+static const char *log_type(struct req *r)
+{
+    static const char *const known[] = {"dbs",    "colls", "docs",     "pkranges", "users",
+                                        "sprocs", "udfs",  "triggers", "offers"};
+    if (r->nseg == 0)
+        return "account";
+    const char *t = r->nseg % 2 ? r->segs[r->nseg - 1] : r->segs[r->nseg - 2];
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (strcmp(t, known[i]) == 0)
+            return known[i];
+    return "other";
+}
+
+void router_dispatch(struct req *r)
+{
+    r->rtype = log_type(r);
+    if (r->verb == SRV_OTHER) {
+        srv_error(r, 405, 0, "The requested verb is not supported.");
+        return;
+    }
+    if (auth_check(r) != 0)
+        return;
+    if (r->nseg == 0) {
+        if (r->verb == SRV_GET || r->verb == SRV_HEAD)
+            account_get(r);
+        else
+            srv_error(r, 405, 0, "The requested verb is not supported.");
+        return;
+    }
+    if (strcmp(r->segs[0], "dbs") != 0)
+        goto notfound;
+    if (r->nseg <= 2) {
+        databases_handle(r);
+        return;
+    }
+    if (strcmp(r->segs[2], "colls") != 0)
+        goto notfound;
+    if (r->nseg <= 4) {
+        containers_handle(r);
+        return;
+    }
+    if (strcmp(r->segs[4], "docs") == 0 && r->nseg <= 6) {
+        documents_handle(r);
+        return;
+    }
+    if (strcmp(r->segs[4], "pkranges") == 0 && r->nseg <= 6) {
+        pkranges_handle(r);
+        return;
+    }
+notfound:
+    srv_error(r, 404, 0, "The requested resource does not exist.");
+}

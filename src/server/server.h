@@ -1,0 +1,52 @@
+/*
+ * server.h — the atrestd HTTPS server, as main.c sees it.
+ *
+ * http_start() serves the Cosmos REST API on an address with libmicrohttpd
+ * (thread per connection, TLS 1.2+ only, GnuTLS inside) until http_stop(),
+ * which stops accepting and waits for requests in flight to finish.
+ */
+#ifndef ATREST_SERVER_SERVER_H
+#define ATREST_SERVER_SERVER_H
+
+#include "common/error.h"
+
+struct server;
+struct http;
+
+struct http_options {
+    const char *host; /* numeric address or name */
+    int port;
+    const char *cert_pem, *key_pem; /* PEM text */
+    unsigned conn_limit;            /* 0: default */
+    unsigned timeout_s;             /* idle/slow connection timeout; 0: default */
+};
+
+int http_start(struct server *srv, const struct http_options *opt, struct http **out) AT_WUR;
+void http_stop(struct http *h);
+
+/* tls.c: make sure a certificate exists. With cert_path/key_path given,
+ * read them; otherwise use <key_dir>/tls/server.{crt,key}, creating a
+ * self-signed one (EC P-256, SAN IP:127.0.0.1, DNS:localhost, 2 years)
+ * when missing. *cert_out / *key_out are malloc'd PEM texts; *used_path
+ * (malloc'd) names the certificate file. */
+int tls_load_or_create(const char *key_dir, const char *cert_path, const char *key_path,
+                       char **cert_out, char **key_out, char **used_path) AT_WUR;
+
+/* config.c: settings from flags > environment > config file > defaults.
+ * Key strings are wiped from argv once read (ps shows no keys). */
+#define CONFIG_MAX_RO 4
+struct config {
+    char *data_dir, *key_dir, *listen, *config_file;
+    char *master_key, *secondary_key;
+    char *readonly_keys[CONFIG_MAX_RO];
+    int nreadonly;
+    char *tls_cert, *tls_key;
+    int quiet;
+    char host[256];
+    int port;
+};
+/* 0 ok; 1 printed help; -1 usage error (printed). */
+int config_load(struct config *cfg, int argc, char **argv);
+void config_free(struct config *cfg);
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * srv.h — internals shared by the files of src/server/ (not for other
+ * layers; main.c uses server.h).
+ *
+ * A request is handled in three steps: http.c accumulates it into a struct
+ * req, router.c authenticates it (auth.c) and calls the resource handler
+ * (one file per REST resource), and the handler fills the response part of
+ * the same struct, which http.c queues. Every path that answers an error
+ * goes through srv_error() (errors.c), so every error has a Cosmos body.
+ *
+ * Logs never carry ids, documents, partition key values or keys.
+ */
+#ifndef ATREST_SERVER_SRV_H
+#define ATREST_SERVER_SRV_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "doc/doc.h"
+#include "storage/store.h"
+
+#define SRV_MAX_SEGS 8
+#define SRV_MAX_HDRS 12
+#define SRV_MAX_KEYS 8
+#define SRV_BODY_MAX (16u * 1024 * 1024)
+
+enum srv_verb { SRV_GET, SRV_HEAD, SRV_POST, SRV_PUT, SRV_DELETE, SRV_PATCH, SRV_OTHER };
+
+struct srv_key {
+    unsigned char *bytes; /* secmem, alloc bytes */
+    size_t len, alloc;
+    int readonly;
+};
+
+struct catalog;
+
+struct server {
+    struct catalog *cat;
+    struct srv_key keys[SRV_MAX_KEYS];
+    int nkeys;
+    char listen_host[256];
+    int listen_port;
+    int quiet; /* no per-request log lines */
+};
+
+struct srv_hdr {
+    const char *name; /* static */
+    char *value;      /* malloc'd */
+};
+
+struct req {
+    struct server *srv;
+    void *conn; /* struct MHD_Connection */
+    int verb;
+    const char *method;
+    char *segs[SRV_MAX_SEGS]; /* percent-decoded path segments */
+    int nseg;
+    char *body;
+    size_t body_len, body_cap;
+    int too_big;
+    int readonly;      /* authenticated with a read-only key */
+    const char *rtype; /* resource type for logs ("docs", ...) */
+    /* response */
+    int status, substatus;
+    struct doc_buf out;
+    struct srv_hdr hdrs[SRV_MAX_HDRS];
+    int nhdr;
+    struct timespec t0;
+};
+
+/* http.c */
+const char *req_header(struct req *r, const char *name);
+int req_header_true(struct req *r, const char *name); /* "true"/"True" */
+void resp_header(struct req *r, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Take the response body (JSON text) and status. */
+void resp_body(struct req *r, int status, char *text, size_t len);
+void resp_json(struct req *r, int status, const json_t *v);
+
+/* errors.c: a Cosmos error body; returns status for chaining. */
+int srv_error(struct req *r, int status, int substatus, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+const char *srv_status_code(int status); /* "NotFound", ... */
+/* Standard response headers (charge, activity id, session token). */
+void srv_std_headers(struct req *r);
+void srv_new_etag(char out[48]);
+void srv_rid_encode(const unsigned char *bytes, size_t n, char *out, size_t outsz);
+
+/* path.c helpers used by the router and auth */
+int srv_path_split(const char *url, char **segs, int max, int *nseg); /* 0 ok */
+char *srv_pct_decode(const char *s, size_t n);                        /* malloc'd */
+/* Resource type and link for the signature (link malloc'd). */
+void srv_resource_of(char *const *segs, int nseg, const char **type, char **link);
+
+/* auth.c */
+int auth_check(struct req *r); /* 0 ok, else error already answered */
+int auth_sign(const unsigned char *key, size_t keylen, const char *verb, const char *type,
+              const char *link, const char *date, char out[64]);
+int auth_parse_date(const char *s, time_t *out);
+
+/* router.c */
+void router_dispatch(struct req *r);
+
+/* ---- catalog (catalog.c): databases, containers and their stores ---- */
+
+struct rconn {
+    sqlite3 *db;
+    sqlite3_stmt *get;
+    struct rconn *next;
+};
+
+struct coll {
+    struct catalog *cat;
+    int refs, dead; /* under cat->ref_mu */
+    uint32_t num;
+    char *db_id, *id;
+    char db_rid[16], rid[24];
+    unsigned char ridb[8]; /* binary container rid (doc rids extend it) */
+    char store_name[32];
+    json_t *def;      /* definition with system properties */
+    json_t *pk_paths; /* array of parsed paths; empty for a non-partitioned container */
+    json_t *uniq;     /* array (keys) of arrays (paths) of parsed paths */
+    struct store *st;
+    struct store_writer *w;
+    pthread_mutex_t pool_mu;
+    struct rconn *pool;
+    uint64_t next_seq; /* writer thread only */
+    /* writer-thread statement cache */
+    sqlite3 *wdb;
+    sqlite3_stmt *ws[8];
+};
+
+struct dbinfo {
+    uint32_t num;
+    char *id;
+    char rid[16];
+    json_t *def;
+};
+
+int catalog_open(struct store_env *env, struct catalog **out) AT_WUR;
+void catalog_close(struct catalog *cat);
+int catalog_count_colls(struct catalog *cat);
+
+/* Look up (by id, then by _rid). The result holds a reference. */
+struct coll *catalog_coll_get(struct catalog *cat, const char *db, const char *coll);
+void catalog_coll_put(struct coll *c);
+/* Copy of a database's definition (json_decref it), or NULL. */
+json_t *catalog_db_get(struct catalog *cat, const char *db);
+/* JSON array of all databases / of a database's containers (NULL: no db). */
+json_t *catalog_db_list(struct catalog *cat);
+json_t *catalog_coll_list(struct catalog *cat, const char *db, char *db_rid, size_t n);
+
+/* DDL. Return an HTTP status (201, 200, 204) or fill r with an error and
+ * return its status. */
+int catalog_db_create(struct catalog *cat, struct req *r, json_t *body);
+int catalog_db_delete(struct catalog *cat, struct req *r, const char *db);
+int catalog_coll_create(struct catalog *cat, struct req *r, const char *db, json_t *body);
+int catalog_coll_replace(struct catalog *cat, struct req *r, const char *db, const char *coll,
+                         json_t *body);
+int catalog_coll_delete(struct catalog *cat, struct req *r, const char *db, const char *coll);
+
+/* Reader connections of a container. */
+struct rconn *coll_reader(struct coll *c);
+void coll_reader_put(struct coll *c, struct rconn *rc);
+/* A writer statement, prepared once per writer connection. */
+sqlite3_stmt *coll_wstmt(struct coll *c, sqlite3 *db, int idx, const char *sql);
+
+struct query;
+
+/* ---- document operations (documents.c), shared by batch.c/patch.c ---- */
+
+enum dop_kind { DOP_CREATE, DOP_UPSERT, DOP_REPLACE, DOP_DELETE, DOP_READ, DOP_PATCH };
+
+struct dop {
+    int kind;
+    char *pk;       /* canonical partition key text (owned) */
+    json_t *pkval;  /* parsed partition key (owned) */
+    const char *id; /* for REPLACE/DELETE/READ/PATCH */
+    json_t *doc;    /* CREATE/UPSERT/REPLACE: stripped document (owned) */
+    char *text;     /* its JSON text, prepared before the write */
+    size_t text_len;
+    json_t *patch;    /* PATCH: operations array (borrowed) */
+    const char *cond; /* PATCH: "from c where ..." (borrowed) */
+    const char *if_match, *if_none_match;
+    /* results */
+    int status, substatus;
+    char msg[200];
+    char *body; /* resulting document (malloc'd) */
+    size_t body_len;
+    char etag[48];
+};
+
+/* Validate and prepare a CREATE/UPSERT/REPLACE op from a parsed document:
+ * id rules, partition key against hdr_pk (NULL: take the document's),
+ * size. 0 or an HTTP error status with op->msg set. */
+int dop_prepare_doc(struct coll *c, struct dop *op, json_t *doc, json_t *hdr_pk, int require_pk);
+/* Run one op on the writer connection (inside store_write). 0 on success,
+ * else the HTTP status (op->status, op->msg set). */
+int dop_exec(struct coll *c, sqlite3 *db, struct dop *op);
+void dop_free(struct dop *op);
+/* Run one op through the container's writer and answer r. */
+void documents_run(struct req *r, struct coll *c, struct dop *op);
+/* Answer r from a finished op. */
+void dop_respond(struct req *r, struct coll *c, struct dop *op);
+/* Partition key of the request (header), parsed and canonical. */
+int req_pk(struct req *r, struct coll *c, json_t **val, char **canon, int required);
+
+/* patch.c */
+int patch_apply(json_t *doc, const json_t *ops, char *msg, size_t msgsz);
+
+/* Feed or query over a container's documents: pages by seq, filters by
+ * partition key (pk NULL: all) and query (NULL: all). Answers r. */
+void documents_scan(struct req *r, struct coll *c, const char *pk, const struct query *q);
+
+/* query.c */
+struct query;
+struct query *query_parse(const char *sql, const json_t *params, char *msg, size_t msgsz);
+void query_free(struct query *q);
+int query_match(const struct query *q, const json_t *doc); /* 1 match */
+int query_is_count(const struct query *q);
+int query_is_select_star(const struct query *q);
+int query_has_filter(const struct query *q);
+long query_top(const struct query *q); /* -1: no TOP */
+
+/* resource handlers */
+void account_get(struct req *r);
+void databases_handle(struct req *r);
+void containers_handle(struct req *r);
+void documents_handle(struct req *r);
+void pkranges_handle(struct req *r);
+void query_handle(struct req *r, struct coll *c);
+void query_plan_handle(struct req *r, struct coll *c);
+void batch_handle(struct req *r, struct coll *c);
+void patch_handle(struct req *r, struct coll *c, const char *id);
+
+#endif

@@ -1,0 +1,59 @@
+// Shared setup for the @azure/cosmos suites: one atrestd per test file, one
+// CosmosClient that trusts the server's own certificate (verification on).
+
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import https from "node:https";
+import "../../lib/webcrypto.mjs";
+import { CosmosClient } from "@azure/cosmos";
+import { startServer, stopAndCheck } from "../../lib/harness.mjs";
+
+export { assert };
+
+export async function startWithClient(opts = {}) {
+  const srv = await startServer(opts);
+  const client = new CosmosClient({
+    endpoint: srv.endpoint,
+    key: opts.clientKey || srv.masterKey,
+    agent: new https.Agent({ ca: srv.cert, keepAlive: true }),
+  });
+  return { srv, client };
+}
+
+export async function shutdown({ srv, client }) {
+  if (client) client.dispose();
+  if (srv) await stopAndCheck(srv, assert);
+}
+
+export const uid = (prefix = "") => prefix + crypto.randomBytes(6).toString("hex");
+
+/**
+ * Runs fn, which must fail with a Cosmos error of the given HTTP status.
+ * Returns the error.
+ */
+export async function expectCode(fn, status, what) {
+  let err = null;
+  try {
+    await fn();
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err, `${what}: expected HTTP ${status}, the call succeeded`);
+  assert.equal(err.code, status, `${what}: expected HTTP ${status}, got ${err.code}: ${err.message}`);
+  return err;
+}
+
+/** Every page of a query iterator, checking each page holds at most `max` items. */
+export async function allPages(iter, max) {
+  const pages = [];
+  let guard = 0;
+  while (iter.hasMoreResults()) {
+    const r = await iter.fetchNext();
+    if (max !== undefined) {
+      assert.ok(r.resources.length <= max, `page of ${r.resources.length} > maxItemCount ${max}`);
+    }
+    pages.push(r.resources);
+    assert.ok(++guard < 1000, "paging did not end");
+  }
+  return pages;
+}

@@ -1,0 +1,141 @@
+// Databases and containers through @azure/cosmos 4.9.3.
+import { after, before, test } from "node:test";
+import { assert, expectCode, shutdown, startWithClient, uid } from "./common.mjs";
+
+let ctx;
+before(async () => {
+  ctx = await startWithClient();
+});
+after(async () => {
+  await shutdown(ctx);
+});
+
+test("database account (GET /) names this server as its write and read location", async () => {
+  const { resource } = await ctx.client.getDatabaseAccount();
+  assert.ok(resource, "no database account");
+  const w = resource.writableLocations || resource.writableRegions || [];
+  assert.ok(w.length >= 1, "writableLocations must not be empty");
+  assert.ok(
+    w.every((l) => String(l.databaseAccountEndpoint).startsWith(`https://127.0.0.1:${ctx.srv.port}`) ||
+      String(l.databaseAccountEndpoint).startsWith(`https://localhost:${ctx.srv.port}`)),
+    `writable location is not this server: ${JSON.stringify(w)}`
+  );
+});
+
+test("databases: createIfNotExists creates (201) then finds (200); read, readAll, delete", async () => {
+  const id = uid("db-");
+  const r1 = await ctx.client.databases.createIfNotExists({ id });
+  assert.equal(r1.statusCode, 201);
+  assert.equal(r1.resource.id, id);
+  for (const p of ["_rid", "_self", "_etag", "_ts"]) assert.ok(r1.resource[p] !== undefined, `database lacks ${p}`);
+
+  const r2 = await ctx.client.databases.createIfNotExists({ id });
+  assert.equal(r2.statusCode, 200);
+  assert.equal(r2.resource._rid, r1.resource._rid);
+
+  const read = await ctx.client.database(id).read();
+  assert.equal(read.statusCode, 200);
+  assert.equal(read.resource.id, id);
+
+  const { resources } = await ctx.client.databases.readAll().fetchAll();
+  assert.ok(resources.some((d) => d.id === id), "readAll does not list the new database");
+
+  await expectCode(() => ctx.client.databases.create({ id }), 409, "create of an existing database");
+
+  const del = await ctx.client.database(id).delete();
+  assert.equal(del.statusCode, 204);
+  await expectCode(() => ctx.client.database(id).read(), 404, "read of a deleted database");
+  const after = await ctx.client.databases.readAll().fetchAll();
+  assert.ok(!after.resources.some((d) => d.id === id), "deleted database still listed");
+  await expectCode(() => ctx.client.database(id).delete(), 404, "delete of a deleted database");
+});
+
+test("containers: createIfNotExists with a partition key; read returns partitionKey and indexingPolicy; delete", async () => {
+  const { database } = await ctx.client.databases.createIfNotExists({ id: uid("db-") });
+  const id = uid("c-");
+  const r1 = await database.containers.createIfNotExists({ id, partitionKey: { paths: ["/pk"] } });
+  assert.equal(r1.statusCode, 201);
+  assert.ok(r1.resource._rid, "container lacks _rid");
+  assert.deepEqual(r1.resource.partitionKey.paths, ["/pk"]);
+
+  const r2 = await database.containers.createIfNotExists({ id, partitionKey: { paths: ["/pk"] } });
+  assert.equal(r2.statusCode, 200);
+
+  const { resource, statusCode } = await database.container(id).read();
+  assert.equal(statusCode, 200);
+  assert.equal(resource.id, id);
+  assert.deepEqual(resource.partitionKey.paths, ["/pk"]);
+  assert.equal(resource.partitionKey.kind, "Hash");
+  assert.ok(resource.indexingPolicy, "container lacks indexingPolicy");
+  assert.equal(resource.indexingPolicy.indexingMode.toLowerCase(), "consistent");
+  for (const p of ["_rid", "_self", "_etag", "_ts"]) assert.ok(resource[p] !== undefined, `container lacks ${p}`);
+
+  const { resources } = await database.containers.readAll().fetchAll();
+  assert.ok(resources.some((c) => c.id === id), "readAll does not list the container");
+
+  const del = await database.container(id).delete();
+  assert.equal(del.statusCode, 204);
+  await expectCode(() => database.container(id).read(), 404, "read of a deleted container");
+});
+
+test("containers: a custom indexing policy, unique keys and default TTL are stored and returned", async () => {
+  const { database } = await ctx.client.databases.createIfNotExists({ id: uid("db-") });
+  const indexingPolicy = {
+    indexingMode: "consistent",
+    automatic: true,
+    includedPaths: [{ path: "/*" }],
+    excludedPaths: [{ path: "/blob/*" }, { path: '/"_etag"/?' }],
+  };
+  const { container } = await database.containers.createIfNotExists({
+    id: uid("c-"),
+    partitionKey: { paths: ["/tenant"] },
+    indexingPolicy,
+    uniqueKeyPolicy: { uniqueKeys: [{ paths: ["/email"] }] },
+    defaultTtl: 3600,
+  });
+  const { resource } = await container.read();
+  assert.deepEqual(resource.partitionKey.paths, ["/tenant"]);
+  const excluded = resource.indexingPolicy.excludedPaths.map((p) => p.path);
+  assert.ok(excluded.includes("/blob/*"), `excludedPaths not kept: ${JSON.stringify(resource.indexingPolicy)}`);
+  assert.deepEqual(resource.uniqueKeyPolicy.uniqueKeys.map((k) => k.paths), [["/email"]]);
+  assert.equal(resource.defaultTtl, 3600);
+});
+
+test("containers: create in a database that does not exist is 404", async () => {
+  await expectCode(
+    () => ctx.client.database(uid("nodb-")).containers.create({ id: "c", partitionKey: { paths: ["/pk"] } }),
+    404,
+    "container create in a missing database"
+  );
+});
+
+test("deleting a database removes its containers", async () => {
+  const { database } = await ctx.client.databases.createIfNotExists({ id: uid("db-") });
+  const { container } = await database.containers.createIfNotExists({ id: "c", partitionKey: { paths: ["/pk"] } });
+  await container.items.create({ id: "a", pk: "p" });
+  await database.delete();
+  await expectCode(() => container.read(), 404, "read of a container of a deleted database");
+  // Re-creating the database starts empty.
+  const { database: again } = await ctx.client.databases.createIfNotExists({ id: database.id });
+  const { resources } = await again.containers.readAll().fetchAll();
+  assert.deepEqual(resources, []);
+});
+
+test("deleting a container makes its items unreachable; re-creating it starts empty", async () => {
+  const { database } = await ctx.client.databases.createIfNotExists({ id: uid("db-") });
+  const cid = uid("c-");
+  const { container } = await database.containers.createIfNotExists({ id: cid, partitionKey: { paths: ["/pk"] } });
+  for (let i = 0; i < 5; i++) await container.items.create({ id: `i${i}`, pk: "p", n: i });
+  await container.delete();
+
+  const gone = await container.item("i0", "p").read();
+  assert.equal(gone.statusCode, 404, "item of a deleted container still readable");
+
+  const { container: fresh } = await database.containers.createIfNotExists({ id: cid, partitionKey: { paths: ["/pk"] } });
+  const r = await fresh.item("i0", "p").read();
+  assert.equal(r.statusCode, 404, "item from before the delete is back after re-creating the container");
+  const { resources } = await fresh.items.readAll().fetchAll();
+  assert.deepEqual(resources, [], "re-created container is not empty");
+  const q = await fresh.items.query("SELECT * FROM c").fetchAll();
+  assert.deepEqual(q.resources, [], "query over the re-created container finds old items");
+});
