@@ -1,32 +1,166 @@
 /*
  * http.c — libmicrohttpd glue.
  *
- * Life of a request on one connection thread:
+ * Threads: libmicrohttpd runs a small pool of epoll threads (one per core)
+ * that do TLS and HTTP for every connection. Requests that cannot block
+ * (GET/HEAD: point reads, feeds, metadata) are answered right there, with
+ * no thread switch. Requests that may block — writes waiting for their
+ * group commit, queries that scan — are handed to a pool of worker threads:
+ * the connection is suspended, a worker runs the handler, and resumes it.
+ * That keeps the epoll threads free and lets many writes wait on one fsync.
+ *
+ * Life of a request:
  *   1. first access-handler call: allocate struct req, check Content-Length
- *      (beyond SRV_BODY_MAX the answer will be 413), return MHD_YES without
- *      queueing (0.9.75 answers "Connection: close" to a response queued on
- *      the first call; keep-alive matters to the SDKs);
+ *      (beyond SRV_BODY_MAX the answer is 413 at once), return MHD_YES
+ *      without queueing (0.9.75 answers "Connection: close" to a response
+ *      queued on the first call; keep-alive matters to the SDKs);
  *   2. calls with upload data: append to r->body (bounded);
- *   3. last call (no more data): route, queue the response;
- *   4. completion callback: log one line (method, resource type, status,
- *      latency; never ids or data) and free.
+ *   3. last call (no more data): GET/HEAD are routed inline and queued;
+ *      others are suspended and queued for a worker (r->qnext);
+ *   4. the worker routes, sets r->ready and resumes the connection; MHD
+ *      calls the handler again and the response is queued;
+ *   5. completion callback: log one line if asked (method, resource type,
+ *      status, latency; never ids or data) and free. A connection whose
+ *      upload was refused unread is closed by the linger thread: it shuts
+ *      down the sending side and reads the rest of what the client sends for
+ *      a while, so the client reads the 413 instead of a reset.
  */
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "server/server.h"
 #include "server/srv.h"
 
+#define WORKERS 64           /* threads that may block on a group commit */
+#define LINGER_MAX 16        /* connections lingering at once */
+#define LINGER_MS 2000       /* how long a refused upload is drained */
+#define LINGER_BYTES (64 << 20)
+
 struct http {
     struct MHD_Daemon *d;
     struct server *srv;
+    pthread_t workers[WORKERS];
+    int nworkers;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct req *head, *tail;
+    int stopping;
+    int inflight; /* queued or running on a worker */
+    int lingering;
 };
+
+static struct http *the_http; /* for the linger count; one server per process */
+
+static void *worker_main(void *p)
+{
+    struct http *h = p;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (!h->head && !h->stopping)
+            pthread_cond_wait(&h->cv, &h->mu);
+        if (!h->head)
+            break;
+        struct req *r = h->head;
+        h->head = r->qnext;
+        if (!h->head)
+            h->tail = NULL;
+        pthread_mutex_unlock(&h->mu);
+        router_dispatch(r);
+        r->ready = 1;
+        MHD_resume_connection(r->conn);
+        pthread_mutex_lock(&h->mu);
+        h->inflight--;
+        pthread_cond_broadcast(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+static void hand_off(struct http *h, struct req *r)
+{
+    MHD_suspend_connection(r->conn);
+    pthread_mutex_lock(&h->mu);
+    r->qnext = NULL;
+    if (h->tail)
+        h->tail->qnext = r;
+    else
+        h->head = r;
+    h->tail = r;
+    h->inflight++;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Drain and close a socket whose request body was refused (see top). */
+static void *linger_main(void *p)
+{
+    int fd = (int)(intptr_t)p;
+    shutdown(fd, SHUT_WR);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    static char sink[65536];
+    size_t total = 0;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        if (ms >= LINGER_MS || total >= LINGER_BYTES)
+            break;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, (int)(LINGER_MS - ms)) <= 0)
+            break;
+        ssize_t n = recv(fd, sink, sizeof sink, 0);
+        if (n <= 0 && !(n < 0 && errno == EINTR))
+            break;
+        if (n > 0)
+            total += (size_t)n;
+    }
+    close(fd);
+    pthread_mutex_lock(&the_http->mu);
+    the_http->lingering--;
+    pthread_mutex_unlock(&the_http->mu);
+    return NULL;
+}
+
+static void start_linger(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct http *h = the_http;
+    if (!ci || !h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    int ok = h->lingering < LINGER_MAX && !h->stopping;
+    if (ok)
+        h->lingering++;
+    pthread_mutex_unlock(&h->mu);
+    if (!ok)
+        return;
+    int fd = dup(ci->connect_fd); /* the socket outlives MHD's close */
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 64 * 1024);
+    if (fd < 0 || pthread_create(&t, &a, linger_main, (void *)(intptr_t)fd) != 0) {
+        if (fd >= 0)
+            close(fd);
+        pthread_mutex_lock(&h->mu);
+        h->lingering--;
+        pthread_mutex_unlock(&h->mu);
+    }
+    pthread_attr_destroy(&a);
+}
 
 const char *req_header(struct req *r, const char *name)
 {
@@ -133,7 +267,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   size_t *upload_size, void **con_cls)
 {
     (void)version;
-    struct server *srv = cls;
+    struct http *h = cls;
+    struct server *srv = h->srv;
     struct req *r = *con_cls;
     if (!r) {
         r = calloc(1, sizeof *r);
@@ -152,6 +287,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cl && strtoull(cl, NULL, 10) > SRV_BODY_MAX) {
             /* Answer before the body arrives; MHD closes the connection. */
             r->too_big = 1;
+            r->drain = 1;
             if (r->nseg < 0)
                 r->nseg = 0;
             srv_error(r, 413, 0, "Request size is too large.");
@@ -181,17 +317,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             }
         }
         *upload_size = 0;
-        /* A body without Content-Length that outgrows the cap: drop the
-         * connection rather than read on. */
-        return r->too_big ? MHD_NO : MHD_YES;
+        /* A body without Content-Length that outgrows the cap: close the
+         * connection (0.9.75 cannot queue a response mid-upload), draining
+         * what the client still sends. */
+        if (r->too_big) {
+            start_linger(conn);
+            return MHD_NO;
+        }
+        return MHD_YES;
     }
+    if (r->ready)
+        return queue(conn, r); /* a worker built it (step 4) */
     if (r->too_big) {
         srv_error(r, 413, 0, "Request size is too large.");
     } else if (r->nseg < 0) {
         r->nseg = 0;
         srv_error(r, 404, 0, "The requested resource does not exist.");
-    } else {
+    } else if (r->verb == SRV_GET || r->verb == SRV_HEAD) {
         router_dispatch(r);
+    } else {
+        hand_off(h, r);
+        return MHD_YES;
     }
     return queue(conn, r);
 }
@@ -199,12 +345,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     (void)toe;
-    struct server *srv = cls;
+    struct http *h = cls;
+    struct server *srv = h->srv;
     struct req *r = *con_cls;
     if (!r)
         return;
+    if (r->drain)
+        start_linger(conn);
     if (!srv->quiet) {
         struct timespec t1;
         clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -229,6 +377,17 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     vfprintf(stderr, fmt, ap);
 }
 
+static void stop_workers(struct http *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->stopping = 1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    for (int i = 0; i < h->nworkers; i++)
+        pthread_join(h->workers[i], NULL);
+    h->nworkers = 0;
+}
+
 int http_start(struct server *srv, const struct http_options *opt, struct http **out)
 {
     struct addrinfo hints, *ai = NULL;
@@ -247,21 +406,34 @@ int http_start(struct server *srv, const struct http_options *opt, struct http *
         return AT_ENOMEM;
     }
     h->srv = srv;
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS |
-                     MHD_USE_ERROR_LOG;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    the_http = h;
+    pthread_attr_t wa;
+    pthread_attr_init(&wa);
+    pthread_attr_setstacksize(&wa, 256 * 1024);
+    for (h->nworkers = 0; h->nworkers < WORKERS; h->nworkers++)
+        if (pthread_create(&h->workers[h->nworkers], &wa, worker_main, h) != 0)
+            break;
+    pthread_attr_destroy(&wa);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned pool = cores < 1 ? 1 : cores > 16 ? 16 : (unsigned)cores;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h->d = MHD_start_daemon(
-        flags, (uint16_t)opt->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        flags, (uint16_t)opt->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
         mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_HTTPS_MEM_CERT, opt->cert_pem,
         MHD_OPTION_HTTPS_MEM_KEY, opt->key_pem, MHD_OPTION_HTTPS_PRIORITIES,
         "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_CONNECTION_LIMIT,
+        h, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(opt->conn_limit ? opt->conn_limit : 256), MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)(opt->timeout_s ? opt->timeout_s : 120), MHD_OPTION_THREAD_STACK_SIZE,
         (size_t)(512 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)256, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->d) {
+        stop_workers(h);
         free(h);
         return at_error_set(AT_EIO, "cannot listen on %s:%d", opt->host, opt->port);
     }
@@ -273,6 +445,27 @@ void http_stop(struct http *h)
 {
     if (!h)
         return;
+    /* Stop accepting; let every handed-off request finish and be resumed
+     * (MHD must not stop with a suspended connection), give the epoll
+     * threads a moment to send those answers, then stop. */
+    MHD_quiesce_daemon(h->d);
+    pthread_mutex_lock(&h->mu);
+    while (h->inflight > 0)
+        pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+    struct timespec pause = {0, 100 * 1000000L};
+    nanosleep(&pause, NULL);
     MHD_stop_daemon(h->d);
+    stop_workers(h);
+    pthread_mutex_lock(&h->mu);
+    while (h->lingering > 0) {
+        pthread_mutex_unlock(&h->mu);
+        nanosleep(&pause, NULL);
+        pthread_mutex_lock(&h->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+    the_http = NULL;
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
     free(h);
 }

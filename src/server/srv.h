@@ -69,6 +69,10 @@ struct req {
     struct srv_hdr hdrs[SRV_MAX_HDRS];
     int nhdr;
     struct timespec t0;
+    /* http.c: hand-off to a worker thread */
+    struct req *qnext;
+    int ready;     /* the worker has built the response */
+    int drain;     /* refused upload: linger-close the socket */
 };
 
 /* http.c */
@@ -90,6 +94,8 @@ void srv_new_etag(char out[48]);
 void srv_rid_encode(const unsigned char *bytes, size_t n, char *out, size_t outsz);
 
 /* path.c helpers used by the router and auth */
+/* Split and decode a path into at most max segments. 0 ok; -1 (more than
+ * max segments, or no memory) leaves *nseg 0 and nothing allocated. */
 int srv_path_split(const char *url, char **segs, int max, int *nseg); /* 0 ok */
 char *srv_pct_decode(const char *s, size_t n);                        /* malloc'd */
 /* Resource type and link for the signature (link malloc'd). */
@@ -207,6 +213,14 @@ void documents_run(struct req *r, struct coll *c, struct dop *op);
 void dop_respond(struct req *r, struct coll *c, struct dop *op);
 /* Partition key of the request (header), parsed and canonical. */
 int req_pk(struct req *r, struct coll *c, json_t **val, char **canon, int required);
+/* The same from the header text h (NULL or "": absent) for a container with
+ * npaths partition key paths. The header must be a JSON array of key values
+ * ({} for an absent one): with npaths paths, 1..npaths of them (exactly
+ * npaths when required); without, any array (ignored). Not partitioned:
+ * *val [] and *canon "[]"; partitioned without a header (not required):
+ * both NULL. 0, or 400 answered. */
+int srv_pk_parse(struct req *r, size_t npaths, const char *h, json_t **val, char **canon,
+                 int required);
 
 /* patch.c */
 int patch_apply(json_t *doc, const json_t *ops, char *msg, size_t msgsz);
@@ -224,6 +238,10 @@ int query_is_count(const struct query *q);
 int query_is_select_star(const struct query *q);
 int query_has_filter(const struct query *q);
 long query_top(const struct query *q); /* -1: no TOP */
+/* A query on a partitioned container (npaths > 0) needs a partition key
+ * header (pk_hdr) or x-ms-documentdb-query-enablecrosspartition "true" in
+ * any case (xp_hdr); NULL or "" is absent. 0 ok, else 400 answered. */
+int query_scope_check(struct req *r, size_t npaths, const char *pk_hdr, const char *xp_hdr);
 
 /* resource handlers */
 void account_get(struct req *r);
