@@ -4,7 +4,7 @@ BUILD      ?= build
 BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build build-san run test test-fast test-san bench clean format
+.PHONY: all deps build build-san run test test-fast test-san bench bench-storage bench-server clean format
 
 all: build
 
@@ -20,11 +20,11 @@ build-san: deps
 	       -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(BUILD_SAN) -j $(JOBS)
 
-# Until the server exists this runs the storage demo: the benchmark on the
-# encrypted store next to plain SQLite and SQLCipher.
+# Start atrestd on https://127.0.0.1:8081 with ./data, ./keys and the
+# embedded key provider (the emulator's well-known key unless
+# ATREST_MASTER_KEY or --master-key says otherwise).
 run: build
-	@cmake --build $(BUILD) --target storage-bench-plain -j $(JOBS)
-	./$(BUILD)/storage-bench
+	./$(BUILD)/atrestd --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081
 
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -36,9 +36,15 @@ test-san: build-san
 
 test: test-fast test-san
 
-bench: build
+bench: bench-storage bench-server
+
+bench-storage: build
 	@cmake --build $(BUILD) --target storage-bench-plain -j $(JOBS)
 	./$(BUILD)/storage-bench
+
+bench-server: build
+	@cmake --build $(BUILD) --target server-bench -j $(JOBS)
+	./$(BUILD)/server-bench
 
 format:
 	clang-format -i $$(find src tests bench -name '*.[ch]')
