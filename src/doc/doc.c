@@ -418,9 +418,9 @@ json_t *doc_pk_header(const char *hdr)
         return NULL;
     json_t *v = doc_parse(hdr, strlen(hdr), NULL);
     if (v && !json_is_array(v)) {
-        json_t *a = json_array();
-        json_array_append_new(a, v);
-        v = a;
+        /* Cosmos answers 400 for a bare value ("p", 5): never wrap it. */
+        json_decref(v);
+        return NULL;
     }
     return v;
 }

@@ -73,8 +73,8 @@ json_t *doc_pk_path_parse(const char *path);
  * paths (an array of parsed path arrays); {} for an absent path. */
 json_t *doc_pk_extract(const json_t *doc, const json_t *parsed_paths);
 
-/* Parse a partition key header value (a JSON array, or a single value which
- * is wrapped). NULL if it is not valid JSON. */
+/* Parse a partition key header value, which must be a JSON array. NULL if
+ * it is not valid JSON or not an array (a bare "p" or 5 is refused). */
 json_t *doc_pk_header(const char *hdr);
 
 /* Canonical text of a partition key value (an array); malloc'd. */

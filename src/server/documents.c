@@ -66,33 +66,53 @@ static int pk_ok(const json_t *pk)
     return 1;
 }
 
-int req_pk(struct req *r, struct coll *c, json_t **val, char **canon, int required)
+int srv_pk_parse(struct req *r, size_t npaths, const char *h, json_t **val, char **canon,
+                 int required)
 {
     *val = NULL;
     *canon = NULL;
-    size_t npaths = json_array_size(c->pk_paths);
-    const char *h = req_header(r, "x-ms-documentdb-partitionkey");
-    if (npaths == 0) {
-        *val = json_array();
-        *canon = strdup("[]");
-        return 0;
-    }
-    if (!h || !*h) {
-        if (!required)
-            return 0;
-        return srv_error(r, 400, 0, "PartitionKey value must be supplied for this operation.");
-    }
-    json_t *v = doc_pk_header(h);
-    if (!v || !pk_ok(v) || json_array_size(v) == 0 || json_array_size(v) > npaths ||
-        (required && json_array_size(v) != npaths)) {
+    int given = h && *h;
+    json_t *v = given ? doc_pk_header(h) : NULL;
+    if (given && (!v || !pk_ok(v) ||
+                  (npaths && (json_array_size(v) == 0 || json_array_size(v) > npaths ||
+                              (required && json_array_size(v) != npaths))))) {
         json_decref(v);
         return srv_error(r, 400, 0,
                          "The partition key supplied in x-ms-documentdb-partitionkey header is "
                          "invalid or has the wrong number of components.");
     }
-    *val = v;
+    if (npaths == 0) {
+        /* Not partitioned: every document is under the empty key. */
+        json_decref(v);
+        *val = json_array();
+        *canon = strdup("[]");
+        if (!*val || !*canon) {
+            json_decref(*val);
+            free(*canon);
+            *val = NULL;
+            *canon = NULL;
+            return srv_error(r, 500, 0, "Out of memory.");
+        }
+        return 0;
+    }
+    if (!given) {
+        if (!required)
+            return 0;
+        return srv_error(r, 400, 0, "PartitionKey value must be supplied for this operation.");
+    }
     *canon = doc_pk_canon(v);
+    if (!*canon) {
+        json_decref(v);
+        return srv_error(r, 500, 0, "Out of memory.");
+    }
+    *val = v;
     return 0;
+}
+
+int req_pk(struct req *r, struct coll *c, json_t **val, char **canon, int required)
+{
+    return srv_pk_parse(r, json_array_size(c->pk_paths),
+                        req_header(r, "x-ms-documentdb-partitionkey"), val, canon, required);
 }
 
 int dop_prepare_doc(struct coll *c, struct dop *op, json_t *doc, json_t *hdr_pk, int require_pk)

@@ -53,11 +53,16 @@ int srv_path_split(const char *url, char **segs, int max, int *nseg)
         const char *e = p;
         while (*e && *e != '/' && *e != '?')
             e++;
-        if (*nseg == max)
+        char *seg = *nseg == max ? NULL : srv_pct_decode(p, (size_t)(e - p));
+        if (!seg) {
+            /* Too many segments or no memory: give back what was decoded. */
+            for (int i = 0; i < *nseg; i++) {
+                free(segs[i]);
+                segs[i] = NULL;
+            }
+            *nseg = 0;
             return -1;
-        char *seg = srv_pct_decode(p, (size_t)(e - p));
-        if (!seg)
-            return -1;
+        }
         segs[(*nseg)++] = seg;
         p = e;
         if (*p == '?')

@@ -432,11 +432,29 @@ static struct query *parse_body(struct req *r)
     return q;
 }
 
+int query_scope_check(struct req *r, size_t npaths, const char *pk_hdr, const char *xp_hdr)
+{
+    if (npaths == 0 || (pk_hdr && *pk_hdr) || (xp_hdr && strcasecmp(xp_hdr, "true") == 0))
+        return 0;
+    /* The service refuses this even when the container has one range. */
+    return srv_error(r, 400, 0,
+                     "Cross partition query is required but disabled. Please set "
+                     "x-ms-documentdb-query-enablecrosspartition to true, specify "
+                     "x-ms-documentdb-partitionkey, or revise your query to avoid this "
+                     "exception.");
+}
+
 void query_handle(struct req *r, struct coll *c)
 {
     struct query *q = parse_body(r);
     if (!q)
         return;
+    if (query_scope_check(r, json_array_size(c->pk_paths),
+                          req_header(r, "x-ms-documentdb-partitionkey"),
+                          req_header(r, "x-ms-documentdb-query-enablecrosspartition")) != 0) {
+        query_free(q);
+        return;
+    }
     json_t *pkv;
     char *pk;
     if (req_pk(r, c, &pkv, &pk, 0) == 0) {

@@ -5,4 +5,5 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/py"
+export PYTHONDONTWRITEBYTECODE=1
 exec /usr/bin/python3 -m unittest discover -s . -p 'test_*.py' -v

@@ -117,10 +117,15 @@ static void test_partition_keys(void **state)
     a = canon_of_header("[{}]");
     assert_string_equal(a, "[{}]");
     free(a);
-    a = canon_of_header("\"x\""); /* a bare value is wrapped */
-    assert_string_equal(a, "[\"x\"]");
-    free(a);
     assert_null(doc_pk_header("[\"unterminated"));
+    /* Cosmos requires an array: a bare value is refused, not wrapped. */
+    assert_null(doc_pk_header("\"x\""));
+    assert_null(doc_pk_header("5"));
+    assert_null(doc_pk_header("null"));
+    assert_null(doc_pk_header("{}"));
+    a = canon_of_header("[]");
+    assert_string_equal(a, "[]");
+    free(a);
 
     json_t *paths = json_array();
     json_array_append_new(paths, doc_pk_path_parse("/a/b"));

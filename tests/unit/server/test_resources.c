@@ -173,13 +173,111 @@ static void test_rid(void **state)
     assert_int_equal(e1[0], '"');
 }
 
+/* Partition key header: 0 and the canonical key, or a 400 Cosmos error. */
+static int pk_status(size_t npaths, const char *h, int required, const char *want_canon)
+{
+    struct req r;
+    memset(&r, 0, sizeof r);
+    json_t *v = NULL;
+    char *canon = NULL;
+    int rc = srv_pk_parse(&r, npaths, h, &v, &canon, required);
+    if (rc == 0) {
+        assert_int_equal(r.status, 0);
+        if (want_canon) {
+            assert_non_null(canon);
+            assert_string_equal(canon, want_canon);
+        } else {
+            assert_null(canon);
+            assert_null(v);
+        }
+    } else {
+        assert_int_equal(rc, r.status);
+        assert_null(v);
+        assert_null(canon);
+        json_t *b = doc_parse(r.out.p, r.out.len, NULL);
+        assert_string_equal(json_string_value(json_object_get(b, "code")), "BadRequest");
+        assert_non_null(json_string_value(json_object_get(b, "message")));
+        json_decref(b);
+    }
+    json_decref(v);
+    free(canon);
+    doc_buf_free(&r.out);
+    return rc;
+}
+
+static void test_pk_header(void **state)
+{
+    (void)state;
+    /* one path: an array of exactly one value */
+    assert_int_equal(pk_status(1, "[\"p\"]", 1, "[\"p\"]"), 0);
+    assert_int_equal(pk_status(1, "[ \"\\u0070\" ]", 1, "[\"p\"]"), 0);
+    assert_int_equal(pk_status(1, "[5.0]", 1, "[5]"), 0);
+    assert_int_equal(pk_status(1, "[null]", 1, "[null]"), 0);
+    assert_int_equal(pk_status(1, "[{}]", 1, "[{}]"), 0); /* the SDKs' "undefined" */
+    static const char *const bad[] = {
+        "\"p\"",       "5",         "null",          "{}", "true", "abc", "[\"p\"",
+        "[{\"a\":1}]", "[[\"p\"]]", "[\"p\",\"q\"]", "[]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(pk_status(1, bad[i], 1, NULL), 400);
+        assert_int_equal(pk_status(1, bad[i], 0, NULL), 400);
+    }
+    /* absent: required -> 400, else no key */
+    assert_int_equal(pk_status(1, NULL, 1, NULL), 400);
+    assert_int_equal(pk_status(1, "", 1, NULL), 400);
+    assert_int_equal(pk_status(1, NULL, 0, NULL), 0);
+    /* two paths: a prefix only where not required */
+    assert_int_equal(pk_status(2, "[\"a\",\"b\"]", 1, "[\"a\",\"b\"]"), 0);
+    assert_int_equal(pk_status(2, "[\"a\"]", 1, NULL), 400);
+    assert_int_equal(pk_status(2, "[\"a\"]", 0, "[\"a\"]"), 0);
+    assert_int_equal(pk_status(2, "\"a\"", 0, NULL), 400);
+    /* not partitioned: any array (or none) is the empty key; a bare value is not */
+    assert_int_equal(pk_status(0, NULL, 1, "[]"), 0);
+    assert_int_equal(pk_status(0, "[]", 1, "[]"), 0);
+    assert_int_equal(pk_status(0, "[{}]", 1, "[]"), 0);
+    assert_int_equal(pk_status(0, "\"p\"", 1, NULL), 400);
+}
+
+static int scope(size_t npaths, const char *pk, const char *xp)
+{
+    struct req r;
+    memset(&r, 0, sizeof r);
+    int rc = query_scope_check(&r, npaths, pk, xp);
+    if (rc) {
+        assert_int_equal(r.status, 400);
+        assert_int_equal(r.substatus, 0);
+        json_t *b = doc_parse(r.out.p, r.out.len, NULL);
+        assert_string_equal(json_string_value(json_object_get(b, "code")), "BadRequest");
+        assert_non_null(strstr(json_string_value(json_object_get(b, "message")),
+                               "Cross partition query is required but disabled."));
+        json_decref(b);
+    }
+    doc_buf_free(&r.out);
+    return rc;
+}
+
+static void test_cross_partition_query(void **state)
+{
+    (void)state;
+    assert_int_equal(scope(1, NULL, NULL), 400);
+    assert_int_equal(scope(1, "", ""), 400);
+    assert_int_equal(scope(1, NULL, "false"), 400);
+    assert_int_equal(scope(1, NULL, "1"), 400);
+    assert_int_equal(scope(2, NULL, NULL), 400);
+    assert_int_equal(scope(1, NULL, "true"), 0);
+    assert_int_equal(scope(1, NULL, "True"), 0);
+    assert_int_equal(scope(1, NULL, "TRUE"), 0);
+    assert_int_equal(scope(1, "[\"p\"]", NULL), 0);
+    assert_int_equal(scope(1, "[\"p\"]", "false"), 0);
+    assert_int_equal(scope(0, NULL, NULL), 0); /* not partitioned */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_body),
-        cmocka_unit_test(test_patch),
-        cmocka_unit_test(test_query),
-        cmocka_unit_test(test_rid),
+        cmocka_unit_test(test_error_body), cmocka_unit_test(test_patch),
+        cmocka_unit_test(test_query),      cmocka_unit_test(test_rid),
+        cmocka_unit_test(test_pk_header),  cmocka_unit_test(test_cross_partition_query),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
