@@ -481,17 +481,68 @@ static int write_one(sqlite3 *db, void *arg)
     return dop_exec(a[0], db, a[1]) ? 1 : 0;
 }
 
-/* Run one op through the container's writer; answers r. */
-static void run_write(struct req *r, struct coll *c, struct dop *op)
+/* Answer r once op went through the writer with result rc. */
+static void write_done(struct req *r, struct coll *c, struct dop *op, int rc)
 {
-    void *a[2] = {c, op};
-    int rc = store_write(c->w, write_one, a);
     if (rc && op->status < 400) {
         fprintf(stderr, "atrestd: a write failed: %s\n", at_strerror(rc));
         srv_error(r, 503, 0, "The write could not be made durable; retry.");
         return;
     }
     dop_respond(r, c, op);
+}
+
+/* Run one op through the container's writer; answers r. */
+static void run_write(struct req *r, struct coll *c, struct dop *op)
+{
+    void *a[2] = {c, op};
+    write_done(r, c, op, store_write(c->w, write_one, a));
+}
+
+/* An asynchronous write: the op, its container reference and the writer's
+ * argument live here until the epoll thread answers (http.c). */
+struct async_write {
+    struct coll *c;
+    struct dop op;
+    void *a[2];
+};
+
+static void async_finish(struct req *r, int rc)
+{
+    struct async_write *aw = r->fin_arg;
+    write_done(r, aw->c, &aw->op, rc);
+    dop_free(&aw->op);
+    catalog_coll_put(aw->c);
+    free(aw);
+}
+
+static void async_done(void *arg, int rc)
+{
+    http_complete(arg, rc);
+}
+
+/* Hand op (ownership moves) to the writer without waiting, when r may go
+ * asynchronous; otherwise run it here. */
+static void start_write(struct req *r, struct coll *c, struct dop *op)
+{
+    struct async_write *aw = r->async_ok ? malloc(sizeof *aw) : NULL;
+    struct coll *ref = aw ? catalog_coll_get(r->srv->cat, r->segs[1], r->segs[3]) : NULL;
+    if (!ref) {
+        free(aw);
+        run_write(r, c, op);
+        dop_free(op);
+        return;
+    }
+    aw->c = ref;
+    aw->op = *op;
+    aw->a[0] = ref;
+    aw->a[1] = &aw->op;
+    r->finish = async_finish;
+    r->fin_arg = aw;
+    http_suspend(r);
+    int rc = store_write_async(ref->w, write_one, aw->a, async_done, r);
+    if (rc)
+        http_complete(r, rc); /* the writer is stopping: answer 503 */
 }
 
 static void doc_read(struct req *r, struct coll *c, const char *id)
@@ -549,8 +600,7 @@ static void doc_write(struct req *r, struct coll *c, int kind, const char *id)
         op.pk = pk;
         op.pkval = pkv;
         op.id = id;
-        run_write(r, c, &op);
-        dop_free(&op);
+        start_write(r, c, &op);
         return;
     }
     const char *why = NULL;
@@ -577,8 +627,7 @@ static void doc_write(struct req *r, struct coll *c, int kind, const char *id)
         dop_free(&op);
         return;
     }
-    run_write(r, c, &op);
-    dop_free(&op);
+    start_write(r, c, &op);
 }
 
 static long max_items(struct req *r)

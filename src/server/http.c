@@ -53,10 +53,11 @@ struct http {
     pthread_t workers[WORKERS];
     int nworkers;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t work; /* a request was queued, or stopping */
+    pthread_cond_t idle; /* inflight dropped to 0 */
     struct req *head, *tail;
     int stopping;
-    int inflight; /* queued or running on a worker */
+    int inflight; /* queued or running on a worker, or suspended for a write */
     int lingering;
 };
 
@@ -68,7 +69,7 @@ static void *worker_main(void *p)
     pthread_mutex_lock(&h->mu);
     for (;;) {
         while (!h->head && !h->stopping)
-            pthread_cond_wait(&h->cv, &h->mu);
+            pthread_cond_wait(&h->work, &h->mu);
         if (!h->head)
             break;
         struct req *r = h->head;
@@ -77,11 +78,17 @@ static void *worker_main(void *p)
             h->tail = NULL;
         pthread_mutex_unlock(&h->mu);
         router_dispatch(r);
+        if (r->suspended) {
+            /* The handler went asynchronous after all; http_complete()
+             * resumes the connection and settles the count. */
+            pthread_mutex_lock(&h->mu);
+            continue;
+        }
         r->ready = 1;
         MHD_resume_connection(r->conn);
         pthread_mutex_lock(&h->mu);
-        h->inflight--;
-        pthread_cond_broadcast(&h->cv);
+        if (--h->inflight == 0)
+            pthread_cond_signal(&h->idle);
     }
     pthread_mutex_unlock(&h->mu);
     return NULL;
@@ -98,8 +105,52 @@ static void hand_off(struct http *h, struct req *r)
         h->head = r;
     h->tail = r;
     h->inflight++;
-    pthread_cond_signal(&h->cv);
+    pthread_cond_signal(&h->work);
     pthread_mutex_unlock(&h->mu);
+}
+
+void http_suspend(struct req *r)
+{
+    struct http *h = the_http;
+    if (r->async_ok) {
+        MHD_suspend_connection(r->conn);
+        pthread_mutex_lock(&h->mu);
+        h->inflight++;
+        pthread_mutex_unlock(&h->mu);
+    }
+    /* On a worker the connection is suspended and counted already. */
+    r->suspended = 1;
+}
+
+void http_complete(struct req *r, int rc)
+{
+    struct http *h = the_http;
+    r->async_rc = rc;
+    r->ready = 1;
+    MHD_resume_connection(r->conn);
+    pthread_mutex_lock(&h->mu);
+    if (--h->inflight == 0)
+        pthread_cond_signal(&h->idle);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Document writes (create, upsert, replace, delete) are prepared on the
+ * epoll thread and committed asynchronously: no worker thread involved. */
+static int async_candidate(const struct req *r)
+{
+    if (r->nseg < 5 || r->nseg > 6 || strcmp(r->segs[0], "dbs") != 0 ||
+        strcmp(r->segs[2], "colls") != 0 || strcmp(r->segs[4], "docs") != 0)
+        return 0;
+    if (r->nseg == 6)
+        return r->verb == SRV_PUT || r->verb == SRV_DELETE;
+    if (r->verb != SRV_POST)
+        return 0;
+    struct req *q = (struct req *)r;
+    const char *ct = req_header(q, "content-type");
+    return !req_header_true(q, "x-ms-documentdb-isquery") &&
+           !req_header_true(q, "x-ms-cosmos-is-batch-request") &&
+           !req_header_true(q, "x-ms-cosmos-is-query-plan-request") &&
+           !(ct && strncmp(ct, "application/query+json", 22) == 0);
 }
 
 /* Drain and close a socket whose request body was refused (see top). */
@@ -326,8 +377,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return MHD_YES;
     }
-    if (r->ready)
+    if (r->ready) {
+        if (r->finish) { /* an asynchronous write finished */
+            void (*fin)(struct req *, int) = r->finish;
+            r->finish = NULL;
+            fin(r, r->async_rc);
+        }
         return queue(conn, r); /* a worker built it (step 4) */
+    }
     if (r->too_big) {
         srv_error(r, 413, 0, "Request size is too large.");
     } else if (r->nseg < 0) {
@@ -335,6 +392,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         srv_error(r, 404, 0, "The requested resource does not exist.");
     } else if (r->verb == SRV_GET || r->verb == SRV_HEAD) {
         router_dispatch(r);
+    } else if (async_candidate(r)) {
+        r->async_ok = 1;
+        router_dispatch(r);
+        if (r->suspended)
+            return MHD_YES; /* http_complete() resumes it */
     } else {
         hand_off(h, r);
         return MHD_YES;
@@ -381,7 +443,7 @@ static void stop_workers(struct http *h)
 {
     pthread_mutex_lock(&h->mu);
     h->stopping = 1;
-    pthread_cond_broadcast(&h->cv);
+    pthread_cond_broadcast(&h->work);
     pthread_mutex_unlock(&h->mu);
     for (int i = 0; i < h->nworkers; i++)
         pthread_join(h->workers[i], NULL);
@@ -407,7 +469,8 @@ int http_start(struct server *srv, const struct http_options *opt, struct http *
     }
     h->srv = srv;
     pthread_mutex_init(&h->mu, NULL);
-    pthread_cond_init(&h->cv, NULL);
+    pthread_cond_init(&h->work, NULL);
+    pthread_cond_init(&h->idle, NULL);
     the_http = h;
     pthread_attr_t wa;
     pthread_attr_init(&wa);
@@ -451,7 +514,7 @@ void http_stop(struct http *h)
     MHD_quiesce_daemon(h->d);
     pthread_mutex_lock(&h->mu);
     while (h->inflight > 0)
-        pthread_cond_wait(&h->cv, &h->mu);
+        pthread_cond_wait(&h->idle, &h->mu);
     pthread_mutex_unlock(&h->mu);
     struct timespec pause = {0, 100 * 1000000L};
     nanosleep(&pause, NULL);
@@ -466,6 +529,7 @@ void http_stop(struct http *h)
     pthread_mutex_unlock(&h->mu);
     the_http = NULL;
     pthread_mutex_destroy(&h->mu);
-    pthread_cond_destroy(&h->cv);
+    pthread_cond_destroy(&h->work);
+    pthread_cond_destroy(&h->idle);
     free(h);
 }

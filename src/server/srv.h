@@ -69,14 +69,25 @@ struct req {
     struct srv_hdr hdrs[SRV_MAX_HDRS];
     int nhdr;
     struct timespec t0;
-    /* http.c: hand-off to a worker thread */
+    /* http.c: hand-off to a worker thread, or an asynchronous write */
     struct req *qnext;
-    int ready;     /* the worker has built the response */
+    int ready;     /* the response (or the async result) is there */
     int drain;     /* refused upload: linger-close the socket */
+    int async_ok;  /* running on an epoll thread: may go asynchronous */
+    int suspended; /* http_suspend() was called */
+    int async_rc;  /* result handed to finish */
+    void (*finish)(struct req *r, int rc); /* builds the response */
+    void *fin_arg;
 };
 
 /* http.c */
 const char *req_header(struct req *r, const char *name);
+/* Asynchronous answer (only when r->async_ok): set r->finish/fin_arg, call
+ * http_suspend(), start the work; when it is done (any thread) call
+ * http_complete(r, rc): r->finish(r, rc) then runs on the connection's
+ * epoll thread to build the response. */
+void http_suspend(struct req *r);
+void http_complete(struct req *r, int rc);
 int req_header_true(struct req *r, const char *name); /* "true"/"True" */
 void resp_header(struct req *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

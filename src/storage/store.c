@@ -410,6 +410,9 @@ struct write_op {
     void *arg;
     int rc;
     int done;
+    pthread_cond_t *cv;         /* store_write: its own wake-up */
+    store_write_done_fn cb;     /* store_write_async: completion */
+    void *cb_arg;
     struct write_op *next;
 };
 
@@ -418,7 +421,6 @@ struct store_writer {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t work;
-    pthread_cond_t done;
     struct write_op *head, *tail;
     int stopping;
 };
@@ -474,12 +476,28 @@ static void *writer_main(void *p)
         w->head = w->tail = NULL;
         pthread_mutex_unlock(&w->mu);
         run_batch(w, batch);
+        /* Wake each waiter on its own condition (no thundering herd); a
+         * waiter's op lives on its stack, so it is not touched after the
+         * unlock. Async ops are completed after the unlock. */
+        struct write_op *async = NULL;
         pthread_mutex_lock(&w->mu);
         for (struct write_op *op = batch, *next; op; op = next) {
             next = op->next;
-            op->done = 1;
+            if (op->cb) {
+                op->next = async;
+                async = op;
+            } else {
+                op->done = 1;
+                pthread_cond_signal(op->cv);
+            }
         }
-        pthread_cond_broadcast(&w->done);
+        pthread_mutex_unlock(&w->mu);
+        for (struct write_op *op = async, *next; op; op = next) {
+            next = op->next;
+            op->cb(op->cb_arg, op->rc);
+            free(op);
+        }
+        pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -493,7 +511,6 @@ int store_writer_start(struct store *st, struct store_writer **out)
     w->st = st;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->work, NULL);
-    pthread_cond_init(&w->done, NULL);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 512 * 1024);
@@ -502,7 +519,6 @@ int store_writer_start(struct store *st, struct store_writer **out)
     if (rc) {
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->work);
-        pthread_cond_destroy(&w->done);
         free(w);
         return at_error_set(rc, "cannot start the writer thread: %s", strerror(rc));
     }
@@ -510,24 +526,50 @@ int store_writer_start(struct store *st, struct store_writer **out)
     return 0;
 }
 
+/* Queue op; w->mu held. 0, or an error when the writer is stopping. */
+static int enqueue(struct store_writer *w, struct write_op *op)
+{
+    if (w->stopping)
+        return at_error_set(AT_EINVAL, "store %s is closing", w->st->path);
+    if (w->tail)
+        w->tail->next = op;
+    else
+        w->head = op;
+    w->tail = op;
+    pthread_cond_signal(&w->work);
+    return 0;
+}
+
 int store_write(struct store_writer *w, store_write_fn fn, void *arg)
 {
-    struct write_op op = {.fn = fn, .arg = arg};
+    pthread_cond_t cv;
+    pthread_cond_init(&cv, NULL);
+    struct write_op op = {.fn = fn, .arg = arg, .cv = &cv};
     pthread_mutex_lock(&w->mu);
-    if (w->stopping) {
-        pthread_mutex_unlock(&w->mu);
-        return at_error_set(AT_EINVAL, "store %s is closing", w->st->path);
-    }
-    if (w->tail)
-        w->tail->next = &op;
-    else
-        w->head = &op;
-    w->tail = &op;
-    pthread_cond_signal(&w->work);
-    while (!op.done)
-        pthread_cond_wait(&w->done, &w->mu);
+    int rc = enqueue(w, &op);
+    while (!rc && !op.done)
+        pthread_cond_wait(&cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
-    return op.rc;
+    pthread_cond_destroy(&cv);
+    return rc ? rc : op.rc;
+}
+
+int store_write_async(struct store_writer *w, store_write_fn fn, void *arg,
+                      store_write_done_fn done, void *done_arg)
+{
+    struct write_op *op = calloc(1, sizeof *op);
+    if (!op)
+        return AT_ENOMEM;
+    op->fn = fn;
+    op->arg = arg;
+    op->cb = done;
+    op->cb_arg = done_arg;
+    pthread_mutex_lock(&w->mu);
+    int rc = enqueue(w, op);
+    pthread_mutex_unlock(&w->mu);
+    if (rc)
+        free(op);
+    return rc;
 }
 
 void store_writer_stop(struct store_writer *w)
@@ -541,6 +583,5 @@ void store_writer_stop(struct store_writer *w)
     pthread_join(w->thread, NULL);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->work);
-    pthread_cond_destroy(&w->done);
     free(w);
 }

@@ -99,6 +99,15 @@ typedef int (*store_write_fn)(sqlite3 *db, void *arg);
 
 int store_writer_start(struct store *st, struct store_writer **out) AT_WUR;
 int store_write(struct store_writer *w, store_write_fn fn, void *arg) AT_WUR;
+
+/* The same without waiting: done(done_arg, rc) is called on the writer
+ * thread once the batch holding the operation is durable (or failed), with
+ * what store_write() would have returned. fn and arg must stay valid until
+ * then. Returns 0 when queued (done will be called exactly once), or an
+ * error when the writer is stopping (done is not called). */
+typedef void (*store_write_done_fn)(void *done_arg, int rc);
+int store_write_async(struct store_writer *w, store_write_fn fn, void *arg,
+                      store_write_done_fn done, void *done_arg) AT_WUR;
 /* Finish queued operations, stop the thread, free. */
 void store_writer_stop(struct store_writer *w);
 

@@ -145,11 +145,63 @@ static void test_write_after_stop_refused_and_lone_writer(void **state)
     fx_teardown(&fx);
 }
 
+struct done_count {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int n, ok, conflicts;
+};
+
+static void on_done(void *arg, int rc)
+{
+    struct done_count *d = arg;
+    pthread_mutex_lock(&d->mu);
+    d->n++;
+    d->ok += rc == 0;
+    d->conflicts += rc == 409;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* store_write_async: every callback runs once, after its batch committed,
+ * with the operation's own result. */
+static void test_async(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    struct store *st;
+    fx_setup(&fx, "writer-async");
+    assert_int_equal(store_create(fx.env, "w", &st), 0);
+    assert_int_equal(store_exec(st, "CREATE TABLE t(n INTEGER PRIMARY KEY, v TEXT)"), 0);
+    sqlite3_commit_hook(store_db(st), count_commit, NULL);
+    commits = 0;
+    struct store_writer *w;
+    assert_int_equal(store_writer_start(st, &w), 0);
+    enum { N = 500 };
+    static struct insert ins[N];
+    struct done_count d = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    for (int i = 0; i < N; i++) {
+        ins[i] = (struct insert){.n = i, .fail = i % 5 == 4};
+        assert_int_equal(store_write_async(w, do_insert, &ins[i], on_done, &d), 0);
+    }
+    pthread_mutex_lock(&d.mu);
+    while (d.n < N)
+        pthread_cond_wait(&d.cv, &d.mu);
+    pthread_mutex_unlock(&d.mu);
+    assert_int_equal(d.ok, N - N / 5);
+    assert_int_equal(d.conflicts, N / 5);
+    assert_true(commits < N / 4); /* queued together, committed together */
+    store_writer_stop(w);
+    assert_int_equal(count_rows(store_db(st), ""), N - N / 5);
+    assert_int_equal(store_close(st), 0);
+    fx_teardown(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_write_after_stop_refused_and_lone_writer),
+        cmocka_unit_test(test_async),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
