@@ -63,8 +63,8 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
         set(&c->tls_cert, v);
     else if (!strcmp(k, "tls_key"))
         set(&c->tls_key, v);
-    else if (!strcmp(k, "quiet"))
-        c->quiet = v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"));
+    else if (!strcmp(k, "log_requests"))
+        c->log_requests = v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"));
     else
         return -1;
     return 0;
@@ -116,11 +116,11 @@ static void usage(FILE *to)
 {
     fputs("usage: atrestd [--data-dir D] [--key-dir K] [--listen HOST:PORT]\n"
           "               [--master-key B64] [--secondary-key B64] [--readonly-key B64]...\n"
-          "               [--tls-cert FILE --tls-key FILE] [--config FILE] [--quiet]\n"
+          "               [--tls-cert FILE --tls-key FILE] [--config FILE] [--log-requests]\n"
           "defaults: --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081\n"
           "environment: ATREST_DATA_DIR ATREST_KEY_DIR ATREST_LISTEN ATREST_MASTER_KEY\n"
           "  ATREST_SECONDARY_KEY ATREST_READONLY_KEY ATREST_TLS_CERT ATREST_TLS_KEY\n"
-          "  ATREST_CONFIG ATREST_QUIET\n",
+          "  ATREST_CONFIG ATREST_LOG_REQUESTS\n",
           to);
 }
 
@@ -162,7 +162,7 @@ int config_load(struct config *c, int argc, char **argv)
         {"tls-cert", required_argument, NULL, 'c'},
         {"tls-key", required_argument, NULL, 'K'},
         {"config", required_argument, NULL, 'f'},
-        {"quiet", no_argument, NULL, 'q'},
+        {"log-requests", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -191,7 +191,7 @@ int config_load(struct config *c, int argc, char **argv)
         {"ATREST_SECONDARY_KEY", "secondary_key"},
         {"ATREST_TLS_CERT", "tls_cert"},
         {"ATREST_TLS_KEY", "tls_key"},
-        {"ATREST_QUIET", "quiet"},
+        {"ATREST_LOG_REQUESTS", "log_requests"},
         {"ATREST_READONLY_KEY", "readonly_key"},
         {"ATREST_READONLY_KEY2", "readonly_key2"},
     };
@@ -235,7 +235,7 @@ int config_load(struct config *c, int argc, char **argv)
         case 'f':
             break;
         case 'q':
-            c->quiet = 1;
+            c->log_requests = 1;
             break;
         default:
             usage(stderr);

@@ -19,7 +19,7 @@
  *      others are suspended and queued for a worker (r->qnext);
  *   4. the worker routes, sets r->ready and resumes the connection; MHD
  *      calls the handler again and the response is queued;
- *   5. completion callback: log one line if asked (method, resource type,
+ *   5. completion callback: log one line if asked (--log-requests) (method, resource type,
  *      status, latency; never ids or data) and free. A connection whose
  *      upload was refused unread is closed by the linger thread: it shuts
  *      down the sending side and reads the rest of what the client sends for
@@ -415,7 +415,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (r->drain)
         start_linger(conn);
-    if (!srv->quiet) {
+    if (srv->log_requests) {
         struct timespec t1;
         clock_gettime(CLOCK_MONOTONIC, &t1);
         long us = (t1.tv_sec - r->t0.tv_sec) * 1000000L + (t1.tv_nsec - r->t0.tv_nsec) / 1000;

@@ -88,7 +88,7 @@ int main(int argc, char **argv)
         return crc > 0 ? 0 : 2;
     }
     static struct server srv;
-    srv.quiet = cfg.quiet;
+    srv.log_requests = cfg.log_requests;
     snprintf(srv.listen_host, sizeof srv.listen_host, "%s", cfg.host);
     srv.listen_port = cfg.port;
     int dev = !cfg.master_key;

@@ -41,7 +41,7 @@ struct config {
     char *readonly_keys[CONFIG_MAX_RO];
     int nreadonly;
     char *tls_cert, *tls_key;
-    int quiet;
+    int log_requests;
     char host[256];
     int port;
 };

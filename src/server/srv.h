@@ -43,7 +43,7 @@ struct server {
     int nkeys;
     char listen_host[256];
     int listen_port;
-    int quiet; /* no per-request log lines */
+    int log_requests; /* one log line per request */
 };
 
 struct srv_hdr {

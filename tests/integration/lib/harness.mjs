@@ -117,7 +117,8 @@ export async function startServer(opts = {}) {
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     const logPath = path.join(root, `server-${Date.now()}-${attempt}.log`);
-    const args = ["--data-dir", dataDir, "--key-dir", keyDir, "--listen", `127.0.0.1:${port}`];
+    // --log-requests: the no-plaintext suite checks the request log too.
+    const args = ["--data-dir", dataDir, "--key-dir", keyDir, "--listen", `127.0.0.1:${port}`, "--log-requests"];
     if (opts.masterKey) args.push("--master-key", opts.masterKey);
     if (opts.secondaryKey) args.push("--secondary-key", opts.secondaryKey);
     if (opts.readonlyKey) args.push("--readonly-key", opts.readonlyKey);

@@ -81,7 +81,7 @@ class Server:
             self.port = free_port()
             self.log_path = os.path.join(self.root, "server-%d.log" % attempt)
             args = [server_binary(), "--data-dir", self.data_dir, "--key-dir", self.key_dir,
-                    "--listen", "127.0.0.1:%d" % self.port]
+                    "--listen", "127.0.0.1:%d" % self.port, "--log-requests"]
             if master_key:
                 args += ["--master-key", master_key]
             args += list(extra_args)
