@@ -3,20 +3,24 @@
  * atrestd, the same server on the plain-SQLite benchmark twin, and
  * optionally the npm peer @vercel/cosmosdb-server (docs/bench-server.md).
  *
- *   server-bench [--seconds S] [--warmup S] [--docs N] [--rounds R]
+ *   server-bench [--seconds S] [--slices K] [--warmup S] [--docs N] [--rounds R]
  *                [--mode epoll|threads] [--threads T] [--conns C]
  *                [--peer] [--only atrest|plain|peer] [--server PATH]
- *                [--plain PATH] [--peer-dir DIR] [--keep] [--verbose]
+ *                [--plain PATH] [--peer-dir DIR] [--server-arg ARG]...
+ *                [--tmp DIR] [--keep] [--verbose]
  *   server-bench --target HOST:PORT [--insecure | --ca PEM] [...]
  *
- * For each round and each configuration in turn (atrest, plain[, peer]) the
- * parent starts the server on a free port with fresh temporary folders,
- * waits until GET / answers, creates database "bench" and container "docs"
- * (partition key /pk), preloads N documents (not measured), runs the three
- * scenarios, and stops the server with SIGTERM:
+ * Each round starts every server (atrest, plain[, peer]) on a free port with
+ * fresh temporary folders, waits until GET / answers, creates database
+ * "bench" and container "docs" (partition key /pk) and preloads N documents
+ * in each (not measured). Then, for each scenario
  *   read    GET  .../docs/{id} of a random preloaded document
  *   create  POST .../docs of a new document
  *   upsert  POST .../docs + x-ms-documentdb-is-upsert of a random preloaded id
+ * the servers take turns: S seconds are cut into K slices, and slice k runs
+ * on every server in turn, starting with server k % n, each on fresh
+ * connections after its own warm-up (run_scenarios), so a change in the
+ * machine's load hits every server alike. Last the servers get SIGTERM.
  * With --target it skips the servers and drives HOST:PORT (for testing the
  * client against any TLS server; --pid names the server process whose CPU
  * time to report, --no-setup skips creating the container and preloading).
@@ -36,15 +40,16 @@
  *   1. Document i (0 <= i < N) has id "doc-%08d" and partition key
  *      "p<i % 1000>", and every document body is exactly BENCH_DOC_LEN bytes
  *      of JSON, in every configuration.
- *   2. Only requests started after the warm-up count; ops/s divides them by
- *      the time from the end of the warm-up to the last completion.
+ *   2. Only requests started after a slice's warm-up count; ops/s divides
+ *      them by the sum over slices of the time from the end of the warm-up
+ *      to the last completion.
  *   3. Any non-2xx answer (and a read with a body shorter than a document)
  *      is an error; the first error's status and body are printed.
  *
  * Output: a table (scenario x config: ops/s, p50, p99, errors, CPU per op of
  * server and load generator), ratios atrest/plain, and last the line
  *   RESULT read_ops=<a> create_ops=<a> read_vs_plain=<a/b> create_vs_plain=<a/b>
- * (medians over rounds).
+ * (ops/s: medians over rounds; ratios: medians of the per-round ratios).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -101,7 +106,7 @@
 
 struct options {
     double seconds, warmup;
-    int docs, rounds, conns, threads;
+    int docs, rounds, conns, threads, slices;
     int blocking; /* --mode threads */
     int peer, keep, verbose;
     const char *only;
@@ -110,13 +115,16 @@ struct options {
     const char *ca;
     int insecure;
     const char *key_b64;
+    const char *server_args[8]; /* --server-arg: extra atrestd arguments */
+    int nserver_args;
 };
 
 static struct options opt = {
     .seconds = 10,
-    .warmup = 1,
+    .warmup = 0.5,
     .docs = 100000,
     .rounds = 1,
+    .slices = 5,
     .conns = 32,
     .threads = 2,
     .tmp = "/tmp",
@@ -263,7 +271,8 @@ static void sign_selftest(void)
         {"post", "docs", "dbs/testdb/colls/coll", "x8SKhqDogEokqcvlKYbOWTHcoQa0xmmxrKnuTkmh3ng="},
         {"get", "docs", "dbs/testdb/colls/coll/docs/a",
          "9DZ4qOAzYbnCxT5OPDaayRmrA5ZUuYSGWWHY6ODZOL4="},
-        {"get", "pkranges", "dbs/testdb/colls/coll", "Nyt4ATWQ4oOJSpMO7sdHs17WZgelmddH6bkcMnggAu8="},
+        {"get", "pkranges", "dbs/testdb/colls/coll",
+         "Nyt4ATWQ4oOJSpMO7sdHs17WZgelmddH6bkcMnggAu8="},
         {"get", "colls", "dbs/my db/colls/c 1", "+8l3f1grzvQc8fb3BeA6WWsEFHi43k9ptZagJtMtQAA="},
     };
     unsigned char saved[64];
@@ -372,8 +381,8 @@ struct run {
     int port;
     SSL_CTX *ctx;
     atomic_int stop;
-    atomic_long next;   /* preload: next index to load */
-    long limit;         /* preload: indexes below this */
+    atomic_long next;      /* preload: next index to load */
+    long limit;            /* preload: indexes below this */
     uint64_t measure_from; /* ns: requests started earlier do not count */
     int run_id;
     pthread_mutex_t err_mu;
@@ -392,12 +401,12 @@ struct conn {
     size_t wlen, woff, wcap;
     char *rbuf;
     size_t rlen, rcap;
-    size_t hdr_end;   /* offset of the body, 0 while headers are incomplete */
-    long clen;        /* Content-Length, -1 chunked */
+    size_t hdr_end; /* offset of the body, 0 while headers are incomplete */
+    long clen;      /* Content-Length, -1 chunked */
     int status, close_after;
     uint64_t t0;
-    int counts;       /* this request counts (started after the warm-up) */
-    long batch_docs;  /* documents in the request (preload) */
+    int counts;      /* this request counts (started after the warm-up) */
+    long batch_docs; /* documents in the request (preload) */
 };
 
 enum { C_IDLE, C_WRITE, C_READ };
@@ -895,14 +904,28 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* What one run of load measured. */
+/* What the runs of load of one scenario against one server measured: raw
+ * sums over its slices, then (result_finish) the derived figures. */
 struct result {
-    double ops, p50, p99, secs;
+    struct hist h;
+    uint64_t ok;                   /* counted requests */
+    double secs, srv_cpu, cli_cpu; /* measured seconds, CPU seconds */
     long errors, reconnects, docs_loaded;
-    double srv_cpu_us, cli_cpu_us; /* CPU time per counted request */
     int first_status;
     char first_err[BENCH_ERR_MAX + 1];
+    /* derived */
+    double ops, p50, p99;
+    double srv_cpu_us, cli_cpu_us; /* CPU time per counted request */
 };
+
+static void result_finish(struct result *res)
+{
+    res->ops = res->secs > 0 ? (double)res->ok / res->secs : 0;
+    res->p50 = hist_pct_ms(&res->h, 50);
+    res->p99 = hist_pct_ms(&res->h, 99);
+    res->srv_cpu_us = res->ok ? res->srv_cpu * 1e6 / (double)res->ok : 0;
+    res->cli_cpu_us = res->ok ? res->cli_cpu * 1e6 / (double)res->ok : 0;
+}
 
 static double proc_cpu_s(pid_t pid)
 {
@@ -935,15 +958,25 @@ static double self_cpu_s(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
 /*
  * Run scenario sc against host:port: open the connections, run for
  * warmup + seconds (or, for a preload, until every document is loaded),
- * close. Returns 0, or -1 when no connection could be opened.
+ * close, and add what was measured to *res. Returns 0, or -1 when no
+ * connection could be opened.
  */
 static int run_load(const char *host, int port, SSL_CTX *ctx, enum scenario sc, pid_t srv_pid,
-                    int run_id, struct result *res)
+                    double seconds, double warmup, struct result *res)
 {
     static struct run r;
+    static int run_counter; /* new ids never repeat within one process */
+    int run_id = ++run_counter;
     memset(&r, 0, sizeof r);
     r.sc = sc;
     r.host = host;
@@ -981,21 +1014,17 @@ static int run_load(const char *host, int port, SSL_CTX *ctx, enum scenario sc, 
 
     double cpu0_srv = 0, cpu0_cli = 0;
     double start = now_s();
-    r.measure_from = preload ? 0 : now_ns() + (uint64_t)(opt.warmup * 1e9);
+    r.measure_from = preload ? 0 : now_ns() + (uint64_t)(warmup * 1e9);
     for (int t = 0; t < nthreads; t++)
         if (pthread_create(&ws[t].th, NULL, worker_main, &ws[t]) != 0)
             die("pthread_create failed");
     double t_measure = start;
     if (!preload) {
-        struct timespec ts = {(time_t)opt.warmup,
-                              (long)((opt.warmup - (double)(time_t)opt.warmup) * 1e9)};
-        nanosleep(&ts, NULL);
+        sleep_s(warmup);
         t_measure = now_s();
         cpu0_srv = proc_cpu_s(srv_pid);
         cpu0_cli = self_cpu_s();
-        ts.tv_sec = (time_t)opt.seconds;
-        ts.tv_nsec = (long)((opt.seconds - (double)(time_t)opt.seconds) * 1e9);
-        nanosleep(&ts, NULL);
+        sleep_s(seconds);
         atomic_store(&r.stop, 1);
     } else {
         cpu0_srv = proc_cpu_s(srv_pid);
@@ -1006,14 +1035,10 @@ static int run_load(const char *host, int port, SSL_CTX *ctx, enum scenario sc, 
     double end = now_s();
     double cpu_srv = proc_cpu_s(srv_pid) - cpu0_srv, cpu_cli = self_cpu_s() - cpu0_cli;
 
-    static struct hist h;
-    memset(&h, 0, sizeof h);
-    uint64_t ok = 0;
-    long loaded = 0;
     for (int t = 0; t < nthreads; t++) {
-        hist_merge(&h, &ws[t].h);
-        ok += ws[t].ok;
-        loaded += ws[t].docs_loaded;
+        hist_merge(&res->h, &ws[t].h);
+        res->ok += ws[t].ok;
+        res->docs_loaded += ws[t].docs_loaded;
     }
     for (int i = 0; i < opt.conns; i++) {
         conn_close(&cs[i]);
@@ -1023,19 +1048,17 @@ static int run_load(const char *host, int port, SSL_CTX *ctx, enum scenario sc, 
     free(cs);
     free(ws);
 
-    memset(res, 0, sizeof *res);
-    res->secs = end - t_measure;
-    res->ops = res->secs > 0 ? (double)ok / res->secs : 0;
-    res->p50 = hist_pct_ms(&h, 50);
-    res->p99 = hist_pct_ms(&h, 99);
-    res->errors = atomic_load(&r.errors);
-    res->reconnects = atomic_load(&r.reconnects);
-    res->docs_loaded = loaded;
-    res->srv_cpu_us = ok ? cpu_srv * 1e6 / (double)ok : 0;
-    res->cli_cpu_us = ok ? cpu_cli * 1e6 / (double)ok : 0;
-    res->first_status = r.first_status;
-    memcpy(res->first_err, r.first_err, sizeof res->first_err);
+    res->secs += end - t_measure;
+    res->srv_cpu += cpu_srv;
+    res->cli_cpu += cpu_cli;
+    res->errors += atomic_load(&r.errors);
+    res->reconnects += atomic_load(&r.reconnects);
+    if (!res->first_err[0] && r.first_err[0]) {
+        res->first_status = r.first_status;
+        memcpy(res->first_err, r.first_err, sizeof res->first_err);
+    }
     pthread_mutex_destroy(&r.err_mu);
+    result_finish(res);
     return 0;
 }
 
@@ -1212,7 +1235,7 @@ static void server_start(enum config cfg, struct server_proc *sp, SSL_CTX *insec
     snprintf(listen, sizeof listen, "127.0.0.1:%d", sp->port);
     snprintf(port, sizeof port, "%d", sp->port);
     char exe[PATH_MAX + 64], script[PATH_MAX + 64];
-    const char *argv[16];
+    const char *argv[24];
     int argc = 0;
     if (cfg == CFG_PEER) {
         snprintf(script, sizeof script, "%s/start.mjs", opt.peer_dir);
@@ -1235,6 +1258,8 @@ static void server_start(enum config cfg, struct server_proc *sp, SSL_CTX *insec
         argv[argc++] = listen;
         argv[argc++] = "--master-key";
         argv[argc++] = opt.key_b64;
+        for (int i = 0; i < opt.nserver_args; i++)
+            argv[argc++] = opt.server_args[i];
     }
     argv[argc] = NULL;
     double t0 = now_s();
@@ -1257,8 +1282,7 @@ static void server_start(enum config cfg, struct server_proc *sp, SSL_CTX *insec
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid)
             die("%s exited before serving; its log: %s", argv[0], log);
-        if (one_request("127.0.0.1", sp->port, insecure, "GET", "", "", "/", NULL, NULL, 0) ==
-            200)
+        if (one_request("127.0.0.1", sp->port, insecure, "GET", "", "", "/", NULL, NULL, 0) == 200)
             break;
         if (now_s() - t0 > 10)
             die("%s does not answer GET / after 10 s; its log: %s", argv[0], log);
@@ -1321,17 +1345,19 @@ static void setup_container(const char *host, int port, SSL_CTX *ctx)
 static void preload(const char *host, int port, SSL_CTX *ctx, pid_t pid, const char *name)
 {
     double t0 = now_s();
-    struct result res;
+    static struct result res;
+    memset(&res, 0, sizeof res);
     long nbatch = (opt.docs + BENCH_BATCH_OPS - 1) / BENCH_BATCH_OPS;
     enum scenario sc = nbatch % BENCH_PK_COUNT == 0 ? SC_PRELOAD_BATCH : SC_PRELOAD_CREATE;
-    if (run_load(host, port, ctx, sc, pid, 0, &res) != 0)
+    if (run_load(host, port, ctx, sc, pid, 0, 0, &res) != 0)
         die("%s: preload: cannot connect", name);
     if (sc == SC_PRELOAD_BATCH && res.errors) {
         if (opt.verbose)
             fprintf(stderr, "server-bench: %s: batch preload failed (%s); creates instead\n", name,
                     res.first_err);
         sc = SC_PRELOAD_CREATE;
-        if (run_load(host, port, ctx, sc, pid, 0, &res) != 0)
+        memset(&res, 0, sizeof res);
+        if (run_load(host, port, ctx, sc, pid, 0, 0, &res) != 0)
             die("%s: preload: cannot connect", name);
         /* ids already created by successful batches answer 409: fine */
         if (res.errors && res.first_status != 409)
@@ -1343,23 +1369,48 @@ static void preload(const char *host, int port, SSL_CTX *ctx, pid_t pid, const c
             now_s() - t0, sc_name[sc]);
 }
 
-static void run_scenarios(const char *host, int port, SSL_CTX *ctx, pid_t pid, int round,
-                          enum config cfg)
+/* A server under test during one round. */
+struct target {
+    enum config cfg;
+    const char *host;
+    int port;
+    SSL_CTX *ctx;
+    pid_t pid;
+};
+
+/*
+ * Run the three scenarios of one round against n servers. Each scenario's
+ * --seconds is cut into --slices slices; the servers take turns slice by
+ * slice (the first server of slice k is tgt[k % n]), so a change in the
+ * machine's load hits every server alike. Each slice opens fresh connections
+ * and has its own warm-up.
+ */
+static void run_scenarios(struct target *tgt, int n, int round)
 {
+    double slice = opt.seconds / opt.slices;
     for (int sc = 0; sc < SC_MEASURED; sc++) {
-        struct result *res = &results[round][cfg][sc];
-        if (run_load(host, port, ctx, (enum scenario)sc, pid, round * 16 + (int)cfg + 1, res))
-            die("%s: %s: cannot connect", cfg_name[cfg], sc_name[sc]);
-        fprintf(stderr,
-                "server-bench: round %d %-6s %-6s %9.0f ops/s  p50 %6.2f ms  p99 %6.2f ms  "
-                "errors %ld%s\n",
-                round + 1, cfg_name[cfg], sc_name[sc], res->ops, res->p50, res->p99, res->errors,
-                res->reconnects ? "  (reconnects)" : "");
-        if (res->errors)
-            fprintf(stderr, "server-bench:   first error (HTTP %d): %s\n", res->first_status,
-                    res->first_err);
+        for (int k = 0; k < opt.slices; k++)
+            for (int j = 0; j < n; j++) {
+                struct target *t = &tgt[(k + j) % n];
+                struct result *res = &results[round][t->cfg][sc];
+                if (run_load(t->host, t->port, t->ctx, (enum scenario)sc, t->pid, slice, opt.warmup,
+                             res))
+                    die("%s: %s: cannot connect", cfg_name[t->cfg], sc_name[sc]);
+            }
+        for (int j = 0; j < n; j++) {
+            struct result *res = &results[round][tgt[j].cfg][sc];
+            fprintf(stderr,
+                    "server-bench: round %d %-6s %-6s %9.0f ops/s  p50 %6.2f ms  p99 %6.2f ms  "
+                    "errors %ld%s\n",
+                    round + 1, cfg_name[tgt[j].cfg], sc_name[sc], res->ops, res->p50, res->p99,
+                    res->errors, res->reconnects ? "  (reconnects)" : "");
+            if (res->errors)
+                fprintf(stderr, "server-bench:   first error (HTTP %d): %s\n", res->first_status,
+                        res->first_err);
+        }
     }
-    have[cfg] = 1;
+    for (int j = 0; j < n; j++)
+        have[tgt[j].cfg] = 1;
 }
 
 static int cmp_dbl(const void *a, const void *b)
@@ -1378,6 +1429,18 @@ static double median(enum config cfg, int sc, size_t off)
     return opt.rounds % 2 ? v[opt.rounds / 2] : (v[opt.rounds / 2 - 1] + v[opt.rounds / 2]) / 2;
 }
 
+/* The median over rounds of the per-round ratio ops(cfg) / ops(plain). */
+static double median_ratio(enum config cfg, int sc)
+{
+    double v[BENCH_MAX_ROUNDS];
+    for (int r = 0; r < opt.rounds; r++) {
+        double b = results[r][CFG_PLAIN][sc].ops;
+        v[r] = b > 0 ? results[r][cfg][sc].ops / b : 0;
+    }
+    qsort(v, (size_t)opt.rounds, sizeof *v, cmp_dbl);
+    return opt.rounds % 2 ? v[opt.rounds / 2] : (v[opt.rounds / 2 - 1] + v[opt.rounds / 2]) / 2;
+}
+
 static long total_errors(enum config cfg, int sc)
 {
     long n = 0;
@@ -1386,13 +1449,29 @@ static long total_errors(enum config cfg, int sc)
     return n;
 }
 
+/* The 1-minute load average: how busy the machine was (other programs too). */
+static double loadavg(void)
+{
+    double l = 0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = 0;
+        fclose(f);
+    }
+    return l;
+}
+
+static double load_start;
+
 static void report(void)
 {
-    printf("\nserver-bench: %d connections (%s), %.0f s per scenario after %.0f s warm-up, "
-           "%d documents of %d bytes, %d round(s), medians\n",
-           opt.conns,
-           opt.blocking ? "one blocking thread each" : "non-blocking, epoll",
-           opt.seconds, opt.warmup, opt.docs, BENCH_DOC_LEN, opt.rounds);
+    printf("\nserver-bench: %d connections (%s), %.0f s per scenario and server in %d slices "
+           "(each after %.1f s warm-up, servers taking turns), %d documents of %d bytes, "
+           "%d round(s), medians over rounds\n",
+           opt.conns, opt.blocking ? "one blocking thread each" : "non-blocking, epoll",
+           opt.seconds, opt.slices, opt.warmup, opt.docs, BENCH_DOC_LEN, opt.rounds);
+    printf("load average (1 min) at start %.2f, at end %.2f\n", load_start, loadavg());
     printf("%-8s %-7s %10s %8s %8s %7s %12s %12s %8s\n", "scenario", "config", "ops/s", "p50 ms",
            "p99 ms", "errors", "srv us/op", "cli us/op", "vs plain");
     for (int sc = 0; sc < SC_MEASURED; sc++)
@@ -1402,8 +1481,7 @@ static void report(void)
             double ops = median(cfg, sc, offsetof(struct result, ops));
             char ratio[16] = "-";
             if (have[CFG_PLAIN] && cfg != CFG_PLAIN) {
-                double b = median(CFG_PLAIN, sc, offsetof(struct result, ops));
-                snprintf(ratio, sizeof ratio, "%.3f", b > 0 ? ops / b : 0);
+                snprintf(ratio, sizeof ratio, "%.3f", median_ratio((enum config)cfg, sc));
             }
             printf("%-8s %-7s %10.0f %8.2f %8.2f %7ld %12.1f %12.1f %8s\n", sc_name[sc],
                    cfg_name[cfg], ops, median(cfg, sc, offsetof(struct result, p50)),
@@ -1425,22 +1503,22 @@ static void report(void)
     }
     double ra = have[CFG_ATREST] ? median(CFG_ATREST, SC_READ, offsetof(struct result, ops)) : 0;
     double ca = have[CFG_ATREST] ? median(CFG_ATREST, SC_CREATE, offsetof(struct result, ops)) : 0;
-    double rb = have[CFG_PLAIN] ? median(CFG_PLAIN, SC_READ, offsetof(struct result, ops)) : 0;
-    double cb = have[CFG_PLAIN] ? median(CFG_PLAIN, SC_CREATE, offsetof(struct result, ops)) : 0;
-    printf("RESULT read_ops=%.0f create_ops=%.0f read_vs_plain=%.3f create_vs_plain=%.3f\n", ra,
-           ca, rb > 0 ? ra / rb : 0, cb > 0 ? ca / cb : 0);
+    int both = have[CFG_ATREST] && have[CFG_PLAIN];
+    double rr = both ? median_ratio(CFG_ATREST, SC_READ) : 0;
+    double cr = both ? median_ratio(CFG_ATREST, SC_CREATE) : 0;
+    printf("RESULT read_ops=%.0f create_ops=%.0f read_vs_plain=%.3f create_vs_plain=%.3f\n", ra, ca,
+           rr, cr);
 }
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: server-bench [--seconds S] [--warmup S] [--docs N] [--rounds R]\n"
-            "                    [--mode epoll|threads] [--threads T] [--conns C]\n"
-            "                    [--peer] [--only atrest|plain|peer] [--server PATH]\n"
-            "                    [--plain PATH] [--peer-dir DIR] [--tmp DIR] [--keep]\n"
-            "                    [--master-key B64] [--verbose]\n"
-            "       server-bench --target HOST:PORT [--insecure | --ca PEM] [--no-setup]\n"
-            "                    [--pid SERVER_PID] ...\n");
+    fprintf(stderr, "usage: server-bench [--seconds S] [--warmup S] [--docs N] [--rounds R]\n"
+                    "                    [--mode epoll|threads] [--threads T] [--conns C]\n"
+                    "                    [--peer] [--only atrest|plain|peer] [--server PATH]\n"
+                    "                    [--plain PATH] [--peer-dir DIR] [--tmp DIR] [--keep]\n"
+                    "                    [--master-key B64] [--server-arg ARG]... [--verbose]\n"
+                    "       server-bench --target HOST:PORT [--insecure | --ca PEM] [--no-setup]\n"
+                    "                    [--pid SERVER_PID] ...\n");
     exit(2);
 }
 
@@ -1458,6 +1536,8 @@ int main(int argc, char **argv)
             opt.warmup = atof(v);
         else if (ARG("--docs"))
             opt.docs = atoi(v);
+        else if (ARG("--slices"))
+            opt.slices = atoi(v);
         else if (ARG("--rounds"))
             opt.rounds = atoi(v);
         else if (ARG("--conns"))
@@ -1485,7 +1565,11 @@ int main(int argc, char **argv)
             target_pid = (pid_t)atoi(v);
         else if (ARG("--ca"))
             opt.ca = v;
-        else if (ARG("--master-key"))
+        else if (ARG("--server-arg")) {
+            if (opt.nserver_args == 8)
+                usage();
+            opt.server_args[opt.nserver_args++] = v;
+        } else if (ARG("--master-key"))
             opt.key_b64 = v;
         else if (strcmp(a, "--insecure") == 0)
             opt.insecure = 1;
@@ -1501,10 +1585,11 @@ int main(int argc, char **argv)
             usage();
 #undef ARG
     }
-    if (opt.seconds <= 0 || opt.warmup < 0 || opt.docs <= 0 || opt.conns <= 0 ||
-        opt.threads <= 0 || opt.rounds <= 0 || opt.rounds > BENCH_MAX_ROUNDS)
+    if (opt.seconds <= 0 || opt.warmup < 0 || opt.docs <= 0 || opt.conns <= 0 || opt.threads <= 0 ||
+        opt.slices <= 0 || opt.rounds <= 0 || opt.rounds > BENCH_MAX_ROUNDS)
         usage();
     signal(SIGPIPE, SIG_IGN);
+    load_start = loadavg();
     setvbuf(stdout, NULL, _IOLBF, 0);
     find_self_dir();
     if (!opt.peer_dir)
@@ -1525,7 +1610,8 @@ int main(int argc, char **argv)
             setup_container(host, port, ctx);
             preload(host, port, ctx, target_pid, "target");
         }
-        run_scenarios(host, port, ctx, target_pid, 0, CFG_ATREST);
+        struct target t = {CFG_ATREST, host, port, ctx, target_pid};
+        run_scenarios(&t, 1, 0);
         opt.rounds = 1;
         report();
         SSL_CTX_free(ctx);
@@ -1534,25 +1620,36 @@ int main(int argc, char **argv)
 
     SSL_CTX *insecure = ctx_new(NULL);
     int ncfg = opt.peer ? 3 : 2;
-    for (int round = 0; round < opt.rounds; round++)
+    for (int round = 0; round < opt.rounds; round++) {
+        /* Start every server of the round, each with fresh folders and its
+         * preload; then they take turns (run_scenarios); then stop them. */
+        struct server_proc sp[BENCH_MAX_CONFIGS];
+        struct target tgt[BENCH_MAX_CONFIGS];
+        int n = 0;
         for (int cfg = 0; cfg < ncfg; cfg++) {
             if (opt.only && strcmp(opt.only, cfg_name[cfg]) != 0)
                 continue;
-            struct server_proc sp;
-            server_start((enum config)cfg, &sp, insecure);
-            fprintf(stderr, "server-bench: round %d: %s serving on port %d after %.0f ms (pid %d)\n",
-                    round + 1, cfg_name[cfg], sp.port, sp.ready_ms, (int)sp.pid);
-            SSL_CTX *ctx = cfg == CFG_PEER ? insecure : ctx_new(sp.cert);
-            setup_container("127.0.0.1", sp.port, ctx);
-            preload("127.0.0.1", sp.port, ctx, sp.pid, cfg_name[cfg]);
-            run_scenarios("127.0.0.1", sp.port, ctx, sp.pid, round, (enum config)cfg);
-            double stop_ms;
-            server_stop(&sp, &stop_ms);
-            if (opt.verbose)
-                fprintf(stderr, "server-bench: %s stopped in %.0f ms\n", cfg_name[cfg], stop_ms);
-            if (ctx != insecure)
-                SSL_CTX_free(ctx);
+            server_start((enum config)cfg, &sp[n], insecure);
+            fprintf(stderr,
+                    "server-bench: round %d: %s serving on port %d after %.0f ms (pid %d)\n",
+                    round + 1, cfg_name[cfg], sp[n].port, sp[n].ready_ms, (int)sp[n].pid);
+            tgt[n] = (struct target){(enum config)cfg, "127.0.0.1", sp[n].port,
+                                     cfg == CFG_PEER ? insecure : ctx_new(sp[n].cert), sp[n].pid};
+            setup_container("127.0.0.1", sp[n].port, tgt[n].ctx);
+            preload("127.0.0.1", sp[n].port, tgt[n].ctx, sp[n].pid, cfg_name[cfg]);
+            n++;
         }
+        run_scenarios(tgt, n, round);
+        for (int j = 0; j < n; j++) {
+            double stop_ms;
+            server_stop(&sp[j], &stop_ms);
+            if (opt.verbose)
+                fprintf(stderr, "server-bench: %s stopped in %.0f ms\n", cfg_name[tgt[j].cfg],
+                        stop_ms);
+            if (tgt[j].ctx != insecure)
+                SSL_CTX_free(tgt[j].ctx);
+        }
+    }
     report();
     SSL_CTX_free(insecure);
     return 0;

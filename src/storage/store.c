@@ -418,6 +418,7 @@ struct write_op {
 
 struct store_writer {
     struct store *st;
+    sqlite3_stmt *stmt[6]; /* W_NSTMT, prepared on first use */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t work;
@@ -425,15 +426,18 @@ struct store_writer {
     int stopping;
 };
 
-static int exec_db(sqlite3 *db, const char *sql)
-{
-    return sqlite3_exec(db, sql, NULL, NULL, NULL);
-}
+/* The writer's transaction-control statements, prepared once: parsing
+ * SAVEPOINT/RELEASE for every operation cost more than many operations. */
+enum { W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVE, W_RELEASE, W_UNDO, W_NSTMT };
+static const char *const wsql[W_NSTMT] = {"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK",
+                                          "SAVEPOINT op", "RELEASE op", "ROLLBACK TO op"};
+
+static int wstep(struct store_writer *w, int which);
 
 static void run_batch(struct store_writer *w, struct write_op *batch)
 {
     sqlite3 *db = w->st->db;
-    int src = exec_db(db, "BEGIN IMMEDIATE");
+    int src = wstep(w, W_BEGIN);
     if (src != SQLITE_OK) {
         int rc = store_error(w->st, src);
         for (struct write_op *op = batch; op; op = op->next)
@@ -441,26 +445,39 @@ static void run_batch(struct store_writer *w, struct write_op *batch)
         return;
     }
     for (struct write_op *op = batch; op; op = op->next) {
-        src = exec_db(db, "SAVEPOINT op");
+        src = wstep(w, W_SAVE);
         if (src != SQLITE_OK) {
             op->rc = store_error(w->st, src);
             continue;
         }
         op->rc = op->fn(db, op->arg);
         if (op->rc != 0)
-            exec_db(db, "ROLLBACK TO op");
-        src = exec_db(db, "RELEASE op");
+            wstep(w, W_UNDO);
+        src = wstep(w, W_RELEASE);
         if (src != SQLITE_OK && op->rc == 0)
             op->rc = store_error(w->st, src);
     }
-    src = exec_db(db, "COMMIT");
+    src = wstep(w, W_COMMIT);
     if (src != SQLITE_OK) {
         int rc = store_error(w->st, src);
-        exec_db(db, "ROLLBACK");
+        wstep(w, W_ROLLBACK);
         for (struct write_op *op = batch; op; op = op->next)
             if (op->rc == 0)
                 op->rc = rc;
     }
+}
+
+static int wstep(struct store_writer *w, int which)
+{
+    sqlite3_stmt **s = &w->stmt[which];
+    if (!*s) {
+        int src = sqlite3_prepare_v2(w->st->db, wsql[which], -1, s, NULL);
+        if (src != SQLITE_OK)
+            return src;
+    }
+    int src = sqlite3_step(*s);
+    sqlite3_reset(*s);
+    return src == SQLITE_DONE ? SQLITE_OK : src;
 }
 
 static void *writer_main(void *p)
@@ -581,6 +598,8 @@ void store_writer_stop(struct store_writer *w)
     pthread_cond_signal(&w->work);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
+    for (int i = 0; i < W_NSTMT; i++)
+        sqlite3_finalize(w->stmt[i]);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->work);
     free(w);
