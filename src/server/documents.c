@@ -17,6 +17,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -744,6 +745,49 @@ static void doc_feed(struct req *r, struct coll *c)
     free(pk);
 }
 
+/* Whether the container was addressed by its resource id rather than its
+ * id: then the document segment is a document _rid too (a _self link). */
+static int rid_link(const struct req *r, const struct coll *c)
+{
+    return strcmp(r->segs[3], c->rid) == 0 && strcmp(r->segs[3], c->id) != 0;
+}
+
+/* The id of the document whose _rid is rid, or NULL (malloc'd). A document
+ * _rid is the container's 8-byte rid followed by the document's sequence
+ * number, little-endian (compose()). */
+static char *id_by_rid(struct coll *c, const char *rid)
+{
+    unsigned char raw[64];
+    size_t n = strlen(rid);
+    if (n == 0 || n > 44 || n % 4)
+        return NULL;
+    int got = EVP_DecodeBlock(raw, (const unsigned char *)rid, (int)n);
+    if (got < 0)
+        return NULL;
+    while (n > 0 && rid[n - 1] == '=') { /* DecodeBlock counts padding */
+        n--;
+        got--;
+    }
+    if (got != 16 || memcmp(raw, c->ridb, 8) != 0)
+        return NULL;
+    uint64_t seq = 0;
+    for (int i = 0; i < 8; i++)
+        seq |= (uint64_t)raw[8 + i] << (8 * i);
+    struct rconn *rc = coll_reader(c);
+    if (!rc)
+        return NULL;
+    char *id = NULL;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(rc->db, "SELECT id FROM docs WHERE seq=?1", -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            id = strdup((const char *)sqlite3_column_text(q, 0));
+    }
+    sqlite3_finalize(q);
+    coll_reader_put(c, rc);
+    return id;
+}
+
 void documents_handle(struct req *r)
 {
     struct coll *c = catalog_coll_get(r->srv->cat, r->segs[1], r->segs[3]);
@@ -770,6 +814,15 @@ void documents_handle(struct req *r)
                       NULL);
     } else {
         const char *id = r->segs[5];
+        if (rid_link(r, c)) {
+            /* A _self link (dbs/<rid>/colls/<rid>/docs/<rid>): find the id. */
+            if (!(r->owned_id = id_by_rid(c, id))) {
+                srv_error(r, 404, 0, "Entity with the specified id does not exist in the system.");
+                catalog_coll_put(c);
+                return;
+            }
+            id = r->owned_id;
+        }
         switch (r->verb) {
         case SRV_GET:
         case SRV_HEAD:

@@ -284,6 +284,7 @@ static void req_free(struct req *r)
     for (int i = 0; i < r->nhdr; i++)
         free(r->hdrs[i].value);
     free(r->body);
+    free(r->owned_id);
     doc_buf_free(&r->out);
     free(r);
 }

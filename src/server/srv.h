@@ -78,6 +78,7 @@ struct req {
     int async_rc;  /* result handed to finish */
     void (*finish)(struct req *r, int rc); /* builds the response */
     void *fin_arg;
+    char *owned_id; /* documents.c: a document id resolved from a _rid link */
 };
 
 /* http.c */

@@ -132,6 +132,23 @@ class Items(Base):
         self.assertStatus(404, self.client.ReadItem, self.doc_link(doc_id), {"partitionKey": "p1"})
         self.assertStatus(404, self.client.DeleteItem, self.doc_link(doc_id), {"partitionKey": "p1"})
 
+    def test_self_links_read_replace_delete(self):
+        # Python 3.x code often addresses documents by their _self link
+        # (dbs/<rid>/colls/<rid>/docs/<rid>/), as the SDK's samples do.
+        doc_id = uid("self")
+        created = self.client.CreateItem(self.coll_link, {"id": doc_id, "pk": "p1", "v": 1})
+        link = created["_self"]
+        self.assertTrue(link.startswith("dbs/"), link)
+        read = self.client.ReadItem(link, {"partitionKey": "p1"})
+        self.assertEqual(read["id"], doc_id)
+        self.assertEqual(read["_rid"], created["_rid"])
+        replaced = self.client.ReplaceItem(link, {"id": doc_id, "pk": "p1", "v": 2}, {"partitionKey": "p1"})
+        self.assertEqual(replaced["v"], 2)
+        self.assertEqual(replaced["_rid"], created["_rid"])
+        self.client.DeleteItem(link, {"partitionKey": "p1"})
+        self.assertStatus(404, self.client.ReadItem, link, {"partitionKey": "p1"})
+        self.assertStatus(404, self.client.ReadItem, self.doc_link(doc_id), {"partitionKey": "p1"})
+
     def test_upsert_status_codes(self):
         doc_id = uid("s")
         self.client.UpsertItem(self.coll_link, {"id": doc_id, "pk": "p1"})
