@@ -34,11 +34,7 @@ void containers_handle(struct req *r)
                 srv_error(r, 404, 1003, "Owner resource does not exist.");
                 return;
             }
-            json_t *o = json_pack("{s:s,s:O,s:I}", "_rid", rid, "DocumentCollections", list,
-                                  "_count", (json_int_t)json_array_size(list));
-            resp_json(r, 200, o);
-            resp_header(r, "x-ms-item-count", "%zu", json_array_size(list));
-            json_decref(o);
+            resp_list(r, rid, "DocumentCollections", list);
             json_decref(list);
         } else {
             srv_error(r, 405, 0, "The requested verb is not supported.");

@@ -30,11 +30,7 @@ void databases_handle(struct req *r)
             json_decref(b);
         } else if (r->verb == SRV_GET || r->verb == SRV_HEAD) {
             json_t *list = catalog_db_list(cat);
-            json_t *o = json_pack("{s:s,s:O,s:I}", "_rid", "", "Databases", list, "_count",
-                                  (json_int_t)json_array_size(list));
-            resp_json(r, 200, o);
-            resp_header(r, "x-ms-item-count", "%zu", json_array_size(list));
-            json_decref(o);
+            resp_list(r, "", "Databases", list);
             json_decref(list);
         } else {
             srv_error(r, 405, 0, "The requested verb is not supported.");

@@ -42,9 +42,9 @@
 #include "server/server.h"
 #include "server/srv.h"
 
-#define WORKERS 64           /* threads that may block on a group commit */
-#define LINGER_MAX 16        /* connections lingering at once */
-#define LINGER_MS 2000       /* how long a refused upload is drained */
+#define WORKERS      64   /* threads that may block on a group commit */
+#define LINGER_MAX   16   /* connections lingering at once */
+#define LINGER_MS    2000 /* how long a refused upload is drained */
 #define LINGER_BYTES (64 << 20)
 
 struct http {
@@ -63,6 +63,18 @@ struct http {
 
 static struct http *the_http; /* for the linger count; one server per process */
 
+/* r's answer is ready (or its asynchronous result stored): wake its
+ * connection, and http_stop() once nothing is in flight. */
+static void resume(struct http *h, struct req *r)
+{
+    r->ready = 1;
+    MHD_resume_connection(r->conn);
+    pthread_mutex_lock(&h->mu);
+    if (--h->inflight == 0)
+        pthread_cond_signal(&h->idle);
+    pthread_mutex_unlock(&h->mu);
+}
+
 static void *worker_main(void *p)
 {
     struct http *h = p;
@@ -77,18 +89,9 @@ static void *worker_main(void *p)
         if (!h->head)
             h->tail = NULL;
         pthread_mutex_unlock(&h->mu);
-        router_dispatch(r);
-        if (r->suspended) {
-            /* The handler went asynchronous after all; http_complete()
-             * resumes the connection and settles the count. */
-            pthread_mutex_lock(&h->mu);
-            continue;
-        }
-        r->ready = 1;
-        MHD_resume_connection(r->conn);
+        router_dispatch(r); /* never asynchronous here: r->async_ok is 0 */
+        resume(h, r);
         pthread_mutex_lock(&h->mu);
-        if (--h->inflight == 0)
-            pthread_cond_signal(&h->idle);
     }
     pthread_mutex_unlock(&h->mu);
     return NULL;
@@ -112,26 +115,26 @@ static void hand_off(struct http *h, struct req *r)
 void http_suspend(struct req *r)
 {
     struct http *h = the_http;
-    if (r->async_ok) {
-        MHD_suspend_connection(r->conn);
-        pthread_mutex_lock(&h->mu);
-        h->inflight++;
-        pthread_mutex_unlock(&h->mu);
-    }
-    /* On a worker the connection is suspended and counted already. */
+    MHD_suspend_connection(r->conn);
+    pthread_mutex_lock(&h->mu);
+    h->inflight++;
+    pthread_mutex_unlock(&h->mu);
     r->suspended = 1;
 }
 
 void http_complete(struct req *r, int rc)
 {
-    struct http *h = the_http;
     r->async_rc = rc;
-    r->ready = 1;
-    MHD_resume_connection(r->conn);
-    pthread_mutex_lock(&h->mu);
-    if (--h->inflight == 0)
-        pthread_cond_signal(&h->idle);
-    pthread_mutex_unlock(&h->mu);
+    resume(the_http, r);
+}
+
+void resp_list(struct req *r, const char *rid, const char *key, json_t *list)
+{
+    json_t *o = json_pack("{s:s,s:O,s:I}", "_rid", rid, key, list, "_count",
+                          (json_int_t)json_array_size(list));
+    resp_json(r, 200, o);
+    resp_header(r, "x-ms-item-count", "%zu", json_array_size(list));
+    json_decref(o);
 }
 
 /* Document writes (create, upsert, replace, delete) are prepared on the
@@ -489,14 +492,15 @@ int http_start(struct server *srv, const struct http_options *opt, struct http *
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h->d = MHD_start_daemon(
-        flags, (uint16_t)opt->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_HTTPS_MEM_CERT, opt->cert_pem,
+        flags, (uint16_t)opt->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_HTTPS_MEM_CERT, opt->cert_pem,
         MHD_OPTION_HTTPS_MEM_KEY, opt->key_pem, MHD_OPTION_HTTPS_PRIORITIES,
-        "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        h, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(opt->conn_limit ? opt->conn_limit : 256), MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)(opt->timeout_s ? opt->timeout_s : 120), MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)(512 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)256, MHD_OPTION_END);
+        "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(opt->conn_limit ? opt->conn_limit : 256),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(opt->timeout_s ? opt->timeout_s : 120),
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)256, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->d) {
         stop_workers(h);

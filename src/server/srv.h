@@ -71,11 +71,11 @@ struct req {
     struct timespec t0;
     /* http.c: hand-off to a worker thread, or an asynchronous write */
     struct req *qnext;
-    int ready;     /* the response (or the async result) is there */
-    int drain;     /* refused upload: linger-close the socket */
-    int async_ok;  /* running on an epoll thread: may go asynchronous */
-    int suspended; /* http_suspend() was called */
-    int async_rc;  /* result handed to finish */
+    int ready;                             /* the response (or the async result) is there */
+    int drain;                             /* refused upload: linger-close the socket */
+    int async_ok;                          /* running on an epoll thread: may go asynchronous */
+    int suspended;                         /* http_suspend() was called */
+    int async_rc;                          /* result handed to finish */
     void (*finish)(struct req *r, int rc); /* builds the response */
     void *fin_arg;
     char *owned_id; /* documents.c: a document id resolved from a _rid link */
@@ -83,6 +83,8 @@ struct req {
 
 /* http.c */
 const char *req_header(struct req *r, const char *name);
+/* 200 with {"_rid": rid, key: list, "_count": n} and x-ms-item-count. */
+void resp_list(struct req *r, const char *rid, const char *key, json_t *list);
 /* Asynchronous answer (only when r->async_ok): set r->finish/fin_arg, call
  * http_suspend(), start the work; when it is done (any thread) call
  * http_complete(r, rc): r->finish(r, rc) then runs on the connection's

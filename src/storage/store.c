@@ -414,8 +414,8 @@ struct write_op {
     void *arg;
     int rc;
     int done;
-    pthread_cond_t *cv;         /* store_write: its own wake-up */
-    store_write_done_fn cb;     /* store_write_async: completion */
+    pthread_cond_t *cv;     /* store_write: its own wake-up */
+    store_write_done_fn cb; /* store_write_async: completion */
     void *cb_arg;
     struct write_op *next;
 };
@@ -433,8 +433,8 @@ struct store_writer {
 /* The writer's transaction-control statements, prepared once: parsing
  * SAVEPOINT/RELEASE for every operation cost more than many operations. */
 enum { W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVE, W_RELEASE, W_UNDO, W_NSTMT };
-static const char *const wsql[W_NSTMT] = {"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK",
-                                          "SAVEPOINT op", "RELEASE op", "ROLLBACK TO op"};
+static const char *const wsql[W_NSTMT] = {"BEGIN IMMEDIATE", "COMMIT",     "ROLLBACK",
+                                          "SAVEPOINT op",    "RELEASE op", "ROLLBACK TO op"};
 
 static int wstep(struct store_writer *w, int which);
 
