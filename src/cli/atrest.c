@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/error.h"
 #include "crypto/secmem.h"
@@ -149,6 +150,7 @@ int main(int argc, char **argv)
 {
     if (secmem_init() != 0)
         fprintf(stderr, "atrest: warning: could not disable core dumps\n");
+    umask(077); /* every file atrest creates is private to its user */
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -11,6 +11,7 @@
  */
 #include <openssl/evp.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,7 @@ int main(int argc, char **argv)
     sigaddset(&stop, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
+    umask(077); /* every file atrestd creates is private to its user */
     if (secmem_init() != 0)
         fprintf(stderr, "atrestd: warning: could not disable core dumps\n");
 

@@ -158,6 +158,9 @@ function assertClean(srv, canaries, when) {
   for (const f of files) {
     const t = fs.readFileSync(f);
     assert.ok(!t.includes(Buffer.from("PRIVATE KEY")), `a private key is stored in the data folder: ${f}`);
+    // Ciphertext or not, nothing atrestd writes is readable by other users.
+    const mode = fs.statSync(f).mode & 0o777;
+    assert.equal(mode & 0o077, 0, `${f} has mode ${mode.toString(8)}: readable by group or others`);
   }
   return { files: files.length, bytes };
 }
