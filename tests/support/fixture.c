@@ -1,5 +1,6 @@
 /* fixture.c — shared helpers for storage tests (see fixture.h). */
 #include "fixture.h"
+#include "testfs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,12 +21,7 @@
 void fx_mkroot(struct fixture *fx, const char *tag)
 {
     memset(fx, 0, sizeof *fx);
-    const char *base = getenv("ATREST_TEST_TMP");
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(fx->root, sizeof fx->root, "%s/%s-XXXXXX", base, tag);
-    assert_non_null(mkdtemp(fx->root));
+    testfs_mkdtemp(fx->root, tag);
     snprintf(fx->data_dir, sizeof fx->data_dir, "%.3900s/data", fx->root);
     snprintf(fx->key_dir, sizeof fx->key_dir, "%.3900s/keys", fx->root);
 }
@@ -69,25 +65,7 @@ void fx_teardown(struct fixture *fx)
 
 void fx_rmrf(const char *path)
 {
-    struct stat sb;
-    if (lstat(path, &sb) != 0)
-        return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char sub[PATH_MAX];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            fx_rmrf(sub);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
+    testfs_rm_rf(path);
 }
 
 void fx_copy_tree(const char *src, const char *dst)
@@ -119,37 +97,21 @@ void fx_copy_tree(const char *src, const char *dst)
 
 uint8_t *fx_read_file(const char *path, size_t *len)
 {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        fail_msg("open %s: %s", path, strerror(errno));
-    struct stat sb;
-    assert_int_equal(fstat(fd, &sb), 0);
-    uint8_t *buf = malloc((size_t)sb.st_size + 1);
-    assert_non_null(buf);
-    size_t got = 0;
-    while (got < (size_t)sb.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
-        assert_true(r > 0);
-        got += (size_t)r;
-    }
-    buf[got] = 0;
-    close(fd);
-    *len = got;
-    return buf;
+    uint8_t *buf = NULL;
+    int rc = testfs_read(path, &buf, len);
+    if (rc)
+        fail_msg("read %s: %s", path, strerror(rc));
+    uint8_t *z = realloc(buf, *len + 1); /* callers may treat it as text */
+    assert_non_null(z);
+    z[*len] = 0;
+    return z;
 }
 
 void fx_write_file(const char *path, const uint8_t *buf, size_t len)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0)
-        fail_msg("open %s: %s", path, strerror(errno));
-    size_t put = 0;
-    while (put < len) {
-        ssize_t w = write(fd, buf + put, len - put);
-        assert_true(w > 0);
-        put += (size_t)w;
-    }
-    close(fd);
+    int rc = testfs_write(path, buf, len, 0600);
+    if (rc)
+        fail_msg("write %s: %s", path, strerror(rc));
 }
 
 void fx_flip_bit(const char *path, uint64_t off, int bit)
