@@ -15,19 +15,6 @@
 
 #define AAD_MAX (4 + 1 + KEYRING_FILE_ID_LEN + 4 + 1 + 4 + PAGE_PLAIN_HDR)
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static size_t build_aad(uint8_t aad[AAD_MAX], const uint8_t id[KEYRING_FILE_ID_LEN], uint32_t pgno,
                         int layer, uint32_t version, const uint8_t *page)
 {
@@ -37,10 +24,10 @@ static size_t build_aad(uint8_t aad[AAD_MAX], const uint8_t id[KEYRING_FILE_ID_L
     aad[n++] = 1;
     memcpy(aad + n, id, KEYRING_FILE_ID_LEN);
     n += KEYRING_FILE_ID_LEN;
-    put32(aad + n, pgno);
+    page_put32(aad + n, pgno);
     n += 4;
     aad[n++] = (uint8_t)layer;
-    put32(aad + n, version);
+    page_put32(aad + n, version);
     n += 4;
     if (pgno == 1) {
         memcpy(aad + n, page, PAGE_PLAIN_HDR);
@@ -62,7 +49,7 @@ int page_seal(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int lay
         int rc = keyring_key_for_write(kr, id, layer, &version, &key);
         if (rc)
             return rc;
-        put32(trailer, version);
+        page_put32(trailer, version);
         rc = rand_nonce(trailer + 4, AEAD_NONCE_LEN);
         if (rc)
             return rc;
@@ -83,7 +70,7 @@ int page_open(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int lay
     for (int layer = 0; layer < layers; layer++) {
         uint8_t *trailer = page + PAGE_SIZE - PAGE_TRAILER_LEN * (layer + 1);
         size_t end = PAGE_SIZE - PAGE_TRAILER_LEN * (size_t)(layer + 1);
-        uint32_t version = get32(trailer);
+        uint32_t version = page_get32(trailer);
         const uint8_t *key;
         int rc = keyring_key_for_read(kr, id, layer, version, &key);
         if (rc) {

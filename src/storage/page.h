@@ -37,10 +37,31 @@
 #include "common/error.h"
 #include "keys/keyring.h"
 
-#define PAGE_SIZE             4096
+#define PAGE_SIZE 4096
+
+/* SQLite's WAL layout (wal.c): a 32-byte header, then frames of a 24-byte
+ * header (pgno, nTruncate, salt1, salt2, cksum1, cksum2; big-endian) and
+ * one page. */
+#define WAL_HDR    32
+#define FRAME_HDR  24
+#define FRAME_SIZE (FRAME_HDR + PAGE_SIZE)
+
 #define PAGE_TRAILER_LEN      32
 #define PAGE_PLAIN_HDR        24 /* page 1 only */
 #define PAGE_RESERVED(layers) (PAGE_TRAILER_LEN * (layers))
+
+static inline uint32_t page_get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void page_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
 
 /* Encrypt a plaintext page in place (its reserved bytes must be zero on
  * entry). Draws keys for writing from the keyring (counting encryptions). */

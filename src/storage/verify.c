@@ -13,16 +13,8 @@
 #include "crypto/secmem.h"
 #include "storage/page.h"
 
-#define WAL_HDR    32
-#define FRAME_HDR  24
-#define FRAME_SIZE (FRAME_HDR + PAGE_SIZE)
 /* SQLite never writes the page holding the lock bytes at offset 2^30. */
 #define LOCK_BYTE_PGNO ((uint32_t)(0x40000000 / PAGE_SIZE) + 1)
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static int read_full(int fd, uint8_t *buf, size_t n, off_t off)
 {
@@ -107,16 +99,16 @@ static int verify_wal(struct keyring *kr, const uint8_t *id, int layers, const c
         off_t off = (off_t)(WAL_HDR + k * FRAME_SIZE);
         r->pages_checked++;
         r->wal_frames++;
-        uint32_t pgno = get32(hdrs + k * FRAME_HDR);
+        uint32_t pgno = page_get32(hdrs + k * FRAME_HDR);
         if (read_full(fd, frame, FRAME_SIZE, off) == 0 &&
             page_open(kr, id, layers, pgno, frame + FRAME_HDR) == 0)
             continue;
         /* vfs.c invariant 4: commit frames at or after k, k included. */
-        int commits = get32(hdrs + k * FRAME_HDR + 4) != 0;
+        int commits = page_get32(hdrs + k * FRAME_HDR + 4) != 0;
         const uint8_t *salts = hdrs + k * FRAME_HDR + 8;
         for (uint64_t j = k + 1; j < nframes && commits < 2; j++) {
             const uint8_t *h = hdrs + j * FRAME_HDR;
-            if (memcmp(h + 8, salts, 8) == 0 && get32(h + 4) != 0)
+            if (memcmp(h + 8, salts, 8) == 0 && page_get32(h + 4) != 0)
                 commits++;
         }
         if (commits < 2) {

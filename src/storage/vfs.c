@@ -52,9 +52,6 @@
 #include "crypto/secmem.h"
 #include "storage/page.h"
 
-#define WAL_HDR          32
-#define FRAME_HDR        24
-#define FRAME_SIZE       (FRAME_HDR + PAGE_SIZE)
 #define WAL_RECOVER_LOCK 2 /* slot index of the WAL-index recover lock (wal.c) */
 
 static const uint8_t journal_magic[8] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
@@ -92,11 +89,6 @@ static _Thread_local const struct binding *tls_ckpt;
 static _Thread_local const struct binding *tls_recover;
 
 static atomic_uint_fast64_t st_sealed, st_opened, st_fail, st_pass, st_torn, st_refused;
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* ---- bindings ---------------------------------------------------------- */
 
@@ -314,7 +306,7 @@ static int main_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int6
 static int commits_from(struct efile *f, sqlite3_int64 k, const uint8_t *hdr)
 {
     const uint8_t *salts = hdr + 8;
-    int n = get32(hdr + 4) != 0;
+    int n = page_get32(hdr + 4) != 0;
     sqlite3_int64 size = 0;
     if (f->real->pMethods->xFileSize(f->real, &size) != SQLITE_OK)
         return n;
@@ -322,7 +314,7 @@ static int commits_from(struct efile *f, sqlite3_int64 k, const uint8_t *hdr)
     for (sqlite3_int64 j = k + 1; WAL_HDR + (j + 1) * FRAME_SIZE <= size && n < 2; j++) {
         if (real_read(f, h, FRAME_HDR, WAL_HDR + j * FRAME_SIZE) != SQLITE_OK)
             break;
-        if (memcmp(h + 8, salts, 8) == 0 && get32(h + 4) != 0)
+        if (memcmp(h + 8, salts, 8) == 0 && page_get32(h + 4) != 0)
             n++;
     }
     return n;
@@ -338,7 +330,7 @@ static int wal_pgno(struct efile *f, sqlite3_int64 hdr_off, uint32_t *pgno)
     int rc = real_read(f, h, 4, hdr_off);
     if (rc != SQLITE_OK)
         return rc == SQLITE_IOERR_SHORT_READ ? SQLITE_IOERR_DATA : rc;
-    *pgno = get32(h);
+    *pgno = page_get32(h);
     return SQLITE_OK;
 }
 
@@ -356,7 +348,7 @@ static int wal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64
         rc = real_write(f, buf, amt, off);
         if (rc == SQLITE_OK) {
             f->hdr_off = off;
-            f->hdr_pgno = get32(buf);
+            f->hdr_pgno = page_get32(buf);
         }
         return rc;
     }
@@ -371,12 +363,12 @@ static int wal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64
     }
     if (r == 0 && amt == FRAME_SIZE) {
         memcpy(f->scratch, buf, FRAME_SIZE);
-        if ((rc = seal(f, get32(buf), f->scratch + FRAME_HDR)) != SQLITE_OK)
+        if ((rc = seal(f, page_get32(buf), f->scratch + FRAME_HDR)) != SQLITE_OK)
             return rc;
         rc = real_write(f, f->scratch, FRAME_SIZE, off);
         if (rc == SQLITE_OK) {
             f->hdr_off = off;
-            f->hdr_pgno = get32(buf);
+            f->hdr_pgno = page_get32(buf);
         }
         return rc;
     }
@@ -426,7 +418,7 @@ static int wal_read(struct efile *f, uint8_t *buf, int amt, sqlite3_int64 off)
         }
         uint32_t pgno;
         if (frame >= off)
-            pgno = get32(buf + (frame - off));
+            pgno = page_get32(buf + (frame - off));
         else if ((rc = wal_pgno(f, frame, &pgno)) != SQLITE_OK)
             goto fail;
         uint8_t *page;
@@ -475,7 +467,7 @@ static int journal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_i
         int rc = real_write(f, buf, amt, off);
         if (rc == SQLITE_OK) {
             f->jpgno_off = off;
-            f->jpgno = get32(buf);
+            f->jpgno = page_get32(buf);
         }
         return rc;
     }
@@ -505,7 +497,7 @@ static int journal_read(struct efile *f, uint8_t *buf, int amt, sqlite3_int64 of
         memset(buf, 0, PAGE_SIZE);
         return SQLITE_IOERR_DATA;
     }
-    return unseal(f, get32(h), buf);
+    return unseal(f, page_get32(h), buf);
 }
 
 /* ---- io_methods ------------------------------------------------------------ */

@@ -34,9 +34,6 @@
 #include "storage/page.h"
 #include "storage/store.h"
 
-#define WAL_HDR    32
-#define FRAME_SIZE (24 + PAGE_SIZE)
-
 static void join(char *out, size_t cap, const char *dir, const char *name)
 {
     int n = snprintf(out, cap, "%s/%s", dir, name);

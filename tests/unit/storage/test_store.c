@@ -39,10 +39,6 @@
 #include "storage/verify.h"
 #include "storage/vfs.h"
 
-#define WAL_HDR    32
-#define FRAME_HDR  24
-#define FRAME_SIZE (FRAME_HDR + PAGE_SIZE)
-
 /* ---- per-test state, cleaned up even when an assertion fails ------------ */
 
 struct ctx {
@@ -78,11 +74,6 @@ static int teardown(void **state)
 }
 
 /* ---- helpers --------------------------------------------------------------- */
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static void sub(char *out, size_t cap, const char *dir, const char *name)
 {
@@ -291,10 +282,10 @@ static void collect_versions(const char *path, int wal, struct versions *vs)
     assert_non_null(buf);
     if (!wal) {
         for (size_t off = 0; off + PAGE_SIZE <= len; off += PAGE_SIZE, vs->pages++)
-            add_version(vs, get32(buf + off + PAGE_SIZE - PAGE_TRAILER_LEN));
+            add_version(vs, page_get32(buf + off + PAGE_SIZE - PAGE_TRAILER_LEN));
     } else {
         for (size_t off = WAL_HDR; off + FRAME_SIZE <= len; off += FRAME_SIZE, vs->pages++)
-            add_version(vs, get32(buf + off + FRAME_SIZE - PAGE_TRAILER_LEN));
+            add_version(vs, page_get32(buf + off + FRAME_SIZE - PAGE_TRAILER_LEN));
     }
     free(buf);
 }
@@ -446,8 +437,8 @@ static void test_page_format(void **state)
     assert_non_null(nonces);
     for (size_t i = 0; i < npages; i++) {
         const uint8_t *t = f + i * PAGE_SIZE + PAGE_SIZE - PAGE_TRAILER_LEN;
-        if (get32(t) != 1)
-            fail_msg("page %zu: key version %u, want 1", i + 1, get32(t));
+        if (page_get32(t) != 1)
+            fail_msg("page %zu: key version %u, want 1", i + 1, page_get32(t));
         memcpy(nonces[i], t + 4, 12);
         for (size_t j = 0; j < i; j++)
             if (memcmp(nonces[i], nonces[j], 12) == 0)
@@ -502,7 +493,7 @@ static void test_two_layers(void **state)
     size_t npages = len / PAGE_SIZE;
     assert_true(npages >= 10);
     for (size_t off = 0; off < len; off += PAGE_SIZE)
-        assert_int_equal(get32(f + off + PAGE_SIZE - 32), 1); /* outer key version */
+        assert_int_equal(page_get32(f + off + PAGE_SIZE - 32), 1); /* outer key version */
 
     /* Both layers present: the data reads back. */
     assert_int_equal(env_open(fx->data_dir, c->kp[0], c->kp[1], 0, 0, &c->env[0]), 0);
@@ -520,7 +511,7 @@ static void test_two_layers(void **state)
         assert_true(looks_random(orig, PAGE_SIZE - 64)); /* inner trailer encrypted too */
         memcpy(page, orig, PAGE_SIZE);
         assert_int_equal(page_open(kr, id, 1, pgno, page), 0);
-        assert_int_equal(get32(page + PAGE_SIZE - 64), 1);
+        assert_int_equal(page_get32(page + PAGE_SIZE - 64), 1);
         assert_true(looks_random(page, PAGE_SIZE - 64));
         memcpy(page, orig, PAGE_SIZE);
         assert_int_equal(page_open(kr, id, 2, pgno, page), 0);
@@ -653,7 +644,7 @@ static void test_checkpoint_passthrough(void **state)
     assert_non_null(seen);
     uint64_t distinct = 0;
     for (size_t off = WAL_HDR; off + FRAME_SIZE <= len; off += FRAME_SIZE) {
-        uint32_t pgno = get32(w + off);
+        uint32_t pgno = page_get32(w + off);
         assert_true(pgno > 0 && pgno < (1 << 16));
         if (!seen[pgno]++)
             distinct++;

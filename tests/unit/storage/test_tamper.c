@@ -28,10 +28,8 @@
 #include "storage/verify.h"
 #include "storage/vfs.h"
 
-#define NDOCS      2000
-#define DOC_SIZE   900
-#define WAL_HDR    32
-#define FRAME_SIZE (24 + PAGE_SIZE)
+#define NDOCS    2000
+#define DOC_SIZE 900
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 static uint64_t next_rand(void)
