@@ -417,6 +417,13 @@ struct coll *catalog_coll_get(struct catalog *cat, const char *db, const char *c
     return c;
 }
 
+void catalog_coll_hold(struct coll *c)
+{
+    pthread_mutex_lock(&c->cat->ref_mu);
+    c->refs++;
+    pthread_mutex_unlock(&c->cat->ref_mu);
+}
+
 void catalog_coll_put(struct coll *c)
 {
     if (!c)

@@ -527,21 +527,20 @@ static void async_done(void *arg, int rc)
 static void start_write(struct req *r, struct coll *c, struct dop *op)
 {
     struct async_write *aw = r->async_ok ? malloc(sizeof *aw) : NULL;
-    struct coll *ref = aw ? catalog_coll_get(r->srv->cat, r->segs[1], r->segs[3]) : NULL;
-    if (!ref) {
-        free(aw);
+    if (!aw) {
         run_write(r, c, op);
         dop_free(op);
         return;
     }
-    aw->c = ref;
+    catalog_coll_hold(c); /* until async_finish */
+    aw->c = c;
     aw->op = *op;
-    aw->a[0] = ref;
+    aw->a[0] = c;
     aw->a[1] = &aw->op;
     r->finish = async_finish;
     r->fin_arg = aw;
     http_suspend(r);
-    int rc = store_write_async(ref->w, write_one, aw->a, async_done, r);
+    int rc = store_write_async(c->w, write_one, aw->a, async_done, r);
     if (rc)
         http_complete(r, rc); /* the writer is stopping: answer 503 */
 }

@@ -167,6 +167,8 @@ int catalog_count_colls(struct catalog *cat);
 /* Look up (by id, then by _rid). The result holds a reference. */
 struct coll *catalog_coll_get(struct catalog *cat, const char *db, const char *coll);
 void catalog_coll_put(struct coll *c);
+/* One more reference to a container the caller already holds. */
+void catalog_coll_hold(struct coll *c);
 /* Copy of a database's definition (json_decref it), or NULL. */
 json_t *catalog_db_get(struct catalog *cat, const char *db);
 /* JSON array of all databases / of a database's containers (NULL: no db). */
