@@ -135,6 +135,7 @@ static void coll_free(struct coll *c)
 {
     if (!c)
         return;
+    ix_free(c);
     json_decref(c->def);
     json_decref(c->pk_paths);
     json_decref(c->uniq);
@@ -147,10 +148,11 @@ static void coll_free(struct coll *c)
 /* Stop the writer, close connections and the store. */
 static void coll_shutdown(struct coll *c)
 {
+    ix_close(c);
     if (c->w)
         store_writer_stop(c->w);
     c->w = NULL;
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < COLL_NWSTMT; i++)
         if (c->ws[i])
             sqlite3_finalize(c->ws[i]);
     memset(c->ws, 0, sizeof c->ws);
@@ -172,7 +174,7 @@ static int coll_start(struct catalog *cat, struct coll *c, int create)
                     : store_open(cat->env, c->store_name, &c->st);
     if (rc)
         return rc;
-    if ((rc = store_exec(c->st, COLL_SCHEMA)) != 0)
+    if ((rc = store_exec(c->st, COLL_SCHEMA)) != 0 || (rc = store_exec(c->st, IX_SCHEMA)) != 0)
         goto fail;
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(store_db(c->st), "SELECT COALESCE(MAX(seq),0)+1 FROM docs", -1, &s,
@@ -186,6 +188,12 @@ static int coll_start(struct catalog *cat, struct coll *c, int create)
     sqlite3_finalize(s);
     if ((rc = store_writer_start(c->st, &c->w)) != 0)
         goto fail;
+    if ((rc = ix_open(c)) != 0) {
+        ix_close(c);
+        store_writer_stop(c->w);
+        c->w = NULL;
+        goto fail;
+    }
     return 0;
 fail:
     store_close(c->st);
@@ -435,6 +443,14 @@ void catalog_coll_put(struct coll *c)
     pthread_mutex_unlock(&cat->ref_mu);
 }
 
+json_t *catalog_coll_def(struct coll *c)
+{
+    pthread_rwlock_rdlock(&c->cat->lock);
+    json_t *v = json_deep_copy(c->def);
+    pthread_rwlock_unlock(&c->cat->lock);
+    return v;
+}
+
 json_t *catalog_db_get(struct catalog *cat, const char *db)
 {
     pthread_rwlock_rdlock(&cat->lock);
@@ -513,7 +529,7 @@ void coll_reader_put(struct coll *c, struct rconn *rc)
 sqlite3_stmt *coll_wstmt(struct coll *c, sqlite3 *db, int idx, const char *sql)
 {
     if (c->wdb != db) {
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < COLL_NWSTMT; i++)
             if (c->ws[i])
                 sqlite3_finalize(c->ws[i]);
         memset(c->ws, 0, sizeof c->ws);
@@ -715,6 +731,14 @@ static json_t *coll_def(json_t *body, const char **why)
     json_object_set(def, "id", json_object_get(body, "id"));
     json_object_set_new(def, "indexingPolicy",
                         default_indexing(json_object_get(body, "indexingPolicy")));
+    static _Thread_local char why_policy[320];
+    struct ixpol *pol = NULL;
+    if (ixpol_parse(json_object_get(def, "indexingPolicy"), &pol, why_policy, sizeof why_policy) !=
+        0) {
+        *why = why_policy;
+        goto bad;
+    }
+    ixpol_put(pol);
     json_t *pk = json_object_get(body, "partitionKey");
     if (pk && !json_is_null(pk)) {
         json_t *paths = json_object_get(pk, "paths");
@@ -915,6 +939,14 @@ int catalog_coll_replace(struct catalog *cat, struct req *r, const char *db, con
         status = srv_error(r, 500, 0, "Could not store the container.");
         goto out;
     }
+    struct ixpol *pol = NULL;
+    char msg[320];
+    if (ixpol_parse(json_object_get(def, "indexingPolicy"), &pol, msg, sizeof msg) == 0) {
+        rc = ix_policy_change(c, pol);
+        ixpol_put(pol);
+    }
+    if (rc) /* the new definition is stored: the rebuild happens at the next start */
+        fprintf(stderr, "atrestd: starting an index rebuild failed: %s\n", at_strerror(rc));
     pthread_rwlock_wrlock(&cat->lock);
     json_decref(c->def);
     c->def = def;

@@ -48,13 +48,15 @@ void containers_handle(struct req *r)
             srv_error(r, 404, 0, "Resource Not Found.");
             return;
         }
-        json_t *def = json_deep_copy(c->def); /* def may be swapped by a replace */
+        json_t *def = catalog_coll_def(c); /* def may be swapped by a replace */
+        int progress = ix_progress(c);
         catalog_coll_put(c);
         resp_json(r, 200, def);
         resp_header(r, "etag", "%s", json_string_value(json_object_get(def, "_etag")));
         resp_header(r, "x-ms-resource-quota",
                     "documentSize=10240;documentsSize=10485760;collectionSize=10485760;");
         resp_header(r, "x-ms-resource-usage", "documentSize=0;documentsSize=0;collectionSize=0;");
+        resp_header(r, "x-ms-documentdb-collection-index-transformation-progress", "%d", progress);
         json_decref(def);
     } else if (r->verb == SRV_PUT) {
         json_t *b = body_object(r);

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "query/query.h"
 #include "server/srv.h"
 
 enum { W_GET, W_INS, W_UPD, W_DEL, W_UQ_GET, W_UQ_DEL, W_UQ_INS };
@@ -285,7 +286,6 @@ static int patch_prepare(struct coll *c, struct dop *op, const char *body)
     }
     doc_strip_system(doc);
     if (op->cond) {
-        char msg[160];
         size_t n = strlen(op->cond) + 16;
         char *sql = malloc(n);
         if (!sql) {
@@ -293,14 +293,16 @@ static int patch_prepare(struct coll *c, struct dop *op, const char *body)
             return fail(op, 500, 0, "Out of memory.");
         }
         snprintf(sql, n, "SELECT * %s", op->cond);
-        struct query *q = query_parse(sql, NULL, msg, sizeof msg);
+        struct q_error qe = {0};
+        struct q_query *q = q_parse(sql, strlen(sql), NULL, &qe);
         free(sql);
         if (!q) {
             json_decref(doc);
-            return fail(op, 400, 0, msg);
+            return fail(op, 400, 0, qe.msg);
         }
-        int m = query_match(q, doc);
-        query_free(q);
+        struct q_ctx ctx = {.now_ms = (int64_t)time(NULL) * 1000};
+        int m = q_match(q, doc, &ctx);
+        q_free(q);
         if (!m) {
             json_decref(doc);
             return fail(op, 412, 1110, MSG_412);
@@ -357,7 +359,8 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
     if (exists) {
         seq = (uint64_t)sqlite3_column_int64(g, 0);
         snprintf(etag, sizeof etag, "%s", (const char *)sqlite3_column_text(g, 1));
-        if (op->kind == DOP_READ || op->kind == DOP_PATCH) {
+        int indexed = c->wpol && ixpol_mode(c->wpol) != IX_NONE;
+        if (op->kind == DOP_READ || op->kind == DOP_PATCH || (indexed && op->kind != DOP_CREATE)) {
             old = strdup((const char *)sqlite3_column_text(g, 2));
             if (!old) {
                 sqlite3_reset(g);
@@ -390,16 +393,24 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
         }
         {
             sqlite3_stmt *d = coll_wstmt(c, db, W_DEL, WSQL[W_DEL]);
-            if (!d)
-                return sql_fail(op);
+            if (!d) {
+                rc = sql_fail(op);
+                break;
+            }
             sqlite3_bind_int64(d, 1, (sqlite3_int64)seq);
             int s = sqlite3_step(d);
             sqlite3_reset(d);
-            if (s != SQLITE_DONE)
-                return sql_fail(op);
+            if (s != SQLITE_DONE) {
+                rc = sql_fail(op);
+                break;
+            }
         }
         if ((rc = uniq_apply(c, db, op, seq, 1)) != 0)
             break;
+        if (ix_update(c, db, seq, old, NULL, 0) != 0) {
+            rc = sql_fail(op);
+            break;
+        }
         op->status = 204;
         break;
     case DOP_CREATE:
@@ -431,8 +442,10 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
         }
         sqlite3_stmt *w =
             exists ? coll_wstmt(c, db, W_UPD, WSQL[W_UPD]) : coll_wstmt(c, db, W_INS, WSQL[W_INS]);
-        if (!w)
-            return sql_fail(op);
+        if (!w) {
+            rc = sql_fail(op);
+            break;
+        }
         sqlite3_bind_int64(w, 1, (sqlite3_int64)seq);
         if (exists) {
             sqlite3_bind_text(w, 2, op->etag, -1, SQLITE_STATIC);
@@ -447,10 +460,16 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
         }
         int s = sqlite3_step(w);
         sqlite3_reset(w);
-        if (s != SQLITE_DONE)
-            return sql_fail(op);
+        if (s != SQLITE_DONE) {
+            rc = sql_fail(op);
+            break;
+        }
         if ((rc = uniq_apply(c, db, op, seq, 0)) != 0)
             break;
+        if (ix_update(c, db, seq, exists ? old : NULL, op->doc, ts) != 0) {
+            rc = sql_fail(op);
+            break;
+        }
         op->status = exists ? 200 : 201;
         break;
     }
@@ -639,7 +658,7 @@ static long max_items(struct req *r)
     return n;
 }
 
-void documents_scan(struct req *r, struct coll *c, const char *pk, const struct query *q)
+void documents_scan(struct req *r, struct coll *c, const char *pk)
 {
     long limit = max_items(r);
     uint64_t after = 0;
@@ -652,7 +671,6 @@ void documents_scan(struct req *r, struct coll *c, const char *pk, const struct 
             return;
         }
     }
-    int count = q && query_is_count(q);
     struct rconn *rc = coll_reader(c);
     if (!rc) {
         srv_error(r, 503, 0, "No store connection available; retry.");
@@ -666,55 +684,31 @@ void documents_scan(struct req *r, struct coll *c, const char *pk, const struct 
         srv_error(r, 500, 0, "The store failed the query.");
         return;
     }
-    sqlite3_bind_int64(s, 1, count ? 0 : (sqlite3_int64)after);
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)after);
     if (pk)
         sqlite3_bind_text(s, 2, pk, -1, SQLITE_STATIC);
     struct doc_buf b = {0};
     int err = doc_buf_puts(&b, "{\"_rid\":\"") || doc_buf_puts(&b, c->rid) ||
               doc_buf_puts(&b, "\",\"Documents\":[");
-    long n = 0, matched = 0;
+    long n = 0;
     uint64_t last = 0;
-    int more = 0, step;
-    while (!err && (step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!count && (n == limit || b.len > 4 * 1024 * 1024)) {
+    int more = 0;
+    while (!err && sqlite3_step(s) == SQLITE_ROW) {
+        if (n == limit || b.len > 4 * 1024 * 1024) {
             more = 1;
             break;
         }
-        uint64_t seq = (uint64_t)sqlite3_column_int64(s, 0);
-        const char *body = (const char *)sqlite3_column_text(s, 1);
-        size_t blen = (size_t)sqlite3_column_bytes(s, 1);
-        if (q && query_has_filter(q)) {
-            json_t *doc = doc_parse(body, blen, NULL);
-            int m = doc && query_match(q, doc);
-            json_decref(doc);
-            if (!m) {
-                last = seq;
-                continue;
-            }
-        }
-        matched++;
-        last = seq;
-        if (count)
-            continue;
-        if (q && query_top(q) >= 0 && matched > query_top(q)) {
-            matched--;
-            break;
-        }
+        last = (uint64_t)sqlite3_column_int64(s, 0);
         if (n)
             err = doc_buf_put(&b, ",", 1);
         if (!err)
-            err = doc_buf_put(&b, body, blen);
+            err = doc_buf_put(&b, (const char *)sqlite3_column_text(s, 1),
+                              (size_t)sqlite3_column_bytes(s, 1));
         n++;
     }
     sqlite3_finalize(s);
     coll_reader_put(c, rc);
     char num[32];
-    if (count) {
-        snprintf(num, sizeof num, "%ld", matched);
-        err = err || doc_buf_puts(&b, num);
-        n = 1;
-        more = 0;
-    }
     snprintf(num, sizeof num, "%ld", n);
     err =
         err || doc_buf_puts(&b, "],\"_count\":") || doc_buf_puts(&b, num) || doc_buf_puts(&b, "}");
@@ -740,7 +734,7 @@ static void doc_feed(struct req *r, struct coll *c)
         free(pk);
         pk = NULL;
     }
-    documents_scan(r, c, pk, NULL);
+    documents_scan(r, c, pk);
     free(pk);
 }
 

@@ -1,434 +1,897 @@
 /*
- * query.c — the query subset served until the query engine lands:
+ * query.c — POST .../docs with a query: plan, run, page (src/query does the
+ * language; index.c keeps the index this file reads).
  *
- *   SELECT [TOP n] * FROM c [WHERE pred [AND pred]...]
- *   SELECT VALUE COUNT(1) FROM c [WHERE ...]
- *   pred := path op literal | literal op path | ( pred )
- *   path := c(.name | ["name"] | [n])*      op := = != <> < <= > >=
- *   literal := number | 'string' | "string" | true | false | null | @param
+ * Plans, cheapest first:
  *
- * Comparison follows Cosmos: values of different types never compare
- * (the predicate is undefined, so the row is filtered out); = and != work
- * on any type, ordering only on numbers, strings and booleans.
+ *   ORDERED  ORDER BY served by an index range read in key order (one path
+ *            bounded by a WHERE condition on it, or a composite index):
+ *            documents arrive sorted and the query streams.
+ *   SEQS     a WHERE condition an index serves (q_sargs): the documents of
+ *            the smallest candidate set, fetched in seq order.
+ *   SCAN     every document (of the partition key, when given) in seq order.
  *
- * Also the query-plan answer (COSMOS-REST.md, way 2): one range covering
- * everything and a plan with nothing for the SDK to merge, since this
- * server has a single partition key range and runs the query whole.
+ * The index is only a filter: every candidate is checked against the whole
+ * WHERE by the executor, so results never depend on the plan. Ties in
+ * ORDER BY fall back to seq order in every plan (ORDERED reads each run of
+ * equal keys by ascending seq, also when descending), so results are
+ * identical with and without an index.
+ *
+ * Continuation tokens (x-ms-continuation, JSON text, opaque to clients):
+ *   {"s":seq,"j":j,"r":r}          streaming SCAN/SEQS: resume at document
+ *                                  seq, dropping its first j rows; r is the
+ *                                  executor's rows_passed before it
+ *   {"k":"b64","s":..,"j":..,"r":..}  streaming ORDERED: the same at index
+ *                                  entry (k, seq)
+ *   {"o":n}                        anything else: n rows were returned; the
+ *                                  query runs again and skips them
+ * They hold no server state, so they survive a restart.
  */
-#include <ctype.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "query/qval.h"
+#include "query/query.h"
 #include "server/srv.h"
 
-#define QMAX_PRED 32
+#define PAGE_BYTES  (4u * 1024 * 1024)
+#define MAX_SARGS   16
+#define COUNT_LIMIT 100000
 
-enum { OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE };
-
-struct pred {
-    json_t *path; /* segments */
-    int op;
-    json_t *val;
-};
-
-struct query {
-    int count;
-    long top;
-    int npred;
-    struct pred preds[QMAX_PRED];
-};
-
-struct lex {
-    const char *p;
-    const json_t *params;
-    char *msg;
-    size_t msgsz;
-    char alias[64];
-};
-
-static void skip(struct lex *l)
+static double now_ms(void)
 {
-    while (isspace((unsigned char)*l->p))
-        l->p++;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static int kw(struct lex *l, const char *word)
+/* ---- key ranges ---- */
+
+struct krange {
+    struct doc_buf lo, hi;
+    int lo_incl, hi_incl;
+};
+
+static void krange_free(struct krange *k)
 {
-    skip(l);
-    size_t n = strlen(word);
-    if (strncasecmp(l->p, word, n) == 0 && !isalnum((unsigned char)l->p[n]) && l->p[n] != '_') {
-        l->p += n;
-        return 1;
-    }
+    doc_buf_free(&k->lo);
+    doc_buf_free(&k->hi);
+}
+
+/* The smallest byte string greater than every string with prefix b. */
+static int successor(struct doc_buf *b)
+{
+    while (b->len > 0 && (unsigned char)b->p[b->len - 1] == 0xFF)
+        b->len--;
+    if (b->len == 0)
+        return -1;
+    b->p[b->len - 1]++;
     return 0;
 }
 
-static int sym(struct lex *l, const char *s)
+static int put_byte(struct doc_buf *b, unsigned char c)
 {
-    skip(l);
-    size_t n = strlen(s);
-    if (strncmp(l->p, s, n) == 0) {
-        l->p += n;
-        return 1;
-    }
-    return 0;
+    return doc_buf_put(b, (const char *)&c, 1);
 }
 
-static int ident(struct lex *l, char *out, size_t n)
+static int band(struct krange *k, const struct doc_buf *p, unsigned char from, unsigned char to)
 {
-    skip(l);
-    size_t i = 0;
-    if (!isalpha((unsigned char)*l->p) && *l->p != '_')
-        return 0;
-    while ((isalnum((unsigned char)*l->p) || *l->p == '_') && i + 1 < n)
-        out[i++] = *l->p++;
-    out[i] = 0;
-    return !(isalnum((unsigned char)*l->p) || *l->p == '_');
+    k->lo_incl = 1;
+    k->hi_incl = 0;
+    return doc_buf_put(&k->lo, p->p, p->len) || put_byte(&k->lo, from) ||
+           doc_buf_put(&k->hi, p->p, p->len) || put_byte(&k->hi, to);
 }
 
-static int err(struct lex *l, const char *m)
+static unsigned char type_byte(const json_t *v)
 {
-    snprintf(l->msg, l->msgsz, "%s", m);
-    return -1;
+    return json_is_number(v) ? Q_KEY_NUMBER : json_is_string(v) ? Q_KEY_STRING : Q_KEY_FALSE;
 }
 
-static json_t *string_lit(struct lex *l)
+/* The key ranges of one sarg (n of them into out, at most max); 0, or -1
+ * when the index cannot serve it. */
+static int sarg_ranges(const struct ixpol *pol, const struct q_sarg *s, struct krange *out,
+                       size_t max, size_t *n)
 {
-    char q = *l->p;
-    if (q != '\'' && q != '"')
-        return NULL;
-    l->p++;
-    struct doc_buf b = {0};
-    while (*l->p && *l->p != q) {
-        char c = *l->p++;
-        if (c == '\\' && *l->p) {
-            c = *l->p++;
-            switch (c) {
-            case 'n':
-                c = '\n';
-                break;
-            case 't':
-                c = '\t';
-                break;
-            case 'r':
-                c = '\r';
-                break;
-            case 'b':
-                c = '\b';
-                break;
-            case 'f':
-                c = '\f';
-                break;
-            default:
-                break;
-            }
-        }
-        if (doc_buf_put(&b, &c, 1) != 0) {
-            doc_buf_free(&b);
-            return NULL;
-        }
+    *n = 0;
+    json_t *full = json_copy((json_t *)s->path);
+    if (s->kind == Q_SARG_CONTAINS) {
+        json_array_append_new(full, json_null());
+        if (s->elem_path)
+            json_array_extend(full, (json_t *)s->elem_path);
     }
-    if (*l->p != q) {
-        doc_buf_free(&b);
-        return NULL;
+    int usable = full && ixpol_path_indexed(pol, full);
+    struct doc_buf p = {0};
+    if (!usable || ix_path_prefix(&p, full) != 0) {
+        json_decref(full);
+        doc_buf_free(&p);
+        return -1;
     }
-    l->p++;
-    json_t *s = json_stringn(b.p ? b.p : "", b.len);
-    doc_buf_free(&b);
-    return s;
-}
-
-static json_t *literal(struct lex *l)
-{
-    skip(l);
-    if (*l->p == '\'' || *l->p == '"')
-        return string_lit(l);
-    if (*l->p == '@') {
-        char name[128];
-        name[0] = '@';
-        l->p++;
-        if (!ident(l, name + 1, sizeof name - 1))
-            return NULL;
-        for (size_t i = 0; i < json_array_size(l->params); i++) {
-            json_t *p = json_array_get(l->params, i);
-            const char *pn = json_string_value(json_object_get(p, "name"));
-            if (pn && strcmp(pn, name) == 0) {
-                json_t *v = json_object_get(p, "value");
-                return v ? json_incref(v) : NULL;
-            }
-        }
-        return NULL;
-    }
-    if (kw(l, "true"))
-        return json_true();
-    if (kw(l, "false"))
-        return json_false();
-    if (kw(l, "null"))
-        return json_null();
-    if (*l->p == '-' || isdigit((unsigned char)*l->p)) {
-        char *end;
-        double d = strtod(l->p, &end);
-        if (end == l->p)
-            return NULL;
-        l->p = end;
-        return json_real(d);
-    }
-    return NULL;
-}
-
-static json_t *path(struct lex *l)
-{
-    char name[256];
-    const char *save = l->p;
-    if (!ident(l, name, sizeof name) || strcmp(name, l->alias) != 0) {
-        l->p = save;
-        return NULL;
-    }
-    json_t *segs = json_array();
-    for (;;) {
-        skip(l);
-        if (*l->p == '.') {
-            l->p++;
-            if (!ident(l, name, sizeof name))
-                goto bad;
-            json_array_append_new(segs, json_string(name));
-        } else if (*l->p == '[') {
-            l->p++;
-            skip(l);
-            json_t *v = literal(l);
-            if (json_is_string(v)) {
-                json_array_append_new(segs, v);
-            } else if (json_is_real(v) && json_real_value(v) >= 0 &&
-                       json_real_value(v) == (double)(long)json_real_value(v)) {
-                json_array_append_new(segs, json_integer((long)json_real_value(v)));
-                json_decref(v);
-            } else {
-                json_decref(v);
-                goto bad;
-            }
-            if (!sym(l, "]"))
-                goto bad;
-        } else {
+    json_decref(full);
+    int rc = 0;
+    switch (s->kind) {
+    case Q_SARG_EQ:
+    case Q_SARG_CONTAINS:
+        if (json_array_size(s->values) > max) {
+            rc = -1;
             break;
         }
+        for (size_t i = 0; !rc && i < json_array_size(s->values); i++) {
+            struct krange *k = &out[(*n)++];
+            memset(k, 0, sizeof *k);
+            json_t *v = json_array_get(s->values, i);
+            k->lo_incl = k->hi_incl = 1;
+            rc = doc_buf_put(&k->lo, p.p, p.len) || q_key_put(&k->lo, v) ||
+                 doc_buf_put(&k->hi, k->lo.p, k->lo.len);
+        }
+        break;
+    case Q_SARG_RANGE: {
+        struct krange *k = &out[(*n)++];
+        memset(k, 0, sizeof *k);
+        const json_t *b = s->lo ? s->lo : s->hi;
+        unsigned char t = type_byte(b);
+        unsigned char end = json_is_boolean(b) ? Q_KEY_TRUE + 1 : t + 1;
+        rc = band(k, &p, t, end);
+        if (!rc && s->lo) {
+            k->lo.len = 0;
+            k->lo_incl = s->lo_incl;
+            rc = doc_buf_put(&k->lo, p.p, p.len) || q_key_put(&k->lo, s->lo);
+        }
+        if (!rc && s->hi) {
+            k->hi.len = 0;
+            k->hi_incl = s->hi_incl;
+            rc = doc_buf_put(&k->hi, p.p, p.len) || q_key_put(&k->hi, s->hi);
+        }
+        break;
     }
-    return segs;
-bad:
-    json_decref(segs);
-    return NULL;
-}
-
-static int op_of(struct lex *l)
-{
-    if (sym(l, "!="))
-        return OP_NE;
-    if (sym(l, "<>"))
-        return OP_NE;
-    if (sym(l, "<="))
-        return OP_LE;
-    if (sym(l, ">="))
-        return OP_GE;
-    if (sym(l, "="))
-        return OP_EQ;
-    if (sym(l, "<"))
-        return OP_LT;
-    if (sym(l, ">"))
-        return OP_GT;
-    return -1;
-}
-
-static int flip(int op)
-{
-    switch (op) {
-    case OP_LT:
-        return OP_GT;
-    case OP_LE:
-        return OP_GE;
-    case OP_GT:
-        return OP_LT;
-    case OP_GE:
-        return OP_LE;
-    default:
-        return op;
+    case Q_SARG_PREFIX: {
+        struct krange *k = &out[(*n)++];
+        memset(k, 0, sizeof *k);
+        k->lo_incl = 1;
+        rc = doc_buf_put(&k->lo, p.p, p.len) || q_key_put(&k->lo, s->lo);
+        if (!rc) {
+            k->lo.len -= 2; /* the string's terminator: a prefix */
+            rc = doc_buf_put(&k->hi, k->lo.p, k->lo.len) || successor(&k->hi);
+        }
+        break;
     }
-}
-
-static int pred(struct lex *l, struct query *q)
-{
-    if (sym(l, "(")) {
-        if (pred(l, q) != 0)
-            return -1;
-        while (kw(l, "AND"))
-            if (pred(l, q) != 0)
-                return -1;
-        return sym(l, ")") ? 0 : err(l, "Syntax error: ')' expected.");
+    case Q_SARG_DEFINED: {
+        struct krange *k = &out[(*n)++];
+        memset(k, 0, sizeof *k);
+        rc = band(k, &p, Q_KEY_NULL, Q_KEY_OBJECT + 1);
+        break;
     }
-    if (q->npred == QMAX_PRED)
-        return err(l, "The query has too many conditions.");
-    struct pred *p = &q->preds[q->npred++]; /* counted now: query_free cleans up */
-    p->path = path(l);
-    if (p->path) {
-        if ((p->op = op_of(l)) < 0)
-            return err(l, "atrest supports only comparisons (=, !=, <, <=, >, >=) in WHERE yet.");
-        if (!(p->val = literal(l)))
-            return err(l, "Syntax error or unknown parameter in the WHERE clause.");
-    } else {
-        if (!(p->val = literal(l)))
-            return err(l, "atrest supports only 'path op value' conditions in WHERE yet.");
-        int op = op_of(l);
-        if (op < 0 || !(p->path = path(l)))
-            return err(l, "atrest supports only 'path op value' conditions in WHERE yet.");
-        p->op = flip(op);
+    }
+    doc_buf_free(&p);
+    if (rc) {
+        for (size_t i = 0; i < *n; i++)
+            krange_free(&out[i]);
+        *n = 0;
+        return -1;
     }
     return 0;
 }
 
-void query_free(struct query *q)
+static const char *range_sql(const struct krange *k, int count, int desc)
 {
-    if (!q)
-        return;
-    for (int i = 0; i < q->npred; i++) {
-        json_decref(q->preds[i].path);
-        json_decref(q->preds[i].val);
-    }
-    free(q);
+    static const char *const sql[2][2][3] = {
+        {{"SELECT seq FROM ix WHERE k > ?1 AND k < ?2",
+          "SELECT count(*) FROM (SELECT 1 FROM ix "
+          "WHERE k > ?1 AND k < ?2 LIMIT ?3)",
+          NULL},
+         {"SELECT seq FROM ix WHERE k > ?1 AND k <= ?2",
+          "SELECT count(*) FROM (SELECT 1 FROM ix WHERE k > ?1 AND k <= ?2 LIMIT ?3)", NULL}},
+        {{"SELECT seq FROM ix WHERE k >= ?1 AND k < ?2",
+          "SELECT count(*) FROM (SELECT 1 FROM ix WHERE k >= ?1 AND k < ?2 LIMIT ?3)", NULL},
+         {"SELECT seq FROM ix WHERE k >= ?1 AND k <= ?2",
+          "SELECT count(*) FROM (SELECT 1 FROM ix WHERE k >= ?1 AND k <= ?2 LIMIT ?3)", NULL}},
+    };
+    (void)desc;
+    return sql[k->lo_incl != 0][k->hi_incl != 0][count ? 1 : 0];
 }
 
-struct query *query_parse(const char *sql, const json_t *params, char *msg, size_t msgsz)
+static void bind_range(sqlite3_stmt *s, const struct krange *k)
 {
-    struct query *q = calloc(1, sizeof *q);
-    if (!q) {
-        snprintf(msg, msgsz, "Out of memory.");
+    sqlite3_bind_blob(s, 1, k->lo.p, (int)k->lo.len, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, k->hi.p, (int)k->hi.len, SQLITE_STATIC);
+}
+
+static long long ranges_count(sqlite3 *db, const struct krange *k, size_t n, long long limit)
+{
+    long long total = 0;
+    for (size_t i = 0; i < n && total < limit; i++) {
+        sqlite3_stmt *s = NULL;
+        if (sqlite3_prepare_v2(db, range_sql(&k[i], 1, 0), -1, &s, NULL) != SQLITE_OK)
+            return -1;
+        bind_range(s, &k[i]);
+        sqlite3_bind_int64(s, 3, limit - total);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            total += sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+    }
+    return total;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The sorted, distinct seqs of the entries in ranges k[0..n). */
+static int ranges_seqs(sqlite3 *db, const struct krange *k, size_t n, uint64_t **out, size_t *nout)
+{
+    uint64_t *v = NULL;
+    size_t len = 0, cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *s = NULL;
+        if (sqlite3_prepare_v2(db, range_sql(&k[i], 0, 0), -1, &s, NULL) != SQLITE_OK) {
+            free(v);
+            return AT_ESQLITE;
+        }
+        bind_range(s, &k[i]);
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            if (len == cap) {
+                size_t nc = cap ? cap * 2 : 256;
+                uint64_t *nv = realloc(v, nc * sizeof *nv);
+                if (!nv) {
+                    sqlite3_finalize(s);
+                    free(v);
+                    return AT_ENOMEM;
+                }
+                v = nv;
+                cap = nc;
+            }
+            v[len++] = (uint64_t)sqlite3_column_int64(s, 0);
+        }
+        sqlite3_finalize(s);
+    }
+    if (len)
+        qsort(v, len, sizeof *v, cmp_u64);
+    size_t w = 0;
+    for (size_t i = 0; i < len; i++)
+        if (w == 0 || v[w - 1] != v[i])
+            v[w++] = v[i];
+    *out = v;
+    *nout = w;
+    return 0;
+}
+
+/* ---- the plan ---- */
+
+enum { P_SCAN, P_SEQS, P_ORDERED };
+
+struct plan {
+    int kind;
+    uint64_t *seqs; /* P_SEQS */
+    size_t nseqs;
+    struct krange order; /* P_ORDERED */
+    int desc;
+    int index_used;
+    double lookup_ms;
+};
+
+static void plan_free(struct plan *p)
+{
+    free(p->seqs);
+    krange_free(&p->order);
+}
+
+/* Checks Cosmos makes on ORDER BY against the policy: 0, or 400 answered. */
+static int order_check(struct req *r, const struct q_query *q, const struct q_info *qi,
+                       const struct ixpol *pol)
+{
+    const json_t *paths[IX_MAX_COMP];
+    int desc[IX_MAX_COMP];
+    for (size_t i = 0; i < qi->n_order; i++) {
+        const json_t *p = q_order(q, i, &desc[i < IX_MAX_COMP ? i : 0]);
+        if (!p)
+            return srv_error(r, 400, 0,
+                             "Unsupported ORDER BY clause. ORDER BY item expression could not be "
+                             "mapped to a document path.");
+        if (i < IX_MAX_COMP)
+            paths[i] = p;
+        if (ixpol_mode(pol) == IX_CONSISTENT && qi->n_order == 1 && !ixpol_path_indexed(pol, p))
+            return srv_error(r, 400, 0,
+                             "Order-by item requires a range index to be defined on the "
+                             "corresponding index path.");
+    }
+    int rev;
+    if (ixpol_mode(pol) == IX_CONSISTENT && qi->n_order > 1 &&
+        (qi->n_order > IX_MAX_COMP ||
+         ixpol_composite_find(pol, paths, desc, qi->n_order, &rev) < 0))
+        return srv_error(r, 400, 0,
+                         "The order by query does not have a corresponding composite index "
+                         "that it can be served from.");
+    return 0;
+}
+
+static int plan_make(sqlite3 *db, const struct q_query *q, const struct q_info *qi,
+                     const struct ixpol *pol, struct plan *pl)
+{
+    memset(pl, 0, sizeof *pl);
+    pl->kind = P_SCAN;
+    if (!ix_usable(db, pol))
+        return 0;
+    double t0 = now_ms();
+    struct q_sarg sargs[MAX_SARGS];
+    size_t ns = q_sargs(q, sargs, MAX_SARGS);
+    if (ns > MAX_SARGS)
+        ns = MAX_SARGS;
+    struct krange best[64], cur[64];
+    size_t nbest = 0, ncur;
+    long long best_count = -1;
+    int best_sarg = -1;
+    for (size_t i = 0; i < ns; i++) {
+        if (sarg_ranges(pol, &sargs[i], cur, 64, &ncur) != 0)
+            continue;
+        long long cnt = ranges_count(db, cur, ncur, COUNT_LIMIT);
+        if (cnt >= 0 && (best_count < 0 || cnt < best_count)) {
+            for (size_t j = 0; j < nbest; j++)
+                krange_free(&best[j]);
+            memcpy(best, cur, ncur * sizeof *cur);
+            nbest = ncur;
+            best_count = cnt;
+            best_sarg = (int)i;
+        } else {
+            for (size_t j = 0; j < ncur; j++)
+                krange_free(&cur[j]);
+        }
+    }
+    /* ORDER BY one path with a range condition on that path: read in order. */
+    int desc = 0;
+    const json_t *op = qi->n_order == 1 ? q_order(q, 0, &desc) : NULL;
+    if (op && best_sarg >= 0) {
+        for (size_t i = 0; i < ns; i++) {
+            const struct q_sarg *s = &sargs[i];
+            int fits = (s->kind == Q_SARG_RANGE || s->kind == Q_SARG_PREFIX ||
+                        (s->kind == Q_SARG_EQ && json_array_size(s->values) == 1)) &&
+                       doc_equal(s->path, op);
+            if (!fits || sarg_ranges(pol, s, cur, 1, &ncur) != 0)
+                continue;
+            long long cnt = ranges_count(db, cur, ncur, COUNT_LIMIT);
+            if (cnt >= 0 && (cnt <= 2 * best_count + 1000 || qi->top >= 0 || qi->limit >= 0)) {
+                pl->kind = P_ORDERED;
+                pl->order = cur[0];
+                pl->desc = desc;
+                pl->index_used = 1;
+                break;
+            }
+            krange_free(&cur[0]);
+        }
+    }
+    /* ORDER BY several paths: a composite index, unless a condition is
+     * selective enough to sort its few documents. */
+    if (pl->kind == P_SCAN && qi->n_order > 1 && qi->n_order <= IX_MAX_COMP &&
+        (best_sarg < 0 || best_count >= 1000)) {
+        const json_t *paths[IX_MAX_COMP];
+        int d[IX_MAX_COMP], rev = 0, ok = 1;
+        for (size_t i = 0; i < qi->n_order; i++)
+            ok &= (paths[i] = q_order(q, i, &d[i])) != NULL;
+        int ci = ok ? ixpol_composite_find(pol, paths, d, qi->n_order, &rev) : -1;
+        if (ci >= 0) {
+            pl->kind = P_ORDERED;
+            pl->desc = rev;
+            pl->index_used = 1;
+            if (put_byte(&pl->order.lo, 0xF0) || put_byte(&pl->order.lo, (unsigned char)ci) ||
+                put_byte(&pl->order.hi, 0xF0) || put_byte(&pl->order.hi, (unsigned char)ci + 1))
+                pl->kind = P_SCAN;
+            pl->order.lo_incl = 1;
+        }
+    }
+    if (pl->kind == P_SCAN && best_sarg >= 0) {
+        if (ranges_seqs(db, best, nbest, &pl->seqs, &pl->nseqs) == 0) {
+            pl->kind = P_SEQS;
+            pl->index_used = 1;
+        }
+    }
+    for (size_t j = 0; j < nbest; j++)
+        krange_free(&best[j]);
+    pl->lookup_ms = now_ms() - t0;
+    return 0;
+}
+
+/* ---- continuation tokens ---- */
+
+struct cont {
+    int present, ordered, offset_mode;
+    uint64_t seq, j, r, o;
+    struct doc_buf key;
+};
+
+static int cont_parse(const char *h, struct cont *c)
+{
+    memset(c, 0, sizeof *c);
+    if (!h || !*h)
+        return 0;
+    json_t *t = doc_parse(h, strlen(h), NULL);
+    int ok = json_is_object(t);
+    json_t *o = json_object_get(t, "o"), *s = json_object_get(t, "s");
+    json_t *j = json_object_get(t, "j"), *r = json_object_get(t, "r");
+    json_t *k = json_object_get(t, "k");
+    double lim = 9007199254740992.0;
+#define NUMOK(v) (json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) < lim)
+    if (ok && o) {
+        ok = NUMOK(o);
+        c->offset_mode = 1;
+        c->o = ok ? (uint64_t)json_number_value(o) : 0;
+    } else if (ok) {
+        ok = NUMOK(s) && NUMOK(j) && NUMOK(r) && (!k || json_is_string(k));
+        if (ok) {
+            c->seq = (uint64_t)json_number_value(s);
+            c->j = (uint64_t)json_number_value(j);
+            c->r = (uint64_t)json_number_value(r);
+        }
+        if (ok && k) {
+            size_t n = json_string_length(k);
+            unsigned char *raw = n % 4 == 0 && n < 64 * 1024 ? malloc(n / 4 * 3 + 1) : NULL;
+            int got =
+                raw ? EVP_DecodeBlock(raw, (const unsigned char *)json_string_value(k), (int)n)
+                    : -1;
+            if (got >= 0) {
+                const char *kv = json_string_value(k);
+                while (n > 0 && kv[n - 1] == '=') {
+                    n--;
+                    got--;
+                }
+            }
+            ok = got >= 0 && doc_buf_put(&c->key, (const char *)raw, (size_t)got) == 0;
+            c->ordered = 1;
+            free(raw);
+        }
+    }
+#undef NUMOK
+    json_decref(t);
+    c->present = ok;
+    return ok ? 0 : -1;
+}
+
+static char *cont_make(const struct plan *pl, int streaming, uint64_t seq, uint64_t j, uint64_t r,
+                       const struct doc_buf *key, uint64_t o)
+{
+    char buf[128];
+    if (!streaming) {
+        snprintf(buf, sizeof buf, "{\"o\":%" PRIu64 "}", o);
+        return strdup(buf);
+    }
+    snprintf(buf, sizeof buf, "\"s\":%" PRIu64 ",\"j\":%" PRIu64 ",\"r\":%" PRIu64 "}", seq, j, r);
+    if (pl->kind != P_ORDERED) {
+        char *t = malloc(strlen(buf) + 2);
+        if (t)
+            sprintf(t, "{%s", buf);
+        return t;
+    }
+    size_t n = 4 * ((key->len + 2) / 3) + 1;
+    char *t = malloc(n + strlen(buf) + 16);
+    if (!t)
         return NULL;
-    }
-    q->top = -1;
-    struct lex l = {.p = sql ? sql : "", .params = params, .msg = msg, .msgsz = msgsz};
-    const char *unsupported = "atrest does not support this query yet (supported now: SELECT * "
-                              "FROM c [WHERE c.path = value [AND ...]] and SELECT VALUE "
-                              "COUNT(1) FROM c [WHERE ...]).";
-    if (!kw(&l, "SELECT"))
-        goto bad;
-    if (kw(&l, "TOP")) {
-        skip(&l);
-        char *end;
-        long n = strtol(l.p, &end, 10);
-        if (end == l.p || n < 0)
-            goto bad;
-        l.p = end;
-        q->top = n;
-    }
-    if (sym(&l, "*")) {
-        /* SELECT * */
-    } else if (kw(&l, "VALUE") && kw(&l, "COUNT") && sym(&l, "(") &&
-               (sym(&l, "1") || sym(&l, "*")) && sym(&l, ")")) {
-        q->count = 1;
-    } else {
-        goto bad;
-    }
-    if (!kw(&l, "FROM") || !ident(&l, l.alias, sizeof l.alias))
-        goto bad;
-    if (kw(&l, "WHERE")) {
-        if (pred(&l, q) != 0)
-            goto fail;
-        while (kw(&l, "AND"))
-            if (pred(&l, q) != 0)
-                goto fail;
-    }
-    skip(&l);
-    if (*l.p)
-        goto bad;
-    return q;
-bad:
-    snprintf(msg, msgsz, "%s", unsupported);
-fail:
-    query_free(q);
-    return NULL;
+    strcpy(t, "{\"k\":\"");
+    EVP_EncodeBlock((unsigned char *)t + 6, (const unsigned char *)key->p, (int)key->len);
+    strcat(t, "\",");
+    strcat(t, buf);
+    return t;
 }
 
-static double num(const json_t *v)
-{
-    return json_is_integer(v) ? (double)json_integer_value(v) : json_real_value(v);
-}
+/* ---- candidate documents ---- */
 
-static int cmp_ok(const json_t *a, const json_t *b, int op)
+/* A source of (seq, key) pairs in the plan's order, starting at the resume
+ * point; documents are then loaded by seq. */
+struct src {
+    struct plan *pl;
+    sqlite3 *db;
+    const char *pk;
+    sqlite3_stmt *st;   /* scan rows or ordered index entries */
+    sqlite3_stmt *load; /* one document by seq */
+    size_t si;          /* P_SEQS position */
+    /* P_ORDERED descending: the current run of equal keys, ascending seq */
+    uint64_t *run;
+    size_t nrun, irun, caprun;
+    struct doc_buf runkey, pending_key;
+    uint64_t pending_seq;
+    int pending, first_run;
+    uint64_t resume_seq;
+    struct doc_buf key; /* key of the current entry (ORDERED) */
+};
+
+static int src_open(struct src *s, struct plan *pl, sqlite3 *db, const char *pk,
+                    const struct cont *ct)
 {
-    if (op == OP_EQ)
-        return doc_equal(a, b);
-    int same_type = (json_is_number(a) && json_is_number(b)) ||
-                    (json_is_boolean(a) && json_is_boolean(b)) || json_typeof(a) == json_typeof(b);
-    if (op == OP_NE)
-        return same_type && !doc_equal(a, b);
-    int c;
-    if (json_is_number(a) && json_is_number(b)) {
-        double x = num(a), y = num(b);
-        c = x < y ? -1 : x > y;
-    } else if (json_is_string(a) && json_is_string(b)) {
-        c = strcmp(json_string_value(a), json_string_value(b));
-    } else if (json_is_boolean(a) && json_is_boolean(b)) {
-        c = json_is_true(a) - json_is_true(b);
-    } else {
+    memset(s, 0, sizeof *s);
+    s->pl = pl;
+    s->db = db;
+    s->pk = pk;
+    uint64_t from = ct->present && !ct->offset_mode ? ct->seq : 0;
+    s->resume_seq = from;
+    if (sqlite3_prepare_v2(db, "SELECT pk, body FROM docs WHERE seq=?1", -1, &s->load, NULL) !=
+        SQLITE_OK)
+        return AT_ESQLITE;
+    if (pl->kind == P_SCAN) {
+        const char *sql = pk ? "SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND pk = ?2 "
+                               "ORDER BY seq"
+                             : "SELECT seq, pk, body FROM docs WHERE seq >= ?1 ORDER BY seq";
+        if (sqlite3_prepare_v2(db, sql, -1, &s->st, NULL) != SQLITE_OK)
+            return AT_ESQLITE;
+        sqlite3_bind_int64(s->st, 1, (sqlite3_int64)from);
+        if (pk)
+            sqlite3_bind_text(s->st, 2, pk, -1, SQLITE_STATIC);
         return 0;
     }
-    switch (op) {
-    case OP_LT:
-        return c < 0;
-    case OP_LE:
-        return c <= 0;
-    case OP_GT:
-        return c > 0;
-    case OP_GE:
-        return c >= 0;
+    if (pl->kind == P_SEQS) {
+        while (s->si < pl->nseqs && pl->seqs[s->si] < from)
+            s->si++;
+        return 0;
+    }
+    const struct krange *k = &pl->order;
+    char sql[256];
+    const int resume = ct->present && ct->ordered;
+    if (!pl->desc)
+        snprintf(sql, sizeof sql,
+                 "SELECT k, seq FROM ix WHERE k %s ?1 AND k %s ?2%s ORDER BY k, seq",
+                 k->lo_incl ? ">=" : ">", k->hi_incl ? "<=" : "<",
+                 resume ? " AND (k, seq) >= (?3, ?4)" : "");
+    else
+        snprintf(sql, sizeof sql,
+                 "SELECT k, seq FROM ix WHERE k %s ?1 AND k %s ?2%s ORDER BY k DESC, seq DESC",
+                 k->lo_incl ? ">=" : ">", k->hi_incl ? "<=" : "<", resume ? " AND k <= ?3" : "");
+    if (sqlite3_prepare_v2(db, sql, -1, &s->st, NULL) != SQLITE_OK)
+        return AT_ESQLITE;
+    bind_range(s->st, k);
+    if (resume) {
+        sqlite3_bind_blob(s->st, 3, ct->key.p, (int)ct->key.len, SQLITE_TRANSIENT);
+        if (!pl->desc)
+            sqlite3_bind_int64(s->st, 4, (sqlite3_int64)ct->seq);
+        s->first_run = 1;
+        if (doc_buf_put(&s->runkey, ct->key.p, ct->key.len))
+            return AT_ENOMEM;
     }
     return 0;
 }
 
-int query_match(const struct query *q, const json_t *doc)
+static void src_close(struct src *s)
 {
-    for (int i = 0; i < q->npred; i++) {
-        const json_t *v = doc_get_path(doc, q->preds[i].path);
-        if (!v || !cmp_ok(v, q->preds[i].val, q->preds[i].op))
+    sqlite3_finalize(s->st);
+    sqlite3_finalize(s->load);
+    free(s->run);
+    doc_buf_free(&s->runkey);
+    doc_buf_free(&s->pending_key);
+    doc_buf_free(&s->key);
+}
+
+/* Descending ORDERED: fill the next run of equal keys (ascending seq). */
+static int next_run(struct src *s)
+{
+    s->nrun = s->irun = 0;
+    if (!s->pending) {
+        if (sqlite3_step(s->st) != SQLITE_ROW)
             return 0;
+        s->pending_key.len = 0;
+        if (doc_buf_put(&s->pending_key, sqlite3_column_blob(s->st, 0),
+                        (size_t)sqlite3_column_bytes(s->st, 0)))
+            return AT_ENOMEM;
+        s->pending_seq = (uint64_t)sqlite3_column_int64(s->st, 1);
+        s->pending = 1;
+    }
+    s->runkey.len = 0;
+    if (doc_buf_put(&s->runkey, s->pending_key.p, s->pending_key.len))
+        return AT_ENOMEM;
+    for (;;) {
+        if (s->nrun == s->caprun) {
+            size_t nc = s->caprun ? s->caprun * 2 : 64;
+            uint64_t *r = realloc(s->run, nc * sizeof *r);
+            if (!r)
+                return AT_ENOMEM;
+            s->run = r;
+            s->caprun = nc;
+        }
+        s->run[s->nrun++] = s->pending_seq;
+        s->pending = 0;
+        if (sqlite3_step(s->st) != SQLITE_ROW)
+            break;
+        size_t kl = (size_t)sqlite3_column_bytes(s->st, 0);
+        const void *kb = sqlite3_column_blob(s->st, 0);
+        s->pending_key.len = 0;
+        if (doc_buf_put(&s->pending_key, kb, kl))
+            return AT_ENOMEM;
+        s->pending_seq = (uint64_t)sqlite3_column_int64(s->st, 1);
+        s->pending = 1;
+        if (kl != s->runkey.len || memcmp(kb, s->runkey.p, kl) != 0)
+            break;
+    }
+    for (size_t a = 0, b = s->nrun - 1; a < b; a++, b--) {
+        uint64_t t = s->run[a];
+        s->run[a] = s->run[b];
+        s->run[b] = t;
+    }
+    if (s->first_run) { /* resuming inside this run */
+        s->first_run = 0;
+        while (s->irun < s->nrun && s->run[s->irun] < s->resume_seq)
+            s->irun++;
     }
     return 1;
 }
 
-int query_is_count(const struct query *q)
+/* The next candidate: 1 with *seq and the document loaded (s->load row
+ * current: column 0 pk, 1 body), 0 at the end, <0 error. */
+static int src_next(struct src *s, uint64_t *seq, const char **pk, const char **body, size_t *blen)
 {
-    return q->count;
+    for (;;) {
+        sqlite3_stmt *row = NULL;
+        if (s->pl->kind == P_SCAN) {
+            if (sqlite3_step(s->st) != SQLITE_ROW)
+                return 0;
+            *seq = (uint64_t)sqlite3_column_int64(s->st, 0);
+            *pk = (const char *)sqlite3_column_text(s->st, 1);
+            *body = (const char *)sqlite3_column_text(s->st, 2);
+            *blen = (size_t)sqlite3_column_bytes(s->st, 2);
+            return 1;
+        }
+        if (s->pl->kind == P_SEQS) {
+            if (s->si == s->pl->nseqs)
+                return 0;
+            *seq = s->pl->seqs[s->si++];
+        } else if (!s->pl->desc) {
+            if (sqlite3_step(s->st) != SQLITE_ROW)
+                return 0;
+            *seq = (uint64_t)sqlite3_column_int64(s->st, 1);
+            s->key.len = 0;
+            if (doc_buf_put(&s->key, sqlite3_column_blob(s->st, 0),
+                            (size_t)sqlite3_column_bytes(s->st, 0)))
+                return AT_ENOMEM;
+        } else {
+            while (s->irun == s->nrun) {
+                int rc = next_run(s);
+                if (rc <= 0)
+                    return rc;
+            }
+            *seq = s->run[s->irun++];
+            s->key.len = 0;
+            if (doc_buf_put(&s->key, s->runkey.p, s->runkey.len))
+                return AT_ENOMEM;
+        }
+        row = s->load;
+        sqlite3_reset(row);
+        sqlite3_bind_int64(row, 1, (sqlite3_int64)*seq);
+        if (sqlite3_step(row) != SQLITE_ROW)
+            continue; /* deleted since the index was read: not in this snapshot */
+        *pk = (const char *)sqlite3_column_text(row, 0);
+        if (s->pk && strcmp(*pk, s->pk) != 0)
+            continue;
+        *body = (const char *)sqlite3_column_text(row, 1);
+        *blen = (size_t)sqlite3_column_bytes(row, 1);
+        return 1;
+    }
 }
 
-int query_is_select_star(const struct query *q)
+/* ---- running a query ---- */
+
+struct metrics {
+    double total_ms, lookup_ms, load_ms, vm_ms;
+    uint64_t retrieved, retrieved_bytes, output, output_bytes, index_hits;
+};
+
+static void metrics_header(struct req *r, const struct metrics *m, int index_used)
 {
-    return !q->count;
+    double ratio = m->retrieved ? (double)(index_used ? m->index_hits : 0) / (double)m->retrieved
+                                : (index_used ? 1.0 : 0.0);
+    resp_header(r, "x-ms-documentdb-query-metrics",
+                "totalExecutionTimeInMs=%.2f;queryCompileTimeInMs=0.00;"
+                "queryLogicalPlanBuildTimeInMs=0.00;queryPhysicalPlanBuildTimeInMs=0.00;"
+                "queryOptimizationTimeInMs=0.00;VMExecutionTimeInMs=%.2f;"
+                "indexLookupTimeInMs=%.2f;documentLoadTimeInMs=%.2f;"
+                "systemFunctionExecuteTimeInMs=0.00;userFunctionExecuteTimeInMs=0.00;"
+                "retrievedDocumentCount=%" PRIu64 ";retrievedDocumentSize=%" PRIu64
+                ";outputDocumentCount=%" PRIu64 ";outputDocumentSize=%" PRIu64
+                ";writeOutputTimeInMs=0.00;indexUtilizationRatio=%.2f",
+                m->total_ms, m->vm_ms, m->lookup_ms, m->load_ms, m->retrieved, m->retrieved_bytes,
+                m->output, m->output_bytes, ratio);
 }
 
-int query_has_filter(const struct query *q)
+static long page_items(struct req *r)
 {
-    return q->npred > 0;
+    const char *m = req_header(r, "x-ms-max-item-count");
+    long n = m ? strtol(m, NULL, 10) : 100;
+    if (n <= 0 || n > 1000)
+        n = n < 0 ? 1000 : 100;
+    return n;
 }
 
-long query_top(const struct query *q)
+/* Append rows [from, to) of a to the response buffer. */
+static int put_rows(struct doc_buf *b, const json_t *a, size_t from, size_t to, size_t *count,
+                    uint64_t *bytes)
 {
-    return q->top;
+    for (size_t i = from; i < to; i++) {
+        size_t before = b->len;
+        if ((*count && doc_buf_put(b, ",", 1)) || doc_buf_json(b, json_array_get(a, i)))
+            return AT_ENOMEM;
+        (*count)++;
+        *bytes += b->len - before;
+    }
+    return 0;
 }
 
-static struct query *parse_body(struct req *r)
+static void run(struct req *r, struct coll *c, const struct q_query *q, const char *pk)
+{
+    double t0 = now_ms();
+    struct metrics m = {0};
+    struct q_info qi;
+    q_info(q, &qi);
+    struct ixpol *pol = ix_policy(c);
+    struct cont ct;
+    if (cont_parse(req_header(r, "x-ms-continuation"), &ct) != 0) {
+        ixpol_put(pol);
+        doc_buf_free(&ct.key);
+        srv_error(r, 400, 0, "The continuation token is invalid.");
+        return;
+    }
+    if (qi.n_order && order_check(r, q, &qi, pol) != 0) {
+        ixpol_put(pol);
+        doc_buf_free(&ct.key);
+        return;
+    }
+    struct rconn *rc = coll_reader(c);
+    if (!rc) {
+        ixpol_put(pol);
+        doc_buf_free(&ct.key);
+        srv_error(r, 503, 0, "No store connection available; retry.");
+        return;
+    }
+    long limit = page_items(r);
+    struct plan pl;
+    struct src s;
+    memset(&s, 0, sizeof s);
+    struct q_ctx ctx = {.now_ms = (int64_t)time(NULL) * 1000};
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    ctx.now_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+    struct q_exec *x = NULL;
+    json_t *rows = json_array();
+    struct doc_buf b = {0};
+    char *next = NULL;
+    int err = 0, status = 0;
+    struct q_error qe = {0};
+    size_t count = 0;
+    sqlite3_exec(rc->db, "BEGIN", NULL, NULL, NULL);
+    plan_make(rc->db, q, &qi, pol, &pl);
+    m.lookup_ms = pl.lookup_ms;
+    x = q_exec_new(q, &ctx);
+    if (!x || !rows || src_open(&s, &pl, rc->db, pk, &ct) != 0) {
+        err = AT_ENOMEM;
+        goto done;
+    }
+    if (pl.kind == P_ORDERED)
+        q_exec_presorted(x);
+    int streaming = q_exec_streaming(x);
+    if (ct.present && streaming == ct.offset_mode) {
+        status = srv_error(r, 400, 0, "The continuation token does not belong to this query.");
+        goto done;
+    }
+    if (streaming && ct.present)
+        q_exec_resume(x, ct.r);
+    err = doc_buf_puts(&b, "{\"_rid\":\"") || doc_buf_puts(&b, c->rid) ||
+          doc_buf_puts(&b, "\",\"Documents\":[");
+    uint64_t seq;
+    const char *dpk, *body;
+    size_t blen, page_bytes = 0;
+    int more = 0, got;
+    while (!err && !q_exec_done(x) && (got = src_next(&s, &seq, &dpk, &body, &blen)) == 1) {
+        double tl = now_ms();
+        json_t *doc = doc_parse(body, blen, NULL);
+        m.load_ms += now_ms() - tl;
+        if (!doc) {
+            status = srv_error(r, 500, 0, "A stored document is damaged.");
+            goto done;
+        }
+        m.retrieved++;
+        m.retrieved_bytes += blen;
+        uint64_t passed = q_exec_rows_passed(x);
+        size_t before = json_array_size(rows);
+        double tv = now_ms();
+        int fe = q_exec_feed(x, doc, rows, &qe);
+        m.vm_ms += now_ms() - tv;
+        json_decref(doc);
+        if (fe != 0) {
+            status = srv_error(r, qe.status ? qe.status : 400, 0, "%s", qe.msg);
+            goto done;
+        }
+        if (q_exec_rows_passed(x) > passed)
+            m.index_hits++;
+        if (!streaming)
+            continue;
+        size_t made = json_array_size(rows) - before;
+        size_t skip = 0;
+        if (ct.present && seq == ct.seq &&
+            (!ct.ordered ||
+             (s.key.len == ct.key.len && memcmp(s.key.p, ct.key.p, s.key.len) == 0))) {
+            skip = ct.j < made ? (size_t)ct.j : made; /* rows the last page had */
+            ct.present = 0;
+        } else if (ct.present) {
+            ct.present = 0; /* the resume document is gone: nothing to drop */
+        }
+        size_t room = (size_t)limit - count;
+        size_t take = made - skip < room ? made - skip : room;
+        err = put_rows(&b, rows, before + skip, before + skip + take, &count, &m.output_bytes);
+        page_bytes += blen;
+        if (skip + take < made || (count == (size_t)limit) || page_bytes > PAGE_BYTES) {
+            /* page full: resume at this document unless it is finished */
+            int finished = skip + take == made;
+            if (!q_exec_done(x) || !finished) {
+                more = 1;
+                next = cont_make(&pl, 1, seq, skip + take, passed, &s.key, 0);
+            }
+            json_array_clear(rows);
+            break;
+        }
+        json_array_clear(rows);
+    }
+    if (!err && !streaming) {
+        json_array_clear(rows);
+        if (q_exec_finish(x, rows, &qe) != 0) {
+            status = srv_error(r, qe.status ? qe.status : 400, 0, "%s", qe.msg);
+            goto done;
+        }
+        size_t total = json_array_size(rows);
+        size_t from = ct.present ? (ct.o < total ? (size_t)ct.o : total) : 0;
+        size_t to = from + (size_t)limit < total ? from + (size_t)limit : total;
+        err = put_rows(&b, rows, from, to, &count, &m.output_bytes);
+        if (to < total) {
+            more = 1;
+            next = cont_make(&pl, 0, 0, 0, 0, NULL, to);
+        }
+    }
+    char num[32];
+    snprintf(num, sizeof num, "%zu", count);
+    if (!err)
+        err = doc_buf_puts(&b, "],\"_count\":") || doc_buf_puts(&b, num) || doc_buf_puts(&b, "}");
+    if (!err && more && !next)
+        err = AT_ENOMEM;
+done:
+    sqlite3_exec(rc->db, "COMMIT", NULL, NULL, NULL);
+    src_close(&s);
+    coll_reader_put(c, rc);
+    m.output = count;
+    if (!status && err) {
+        srv_error(r, 500, 0, "Out of memory.");
+    } else if (!status) {
+        resp_body(r, 200, b.p, b.len);
+        b.p = NULL;
+        resp_header(r, "x-ms-item-count", "%zu", count);
+        if (next)
+            resp_header(r, "x-ms-continuation", "%s", next);
+        m.total_ms = now_ms() - t0;
+        if (req_header_true(r, "x-ms-documentdb-populatequerymetrics"))
+            metrics_header(r, &m, pl.index_used);
+    }
+    free(next);
+    doc_buf_free(&b);
+    json_decref(rows);
+    q_exec_free(x);
+    plan_free(&pl);
+    doc_buf_free(&ct.key);
+    ixpol_put(pol);
+}
+
+/* ---- requests ---- */
+
+static struct q_query *parse_body(struct req *r)
 {
     json_t *b = doc_parse(r->body, r->body_len, NULL);
     json_t *text = json_object_get(b, "query");
-    if (!json_is_string(text)) {
+    json_t *params = json_object_get(b, "parameters");
+    if (!json_is_string(text) || (params && !json_is_array(params) && !json_is_null(params))) {
         json_decref(b);
         srv_error(r, 400, 0, "The query body must be {\"query\": ..., \"parameters\": [...]}.");
         return NULL;
     }
-    char msg[300];
-    struct query *q =
-        query_parse(json_string_value(text), json_object_get(b, "parameters"), msg, sizeof msg);
+    struct q_error e = {0};
+    struct q_query *q = q_parse(json_string_value(text), json_string_length(text),
+                                json_is_array(params) ? params : NULL, &e);
     json_decref(b);
     if (!q)
-        srv_error(r, 400, 0, "%s", msg);
+        srv_error(r, e.status ? e.status : 400, 0, "%s", e.msg);
     return q;
 }
 
@@ -446,13 +909,13 @@ int query_scope_check(struct req *r, size_t npaths, const char *pk_hdr, const ch
 
 void query_handle(struct req *r, struct coll *c)
 {
-    struct query *q = parse_body(r);
+    struct q_query *q = parse_body(r);
     if (!q)
         return;
     if (query_scope_check(r, json_array_size(c->pk_paths),
                           req_header(r, "x-ms-documentdb-partitionkey"),
                           req_header(r, "x-ms-documentdb-query-enablecrosspartition")) != 0) {
-        query_free(q);
+        q_free(q);
         return;
     }
     json_t *pkv;
@@ -463,29 +926,31 @@ void query_handle(struct req *r, struct coll *c)
             free(pk);
             pk = NULL;
         }
-        documents_scan(r, c, pk, q);
+        run(r, c, q, pk);
         free(pk);
     }
-    query_free(q);
+    q_free(q);
 }
 
 void query_plan_handle(struct req *r, struct coll *c)
 {
     (void)c;
-    struct query *q = parse_body(r);
+    struct q_query *q = parse_body(r);
     if (!q)
         return;
+    struct q_info qi;
+    q_info(q, &qi);
+    /* One partition key range, and the server runs the whole query: the
+     * plan leaves the SDK nothing to merge (COSMOS-REST.md, way 2). */
     json_t *plan =
         json_pack("{s:i,s:{s:s,s:n,s:n,s:n,s:[],s:[],s:[],s:[],s:[],s:{},s:s,s:b,s:n,s:b},"
                   "s:[{s:s,s:s,s:b,s:b}]}",
                   "partitionedQueryExecutionInfoVersion", 2, "queryInfo", "distinctType", "None",
                   "top", "offset", "limit", "orderBy", "orderByExpressions", "groupByExpressions",
                   "groupByAliases", "aggregates", "groupByAliasToAggregateType", "rewrittenQuery",
-                  "", "hasSelectValue", q->count, "dCountInfo", "hasNonStreamingOrderBy", 0,
+                  "", "hasSelectValue", qi.select_value, "dCountInfo", "hasNonStreamingOrderBy", 0,
                   "queryRanges", "min", "", "max", "FF", "isMinInclusive", 1, "isMaxInclusive", 0);
-    if (q->top >= 0)
-        json_object_set_new(json_object_get(plan, "queryInfo"), "top", json_integer(q->top));
-    query_free(q);
+    q_free(q);
     resp_json(r, 200, plan);
     json_decref(plan);
 }

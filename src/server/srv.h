@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <time.h>
@@ -126,6 +127,10 @@ void router_dispatch(struct req *r);
 
 /* ---- catalog (catalog.c): databases, containers and their stores ---- */
 
+/* Writer statements (coll_wstmt): documents.c's W_* and the index's. */
+#define COLL_NWSTMT 10
+enum { W_IX_DEL = 8, W_IX_INS = 9 };
+
 struct rconn {
     sqlite3 *db;
     sqlite3_stmt *get;
@@ -150,7 +155,13 @@ struct coll {
     uint64_t next_seq; /* writer thread only */
     /* writer-thread statement cache */
     sqlite3 *wdb;
-    sqlite3_stmt *ws[8];
+    sqlite3_stmt *ws[COLL_NWSTMT];
+    /* index (index.c) */
+    struct ixpol *wpol; /* the writer's policy: writer thread only */
+    struct ixpol *pol;  /* the planner's policy: under pool_mu */
+    atomic_int ix_progress, ix_stop;
+    pthread_t ix_thread;
+    int ix_thread_on;
 };
 
 struct dbinfo {
@@ -169,6 +180,8 @@ struct coll *catalog_coll_get(struct catalog *cat, const char *db, const char *c
 void catalog_coll_put(struct coll *c);
 /* One more reference to a container the caller already holds. */
 void catalog_coll_hold(struct coll *c);
+/* Copy of a container's definition (json_decref it). */
+json_t *catalog_coll_def(struct coll *c);
 /* Copy of a database's definition (json_decref it), or NULL. */
 json_t *catalog_db_get(struct catalog *cat, const char *db);
 /* JSON array of all databases / of a database's containers (NULL: no db). */
@@ -190,7 +203,61 @@ void coll_reader_put(struct coll *c, struct rconn *rc);
 /* A writer statement, prepared once per writer connection. */
 sqlite3_stmt *coll_wstmt(struct coll *c, sqlite3 *db, int idx, const char *sql);
 
-struct query;
+/* ---- indexing (ixpolicy.c, index.c) ---- */
+
+#define IX_MAX_COMP  8  /* paths of one composite index */
+#define IX_MAX_DEPTH 64 /* deeper document nodes are not indexed */
+enum { IX_CONSISTENT, IX_NONE };
+
+struct ixpol;
+/* Parse a container's indexingPolicy. 0, or an HTTP status with msg. */
+int ixpol_parse(const json_t *policy, struct ixpol **out, char *msg, size_t n);
+struct ixpol *ixpol_hold(struct ixpol *p);
+void ixpol_put(struct ixpol *p);
+int ixpol_mode(const struct ixpol *p);
+int ixpol_automatic(const struct ixpol *p);
+const char *ixpol_canon(const struct ixpol *p); /* identifies what an index was built for */
+/* Whether values at path (segments: strings, null for "an element of the
+ * array here") are in the index. */
+int ixpol_path_indexed(const struct ixpol *p, const json_t *segs);
+/* The composite index serving ORDER BY over paths/desc (n items), or -1;
+ * *reverse when it serves them read backwards. */
+int ixpol_composite_find(const struct ixpol *p, const json_t *const *paths, const int *desc,
+                         size_t n, int *reverse);
+
+/* The sorted index keys of one document. */
+struct ixkeys {
+    struct doc_buf buf;
+    size_t *off;   /* n + 1 offsets into buf */
+    size_t *order; /* key indexes in ascending key order */
+    size_t n, cap;
+};
+int ix_doc_keys(const struct ixpol *p, const json_t *doc, struct ixkeys *out) AT_WUR;
+void ixkeys_free(struct ixkeys *k);
+/* Key i (in sorted order) and its length. */
+const char *ixkeys_get(const struct ixkeys *k, size_t i, size_t *len);
+int ixkeys_cmp(const struct ixkeys *a, size_t i, const struct ixkeys *b, size_t j);
+extern const char IX_SCHEMA[];
+/* Open a container's index after its writer started: follow the policy in
+ * c->def, resuming or starting a rebuild as needed. */
+int ix_open(struct coll *c) AT_WUR;
+/* A new policy (DDL lock held): empties the index and rebuilds it online. */
+int ix_policy_change(struct coll *c, struct ixpol *p) AT_WUR;
+void ix_close(struct coll *c); /* stop the rebuild thread (before the writer) */
+void ix_free(struct coll *c);
+/* On the writer: replace the entries of document seq (old_body: its stored
+ * text, NULL if new; newdoc: the new document, NULL when deleted). */
+int ix_update(struct coll *c, sqlite3 *db, uint64_t seq, const char *old_body, json_t *newdoc,
+              long long ts) AT_WUR;
+/* The planner's policy (a reference: ixpol_put it). */
+struct ixpol *ix_policy(struct coll *c);
+/* In a read transaction: whether the index is complete under p. */
+int ix_usable(sqlite3 *db, const struct ixpol *p);
+int ix_progress(struct coll *c); /* percent */
+
+/* Append the key prefix of a path (segments as for ixpol_path_indexed),
+ * up to and including the 0x00 that precedes the value key. */
+int ix_path_prefix(struct doc_buf *b, const json_t *segs) AT_WUR;
 
 /* ---- document operations (documents.c), shared by batch.c/patch.c ---- */
 
@@ -209,7 +276,7 @@ struct dop {
     const char *if_match, *if_none_match;
     /* results */
     int status, substatus;
-    char msg[200];
+    char msg[400];
     char *body; /* resulting document (malloc'd) */
     size_t body_len;
     char etag[48];
@@ -241,19 +308,11 @@ int srv_pk_parse(struct req *r, size_t npaths, const char *h, json_t **val, char
 /* patch.c */
 int patch_apply(json_t *doc, const json_t *ops, char *msg, size_t msgsz);
 
-/* Feed or query over a container's documents: pages by seq, filters by
- * partition key (pk NULL: all) and query (NULL: all). Answers r. */
-void documents_scan(struct req *r, struct coll *c, const char *pk, const struct query *q);
+/* The feed of a container's documents: pages by seq, filters by partition
+ * key (pk NULL: all). Answers r. */
+void documents_scan(struct req *r, struct coll *c, const char *pk);
 
 /* query.c */
-struct query;
-struct query *query_parse(const char *sql, const json_t *params, char *msg, size_t msgsz);
-void query_free(struct query *q);
-int query_match(const struct query *q, const json_t *doc); /* 1 match */
-int query_is_count(const struct query *q);
-int query_is_select_star(const struct query *q);
-int query_has_filter(const struct query *q);
-long query_top(const struct query *q); /* -1: no TOP */
 /* A query on a partitioned container (npaths > 0) needs a partition key
  * header (pk_hdr) or x-ms-documentdb-query-enablecrosspartition "true" in
  * any case (xp_hdr); NULL or "" is absent. 0 ok, else 400 answered. */
