@@ -516,11 +516,11 @@ int ix_doc_keys(const struct ixpol *p, const json_t *doc, struct ixkeys *out)
             for (size_t i = 0; i < out->n; i++)
                 out->order[i] = i;
             qsort_r(out->order, out->n, sizeof *out->order, cmp_idx, out);
-            size_t w = 1; /* an array may hold a value twice: one entry */
+            size_t u = 1; /* an array may hold a value twice: one entry */
             for (size_t i = 1; i < out->n; i++)
-                if (cmp_keys(out, out->order[w - 1], out->order[i]) != 0)
-                    out->order[w++] = out->order[i];
-            out->n = w;
+                if (cmp_keys(out, out->order[u - 1], out->order[i]) != 0)
+                    out->order[u++] = out->order[i];
+            out->n = u;
         }
     }
     if (w.rc)
