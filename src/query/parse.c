@@ -712,9 +712,9 @@ static long long count_arg(struct q_parser *p)
 static size_t find_from(struct q_parser *p)
 {
     struct q_token t = p->cur;
-    int depth = 0;
+    int depth = 0, after_dot = 0;
     p->skim = 1;
-    for (;;) {
+    for (;; after_dot = t.kind == '.', q_lex(p, t.pos + t.len, &t)) {
         if (t.kind == T_EOF)
             break;
         if (t.kind == '(' || t.kind == '[' || t.kind == '{') {
@@ -722,7 +722,7 @@ static size_t find_from(struct q_parser *p)
         } else if (t.kind == ')' || t.kind == ']' || t.kind == '}') {
             if (--depth < 0)
                 break;
-        } else if (depth == 0 && t.kind == T_IDENT) {
+        } else if (depth == 0 && t.kind == T_IDENT && !after_dot) {
             if (t.kw == KW_FROM) {
                 p->skim = 0;
                 return t.pos;
@@ -731,7 +731,6 @@ static size_t find_from(struct q_parser *p)
                 t.kw == KW_JOIN)
                 break;
         }
-        q_lex(p, t.pos + t.len, &t);
     }
     p->skim = 0;
     return 0;
@@ -751,6 +750,24 @@ static const char *var_alias(const struct q_sel *s, const struct q_expr *e)
     for (int up = e->up; up > 0; up--)
         s = s->outer;
     return s->srcs[e->slot].alias;
+}
+
+/* An optional [AS] alias; dflt when there is none. */
+static const char *opt_alias(struct q_parser *p, const char *dflt)
+{
+    if (accept_kw(p, KW_AS) || (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE))
+        return expect_ident(p);
+    return dflt;
+}
+
+/* A source bound to the value of e (no iteration): `e [[AS] alias]`,
+ * named by default after e's last property or the alias e names. */
+static void value_source(struct q_parser *p, struct q_sel *s, struct q_expr *e)
+{
+    const char *alias = opt_alias(p, e->kind == E_VAR ? var_alias(s, e) : path_name(e));
+    if (!alias)
+        syntax_error(p);
+    add_src(p, s, alias, 0, e);
 }
 
 static void parse_from(struct q_parser *p, struct q_sel *s, int top)
@@ -783,24 +800,13 @@ static void parse_from(struct q_parser *p, struct q_sel *s, int top)
         if (p->cur.kind == '.' || p->cur.kind == '[') {
             struct q_expr *e = postfix(p, resolve(p, name, pos));
             s->srcs[0].alias = NULL;
-            const char *alias = path_name(e);
-            if (accept_kw(p, KW_AS) || (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE))
-                alias = expect_ident(p);
-            if (!alias)
-                syntax_error(p);
-            add_src(p, s, alias, 0, e);
-        } else if (accept_kw(p, KW_AS) || (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE)) {
-            s->srcs[0].alias = expect_ident(p);
+            value_source(p, s, e);
+        } else {
+            s->srcs[0].alias = opt_alias(p, name);
             p->q->root_alias = s->srcs[0].alias;
         }
     } else {
-        struct q_expr *e = postfix(p, primary(p));
-        const char *alias = e->kind == E_VAR ? var_alias(s, e) : path_name(e);
-        if (accept_kw(p, KW_AS) || (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE))
-            alias = expect_ident(p);
-        if (!alias)
-            syntax_error(p);
-        add_src(p, s, alias, 0, e);
+        value_source(p, s, postfix(p, primary(p)));
     }
     /* joins */
     while (accept_kw(p, KW_JOIN)) {
@@ -812,13 +818,7 @@ static void parse_from(struct q_parser *p, struct q_sel *s, int top)
             next(p);
             add_src(p, s, alias, 1, postfix(p, primary(p)));
         } else {
-            struct q_expr *e = postfix(p, primary(p));
-            const char *alias = path_name(e);
-            if (accept_kw(p, KW_AS) || (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE))
-                alias = expect_ident(p);
-            if (!alias)
-                syntax_error(p);
-            add_src(p, s, alias, 0, e);
+            value_source(p, s, postfix(p, primary(p)));
         }
     }
 }
@@ -836,15 +836,13 @@ static void parse_items(struct q_parser *p, struct q_sel *s)
         s->items = q_palloc(p, sizeof *s->items);
         s->n_items = 1;
         s->items[0].e = parse_expr(p);
-        if (accept_kw(p, KW_AS) || (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE))
-            expect_ident(p);
+        opt_alias(p, NULL);
     } else {
         struct pvec v = {0};
         do {
             struct q_item *it = q_palloc(p, sizeof *it);
             it->e = parse_expr(p);
-            if (accept_kw(p, KW_AS) || (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE))
-                it->name = expect_ident(p);
+            it->name = opt_alias(p, NULL);
             pvec_push(p, &v, it);
         } while (accept(p, ','));
         s->items = q_palloc(p, v.n * sizeof *s->items);

@@ -375,6 +375,9 @@ static void test_select(void **state)
     /* SELECT * is the document itself */
     expect_rows("SELECT * FROM c", NULL, "[{\"id\":\"1\",\"x\":[1]}]",
                 "[{\"id\":\"1\",\"x\":[1]}]");
+    /* keywords may follow a dot */
+    expect_rows("SELECT c.from, c[\"value\"] FROM c", NULL, "[{\"from\":1,\"value\":2}]",
+                "[{\"from\":1,\"value\":2}]");
     /* the alias itself names its property */
     expect_rows("SELECT c FROM c", NULL, "[{\"a\":1}]", "[{\"c\":{\"a\":1}}]");
     /* array and object construction leave undefined members out */
