@@ -38,14 +38,20 @@ static json_t *number(struct q_ev *ev, double d)
 static int tclass(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_NULL: return 0;
+    case JSON_NULL:
+        return 0;
     case JSON_TRUE:
-    case JSON_FALSE: return 1;
+    case JSON_FALSE:
+        return 1;
     case JSON_INTEGER:
-    case JSON_REAL: return 2;
-    case JSON_STRING: return 3;
-    case JSON_ARRAY: return 4;
-    default: return 5;
+    case JSON_REAL:
+        return 2;
+    case JSON_STRING:
+        return 3;
+    case JSON_ARRAY:
+        return 4;
+    default:
+        return 5;
     }
 }
 
@@ -63,10 +69,14 @@ static int compare(int op, const json_t *a, const json_t *b)
         return -1;
     int c = q_cmp(a, b);
     switch (op) {
-    case '<': return c < 0;
-    case T_LE: return c <= 0;
-    case '>': return c > 0;
-    default: return c >= 0;
+    case '<':
+        return c < 0;
+    case T_LE:
+        return c <= 0;
+    case '>':
+        return c > 0;
+    default:
+        return c >= 0;
     }
 }
 
@@ -90,7 +100,12 @@ static int32_t to_i32(double d)
 static json_t *binary(struct q_ev *ev, int op, const json_t *a, const json_t *b)
 {
     switch (op) {
-    case '=': case T_NE: case '<': case T_LE: case '>': case T_GE:
+    case '=':
+    case T_NE:
+    case '<':
+    case T_LE:
+    case '>':
+    case T_GE:
         return tri(compare(op, a, b));
     case T_CONCAT: {
         if (!json_is_string(a) || !json_is_string(b))
@@ -113,18 +128,30 @@ static json_t *binary(struct q_ev *ev, int op, const json_t *a, const json_t *b)
     double x = json_number_value(a), y = json_number_value(b);
     int32_t i = to_i32(x), j = to_i32(y);
     switch (op) {
-    case '+': return number(ev, x + y);
-    case '-': return number(ev, x - y);
-    case '*': return number(ev, x * y);
-    case '/': return number(ev, x / y);
-    case '%': return number(ev, fmod(x, y));
-    case '&': return number(ev, (double)(i & j));
-    case '|': return number(ev, (double)(i | j));
-    case '^': return number(ev, (double)(i ^ j));
-    case T_SHL: return number(ev, (double)(int32_t)((uint32_t)i << (j & 31)));
-    case T_SHR: return number(ev, (double)(i >> (j & 31)));
-    case T_USHR: return number(ev, (double)((uint32_t)i >> (j & 31)));
-    default: return NULL;
+    case '+':
+        return number(ev, x + y);
+    case '-':
+        return number(ev, x - y);
+    case '*':
+        return number(ev, x * y);
+    case '/':
+        return number(ev, x / y);
+    case '%':
+        return number(ev, fmod(x, y));
+    case '&':
+        return number(ev, (double)(i & j));
+    case '|':
+        return number(ev, (double)(i | j));
+    case '^':
+        return number(ev, (double)(i ^ j));
+    case T_SHL:
+        return number(ev, (double)(int32_t)((uint32_t)i << (j & 31)));
+    case T_SHR:
+        return number(ev, (double)(i >> (j & 31)));
+    case T_USHR:
+        return number(ev, (double)((uint32_t)i >> (j & 31)));
+    default:
+        return NULL;
     }
 }
 
@@ -366,8 +393,8 @@ json_t *q_eval(struct q_ev *ev, const struct q_expr *e, const struct q_env *env)
         json_t *rows = q_subquery(ev, e->sub, env, e->kind == E_ARRAYSUB ? 0 : 1);
         if (!rows || e->kind == E_ARRAYSUB)
             return rows;
-        json_t *r = e->kind == E_EXISTS ? json_boolean(json_array_size(rows) > 0)
-                                        : json_array_get(rows, 0);
+        json_t *r =
+            e->kind == E_EXISTS ? json_boolean(json_array_size(rows) > 0) : json_array_get(rows, 0);
         if (r)
             json_incref(r);
         json_decref(rows);

@@ -60,8 +60,8 @@ static void acc_add(struct q_acc *a, const json_t *v)
     default:
         if (json_is_array(v) || json_is_object(v)) {
             a->bad = 1;
-        } else if (!a->best || (a->kind == AGG_MIN ? q_cmp(v, a->best) < 0
-                                                   : q_cmp(v, a->best) > 0)) {
+        } else if (!a->best ||
+                   (a->kind == AGG_MIN ? q_cmp(v, a->best) < 0 : q_cmp(v, a->best) > 0)) {
             json_decref(a->best);
             a->best = json_incref((json_t *)v);
         }
@@ -175,8 +175,8 @@ struct run {
     struct q_ev *ev;
     const struct q_env *outer;
     int grouping, ordering, match_only, matched;
-    json_t *sink;   /* where emit appends */
-    json_t *kept;   /* DISTINCT without ORDER BY: rows so far */
+    json_t *sink; /* where emit appends */
+    json_t *kept; /* DISTINCT without ORDER BY: rows so far */
     uint64_t passed, offset, bound;
     int done;
     size_t max_rows;
@@ -586,7 +586,8 @@ static void expand(struct run *r, struct q_env *env, size_t i)
     } else if (json_is_array(v)) {
         size_t k;
         json_t *x;
-        json_array_foreach(v, k, x) {
+        json_array_foreach(v, k, x)
+        {
             env->vals[i] = x;
             expand(r, env, i + 1);
             if (r->done || r->ev->failed)
@@ -645,7 +646,8 @@ static int run_finish(struct run *r, json_t *out)
     } else if (r->kept) {
         size_t i;
         json_t *row;
-        json_array_foreach(r->kept, i, row) {
+        json_array_foreach(r->kept, i, row)
+        {
             if (json_array_append(out, row) != 0) {
                 fail(r->ev, 500, "Out of memory while running the query.");
                 break;
@@ -656,8 +658,7 @@ static int run_finish(struct run *r, json_t *out)
     return r->ev->failed ? -1 : 0;
 }
 
-json_t *q_subquery(struct q_ev *ev, const struct q_sel *s, const struct q_env *env,
-                   size_t max_rows)
+json_t *q_subquery(struct q_ev *ev, const struct q_sel *s, const struct q_env *env, size_t max_rows)
 {
     struct run r;
     run_init(&r, s, ev, env, 0);

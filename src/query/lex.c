@@ -119,23 +119,57 @@ static const struct {
     const char *word;
     int kw;
 } keywords[] = {
-    {"AND", KW_AND},         {"ARRAY", KW_ARRAY},     {"AS", KW_AS},
-    {"ASC", KW_ASC},         {"BETWEEN", KW_BETWEEN}, {"BY", KW_BY},
-    {"DESC", KW_DESC},       {"DISTINCT", KW_DISTINCT}, {"ESCAPE", KW_ESCAPE},
-    {"EXISTS", KW_EXISTS},   {"FALSE", KW_FALSE},     {"FROM", KW_FROM},
-    {"GROUP", KW_GROUP},     {"IN", KW_IN},           {"JOIN", KW_JOIN},
-    {"LEFT", KW_LEFT},       {"LIKE", KW_LIKE},       {"LIMIT", KW_LIMIT},
-    {"NOT", KW_NOT},         {"NULL", KW_NULL},       {"OFFSET", KW_OFFSET},
-    {"OR", KW_OR},           {"ORDER", KW_ORDER},     {"RIGHT", KW_RIGHT},
-    {"SELECT", KW_SELECT},   {"TOP", KW_TOP},         {"TRUE", KW_TRUE},
-    {"UDF", KW_UDF},         {"UNDEFINED", KW_UNDEFINED}, {"VALUE", KW_VALUE},
-    {"WHERE", KW_WHERE},     {"CASE", KW_CASE},       {"CAST", KW_CAST},
-    {"CONVERT", KW_CONVERT}, {"CROSS", KW_CROSS},     {"ELSE", KW_ELSE},
-    {"END", KW_END},         {"FOR", KW_FOR},         {"HAVING", KW_HAVING},
-    {"INNER", KW_INNER},     {"INSERT", KW_INSERT},   {"INTO", KW_INTO},
-    {"IS", KW_IS},           {"ON", KW_ON},           {"OUTER", KW_OUTER},
-    {"OVER", KW_OVER},       {"SET", KW_SET},         {"THEN", KW_THEN},
-    {"UPDATE", KW_UPDATE},   {"WHEN", KW_WHEN},       {"WITH", KW_WITH},
+    {"AND", KW_AND},
+    {"ARRAY", KW_ARRAY},
+    {"AS", KW_AS},
+    {"ASC", KW_ASC},
+    {"BETWEEN", KW_BETWEEN},
+    {"BY", KW_BY},
+    {"DESC", KW_DESC},
+    {"DISTINCT", KW_DISTINCT},
+    {"ESCAPE", KW_ESCAPE},
+    {"EXISTS", KW_EXISTS},
+    {"FALSE", KW_FALSE},
+    {"FROM", KW_FROM},
+    {"GROUP", KW_GROUP},
+    {"IN", KW_IN},
+    {"JOIN", KW_JOIN},
+    {"LEFT", KW_LEFT},
+    {"LIKE", KW_LIKE},
+    {"LIMIT", KW_LIMIT},
+    {"NOT", KW_NOT},
+    {"NULL", KW_NULL},
+    {"OFFSET", KW_OFFSET},
+    {"OR", KW_OR},
+    {"ORDER", KW_ORDER},
+    {"RIGHT", KW_RIGHT},
+    {"SELECT", KW_SELECT},
+    {"TOP", KW_TOP},
+    {"TRUE", KW_TRUE},
+    {"UDF", KW_UDF},
+    {"UNDEFINED", KW_UNDEFINED},
+    {"VALUE", KW_VALUE},
+    {"WHERE", KW_WHERE},
+    {"CASE", KW_CASE},
+    {"CAST", KW_CAST},
+    {"CONVERT", KW_CONVERT},
+    {"CROSS", KW_CROSS},
+    {"ELSE", KW_ELSE},
+    {"END", KW_END},
+    {"FOR", KW_FOR},
+    {"HAVING", KW_HAVING},
+    {"INNER", KW_INNER},
+    {"INSERT", KW_INSERT},
+    {"INTO", KW_INTO},
+    {"IS", KW_IS},
+    {"ON", KW_ON},
+    {"OUTER", KW_OUTER},
+    {"OVER", KW_OVER},
+    {"SET", KW_SET},
+    {"THEN", KW_THEN},
+    {"UPDATE", KW_UPDATE},
+    {"WHEN", KW_WHEN},
+    {"WITH", KW_WITH},
 };
 
 static int is_ident_start(char c)
@@ -230,14 +264,27 @@ static void lex_string(struct q_parser *p, size_t i, struct q_token *out)
         c = s[j + 1];
         j += 2;
         switch (c) {
-        case '\'': case '"': case '\\': case '/':
+        case '\'':
+        case '"':
+        case '\\':
+        case '/':
             o[n++] = c;
             break;
-        case 'b': o[n++] = '\b'; break;
-        case 'f': o[n++] = '\f'; break;
-        case 'n': o[n++] = '\n'; break;
-        case 'r': o[n++] = '\r'; break;
-        case 't': o[n++] = '\t'; break;
+        case 'b':
+            o[n++] = '\b';
+            break;
+        case 'f':
+            o[n++] = '\f';
+            break;
+        case 'n':
+            o[n++] = '\n';
+            break;
+        case 'r':
+            o[n++] = '\r';
+            break;
+        case 't':
+            o[n++] = '\t';
+            break;
         case 'u': {
             long cp = hex4(s, j, end);
             if (cp < 0)

@@ -247,11 +247,14 @@ static struct q_expr *call(struct q_parser *p, const char *name, size_t pos)
     int saved_in_agg = p->in_agg;
     if (agg >= 0) {
         if (!p->agg_ok)
-            q_fail(p, pos, "Aggregate function '%s' is not allowed here: aggregates may only "
-                           "appear in the SELECT list.", name);
+            q_fail(p, pos,
+                   "Aggregate function '%s' is not allowed here: aggregates may only "
+                   "appear in the SELECT list.",
+                   name);
         if (p->in_agg)
-            q_fail(p, pos, "Cannot perform an aggregate function on an expression containing "
-                           "an aggregate.");
+            q_fail(p, pos,
+                   "Cannot perform an aggregate function on an expression containing "
+                   "an aggregate.");
         p->in_agg = 1;
     }
     if (p->cur.kind != ')') {
@@ -288,8 +291,8 @@ static struct q_expr *call(struct q_parser *p, const char *name, size_t pos)
         if (min == max)
             q_fail(p, pos, "The %s function requires %d argument(s).", q_builtin_name(id), min);
         else if (max < 0)
-            q_fail(p, pos, "The %s function requires at least %d argument(s).",
-                   q_builtin_name(id), min);
+            q_fail(p, pos, "The %s function requires at least %d argument(s).", q_builtin_name(id),
+                   min);
         else
             q_fail(p, pos, "The %s function requires between %d and %d argument(s).",
                    q_builtin_name(id), min, max);
@@ -305,7 +308,8 @@ static json_t *param_value(struct q_parser *p, const struct q_token *t)
 {
     size_t i;
     json_t *it;
-    json_array_foreach(p->params, i, it) {
+    json_array_foreach(p->params, i, it)
+    {
         const char *name = json_string_value(json_object_get(it, "name"));
         if (name && strcmp(name, t->str) == 0) {
             json_t *v = json_object_get(it, "value");
@@ -313,6 +317,28 @@ static json_t *param_value(struct q_parser *p, const struct q_token *t)
         }
     }
     q_fail(p, t->pos, "The parameter '%s' is not defined.", t->str);
+}
+
+/* An array or object constructor whose members are all constants is a
+ * constant itself (so that sargs and IN lists see through it). */
+static struct q_expr *fold(struct q_parser *p, struct q_expr *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (e->args[i]->kind != E_CONST)
+            return e;
+    json_t *v = q_keep(p, e->kind == E_OBJECT ? json_object() : json_array());
+    for (size_t i = 0; i < e->n; i++) {
+        json_t *m = e->args[i]->val;
+        if (!m)
+            continue;
+        if ((e->kind == E_OBJECT ? json_object_set(v, e->keys[i], m) : json_array_append(v, m)) !=
+            0)
+            q_fail(p, e->pos, "Out of memory while parsing the query.");
+    }
+    struct q_expr *c = node(p, E_CONST, e->pos);
+    c->val = v;
+    c->end = e->end;
+    return c;
 }
 
 static struct q_expr *primary(struct q_parser *p)
@@ -348,7 +374,7 @@ static struct q_expr *primary(struct q_parser *p)
         expect(p, ']');
         e->args = (struct q_expr **)v.v;
         e->n = v.n;
-        return done(p, e);
+        return fold(p, done(p, e));
     }
     case '{': {
         next(p);
@@ -365,8 +391,10 @@ static struct q_expr *primary(struct q_parser *p)
                     syntax_error(p);
                 for (size_t i = 0; i < keys.n; i++)
                     if (strcmp(keys.v[i], k) == 0)
-                        q_fail(p, p->cur.pos, "Object creation error, property name '%s' "
-                                              "specified more than once.", k);
+                        q_fail(p, p->cur.pos,
+                               "Object creation error, property name '%s' "
+                               "specified more than once.",
+                               k);
                 next(p);
                 expect(p, ':');
                 pvec_push(p, &keys, (void *)k);
@@ -377,7 +405,7 @@ static struct q_expr *primary(struct q_parser *p)
         e->keys = (const char **)keys.v;
         e->args = (struct q_expr **)vals.v;
         e->n = vals.n;
-        return done(p, e);
+        return fold(p, done(p, e));
     }
     case T_IDENT:
         break;
@@ -684,9 +712,9 @@ static long long count_arg(struct q_parser *p)
 static size_t find_from(struct q_parser *p)
 {
     struct q_token t = p->cur;
-    int depth = 0;
+    int depth = 0, after_dot = 0;
     p->skim = 1;
-    for (;;) {
+    for (;; after_dot = t.kind == '.', q_lex(p, t.pos + t.len, &t)) {
         if (t.kind == T_EOF)
             break;
         if (t.kind == '(' || t.kind == '[' || t.kind == '{') {
@@ -694,7 +722,7 @@ static size_t find_from(struct q_parser *p)
         } else if (t.kind == ')' || t.kind == ']' || t.kind == '}') {
             if (--depth < 0)
                 break;
-        } else if (depth == 0 && t.kind == T_IDENT) {
+        } else if (depth == 0 && t.kind == T_IDENT && !after_dot) {
             if (t.kw == KW_FROM) {
                 p->skim = 0;
                 return t.pos;
@@ -703,7 +731,6 @@ static size_t find_from(struct q_parser *p)
                 t.kw == KW_JOIN)
                 break;
         }
-        q_lex(p, t.pos + t.len, &t);
     }
     p->skim = 0;
     return 0;
@@ -723,6 +750,24 @@ static const char *var_alias(const struct q_sel *s, const struct q_expr *e)
     for (int up = e->up; up > 0; up--)
         s = s->outer;
     return s->srcs[e->slot].alias;
+}
+
+/* An optional [AS] alias; dflt when there is none. */
+static const char *opt_alias(struct q_parser *p, const char *dflt)
+{
+    if (accept_kw(p, KW_AS) || (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE))
+        return expect_ident(p);
+    return dflt;
+}
+
+/* A source bound to the value of e (no iteration): `e [[AS] alias]`,
+ * named by default after e's last property or the alias e names. */
+static void value_source(struct q_parser *p, struct q_sel *s, struct q_expr *e)
+{
+    const char *alias = opt_alias(p, e->kind == E_VAR ? var_alias(s, e) : path_name(e));
+    if (!alias)
+        syntax_error(p);
+    add_src(p, s, alias, 0, e);
 }
 
 static void parse_from(struct q_parser *p, struct q_sel *s, int top)
@@ -755,43 +800,25 @@ static void parse_from(struct q_parser *p, struct q_sel *s, int top)
         if (p->cur.kind == '.' || p->cur.kind == '[') {
             struct q_expr *e = postfix(p, resolve(p, name, pos));
             s->srcs[0].alias = NULL;
-            const char *alias = path_name(e);
-            if (accept_kw(p, KW_AS) || (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE))
-                alias = expect_ident(p);
-            if (!alias)
-                syntax_error(p);
-            add_src(p, s, alias, 0, e);
-        } else if (accept_kw(p, KW_AS) || (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE)) {
-            s->srcs[0].alias = expect_ident(p);
+            value_source(p, s, e);
+        } else {
+            s->srcs[0].alias = opt_alias(p, name);
             p->q->root_alias = s->srcs[0].alias;
         }
     } else {
-        struct q_expr *e = postfix(p, primary(p));
-        const char *alias = e->kind == E_VAR ? var_alias(s, e) : path_name(e);
-        if (accept_kw(p, KW_AS) || (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE))
-            alias = expect_ident(p);
-        if (!alias)
-            syntax_error(p);
-        add_src(p, s, alias, 0, e);
+        value_source(p, s, postfix(p, primary(p)));
     }
     /* joins */
     while (accept_kw(p, KW_JOIN)) {
         if (++s->n_joins >= Q_MAX_DEPTH)
             q_fail(p, p->cur.pos, "The query has more than %d JOINs.", Q_MAX_DEPTH - 1);
         peek(p, &n);
-        if (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE && n.kind == T_IDENT &&
-            n.kw == KW_IN) {
+        if (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE && n.kind == T_IDENT && n.kw == KW_IN) {
             const char *alias = expect_ident(p);
             next(p);
             add_src(p, s, alias, 1, postfix(p, primary(p)));
         } else {
-            struct q_expr *e = postfix(p, primary(p));
-            const char *alias = path_name(e);
-            if (accept_kw(p, KW_AS) || (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE))
-                alias = expect_ident(p);
-            if (!alias)
-                syntax_error(p);
-            add_src(p, s, alias, 0, e);
+            value_source(p, s, postfix(p, primary(p)));
         }
     }
 }
@@ -809,15 +836,13 @@ static void parse_items(struct q_parser *p, struct q_sel *s)
         s->items = q_palloc(p, sizeof *s->items);
         s->n_items = 1;
         s->items[0].e = parse_expr(p);
-        if (accept_kw(p, KW_AS) || (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE))
-            expect_ident(p);
+        opt_alias(p, NULL);
     } else {
         struct pvec v = {0};
         do {
             struct q_item *it = q_palloc(p, sizeof *it);
             it->e = parse_expr(p);
-            if (accept_kw(p, KW_AS) || (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE))
-                it->name = expect_ident(p);
+            it->name = opt_alias(p, NULL);
             pvec_push(p, &v, it);
         } while (accept(p, ','));
         s->items = q_palloc(p, v.n * sizeof *s->items);
@@ -836,8 +861,10 @@ static void parse_items(struct q_parser *p, struct q_sel *s)
             }
             for (size_t j = 0; j < i; j++)
                 if (strcmp(s->items[j].name, it->name) == 0)
-                    q_fail(p, it->e->pos, "Object creation error, property name '%s' "
-                                          "specified more than once.", it->name);
+                    q_fail(p, it->e->pos,
+                           "Object creation error, property name '%s' "
+                           "specified more than once.",
+                           it->name);
             s->items[i] = *it;
         }
     }
@@ -974,6 +1001,8 @@ static struct q_sel *parse_select(struct q_parser *p)
         expect_kw(p, KW_LIMIT);
         s->limit = count_arg(p);
     }
+    if (p->cur.kind != (top ? T_EOF : ')'))
+        syntax_error(p);
     check_select(p, s, pos);
     p->sel = s->outer;
     p->agg_ok = saved_agg_ok;
@@ -1033,7 +1062,8 @@ static int check_params(const json_t *params, struct q_error *err)
     }
     size_t i;
     const json_t *it;
-    json_array_foreach(params, i, it) {
+    json_array_foreach(params, i, it)
+    {
         const char *name = json_string_value(json_object_get(it, "name"));
         if (!json_is_object(it) || !name || name[0] != '@') {
             q_seterr(err, 400, "", 0, -1,

@@ -101,7 +101,8 @@ static const json_t *leaf(const json_t *v, json_t *elem, int depth)
         return NULL;
     const char *k;
     const json_t *m;
-    json_object_foreach((json_t *)v, k, m) {
+    json_object_foreach((json_t *)v, k, m)
+    {
         json_t *key = json_string(k);
         if (!key || json_array_append_new(elem, key) != 0)
             return NULL;
@@ -151,11 +152,16 @@ static void call_sarg(struct q_parser *p, struct sargs *sv, const struct q_expr 
 static int flip(int op)
 {
     switch (op) {
-    case '<': return '>';
-    case '>': return '<';
-    case T_LE: return T_GE;
-    case T_GE: return T_LE;
-    default: return op;
+    case '<':
+        return '>';
+    case '>':
+        return '<';
+    case T_LE:
+        return T_GE;
+    case T_GE:
+        return T_LE;
+    default:
+        return op;
     }
 }
 

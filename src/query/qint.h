@@ -28,7 +28,7 @@
 
 #include "query/query.h"
 
-#define Q_MAX_HEIGHT 256 /* height of an expression tree */
+#define Q_MAX_HEIGHT 256                  /* height of an expression tree */
 #define Q_MEM_LIMIT  (256u * 1024 * 1024) /* estimated bytes of kept rows */
 
 /* ---- arena ---- */
@@ -43,7 +43,8 @@ void q_arena_free(struct q_arena *a);
 
 enum q_tok {
     T_EOF = 0,
-    /* single-character punctuation uses its own code: ( ) [ ] { } , . : ? * / % + - < > = ~ & | ^ */
+    /* single-character punctuation uses its own code: ( ) [ ] { } , . : ? * / % + - < > = ~ & | ^
+     */
     T_IDENT = 256,
     T_NUM,
     T_STR,
@@ -61,13 +62,57 @@ enum q_tok {
 /* Reserved words; an identifier token carries one of these in kw. */
 enum q_kw {
     KW_NONE = 0,
-    KW_AND, KW_ARRAY, KW_AS, KW_ASC, KW_BETWEEN, KW_BY, KW_DESC, KW_DISTINCT, KW_ESCAPE,
-    KW_EXISTS, KW_FALSE, KW_FROM, KW_GROUP, KW_IN, KW_JOIN, KW_LEFT, KW_LIKE, KW_LIMIT, KW_NOT,
-    KW_NULL, KW_OFFSET, KW_OR, KW_ORDER, KW_RIGHT, KW_SELECT, KW_TOP, KW_TRUE, KW_UDF,
-    KW_UNDEFINED, KW_VALUE, KW_WHERE,
+    KW_AND,
+    KW_ARRAY,
+    KW_AS,
+    KW_ASC,
+    KW_BETWEEN,
+    KW_BY,
+    KW_DESC,
+    KW_DISTINCT,
+    KW_ESCAPE,
+    KW_EXISTS,
+    KW_FALSE,
+    KW_FROM,
+    KW_GROUP,
+    KW_IN,
+    KW_JOIN,
+    KW_LEFT,
+    KW_LIKE,
+    KW_LIMIT,
+    KW_NOT,
+    KW_NULL,
+    KW_OFFSET,
+    KW_OR,
+    KW_ORDER,
+    KW_RIGHT,
+    KW_SELECT,
+    KW_TOP,
+    KW_TRUE,
+    KW_UDF,
+    KW_UNDEFINED,
+    KW_VALUE,
+    KW_WHERE,
     /* reserved but unsupported: refused where an identifier is expected */
-    KW_CASE, KW_CAST, KW_CONVERT, KW_CROSS, KW_ELSE, KW_END, KW_FOR, KW_HAVING, KW_INNER,
-    KW_INSERT, KW_INTO, KW_IS, KW_ON, KW_OUTER, KW_OVER, KW_SET, KW_THEN, KW_UPDATE, KW_WHEN,
+    KW_CASE,
+    KW_CAST,
+    KW_CONVERT,
+    KW_CROSS,
+    KW_ELSE,
+    KW_END,
+    KW_FOR,
+    KW_HAVING,
+    KW_INNER,
+    KW_INSERT,
+    KW_INTO,
+    KW_IS,
+    KW_ON,
+    KW_OUTER,
+    KW_OVER,
+    KW_SET,
+    KW_THEN,
+    KW_UPDATE,
+    KW_WHEN,
     KW_WITH,
 };
 
@@ -117,17 +162,17 @@ enum q_agg { AGG_COUNT, AGG_SUM, AGG_AVG, AGG_MIN, AGG_MAX };
 struct q_sel;
 struct q_expr {
     enum q_ekind kind;
-    int op;      /* operator token, aggregate kind, built-in id */
-    int negate;  /* NOT IN, NOT BETWEEN, NOT LIKE */
-    int height;  /* 1 for a leaf */
+    int op;          /* operator token, aggregate kind, built-in id */
+    int negate;      /* NOT IN, NOT BETWEEN, NOT LIKE */
+    int height;      /* 1 for a leaf */
     size_t pos, end; /* source text span */
     struct q_expr *a, *b, *c;
     struct q_expr **args;
     size_t n;
-    const char **keys;   /* E_OBJECT */
-    json_t *val;         /* E_CONST, E_PROP, E_ELEM (held by consts) */
-    int up, slot;        /* E_VAR; slot also for E_AGG */
-    struct q_sel *sub;   /* subqueries */
+    const char **keys; /* E_OBJECT */
+    json_t *val;       /* E_CONST, E_PROP, E_ELEM (held by consts) */
+    int up, slot;      /* E_VAR; slot also for E_AGG */
+    struct q_sel *sub; /* subqueries */
 };
 
 struct q_src {
@@ -160,9 +205,9 @@ struct q_sel {
     size_t n_group;
     struct q_order_item *order;
     size_t n_order;
-    size_t n_aggs; /* E_AGG nodes in the select list */
+    size_t n_aggs;        /* E_AGG nodes in the select list */
     struct q_expr **aggs; /* by slot */
-    struct q_sel *outer; /* enclosing select (parse time scope) */
+    struct q_sel *outer;  /* enclosing select (parse time scope) */
 };
 
 struct q_query {
@@ -186,9 +231,9 @@ struct q_parser {
     struct q_error *err;
     jmp_buf fail;
     int depth;
-    int skim;        /* scanning ahead: strings and parameters not decoded */
-    int agg_ok;      /* aggregates allowed here (a select list) */
-    int in_agg;      /* inside an aggregate's argument */
+    int skim;   /* scanning ahead: strings and parameters not decoded */
+    int agg_ok; /* aggregates allowed here (a select list) */
+    int in_agg; /* inside an aggregate's argument */
     struct q_sel *sel;
 };
 
@@ -199,7 +244,7 @@ void q_seterr(struct q_error *err, int status, const char *text, size_t len, lon
 /* Fail the parse: fill p->err and longjmp out. */
 _Noreturn void q_fail(struct q_parser *p, size_t pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void *q_palloc(struct q_parser *p, size_t n); /* arena, longjmps on OOM */
+void *q_palloc(struct q_parser *p, size_t n);  /* arena, longjmps on OOM */
 json_t *q_keep(struct q_parser *p, json_t *v); /* hand v to consts; NULL OOM longjmps */
 
 /* plan.c: sargs and ORDER BY paths, computed once after parsing. */
@@ -212,8 +257,8 @@ struct q_acc; /* exec.c */
 /* One select's bound sources during a row, chained to enclosing selects. */
 struct q_env {
     const struct q_env *up;
-    json_t **vals;             /* n_srcs values, borrowed */
-    const struct q_acc *accs;  /* the current group's accumulators, or NULL */
+    json_t **vals;            /* n_srcs values, borrowed */
+    const struct q_acc *accs; /* the current group's accumulators, or NULL */
 };
 
 /* Evaluation state shared by one execution and its subqueries. */

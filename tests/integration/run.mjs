@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs one integration suite with node's built-in test runner:
-//   node tests/integration/run.mjs js|raw|noplaintext|npm
-// js and noplaintext need @azure/cosmos: installed with `npm ci` into
+//   node tests/integration/run.mjs js|query|raw|noplaintext|npm
+// js, query and noplaintext need @azure/cosmos: installed with `npm ci` into
 // tests/integration/js/node_modules when missing or older than the lock file
 // (`npm` alone does only that). On Node 18 (Debian's nodejs) the SDK needs
 // the global Web Crypto object, so node runs with --experimental-global-webcrypto
@@ -17,6 +17,7 @@ const jsDir = path.join(here, "js");
 const suites = {
   js: path.join(jsDir, "sdk"),
   noplaintext: path.join(jsDir, "noplaintext"),
+  query: path.join(jsDir, "query"),
   raw: path.join(here, "raw"),
 };
 
@@ -44,7 +45,7 @@ if (suite === "npm") {
   process.exit(0);
 }
 if (!suites[suite]) {
-  console.error("usage: node run.mjs js|raw|noplaintext|npm");
+  console.error("usage: node run.mjs js|query|raw|noplaintext|npm");
   process.exit(2);
 }
 if (suite !== "raw") ensureSdk();
