@@ -689,8 +689,7 @@ static void metrics_header(struct req *r, const struct metrics *m, int index_use
                 ";outputDocumentCount=%" PRIu64 ";outputDocumentSize=%" PRIu64
                 ";writeOutputTimeInMs=0.00;indexUtilizationRatio=%.2f",
                 m->total_ms, m->vm_ms + m->lookup_ms + m->load_ms, m->lookup_ms, m->load_ms,
-                m->retrieved, m->retrieved_bytes,
-                m->output, m->output_bytes, ratio);
+                m->retrieved, m->retrieved_bytes, m->output, m->output_bytes, ratio);
 }
 
 static long page_items(struct req *r)
