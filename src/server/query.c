@@ -18,6 +18,8 @@
  * identical with and without an index.
  *
  * Continuation tokens (x-ms-continuation, JSON text, opaque to clients):
+ * Every token also carries "t", the time the query started, so that the
+ * time functions answer the same on every page.
  *   {"s":seq,"j":j,"r":r}          streaming SCAN/SEQS: resume at document
  *                                  seq, dropping its first j rows; r is the
  *                                  executor's rows_passed before it
@@ -400,6 +402,7 @@ static int plan_make(sqlite3 *db, const struct q_query *q, const struct q_info *
 struct cont {
     int present, ordered, offset_mode;
     uint64_t seq, j, r, o;
+    int64_t t; /* when the query started: GetCurrentDateTimeStatic et al. */
     struct doc_buf key;
 };
 
@@ -412,9 +415,11 @@ static int cont_parse(const char *h, struct cont *c)
     int ok = json_is_object(t);
     json_t *o = json_object_get(t, "o"), *s = json_object_get(t, "s");
     json_t *j = json_object_get(t, "j"), *r = json_object_get(t, "r");
-    json_t *k = json_object_get(t, "k");
+    json_t *k = json_object_get(t, "k"), *when = json_object_get(t, "t");
     double lim = 9007199254740992.0;
 #define NUMOK(v) (json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) < lim)
+    ok = ok && NUMOK(when);
+    c->t = ok ? (int64_t)json_number_value(when) : 0;
     if (ok && o) {
         ok = NUMOK(o);
         c->offset_mode = 1;
@@ -451,29 +456,26 @@ static int cont_parse(const char *h, struct cont *c)
 }
 
 static char *cont_make(const struct plan *pl, int streaming, uint64_t seq, uint64_t j, uint64_t r,
-                       const struct doc_buf *key, uint64_t o)
+                       const struct doc_buf *key, uint64_t o, int64_t t)
 {
-    char buf[128];
-    if (!streaming) {
-        snprintf(buf, sizeof buf, "{\"o\":%" PRIu64 "}", o);
-        return strdup(buf);
+    json_t *tok = streaming ? json_pack("{s:I,s:I,s:I,s:I}", "s", (json_int_t)seq, "j",
+                                        (json_int_t)j, "r", (json_int_t)r, "t", (json_int_t)t)
+                            : json_pack("{s:I,s:I}", "o", (json_int_t)o, "t", (json_int_t)t);
+    if (tok && streaming && pl->kind == P_ORDERED) {
+        char *b64 = malloc(4 * ((key->len + 2) / 3) + 1);
+        if (b64) {
+            EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)key->p, (int)key->len);
+            json_object_set_new(tok, "k", json_string(b64));
+        }
+        if (!b64 || !json_object_get(tok, "k")) {
+            json_decref(tok);
+            tok = NULL;
+        }
+        free(b64);
     }
-    snprintf(buf, sizeof buf, "\"s\":%" PRIu64 ",\"j\":%" PRIu64 ",\"r\":%" PRIu64 "}", seq, j, r);
-    if (pl->kind != P_ORDERED) {
-        char *t = malloc(strlen(buf) + 2);
-        if (t)
-            sprintf(t, "{%s", buf);
-        return t;
-    }
-    size_t n = 4 * ((key->len + 2) / 3) + 1;
-    char *t = malloc(n + strlen(buf) + 16);
-    if (!t)
-        return NULL;
-    strcpy(t, "{\"k\":\"");
-    EVP_EncodeBlock((unsigned char *)t + 6, (const unsigned char *)key->p, (int)key->len);
-    strcat(t, "\",");
-    strcat(t, buf);
-    return t;
+    char *text = tok ? json_dumps(tok, JSON_COMPACT) : NULL;
+    json_decref(tok);
+    return text;
 }
 
 /* ---- candidate documents ---- */
@@ -745,10 +747,10 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
     struct plan pl;
     struct src s;
     memset(&s, 0, sizeof s);
-    struct q_ctx ctx = {.now_ms = (int64_t)time(NULL) * 1000};
+    struct q_ctx ctx;
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
-    ctx.now_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+    ctx.now_ms = ct.present ? ct.t : (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
     struct q_exec *x = NULL;
     json_t *rows = json_array();
     struct doc_buf b = {0};
@@ -822,7 +824,7 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
             int finished = skip + take == made;
             if (!q_exec_done(x) || !finished) {
                 more = 1;
-                next = cont_make(&pl, 1, seq, skip + take, passed, &s.key, 0);
+                next = cont_make(&pl, 1, seq, skip + take, passed, &s.key, 0, ctx.now_ms);
             }
             json_array_clear(rows);
             break;
@@ -841,7 +843,7 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
         err = put_rows(&b, rows, from, to, &count, &m.output_bytes);
         if (to < total) {
             more = 1;
-            next = cont_make(&pl, 0, 0, 0, 0, NULL, to);
+            next = cont_make(&pl, 0, 0, 0, 0, NULL, to, ctx.now_ms);
         }
     }
     char num[32];
