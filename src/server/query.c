@@ -312,6 +312,41 @@ static int order_check(struct req *r, const struct q_query *q, const struct q_in
     return 0;
 }
 
+/* Ranges on one path with bounds of one type: the tightest of each bound
+ * (c.n >= 100 AND c.n < 110 reads 100..110, not either half). */
+static size_t merge_ranges(struct q_sarg *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i].kind != Q_SARG_RANGE)
+            continue;
+        const json_t *ti = s[i].lo ? s[i].lo : s[i].hi;
+        for (size_t j = i + 1; j < n;) {
+            const json_t *tj = s[j].lo ? s[j].lo : s[j].hi;
+            if (s[j].kind != Q_SARG_RANGE || !doc_equal(s[i].path, s[j].path) ||
+                type_byte(ti) != type_byte(tj) || json_is_boolean(ti) != json_is_boolean(tj)) {
+                j++;
+                continue;
+            }
+            if (s[j].lo) {
+                int c = s[i].lo ? q_cmp(s[j].lo, s[i].lo) : 1;
+                if (c > 0 || (c == 0 && !s[j].lo_incl)) {
+                    s[i].lo = s[j].lo;
+                    s[i].lo_incl = s[j].lo_incl;
+                }
+            }
+            if (s[j].hi) {
+                int c = s[i].hi ? q_cmp(s[j].hi, s[i].hi) : -1;
+                if (c < 0 || (c == 0 && !s[j].hi_incl)) {
+                    s[i].hi = s[j].hi;
+                    s[i].hi_incl = s[j].hi_incl;
+                }
+            }
+            s[j] = s[--n];
+        }
+    }
+    return n;
+}
+
 static int plan_make(sqlite3 *db, const struct q_query *q, const struct q_info *qi,
                      const struct ixpol *pol, struct plan *pl)
 {
@@ -324,6 +359,7 @@ static int plan_make(sqlite3 *db, const struct q_query *q, const struct q_info *
     size_t ns = q_sargs(q, sargs, MAX_SARGS);
     if (ns > MAX_SARGS)
         ns = MAX_SARGS;
+    ns = merge_ranges(sargs, ns);
     struct krange best[64], cur[64];
     size_t nbest = 0, ncur;
     long long best_count = -1;

@@ -1,0 +1,172 @@
+// Automatic indexing through @azure/cosmos 4.9.3: the index serves queries
+// (query metrics show how many documents were read), follows writes,
+// replaces and deletes, honours the policy (excluded paths, indexingMode
+// none, composite indexes for multi-field ORDER BY), and is rebuilt online
+// when the policy is replaced, with the progress header reaching 100.
+import { after, before, test } from "node:test";
+import { assert, shutdown, startWithClient, uid } from "./common.mjs";
+
+let ctx;
+let database;
+const N = 300;
+const docOf = (i) => ({ id: `d${i}`, pk: `p${i % 4}`, n: i, s: `name${String(i).padStart(3, "0")}`, tags: [`t${i % 7}`, "all"] });
+
+before(async () => {
+  ctx = await startWithClient();
+  ({ database } = await ctx.client.databases.createIfNotExists({ id: uid("db-") }));
+});
+after(async () => {
+  await shutdown(ctx);
+});
+
+async function filled(id, indexingPolicy) {
+  const { container } = await database.containers.create({ id, partitionKey: { paths: ["/pk"] }, indexingPolicy });
+  const ops = [];
+  for (let i = 0; i < N; i++) ops.push({ operationType: "Create", resourceBody: docOf(i) });
+  for (let i = 0; i < N; i += 100) {
+    const res = await container.items.bulk(ops.slice(i, i + 100));
+    for (const r of res) assert.equal(r.statusCode, 201);
+  }
+  return container;
+}
+
+// Result rows and the number of documents the server read for them.
+async function run(container, query, opts = {}) {
+  const it = container.items.query(query, { populateQueryMetrics: true, ...opts });
+  let rows = [];
+  let retrieved = 0;
+  while (it.hasMoreResults()) {
+    const page = await it.fetchNext();
+    rows = rows.concat(page.resources);
+    for (const m of Object.values(page.queryMetrics || {})) retrieved += m.retrievedDocumentCount;
+  }
+  return { rows, retrieved };
+}
+
+test("the default policy indexes every path: equality, range, ORDER BY, STARTSWITH, ARRAY_CONTAINS read few documents", async () => {
+  const c = await filled("idx", undefined);
+  let r = await run(c, "SELECT VALUE c.id FROM c WHERE c.n = 7");
+  assert.deepEqual(r.rows, ["d7"]);
+  assert.equal(r.retrieved, 1);
+
+  r = await run(c, { query: "SELECT VALUE c.n FROM c WHERE c.n > @lo ORDER BY c.n DESC", parameters: [{ name: "@lo", value: 290 }] });
+  assert.deepEqual(r.rows, [299, 298, 297, 296, 295, 294, 293, 292, 291]);
+  assert.equal(r.retrieved, 9);
+
+  r = await run(c, "SELECT TOP 3 VALUE c.n FROM c WHERE c.n >= 100 ORDER BY c.n");
+  assert.deepEqual(r.rows, [100, 101, 102]);
+  assert.ok(r.retrieved <= 3, `TOP 3 over an ordered index read ${r.retrieved} documents`);
+
+  r = await run(c, "SELECT VALUE c.id FROM c WHERE STARTSWITH(c.s, 'name29')");
+  assert.deepEqual(r.rows.sort(), ["d290", "d291", "d292", "d293", "d294", "d295", "d296", "d297", "d298", "d299"]);
+  assert.equal(r.retrieved, 10);
+
+  r = await run(c, "SELECT VALUE c.n FROM c WHERE ARRAY_CONTAINS(c.tags, 't3') AND c.n < 30");
+  assert.deepEqual(r.rows.sort((a, b) => a - b), [3, 10, 17, 24]);
+  assert.ok(r.retrieved <= 43, `ARRAY_CONTAINS read ${r.retrieved} documents`);
+
+  r = await run(c, "SELECT VALUE c.id FROM c WHERE c.n IN (5, 50, 500)");
+  assert.deepEqual(r.rows.sort(), ["d5", "d50"]);
+  assert.equal(r.retrieved, 2);
+
+  // single partition: the partition key header restricts what is read
+  r = await run(c, "SELECT VALUE c.n FROM c WHERE c.n < 10", { partitionKey: "p1" });
+  assert.deepEqual(r.rows.sort((a, b) => a - b), [1, 5, 9]);
+
+  // writes keep the index exact: replace moves the entry, delete removes it
+  await c.item("d7", "p3").replace({ ...docOf(7), n: 1007 });
+  assert.deepEqual((await run(c, "SELECT VALUE c.id FROM c WHERE c.n = 7")).rows, []);
+  assert.deepEqual((await run(c, "SELECT VALUE c.id FROM c WHERE c.n = 1007")).rows, ["d7"]);
+  await c.items.upsert({ ...docOf(8), n: 2008 });
+  assert.deepEqual((await run(c, "SELECT VALUE c.id FROM c WHERE c.n = 8")).rows, []);
+  assert.deepEqual((await run(c, "SELECT VALUE c.id FROM c WHERE c.n = 2008")).rows, ["d8"]);
+  await c.item("d9", "p1").patch([{ op: "set", path: "/n", value: 3009 }]);
+  assert.deepEqual((await run(c, "SELECT VALUE c.id FROM c WHERE c.n = 3009")).rows, ["d9"]);
+  await c.item("d9", "p1").delete();
+  assert.deepEqual((await run(c, "SELECT VALUE c.id FROM c WHERE c.n = 3009")).rows, []);
+  // _ts is indexed as Cosmos does
+  r = await run(c, "SELECT VALUE COUNT(1) FROM c WHERE c._ts > 0");
+  assert.deepEqual(r.rows, [N - 1]);
+});
+
+test("indexingMode none and excluded paths: same results from a scan; ORDER BY on an excluded path is refused", async () => {
+  const none = await filled("none", { indexingMode: "none", automatic: false });
+  let r = await run(none, "SELECT VALUE c.id FROM c WHERE c.n = 7");
+  assert.deepEqual(r.rows, ["d7"]);
+  assert.equal(r.retrieved, N, "without an index every document is read");
+
+  const ex = await filled("excl", { includedPaths: [{ path: "/*" }], excludedPaths: [{ path: "/n/?" }] });
+  r = await run(ex, "SELECT VALUE c.id FROM c WHERE c.n = 7");
+  assert.deepEqual(r.rows, ["d7"]);
+  assert.equal(r.retrieved, N);
+  r = await run(ex, "SELECT VALUE c.id FROM c WHERE c.s = 'name007'");
+  assert.deepEqual(r.rows, ["d7"]);
+  assert.equal(r.retrieved, 1, "other paths are still indexed");
+  await assert.rejects(run(ex, "SELECT * FROM c ORDER BY c.n"), (e) => e.code === 400);
+});
+
+test("ORDER BY over two fields needs a composite index, and uses it", async () => {
+  const plain = await filled("nocomp", undefined);
+  await assert.rejects(run(plain, "SELECT * FROM c ORDER BY c.pk, c.n DESC"), (e) => {
+    assert.equal(e.code, 400);
+    assert.match(e.message, /composite index/);
+    return true;
+  });
+  const comp = await filled("comp", {
+    includedPaths: [{ path: "/*" }],
+    compositeIndexes: [[{ path: "/pk", order: "ascending" }, { path: "/n", order: "descending" }]],
+  });
+  const want = Array.from({ length: N }, (_, i) => docOf(i))
+    .sort((a, b) => (a.pk < b.pk ? -1 : a.pk > b.pk ? 1 : b.n - a.n))
+    .map((d) => d.id);
+  let r = await run(comp, "SELECT VALUE c.id FROM c ORDER BY c.pk, c.n DESC", { maxItemCount: 37 });
+  assert.deepEqual(r.rows, want);
+  r = await run(comp, "SELECT VALUE c.id FROM c ORDER BY c.pk DESC, c.n ASC", { maxItemCount: 50 });
+  assert.deepEqual(r.rows, [...want].reverse());
+  r = await run(comp, "SELECT TOP 5 VALUE c.id FROM c ORDER BY c.pk, c.n DESC");
+  assert.deepEqual(r.rows, want.slice(0, 5));
+  assert.ok(r.retrieved <= 5, `TOP 5 read ${r.retrieved} documents`);
+});
+
+test("replacing the policy rebuilds the index online; progress reaches 100 and queries use it", async () => {
+  const c = await filled("switch", { indexingMode: "none", automatic: false });
+  const before = await run(c, "SELECT VALUE c.id FROM c WHERE c.n >= 100 AND c.n < 110");
+  assert.equal(before.retrieved, N);
+  const { resource: def } = await c.read();
+  def.indexingPolicy = { indexingMode: "consistent", automatic: true, includedPaths: [{ path: "/*" }], excludedPaths: [] };
+  await c.replace(def);
+  // writes during the rebuild are indexed too
+  await c.items.create({ id: "late", pk: "p0", n: 105.5, s: "late", tags: [] });
+  let progress = -1;
+  for (let i = 0; i < 200 && progress !== 100; i++) {
+    const res = await c.read();
+    progress = Number(res.headers["x-ms-documentdb-collection-index-transformation-progress"]);
+    if (progress !== 100) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(progress, 100);
+  const { resource: now } = await c.read();
+  assert.equal(now.indexingPolicy.indexingMode, "consistent");
+  const afterRebuild = await run(c, "SELECT VALUE c.id FROM c WHERE c.n >= 100 AND c.n < 110");
+  assert.deepEqual(afterRebuild.rows.sort(), [...before.rows, "late"].sort());
+  assert.equal(afterRebuild.retrieved, 11);
+  // and back to none: scans again, same answers
+  now.indexingPolicy = { indexingMode: "none", automatic: false };
+  await c.replace(now);
+  const scanned = await run(c, "SELECT VALUE c.id FROM c WHERE c.n >= 100 AND c.n < 110");
+  assert.deepEqual(scanned.rows.sort(), afterRebuild.rows.sort());
+  assert.equal(scanned.retrieved, N + 1);
+});
+
+test("an invalid indexing policy is refused with 400 and changes nothing", async () => {
+  await assert.rejects(
+    database.containers.create({ id: "bad", partitionKey: { paths: ["/pk"] }, indexingPolicy: { includedPaths: [{ path: "/n" }] } }),
+    (e) => e.code === 400,
+  );
+  const c = await filled("keep", undefined);
+  const { resource: def } = await c.read();
+  const bad = { ...def, indexingPolicy: { includedPaths: [{ path: "no-slash/?" }] } };
+  await assert.rejects(c.replace(bad), (e) => e.code === 400);
+  const { resource: still } = await c.read();
+  assert.deepEqual(still.indexingPolicy, def.indexingPolicy);
+  assert.equal((await run(c, "SELECT VALUE c.id FROM c WHERE c.n = 3")).retrieved, 1);
+});
