@@ -205,7 +205,7 @@ class Items(Base):
         self.assertEqual(e.sub_status, 1001)
 
 
-class Feeds(Base):
+class FeedData(Base):
     N = 17
 
     @classmethod
@@ -213,6 +213,9 @@ class Feeds(Base):
         super().setUpClass()
         for i in range(cls.N):
             cls.client.CreateItem(cls.coll_link, {"id": "f%02d" % i, "pk": "p%d" % (i % 3), "x": i % 4})
+
+
+class Feeds(FeedData):
 
     def test_read_items_feed_all_once(self):
         ids = [d["id"] for d in self.client.ReadItems(self.coll_link)]
@@ -264,6 +267,63 @@ class Feeds(Base):
     def test_query_across_partitions_without_the_flag_is_400(self):
         # Cosmos: "Cross partition query is required but disabled" (400).
         self.assertStatus(400, lambda: list(self.client.QueryItems(self.coll_link, "SELECT * FROM c WHERE c.x = 1")))
+
+
+class QueryLanguage(FeedData):
+    """The query engine through the 3.1.1 SDK: it sends cross-partition
+    queries as they are (no query plan), so the server runs ORDER BY, TOP,
+    aggregates, GROUP BY and DISTINCT itself and pages the result."""
+
+    def q(self, query, params=None, **opts):
+        opts.setdefault("enableCrossPartitionQuery", True)
+        body = {"query": query, "parameters": params or []}
+        return list(self.client.QueryItems(self.coll_link, body, opts))
+
+    def test_order_by_and_top(self):
+        self.assertEqual(self.q("SELECT VALUE c.id FROM c ORDER BY c.id DESC"),
+                         ["f%02d" % i for i in reversed(range(self.N))])
+        self.assertEqual(self.q("SELECT TOP 3 VALUE c.id FROM c WHERE c.x >= @x ORDER BY c.id",
+                                [{"name": "@x", "value": 2}]),
+                         ["f02", "f03", "f06"])
+
+    def test_order_by_paged_is_the_same_at_every_page_size(self):
+        want = self.q("SELECT c.id, c.x FROM c ORDER BY c.x DESC")
+        self.assertEqual(len(want), self.N)
+        self.assertEqual([r["x"] for r in want], sorted((i % 4 for i in range(self.N)), reverse=True))
+        for size in (1, 4):
+            it = self.client.QueryItems(self.coll_link, "SELECT c.id, c.x FROM c ORDER BY c.x DESC",
+                                        {"enableCrossPartitionQuery": True, "maxItemCount": size})
+            got = []
+            while True:
+                block = it.fetch_next_block()
+                if not block:
+                    break
+                self.assertLessEqual(len(block), size)
+                got.extend(block)
+            self.assertEqual(got, want)
+
+    def test_aggregates_group_by_distinct(self):
+        self.assertEqual(self.q("SELECT VALUE COUNT(1) FROM c"), [self.N])
+        self.assertEqual(self.q("SELECT VALUE SUM(c.x) FROM c"), [sum(i % 4 for i in range(self.N))])
+        self.assertEqual(self.q("SELECT VALUE MAX(c.id) FROM c WHERE c.pk = 'p1'"), ["f16"])
+        groups = self.q("SELECT c.x, COUNT(1) AS n FROM c GROUP BY c.x")
+        self.assertEqual(sorted((g["x"], g["n"]) for g in groups),
+                         [(x, sum(1 for i in range(self.N) if i % 4 == x)) for x in range(4)])
+        self.assertEqual(sorted(self.q("SELECT DISTINCT VALUE c.pk FROM c")), ["p0", "p1", "p2"])
+
+    def test_projection_functions_and_single_partition(self):
+        rows = self.q("SELECT c.id, UPPER(c.pk) AS P, c.x * 10 AS x10 FROM c WHERE c.id IN ('f04', 'f05')")
+        self.assertEqual(sorted(rows, key=lambda r: r["id"]),
+                         [{"id": "f04", "P": "P1", "x10": 0}, {"id": "f05", "P": "P2", "x10": 10}])
+        rows = self.q("SELECT VALUE c.id FROM c WHERE STARTSWITH(c.id, 'f1') ORDER BY c.id",
+                      partitionKey="p0", enableCrossPartitionQuery=False)
+        self.assertEqual(rows, ["f12", "f15"])
+
+    def test_bad_query_is_400_with_a_position(self):
+        e = self.assertStatus(400, self.q, "SELECT * FROM c WHERE c.x = = 1")
+        self.assertIn("column", str(e))
+        e = self.assertStatus(400, self.q, "SELECT NOSUCHFN(c.x) FROM c")
+        self.assertIn("NOSUCHFN", str(e))
 
 
 class VerifiedTLS(unittest.TestCase):
