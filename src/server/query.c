@@ -19,7 +19,8 @@
  *
  * Continuation tokens (x-ms-continuation, JSON text, opaque to clients):
  * Every token also carries "t", the time the query started, so that the
- * time functions answer the same on every page.
+ * time functions answer the same on every page, and "h", a hash of the
+ * request body, so that a token given to another query is refused.
  *   {"s":seq,"j":j,"r":r}          streaming SCAN/SEQS: resume at document
  *                                  seq, dropping its first j rows; r is the
  *                                  executor's rows_passed before it
@@ -438,7 +439,8 @@ static int plan_make(sqlite3 *db, const struct q_query *q, const struct q_info *
 struct cont {
     int present, ordered, offset_mode;
     uint64_t seq, j, r, o;
-    int64_t t; /* when the query started: GetCurrentDateTimeStatic et al. */
+    int64_t t;  /* when the query started: GetCurrentDateTimeStatic et al. */
+    uint64_t h; /* which query (body_hash) */
     struct doc_buf key;
 };
 
@@ -456,6 +458,10 @@ static int cont_parse(const char *h, struct cont *c)
 #define NUMOK(v) (json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) < lim)
     ok = ok && NUMOK(when);
     c->t = ok ? (int64_t)json_number_value(when) : 0;
+    const char *hash = json_string_value(json_object_get(t, "h"));
+    char *hend = NULL;
+    c->h = hash ? strtoull(hash, &hend, 16) : 0;
+    ok = ok && hash && hend && !*hend && *hash;
     if (ok && o) {
         ok = NUMOK(o);
         c->offset_mode = 1;
@@ -491,9 +497,20 @@ static int cont_parse(const char *h, struct cont *c)
     return ok ? 0 : -1;
 }
 
-static char *cont_make(const struct plan *pl, int streaming, uint64_t seq, uint64_t j, uint64_t r,
-                       const struct doc_buf *key, uint64_t o, int64_t t)
+/* FNV-1a of the request body: a token names the query it belongs to. */
+static uint64_t body_hash(const struct req *r)
 {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < r->body_len; i++)
+        h = (h ^ (unsigned char)r->body[i]) * 1099511628211ull;
+    return h;
+}
+
+static char *cont_make(const struct plan *pl, int streaming, uint64_t seq, uint64_t j, uint64_t r,
+                       const struct doc_buf *key, uint64_t o, int64_t t, uint64_t h)
+{
+    char hx[24];
+    snprintf(hx, sizeof hx, "%" PRIx64, h);
     json_t *tok = streaming ? json_pack("{s:I,s:I,s:I,s:I}", "s", (json_int_t)seq, "j",
                                         (json_int_t)j, "r", (json_int_t)r, "t", (json_int_t)t)
                             : json_pack("{s:I,s:I}", "o", (json_int_t)o, "t", (json_int_t)t);
@@ -508,6 +525,10 @@ static char *cont_make(const struct plan *pl, int streaming, uint64_t seq, uint6
             tok = NULL;
         }
         free(b64);
+    }
+    if (tok && json_object_set_new(tok, "h", json_string(hx)) != 0) {
+        json_decref(tok);
+        tok = NULL;
     }
     char *text = tok ? json_dumps(tok, JSON_COMPACT) : NULL;
     json_decref(tok);
@@ -767,6 +788,13 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
         srv_error(r, 400, 0, "The continuation token is invalid.");
         return;
     }
+    uint64_t qhash = body_hash(r);
+    if (ct.present && ct.h != qhash) {
+        ixpol_put(pol);
+        doc_buf_free(&ct.key);
+        srv_error(r, 400, 0, "The continuation token does not belong to this query.");
+        return;
+    }
     if (qi.n_order && order_check(r, q, &qi, pol) != 0) {
         ixpol_put(pol);
         doc_buf_free(&ct.key);
@@ -860,7 +888,7 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
             int finished = skip + take == made;
             if (!q_exec_done(x) || !finished) {
                 more = 1;
-                next = cont_make(&pl, 1, seq, skip + take, passed, &s.key, 0, ctx.now_ms);
+                next = cont_make(&pl, 1, seq, skip + take, passed, &s.key, 0, ctx.now_ms, qhash);
             }
             json_array_clear(rows);
             break;
@@ -879,7 +907,7 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
         err = put_rows(&b, rows, from, to, &count, &m.output_bytes);
         if (to < total) {
             more = 1;
-            next = cont_make(&pl, 0, 0, 0, 0, NULL, to, ctx.now_ms);
+            next = cont_make(&pl, 0, 0, 0, 0, NULL, to, ctx.now_ms, qhash);
         }
     }
     char num[32];

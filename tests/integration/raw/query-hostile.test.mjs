@@ -284,3 +284,22 @@ test("many hostile queries at once: every one answered, the server keeps serving
   assert.ok(Date.now() - t0 < 4 * LIMIT_MS, `12 concurrent hostile queries took ${Date.now() - t0} ms`);
   await stillServing("12 concurrent hostile queries");
 });
+
+test("continuation tokens: garbage, forged and borrowed tokens get 400; a real one resumes", async () => {
+  const q = { query: "SELECT VALUE c.id FROM c ORDER BY c.id", parameters: [] };
+  const first = await query(q, { "x-ms-max-item-count": "1" });
+  expectOk(first, 200, "first page");
+  const token = first.headers["x-ms-continuation"];
+  assert.ok(token, "a first page of 1 of 3 rows has a continuation");
+  const second = await query(q, { "x-ms-max-item-count": "1", "x-ms-continuation": token });
+  expectOk(second, 200, "second page");
+  assert.deepEqual([...first.json.Documents, ...second.json.Documents], ["base", "long-a"]);
+  for (const bad of ["garbage", "{}", '{"o":-1,"t":0,"h":"1"}', '{"s":1e300,"j":0,"r":0,"t":0,"h":"ab"}', "[1,2]", "\u00ff"]) {
+    await hostile(`continuation ${bad}`, () => query(q, { "x-ms-continuation": bad }));
+  }
+  // a token of this query given to another one
+  await hostile("borrowed continuation", () =>
+    query({ query: "SELECT VALUE c.v FROM c ORDER BY c.id", parameters: [] }, { "x-ms-continuation": token }),
+  );
+  await stillServing("continuation tokens");
+});
