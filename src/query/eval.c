@@ -162,13 +162,64 @@ static size_t cp_len(const char *s, size_t n)
     return k < n ? k : n;
 }
 
-/* LIKE: % any run, _ one character, esc makes the next character literal. */
+/* The code point at s (n > 0 bytes left); *len gets its size. */
+static unsigned decode(const char *s, size_t n, size_t *len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t k = cp_len(s, n);
+    unsigned cp = k == 1 ? u[0] : u[0] & (0x7Fu >> k);
+    for (size_t i = 1; i < k; i++)
+        cp = cp << 6 | (u[i] & 0x3F);
+    *len = k;
+    return cp;
+}
+
+/* A character class [abc], [a-c], [^a-c] at p[pi] (the '['), as in
+ * T-SQL: members up to the first ']' that is not escaped; '-' between two
+ * members is a range, elsewhere a member. Returns 0 when there is no
+ * closing ']' (the '[' is then an ordinary character); else *end is past
+ * the ']' and *hit says whether c is in the class. */
+static int like_class(const char *p, size_t pn, size_t pi, int esc, unsigned c, size_t *end,
+                      int *hit)
+{
+    size_t i = pi + 1, k;
+    int neg = i < pn && p[i] == '^';
+    int in = 0;
+    if (neg)
+        i++;
+    while (i < pn && p[i] != ']') {
+        if ((unsigned char)p[i] == esc && i + 1 < pn)
+            i++;
+        unsigned lo = decode(p + i, pn - i, &k), hi = lo;
+        i += k;
+        if (i + 1 < pn && p[i] == '-' && p[i + 1] != ']') {
+            i++;
+            if ((unsigned char)p[i] == esc && i + 1 < pn)
+                i++;
+            hi = decode(p + i, pn - i, &k);
+            i += k;
+        }
+        in |= lo <= c && c <= hi;
+    }
+    if (i >= pn)
+        return 0;
+    *end = i + 1;
+    *hit = in != neg;
+    return 1;
+}
+
+/* LIKE: % any run, _ one character, [..] one character of a class, esc
+ * makes the next character literal. Greedy with one backtrack point (the
+ * last %): every other element matches exactly one character, so the
+ * work is bounded by (string length) x (pattern length). */
 static int like(const char *s, size_t sn, const char *p, size_t pn, int esc)
 {
     size_t si = 0, pi = 0, star_p = SIZE_MAX, star_s = 0;
     while (si < sn) {
         if (pi < pn) {
             unsigned char c = (unsigned char)p[pi];
+            size_t ls, end;
+            int hit;
             if (c == '%' && c != esc) {
                 star_p = ++pi;
                 star_s = si;
@@ -179,14 +230,24 @@ static int like(const char *s, size_t sn, const char *p, size_t pn, int esc)
                 pi++;
                 continue;
             }
-            size_t lit = pi;
-            if (c == esc && pi + 1 < pn)
-                lit = pi + 1;
-            size_t lp = cp_len(p + lit, pn - lit), ls = cp_len(s + si, sn - si);
-            if (lp == ls && memcmp(p + lit, s + si, lp) == 0) {
-                pi = lit + lp;
-                si += ls;
-                continue;
+            if (c == '[' && c != esc &&
+                like_class(p, pn, pi, esc, decode(s + si, sn - si, &ls), &end, &hit)) {
+                if (hit) {
+                    si += ls;
+                    pi = end;
+                    continue;
+                }
+            } else {
+                size_t lit = pi;
+                if (c == esc && pi + 1 < pn)
+                    lit = pi + 1;
+                size_t lp = cp_len(p + lit, pn - lit);
+                ls = cp_len(s + si, sn - si);
+                if (lp == ls && memcmp(p + lit, s + si, lp) == 0) {
+                    pi = lit + lp;
+                    si += ls;
+                    continue;
+                }
             }
         }
         if (star_p == SIZE_MAX)
@@ -195,7 +256,7 @@ static int like(const char *s, size_t sn, const char *p, size_t pn, int esc)
         star_s += cp_len(s + star_s, sn - star_s);
         si = star_s;
     }
-    while (pi < pn && p[pi] == '%')
+    while (pi < pn && p[pi] == '%' && '%' != esc)
         pi++;
     return pi == pn;
 }

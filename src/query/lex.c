@@ -3,7 +3,7 @@
  * error messages with line and column.
  *
  * Tokens: identifiers [A-Za-z_][A-Za-z0-9_]* (keywords case-insensitive),
- * numbers (123, 1.5, .5, 1e-3), strings in '...' or "..." with the JSON
+ * numbers (123, 1.5, .5, 1e-3, 0x1F), strings in '...' or "..." with the JSON
  * escapes plus \' (\uXXXX surrogate pairs combine; a lone surrogate is an
  * error), parameters @name, punctuation. Comments: -- to end of line.
  * The text was checked for UTF-8 before the first token.
@@ -312,10 +312,32 @@ static void lex_string(struct q_parser *p, size_t i, struct q_token *out)
     out->slen = n;
 }
 
+/* 0x followed by hex digits (the constants page's hexadecimal_literal). */
+static void lex_hex(struct q_parser *p, size_t i, struct q_token *out)
+{
+    const char *s = p->text;
+    size_t j = i + 2;
+    double d = 0;
+    while (j < p->len && hexval(s[j]) >= 0)
+        d = d * 16 + hexval(s[j++]);
+    if (j < p->len && is_ident_char(s[j]))
+        q_fail(p, i, "Syntax error, incorrect syntax near '%.*s'.", (int)(j - i + 1), s + i);
+    if (!isfinite(d))
+        q_fail(p, i, "The number '%.*s' is out of range.", (int)(j - i > 40 ? 40 : j - i), s + i);
+    out->kind = T_NUM;
+    out->num = d;
+    out->len = j - i;
+}
+
 static void lex_number(struct q_parser *p, size_t i, struct q_token *out)
 {
     const char *s = p->text;
     size_t j = i;
+    if (s[i] == '0' && i + 2 < p->len && (s[i + 1] == 'x' || s[i + 1] == 'X') &&
+        hexval(s[i + 2]) >= 0) {
+        lex_hex(p, i, out);
+        return;
+    }
     while (j < p->len && s[j] >= '0' && s[j] <= '9')
         j++;
     if (j < p->len && s[j] == '.') {

@@ -399,6 +399,10 @@ static void test_literals(void **state)
                 "1500,0.25,0.02,true,false,null]]");
     expect_rows("SELECT VALUE @v", "[{\"name\":\"@v\",\"value\":{\"a\":[1]}}]", NULL,
                 "[{\"a\":[1]}]");
+    /* docs (constants): hexadecimal_literal is 0x followed by hex digits */
+    expect_rows("SELECT VALUE [0x1F, 0xff, 0X10, 0x0, -0x10]", NULL, NULL, "[[31,255,16,0,-16]]");
+    expect_error("SELECT VALUE 0x", "Syntax error");
+    expect_error("SELECT VALUE 0x1G", "Syntax error");
 }
 
 /* ---- operators ---- */
@@ -504,6 +508,20 @@ static void test_in_between_like(void **state)
     expect_rows("SELECT VALUE c.id FROM c WHERE c.s LIKE '_t_'", NULL, s, "[4]");
     expect_rows("SELECT VALUE c.id FROM c WHERE c.s NOT LIKE 'a%'", NULL, s, "[4]");
     expect_rows("SELECT VALUE c.id FROM c WHERE c.s LIKE 'APPLE'", NULL, s, "[]");
+    /* docs (keywords, LIKE): [ ] a range or set, [^ ] not in it */
+    expect_rows("SELECT VALUE c.id FROM c WHERE c.s LIKE '[a-b]%'", NULL, s, "[1,2,3]");
+    expect_rows("SELECT VALUE c.id FROM c WHERE c.s LIKE 'a[mn]%'", NULL, s, "[2]");
+    expect_rows("SELECT VALUE c.id FROM c WHERE c.s LIKE 'a[^m]%'", NULL, s, "[1,3]");
+    expect_rows("SELECT VALUE c.id FROM c WHERE c.s LIKE '[\xc3\xa0-\xc3\xaa]t_'", NULL, s,
+                "[4]");
+    /* docs: a wildcard in brackets is literal; the page's table of examples */
+    expect_rows("SELECT VALUE [\"20-30%\" LIKE \"20-30[%]\", \"_n\" LIKE \"[_]n\", "
+                "\"[\" LIKE \"[ [ ]\", \"]\" LIKE \"]\", \"20-30x\" LIKE \"20-30[%]\"]",
+                NULL, NULL, "[[true,true,true,true,false]]");
+    /* an unclosed [ is an ordinary character; - at an end is a member */
+    expect_rows("SELECT VALUE ['a[b' LIKE 'a[b', '-' LIKE '[a-]', 'x' LIKE '[]', "
+                "'!' LIKE '[!%]' ESCAPE '!', '%' LIKE '[!%]' ESCAPE '!']",
+                NULL, NULL, "[[true,true,false,false,true]]");
 }
 
 /* ---- FROM, JOIN, subqueries ---- */
