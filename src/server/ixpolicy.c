@@ -397,22 +397,26 @@ struct walk {
     int rc;
 };
 
-static int keys_add(struct ixkeys *k, const char *a, size_t alen, const char *b, size_t blen)
+/* Start a key: make room for one more offset. */
+static int keys_room(struct ixkeys *k)
 {
-    if (k->n == k->cap) {
-        size_t nc = k->cap ? k->cap * 2 : 32;
-        size_t *o = realloc(k->off, (nc + 1) * sizeof *o);
-        if (!o)
-            return AT_ENOMEM;
-        k->off = o;
-        k->cap = nc;
-        if (k->n == 0)
-            k->off[0] = 0;
-    }
-    if (doc_buf_put(&k->buf, a, alen) || doc_buf_put(&k->buf, b, blen))
+    if (k->n < k->cap)
+        return 0;
+    size_t nc = k->cap ? k->cap * 2 : 32;
+    size_t *o = realloc(k->off, (nc + 1) * sizeof *o);
+    if (!o)
         return AT_ENOMEM;
-    k->off[++k->n] = k->buf.len;
+    k->off = o;
+    k->cap = nc;
+    if (k->n == 0)
+        k->off[0] = 0;
     return 0;
+}
+
+/* The key being built at the end of k->buf is complete. */
+static void keys_end(struct ixkeys *k)
+{
+    k->off[++k->n] = k->buf.len;
 }
 
 static void walk(struct walk *w, const json_t *v, size_t depth)
@@ -421,12 +425,11 @@ static void walk(struct walk *w, const json_t *v, size_t depth)
         return;
     size_t mark = w->prefix.len;
     if (depth > 0 && node_indexed(w->p, w->path, depth)) {
-        struct doc_buf val = {0};
-        if (doc_buf_put(&w->prefix, "\x00", 1) || q_key_put(&val, v) ||
-            keys_add(w->out, w->prefix.p, w->prefix.len, val.p, val.len))
+        if (keys_room(w->out) || doc_buf_put(&w->out->buf, w->prefix.p, w->prefix.len) ||
+            doc_buf_put(&w->out->buf, "\x00", 1) || q_key_put(&w->out->buf, v))
             w->rc = AT_ENOMEM;
-        doc_buf_free(&val);
-        w->prefix.len = mark;
+        else
+            keys_end(w->out);
     }
     if (depth == IX_MAX_DEPTH)
         return;
@@ -462,20 +465,20 @@ static void walk(struct walk *w, const json_t *v, size_t depth)
 
 static int comp_key(const struct comp *c, int i, const json_t *doc, struct ixkeys *out)
 {
-    struct doc_buf b = {0};
+    struct doc_buf *b = &out->buf;
     unsigned char head[2] = {0xF0, (unsigned char)i};
-    int rc = doc_buf_put(&b, (const char *)head, 2);
+    int rc = keys_room(out) || doc_buf_put(b, (const char *)head, 2);
     for (size_t j = 0; !rc && j < c->n; j++) {
         const json_t *v = doc_get_path(doc, json_array_get(c->paths, j));
         if (!v)
-            rc = doc_buf_put(&b, c->desc[j] ? "\xff" : "\x00", 1);
+            rc = doc_buf_put(b, c->desc[j] ? "\xff" : "\x00", 1);
         else
-            rc = c->desc[j] ? q_key_put_desc(&b, v) : q_key_put(&b, v);
+            rc = c->desc[j] ? q_key_put_desc(b, v) : q_key_put(b, v);
     }
-    if (!rc)
-        rc = keys_add(out, b.p, b.len, "", 0);
-    doc_buf_free(&b);
-    return rc;
+    if (rc)
+        return AT_ENOMEM;
+    keys_end(out);
+    return 0;
 }
 
 static int cmp_keys(const struct ixkeys *k, size_t i, size_t j)

@@ -313,6 +313,48 @@ static int order_check(struct req *r, const struct q_query *q, const struct q_in
     return 0;
 }
 
+static long long count_sql(sqlite3 *db, const char *sql, const struct krange *k)
+{
+    sqlite3_stmt *s = NULL;
+    long long n = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK) {
+        if (k)
+            bind_range(s, k);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            n = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+    return n;
+}
+
+/* Whether every document has a scalar at path (then its index entries, in
+ * key order, are every document in ORDER BY order); fills *out with the
+ * range of those entries. Costs a count of the entries and of the
+ * documents: far less than sorting them. */
+static int whole_path_in_order(sqlite3 *db, const struct ixpol *pol, const json_t *path,
+                               struct krange *out)
+{
+    struct doc_buf p = {0};
+    struct krange scalars = {0}, others = {0};
+    int ok = ixpol_path_indexed(pol, path) && ix_path_prefix(&p, path) == 0 &&
+             band(&scalars, &p, Q_KEY_NULL, Q_KEY_ARRAY) == 0 &&
+             band(&others, &p, Q_KEY_ARRAY, Q_KEY_OBJECT + 1) == 0;
+    ok = ok &&
+         count_sql(db, "SELECT EXISTS(SELECT 1 FROM ix WHERE k >= ?1 AND k < ?2)", &others) == 0;
+    if (ok) {
+        long long docs = count_sql(db, "SELECT count(*) FROM docs", NULL);
+        ok = docs >= 0 &&
+             count_sql(db, "SELECT count(*) FROM ix WHERE k >= ?1 AND k < ?2", &scalars) == docs;
+    }
+    doc_buf_free(&p);
+    krange_free(&others);
+    if (ok)
+        *out = scalars;
+    else
+        krange_free(&scalars);
+    return ok;
+}
+
 /* Ranges on one path with bounds of one type: the tightest of each bound
  * (c.n >= 100 AND c.n < 110 reads 100..110, not either half). */
 static size_t merge_ranges(struct q_sarg *s, size_t n)
@@ -402,6 +444,15 @@ static int plan_make(sqlite3 *db, const struct q_query *q, const struct q_info *
             }
             krange_free(&cur[0]);
         }
+    }
+    /* ORDER BY one path and no condition narrows it: read the path's
+     * scalar values in order when every document has one there (no
+     * undefined, array or object values to place around them). */
+    if (pl->kind == P_SCAN && op && (best_sarg < 0 || best_count >= 1000) &&
+        whole_path_in_order(db, pol, op, &pl->order)) {
+        pl->kind = P_ORDERED;
+        pl->desc = desc;
+        pl->index_used = 1;
     }
     /* ORDER BY several paths: a composite index, unless a condition is
      * selective enough to sort its few documents. */
