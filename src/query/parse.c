@@ -28,8 +28,15 @@
  * first skims ahead to FROM, parses the sources, then returns to the list.
  * Errors longjmp to q_parse, which frees the half-built query (everything
  * lives in its arena and consts array).
+ *
+ * Syntax errors come first, as in Cosmos (which parses the whole text
+ * before it binds names): a semantic error (sem_fail: an unknown name,
+ * function or parameter, a misplaced aggregate, ...) makes q_parse parse
+ * the text again with syntax_only set, where semantic checks pass and
+ * names bind to placeholders; a syntax error found then is the answer.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +110,22 @@ static const char *expect_ident(struct q_parser *p)
     const char *s = p->cur.str;
     next(p);
     return s;
+}
+
+/* A semantic error: fatal, except while checking syntax alone (then the
+ * caller goes on with a placeholder). */
+__attribute__((format(printf, 3, 4))) static void sem_fail(struct q_parser *p, size_t pos,
+                                                           const char *fmt, ...)
+{
+    if (p->syntax_only)
+        return;
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    p->semantic = 1;
+    q_fail(p, pos, "%s", msg);
 }
 
 static void enter(struct q_parser *p, size_t pos)
@@ -198,7 +221,8 @@ static struct q_expr *resolve(struct q_parser *p, const char *name, size_t pos)
             }
         }
     }
-    q_fail(p, pos, "Identifier '%s' could not be resolved.", name);
+    sem_fail(p, pos, "Identifier '%s' could not be resolved.", name);
+    return node(p, E_CONST, pos);
 }
 
 static void add_src(struct q_parser *p, struct q_sel *s, const char *alias, int iterate,
@@ -206,7 +230,7 @@ static void add_src(struct q_parser *p, struct q_sel *s, const char *alias, int 
 {
     for (size_t i = 0; i < s->n_srcs; i++)
         if (alias && s->srcs[i].alias && strcmp(s->srcs[i].alias, alias) == 0)
-            q_fail(p, p->cur.pos, "The alias '%s' is defined more than once.", alias);
+            sem_fail(p, p->cur.pos, "The alias '%s' is defined more than once.", alias);
     struct q_src *v = q_palloc(p, (s->n_srcs + 1) * sizeof *v);
     if (s->n_srcs)
         memcpy(v, s->srcs, s->n_srcs * sizeof *v);
@@ -247,14 +271,14 @@ static struct q_expr *call(struct q_parser *p, const char *name, size_t pos)
     int saved_in_agg = p->in_agg;
     if (agg >= 0) {
         if (!p->agg_ok)
-            q_fail(p, pos,
-                   "Aggregate function '%s' is not allowed here: aggregates may only "
-                   "appear in the SELECT list.",
-                   name);
+            sem_fail(p, pos,
+                     "Aggregate function '%s' is not allowed here: aggregates may only "
+                     "appear in the SELECT list.",
+                     name);
         if (p->in_agg)
-            q_fail(p, pos,
-                   "Cannot perform an aggregate function on an expression containing "
-                   "an aggregate.");
+            sem_fail(p, pos,
+                     "Cannot perform an aggregate function on an expression containing "
+                     "an aggregate.");
         p->in_agg = 1;
     }
     if (p->cur.kind != ')') {
@@ -267,9 +291,11 @@ static struct q_expr *call(struct q_parser *p, const char *name, size_t pos)
     expect(p, ')');
     p->in_agg = saved_in_agg;
     struct q_expr *e;
+    if (p->syntax_only)
+        return done(p, node(p, E_CONST, pos));
     if (agg >= 0) {
         if (args.n != 1)
-            q_fail(p, pos, "The %s function requires 1 argument(s).", name);
+            sem_fail(p, pos, "The %s function requires 1 argument(s).", name);
         e = node(p, E_AGG, pos);
         e->op = agg;
         e->a = args.v[0];
@@ -284,18 +310,19 @@ static struct q_expr *call(struct q_parser *p, const char *name, size_t pos)
     }
     int id = q_builtin_find(name, strlen(name));
     if (id < 0)
-        q_fail(p, pos, "'%s' is not a recognized built-in function name.", name);
+        sem_fail(p, pos, "'%s' is not a recognized built-in function name.", name);
     int min, max;
     q_builtin_arity(id, &min, &max);
     if ((int)args.n < min || (max >= 0 && (int)args.n > max)) {
         if (min == max)
-            q_fail(p, pos, "The %s function requires %d argument(s).", q_builtin_name(id), min);
+            sem_fail(p, pos, "The %s function requires %d argument(s).", q_builtin_name(id),
+                     min);
         else if (max < 0)
-            q_fail(p, pos, "The %s function requires at least %d argument(s).", q_builtin_name(id),
-                   min);
+            sem_fail(p, pos, "The %s function requires at least %d argument(s).",
+                     q_builtin_name(id), min);
         else
-            q_fail(p, pos, "The %s function requires between %d and %d argument(s).",
-                   q_builtin_name(id), min, max);
+            sem_fail(p, pos, "The %s function requires between %d and %d argument(s).",
+                     q_builtin_name(id), min, max);
     }
     e = node(p, E_CALL, pos);
     e->op = id;
@@ -316,7 +343,8 @@ static json_t *param_value(struct q_parser *p, const struct q_token *t)
             return v ? json_incref(v) : NULL;
         }
     }
-    q_fail(p, t->pos, "The parameter '%s' is not defined.", t->str);
+    sem_fail(p, t->pos, "The parameter '%s' is not defined.", t->str);
+    return NULL;
 }
 
 /* An array or object constructor whose members are all constants is a
@@ -391,10 +419,10 @@ static struct q_expr *primary(struct q_parser *p)
                     syntax_error(p);
                 for (size_t i = 0; i < keys.n; i++)
                     if (strcmp(keys.v[i], k) == 0)
-                        q_fail(p, p->cur.pos,
-                               "Object creation error, property name '%s' "
-                               "specified more than once.",
-                               k);
+                        sem_fail(p, p->cur.pos,
+                                 "Object creation error, property name '%s' "
+                                 "specified more than once.",
+                                 k);
                 next(p);
                 expect(p, ':');
                 pvec_push(p, &keys, (void *)k);
@@ -611,9 +639,12 @@ static struct q_expr *cmp(struct q_parser *p)
             e->a = a;
             e->b = concat(p);
             if (accept_kw(p, KW_ESCAPE)) {
-                if (p->cur.kind != T_STR || p->cur.slen != 1)
-                    q_fail(p, p->cur.pos, "The ESCAPE clause needs a one-character string.");
-                e->c = constant(p, p->cur.pos, json_stringn(p->cur.str, 1));
+                if (p->cur.kind != T_STR)
+                    syntax_error(p);
+                if (p->cur.slen != 1)
+                    sem_fail(p, p->cur.pos, "The ESCAPE clause needs a one-character string.");
+                else
+                    e->c = constant(p, p->cur.pos, json_stringn(p->cur.str, 1));
                 next(p);
             }
             e->negate = negate;
@@ -703,7 +734,7 @@ static long long count_arg(struct q_parser *p)
         syntax_error(p);
     }
     if (!(d >= 0 && d == floor(d) && d < 9.2e18))
-        q_fail(p, pos, "The count must be a non-negative integer.");
+        sem_fail(p, pos, "The count must be a non-negative integer.");
     next(p);
     return (long long)d;
 }
@@ -765,7 +796,7 @@ static const char *opt_alias(struct q_parser *p, const char *dflt)
 static void value_source(struct q_parser *p, struct q_sel *s, struct q_expr *e)
 {
     const char *alias = opt_alias(p, e->kind == E_VAR ? var_alias(s, e) : path_name(e));
-    if (!alias)
+    if (!alias && !p->syntax_only) /* a placeholder has no name */
         syntax_error(p);
     add_src(p, s, alias, 0, e);
 }
@@ -861,10 +892,10 @@ static void parse_items(struct q_parser *p, struct q_sel *s)
             }
             for (size_t j = 0; j < i; j++)
                 if (strcmp(s->items[j].name, it->name) == 0)
-                    q_fail(p, it->e->pos,
-                           "Object creation error, property name '%s' "
-                           "specified more than once.",
-                           it->name);
+                    sem_fail(p, it->e->pos,
+                             "Object creation error, property name '%s' "
+                             "specified more than once.",
+                             it->name);
             s->items[i] = *it;
         }
     }
@@ -911,27 +942,42 @@ static const struct q_expr *ungrouped(const struct q_sel *s, const struct q_expr
     return NULL;
 }
 
+/* Whether e contains a subquery (heights are bounded: Q_MAX_HEIGHT). */
+static int has_subquery(const struct q_expr *e)
+{
+    if (!e)
+        return 0;
+    if (e->sub)
+        return 1;
+    if (has_subquery(e->a) || has_subquery(e->b) || has_subquery(e->c))
+        return 1;
+    for (size_t i = 0; i < e->n; i++)
+        if (has_subquery(e->args[i]))
+            return 1;
+    return 0;
+}
+
 static void check_select(struct q_parser *p, struct q_sel *s, size_t pos)
 {
     if (s->star && !s->has_from)
-        q_fail(p, pos, "'SELECT *' is not valid if FROM clause is omitted.");
+        sem_fail(p, pos, "'SELECT *' is not valid if FROM clause is omitted.");
     if (s->star && s->n_joins)
-        q_fail(p, pos, "'SELECT *' is only valid with a single input set.");
+        sem_fail(p, pos, "'SELECT *' is only valid with a single input set.");
     if (s->n_group || s->n_aggs) {
         if (s->star)
-            q_fail(p, pos, "'SELECT *' is not valid with GROUP BY or aggregates.");
+            sem_fail(p, pos, "'SELECT *' is not valid with GROUP BY or aggregates.");
         for (size_t i = 0; i < s->n_items; i++) {
             const struct q_expr *bad = ungrouped(s, s->items[i].e);
             if (!bad)
                 continue;
             const struct q_expr *it = s->items[i].e;
-            q_fail(p, it->pos,
-                   "Property reference '%.*s' is invalid in the select list because it is not "
-                   "contained in either an aggregate function or the GROUP BY clause.",
-                   (int)(it->end - it->pos > 60 ? 60 : it->end - it->pos), p->text + it->pos);
+            sem_fail(p, it->pos,
+                     "Property reference '%.*s' is invalid in the select list because it is "
+                     "not contained in either an aggregate function or the GROUP BY clause.",
+                     (int)(it->end - it->pos > 60 ? 60 : it->end - it->pos), p->text + it->pos);
         }
         if (s->n_order)
-            q_fail(p, pos, "ORDER BY is not supported together with GROUP BY or aggregates.");
+            sem_fail(p, pos, "ORDER BY is not supported together with GROUP BY or aggregates.");
     }
 }
 
@@ -974,7 +1020,11 @@ static struct q_sel *parse_select(struct q_parser *p)
         expect_kw(p, KW_BY);
         struct pvec v = {0};
         do {
-            pvec_push(p, &v, parse_expr(p));
+            struct q_expr *g = parse_expr(p);
+            /* docs (GROUP BY): any scalar expression except subqueries */
+            if (has_subquery(g))
+                sem_fail(p, g->pos, "Subqueries are not allowed in the GROUP BY clause.");
+            pvec_push(p, &v, g);
         } while (accept(p, ','));
         s->group = (struct q_expr **)v.v;
         s->n_group = v.n;
@@ -1003,7 +1053,8 @@ static struct q_sel *parse_select(struct q_parser *p)
     }
     if (p->cur.kind != (top ? T_EOF : ')'))
         syntax_error(p);
-    check_select(p, s, pos);
+    if (!p->syntax_only)
+        check_select(p, s, pos);
     p->sel = s->outer;
     p->agg_ok = saved_agg_ok;
     p->in_agg = saved_in_agg;
@@ -1074,13 +1125,54 @@ static int check_params(const json_t *params, struct q_error *err)
     return 0;
 }
 
+/* One pass over checked text: the query, or NULL with err filled;
+ * *semantic says whether the error was a semantic one. */
+static struct q_query *parse_pass(const char *text, size_t len, const json_t *params,
+                                  int syntax_only, struct q_error *err, int *semantic)
+{
+    *semantic = 0;
+    struct q_query *q = calloc(1, sizeof *q);
+    json_t *consts = json_array();
+    struct q_parser *p = calloc(1, sizeof *p);
+    if (!q || !consts || !p) {
+        free(q);
+        free(p);
+        json_decref(consts);
+        q_seterr(err, 500, "", 0, -1, "Out of memory while parsing the query.");
+        return NULL;
+    }
+    q->consts = consts;
+    p->text = text;
+    p->len = len;
+    p->q = q;
+    p->params = params;
+    p->err = err;
+    p->syntax_only = syntax_only;
+    if (setjmp(p->fail)) {
+        *semantic = p->semantic;
+        q_free(p->q);
+        free(p);
+        return NULL;
+    }
+    q_lex(p, 0, &p->cur);
+    p->q->sel = parse_select(p);
+    if (p->cur.kind != T_EOF)
+        syntax_error(p);
+    if (!p->syntax_only)
+        q_plan(p);
+    struct q_query *done_q = p->q;
+    free(p);
+    return done_q;
+}
+
 struct q_query *q_parse(const char *text, size_t len, const json_t *params, struct q_error *err)
 {
-    if (err) {
-        err->status = 0;
-        err->pos = -1;
-        err->msg[0] = 0;
-    }
+    struct q_error local;
+    if (!err)
+        err = &local;
+    err->status = 0;
+    err->pos = -1;
+    err->msg[0] = 0;
     if (!text || len > Q_MAX_TEXT) {
         q_seterr(err, 400, "", 0, -1, "The query text is longer than %d bytes.", Q_MAX_TEXT);
         return NULL;
@@ -1092,38 +1184,17 @@ struct q_query *q_parse(const char *text, size_t len, const json_t *params, stru
     }
     if (check_params(params, err) != 0)
         return NULL;
-    struct q_query *q = calloc(1, sizeof *q);
-    json_t *consts = json_array();
-    if (!q || !consts) {
-        free(q);
-        json_decref(consts);
-        q_seterr(err, 500, "", 0, -1, "Out of memory while parsing the query.");
-        return NULL;
+    int semantic;
+    struct q_query *q = parse_pass(text, len, params, 0, err, &semantic);
+    if (!q && semantic) {
+        /* a syntax error anywhere in the text wins over a semantic one */
+        struct q_error syn;
+        struct q_query *chk = parse_pass(text, len, params, 1, &syn, &semantic);
+        if (chk)
+            q_free(chk);
+        else if (syn.status == 400)
+            *err = syn;
     }
-    q->consts = consts;
-    struct q_parser *p = calloc(1, sizeof *p);
-    if (!p) {
-        q_free(q);
-        q_seterr(err, 500, "", 0, -1, "Out of memory while parsing the query.");
-        return NULL;
-    }
-    struct q_error local;
-    p->text = text;
-    p->len = len;
-    p->q = q;
-    p->params = params;
-    p->err = err ? err : &local;
-    if (setjmp(p->fail)) {
-        free(p);
-        q_free(q);
-        return NULL;
-    }
-    q_lex(p, 0, &p->cur);
-    q->sel = parse_select(p);
-    if (p->cur.kind != T_EOF)
-        syntax_error(p);
-    q_plan(p);
-    free(p);
     return q;
 }
 

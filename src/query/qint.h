@@ -234,6 +234,8 @@ struct q_parser {
     int skim;   /* scanning ahead: strings and parameters not decoded */
     int agg_ok; /* aggregates allowed here (a select list) */
     int in_agg; /* inside an aggregate's argument */
+    int syntax_only; /* checking syntax alone: semantic checks pass (sem_fail) */
+    int semantic;    /* the error being raised is a semantic one */
     struct q_sel *sel;
 };
 

@@ -223,6 +223,21 @@ static void test_parse_errors(void **state)
     expect_error("SELECT * FROM c c2 JOIN c2 IN c2.x", "more than once");
     expect_error("SELECT 1e999", "out of range");
     expect_error("SELECT 12abc", "Syntax error");
+    /* docs (GROUP BY): any scalar expression except subqueries */
+    expect_error("SELECT COUNT(1) AS n FROM c GROUP BY (SELECT VALUE 1)", "GROUP BY");
+    expect_error("SELECT COUNT(1) AS n FROM c GROUP BY c.a, ARRAY(SELECT VALUE 1)", "GROUP BY");
+    /* the whole text is parsed before names bind: a syntax error anywhere
+     * wins over an unknown name, function, parameter or misplaced aggregate */
+    err = parse_bad("SELECT d.id FROM c WHERE c.a = 1 ORDR BY c.a");
+    assert_non_null(strstr(err.msg, "Syntax error, incorrect syntax near 'ORDR'."));
+    assert_int_equal(err.pos, 33);
+    expect_error("SELECT VALUE FOO(1) FROM c WHERE", "end-of-file");
+    expect_error("SELECT VALUE @nope FROM c WHERE c.a LIKE 'x' ESCAPE 1", "near '1'");
+    expect_error("SELECT VALUE COUNT(1) FROM c WHERE COUNT(1) > 1 ORDER", "end-of-file");
+    expect_error("SELECT c.a, c.a FROM c JOIN c IN c.x GROUP BY", "end-of-file");
+    expect_error("SELECT COUNT(1) FROM c GROUP BY (SELECT VALUE 1) LIMT", "near 'LIMT'");
+    /* without a syntax error the semantic one is reported */
+    expect_error("SELECT VALUE FOO(1) FROM c WHERE d.x", "'FOO' is not a recognized");
 
     /* a NUL byte inside the text */
     err = parse_bad_len("SELECT 1\0", 9, NULL);
