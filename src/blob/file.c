@@ -256,7 +256,10 @@ static int file_put(struct blob_store *bs, const char *name, blob_source_fn src,
         *stats = (struct blob_put_stats){.bytes = total, .blocks = blocks, .blocks_sent = blocks};
     goto out;
 fail:
-    if (rc == ENOSPC || rc == EDQUOT)
+    if (!tmp[0])
+        at_error_set(rc, "file:%s: blob '%s' was stored, but syncing the folder failed: %s; it "
+                         "may not survive a crash", fs->dir, name, at_strerror(rc));
+    else if (rc == ENOSPC || rc == EDQUOT)
         at_error_set(rc,
                      "file:%s: disk full while %s blob '%s' (%llu bytes written); the partial "
                      "copy was removed and the previous blob of that name is untouched",
