@@ -4,7 +4,7 @@ BUILD      ?= build
 BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build build-san run test test-fast test-san bench bench-storage bench-server clean format
+.PHONY: all deps build build-san run test test-fast test-san bench bench-storage bench-server bench-query clean format
 
 all: build
 
@@ -45,6 +45,10 @@ bench-storage: build
 bench-server: build
 	@cmake --build $(BUILD) --target server-bench -j $(JOBS)
 	./$(BUILD)/server-bench
+
+bench-query: build
+	@cmake --build $(BUILD) --target query-bench -j $(JOBS)
+	./$(BUILD)/query-bench
 
 format:
 	clang-format -i $$(find src tests bench -name '*.[ch]')

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1144,6 +1145,8 @@ void bench_server_launch(struct bench_server *sp, const char *const *argv, int w
     if (pid < 0)
         bench_die("fork: %s", strerror(errno));
     if (pid == 0) {
+        /* the server goes when this program goes, however it ends */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         int fd = open(sp->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (fd >= 0) {
             dup2(fd, 1);
