@@ -681,14 +681,30 @@ json_t *q_subquery(struct q_ev *ev, const struct q_sel *s, const struct q_env *e
 
 /* ---- the public executor ---- */
 
+/* A top-level FROM (SELECT ...) chain runs as stages: stages[0] is the
+ * innermost select, fed the documents; at finish each stage's rows are
+ * fed, one by one as the document (E_ROOT), to the next, and the last
+ * stage's rows go to run. */
+#define MAX_STAGES Q_MAX_DEPTH
+
 struct q_exec {
     const struct q_query *q;
     struct q_ctx ctx;
     struct q_ev ev;
     struct q_error err;
     struct run run;
+    struct run *stages; /* n_stages runs, innermost first; NULL without */
+    size_t n_stages;
     int presorted, started;
 };
+
+/* A run that keeps its rows until finish. */
+static int keep_rows(struct run *r)
+{
+    if (!r->grouping && !r->ordering && !r->kept && !(r->kept = json_array()))
+        return -1;
+    return 0;
+}
 
 static void exec_setup(struct q_exec *x)
 {
@@ -696,6 +712,63 @@ static void exec_setup(struct q_exec *x)
     run_init(&x->run, x->q->sel, &x->ev, NULL, x->presorted);
     if (!q_exec_streaming(x) && !x->run.grouping && !x->run.ordering)
         x->run.kept = json_array();
+}
+
+/* The runs of the selects under a top-level FROM (SELECT ...). */
+static int stages_setup(struct q_exec *x)
+{
+    size_t n = 0;
+    for (const struct q_sel *s = x->q->sel->from_sel; s; s = s->from_sel)
+        n++;
+    if (!n)
+        return 0;
+    x->stages = calloc(n, sizeof *x->stages);
+    if (!x->stages)
+        return -1;
+    x->n_stages = n;
+    const struct q_sel *s = x->q->sel->from_sel;
+    for (size_t i = n; i-- > 0; s = s->from_sel) {
+        run_init(&x->stages[i], s, &x->ev, NULL, 0);
+        if (keep_rows(&x->stages[i]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Feed doc to stage r (its rows kept for finish). */
+static void stage_feed(struct q_exec *x, struct run *r, const json_t *doc)
+{
+    x->ev.doc = doc;
+    r->sink = r->kept;
+    run_rows(r);
+    r->sink = NULL;
+    x->ev.doc = NULL;
+}
+
+/* Finish the stages: the rows of the last one fed to the top run. */
+static void stages_finish(struct q_exec *x)
+{
+    json_t *rows = json_array(), *row;
+    size_t i;
+    if (!rows) {
+        fail(&x->ev, 500, "Out of memory while running the query.");
+        return;
+    }
+    if (!x->stages[0].s->has_from)
+        stage_feed(x, &x->stages[0], NULL);
+    for (size_t k = 0; k < x->n_stages && !x->ev.failed; k++) {
+        json_array_clear(rows);
+        if (run_finish(&x->stages[k], rows) != 0)
+            break;
+        struct run *next = k + 1 < x->n_stages ? &x->stages[k + 1] : &x->run;
+        json_array_foreach(rows, i, row)
+        {
+            if (next->done || x->ev.failed)
+                break;
+            stage_feed(x, next, row);
+        }
+    }
+    json_decref(rows);
 }
 
 struct q_exec *q_exec_new(const struct q_query *q, const struct q_ctx *ctx)
@@ -710,7 +783,8 @@ struct q_exec *q_exec_new(const struct q_query *q, const struct q_ctx *ctx)
     x->ev.err = &x->err;
     run_init(&x->run, q->sel, &x->ev, NULL, 0);
     exec_setup(x);
-    if (!q_exec_streaming(x) && !x->run.grouping && !x->run.ordering && !x->run.kept) {
+    if ((!q_exec_streaming(x) && !x->run.grouping && !x->run.ordering && !x->run.kept) ||
+        stages_setup(x) != 0) {
         q_exec_free(x);
         return NULL;
     }
@@ -722,12 +796,15 @@ void q_exec_free(struct q_exec *x)
     if (!x)
         return;
     run_free(&x->run);
+    for (size_t i = 0; i < x->n_stages; i++)
+        run_free(&x->stages[i]);
+    free(x->stages);
     free(x);
 }
 
 void q_exec_presorted(struct q_exec *x)
 {
-    if (x->started)
+    if (x->started || x->n_stages)
         return;
     x->presorted = 1;
     exec_setup(x);
@@ -736,7 +813,7 @@ void q_exec_presorted(struct q_exec *x)
 int q_exec_streaming(const struct q_exec *x)
 {
     const struct q_sel *s = x->q->sel;
-    return s->has_from && !s->n_group && !s->n_aggs && !s->distinct &&
+    return s->has_from && !s->n_group && !s->n_aggs && !s->distinct && !s->from_sel &&
            (!s->n_order || x->presorted);
 }
 
@@ -757,16 +834,23 @@ int q_exec_feed(struct q_exec *x, const json_t *doc, json_t *out, struct q_error
             *err = x->err;
         return -1;
     }
-    if (!x->q->sel->has_from || x->run.done)
+    if (q_exec_done(x))
         return 0;
-    x->ev.doc = doc;
-    x->run.sink = q_exec_streaming(x) ? out : x->run.kept;
-    int rc = run_rows(&x->run);
-    x->run.sink = NULL;
-    x->ev.doc = NULL;
-    if (rc != 0 && err)
-        *err = x->err;
-    return rc;
+    if (x->n_stages) {
+        stage_feed(x, &x->stages[0], doc);
+    } else {
+        x->ev.doc = doc;
+        x->run.sink = q_exec_streaming(x) ? out : x->run.kept;
+        run_rows(&x->run);
+        x->run.sink = NULL;
+        x->ev.doc = NULL;
+    }
+    if (x->ev.failed) {
+        if (err)
+            *err = x->err;
+        return -1;
+    }
+    return 0;
 }
 
 uint64_t q_exec_rows_passed(const struct q_exec *x)
@@ -776,6 +860,8 @@ uint64_t q_exec_rows_passed(const struct q_exec *x)
 
 int q_exec_done(const struct q_exec *x)
 {
+    if (x->n_stages)
+        return x->stages[0].done || !x->stages[0].s->has_from;
     return x->run.done || !x->q->sel->has_from;
 }
 
@@ -783,7 +869,9 @@ int q_exec_finish(struct q_exec *x, json_t *out, struct q_error *err)
 {
     x->started = 1;
     if (!x->ev.failed && !q_exec_streaming(x)) {
-        if (!x->q->sel->has_from) {
+        if (x->n_stages)
+            stages_finish(x);
+        else if (!x->q->sel->has_from) {
             x->run.sink = x->run.kept;
             run_rows(&x->run);
         }

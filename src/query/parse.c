@@ -8,7 +8,7 @@
  *   select   := SELECT [DISTINCT] [TOP n] ( '*' | VALUE expr [[AS] id] | item, ... )
  *               [FROM source (JOIN source)*] [WHERE expr] [GROUP BY expr, ...]
  *               [ORDER BY expr [ASC|DESC], ...] [OFFSET n LIMIT m]
- *   source   := id IN path | path [[AS] id]
+ *   source   := id IN path | path [[AS] id] | '(' select ')' [[AS] id]
  *   expr     := coalesce ['?' expr ':' expr]
  *   coalesce := or ('??' or)*
  *   or       := and (OR and)*            and := not (AND not)*
@@ -801,6 +801,43 @@ static void value_source(struct q_parser *p, struct q_sel *s, struct q_expr *e)
     add_src(p, s, alias, 0, e);
 }
 
+/* Whether the current token opens a subquery: '(' SELECT. */
+static int at_subquery(struct q_parser *p)
+{
+    struct q_token n;
+    if (p->cur.kind != '(')
+        return 0;
+    peek(p, &n);
+    return n.kind == T_IDENT && n.kw == KW_SELECT;
+}
+
+/* A subquery as a source, `(SELECT ...) [[AS] alias]`: one row per row of
+ * the subquery (the subquery page's multi-value subqueries in FROM and
+ * JOIN), unnamed without an alias. */
+static void subquery_source(struct q_parser *p, struct q_sel *s)
+{
+    size_t pos = p->cur.pos;
+    next(p);
+    struct q_expr *e = subquery(p, E_ARRAYSUB, pos);
+    add_src(p, s, opt_alias(p, NULL), 1, e);
+}
+
+/* The top-level `FROM (SELECT ...) [[AS] alias]`: the subquery reads the
+ * container and its rows are the documents of s (s->from_sel). */
+static void from_subquery(struct q_parser *p, struct q_sel *s)
+{
+    size_t pos = p->cur.pos;
+    next(p);
+    enter(p, pos);
+    struct q_sel *saved = p->sel;
+    p->sel = NULL; /* the container's scope: nothing outside is visible */
+    s->from_sel = parse_select(p);
+    p->sel = saved;
+    p->depth--;
+    expect(p, ')');
+    add_src(p, s, opt_alias(p, NULL), 0, done(p, node(p, E_ROOT, pos)));
+}
+
 static void parse_from(struct q_parser *p, struct q_sel *s, int top)
 {
     expect_kw(p, KW_FROM);
@@ -808,7 +845,12 @@ static void parse_from(struct q_parser *p, struct q_sel *s, int top)
     /* first source */
     struct q_token n;
     peek(p, &n);
-    if (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE && n.kind == T_IDENT && n.kw == KW_IN) {
+    if (at_subquery(p)) {
+        if (top)
+            from_subquery(p, s);
+        else
+            subquery_source(p, s);
+    } else if (p->cur.kind == T_IDENT && p->cur.kw == KW_NONE && n.kind == T_IDENT && n.kw == KW_IN) {
         const char *alias = expect_ident(p);
         next(p);
         struct q_expr *e;
@@ -848,6 +890,8 @@ static void parse_from(struct q_parser *p, struct q_sel *s, int top)
             const char *alias = expect_ident(p);
             next(p);
             add_src(p, s, alias, 1, postfix(p, primary(p)));
+        } else if (at_subquery(p)) {
+            subquery_source(p, s);
         } else {
             value_source(p, s, postfix(p, primary(p)));
         }
@@ -978,6 +1022,11 @@ static void check_select(struct q_parser *p, struct q_sel *s, size_t pos)
         }
         if (s->n_order)
             sem_fail(p, pos, "ORDER BY is not supported together with GROUP BY or aggregates.");
+        /* docs (GROUP BY): not supported */
+        if (s->n_aggs && s->from_sel && s->from_sel->n_group)
+            sem_fail(p, pos,
+                     "Queries with an aggregate function over a subquery with GROUP BY are "
+                     "not supported.");
     }
 }
 
@@ -1051,8 +1100,7 @@ static struct q_sel *parse_select(struct q_parser *p)
         expect_kw(p, KW_LIMIT);
         s->limit = count_arg(p);
     }
-    if (p->cur.kind != (top ? T_EOF : ')'))
-        syntax_error(p);
+    /* what follows (EOF, or the subquery's ')') the caller checks */
     if (!p->syntax_only)
         check_select(p, s, pos);
     p->sel = s->outer;

@@ -12,11 +12,21 @@
 #include "query/qint.h"
 #include "query/qval.h"
 
-/* The path segments of e from the root document, or NULL. */
-static json_t *root_path(struct q_parser *p, const struct q_expr *e)
+/* The select that reads the container's documents: the top one, or the
+ * innermost FROM (SELECT ...) under it. */
+static const struct q_sel *doc_sel(const struct q_query *q)
 {
-    const struct q_sel *s = p->q->sel;
-    if (!s->n_srcs || s->srcs[0].e->kind != E_ROOT)
+    const struct q_sel *s = q->sel;
+    while (s->from_sel)
+        s = s->from_sel;
+    return s;
+}
+
+/* The path segments of e (an expression of select s) from the root
+ * document, or NULL. */
+static json_t *root_path(struct q_parser *p, const struct q_sel *s, const struct q_expr *e)
+{
+    if (s->from_sel || !s->n_srcs || s->srcs[0].e->kind != E_ROOT)
         return NULL;
     size_t n = 0;
     const struct q_expr *b = e;
@@ -114,12 +124,13 @@ static const json_t *leaf(const json_t *v, json_t *elem, int depth)
     return NULL;
 }
 
-static void call_sarg(struct q_parser *p, struct sargs *sv, const struct q_expr *e)
+static void call_sarg(struct q_parser *p, const struct q_sel *sel, struct sargs *sv,
+                      const struct q_expr *e)
 {
     const char *fn = q_builtin_name(e->op);
     if (!fn || e->n == 0)
         return;
-    json_t *path = root_path(p, e->args[0]);
+    json_t *path = root_path(p, sel, e->args[0]);
     if (!path)
         return;
     const struct q_expr *a1 = e->n > 1 ? e->args[1] : NULL;
@@ -165,20 +176,21 @@ static int flip(int op)
     }
 }
 
-static void conjunct_sarg(struct q_parser *p, struct sargs *sv, const struct q_expr *e)
+static void conjunct_sarg(struct q_parser *p, const struct q_sel *sel, struct sargs *sv,
+                          const struct q_expr *e)
 {
     if (e->kind == E_PROP || e->kind == E_ELEM) {
-        json_t *path = root_path(p, e);
+        json_t *path = root_path(p, sel, e);
         if (path)
             eq_sarg(p, sv, path, json_true());
         return;
     }
     if (e->kind == E_CALL) {
-        call_sarg(p, sv, e);
+        call_sarg(p, sel, sv, e);
         return;
     }
     if (e->kind == E_IN && !e->negate) {
-        json_t *path = root_path(p, e->a);
+        json_t *path = root_path(p, sel, e->a);
         if (!path)
             return;
         json_t *values = q_keep(p, json_array());
@@ -193,7 +205,7 @@ static void conjunct_sarg(struct q_parser *p, struct sargs *sv, const struct q_e
         return;
     }
     if (e->kind == E_BETWEEN && !e->negate) {
-        json_t *path = root_path(p, e->a);
+        json_t *path = root_path(p, sel, e->a);
         const json_t *lo = bound(e->b), *hi = bound(e->c);
         if (!path || !lo || !hi || !same_type(lo, hi))
             return;
@@ -214,7 +226,7 @@ static void conjunct_sarg(struct q_parser *p, struct sargs *sv, const struct q_e
     }
     if (ce->kind != E_CONST)
         return;
-    json_t *path = root_path(p, pe);
+    json_t *path = root_path(p, sel, pe);
     if (!path)
         return;
     if (op == '=') {
@@ -238,22 +250,25 @@ static void conjunct_sarg(struct q_parser *p, struct sargs *sv, const struct q_e
 void q_plan(struct q_parser *p)
 {
     struct q_query *q = p->q;
-    const struct q_sel *s = q->sel;
+    /* sargs come from the WHERE of the select that reads the documents:
+     * a document it filters out yields no row to anything above it */
+    const struct q_sel *s = doc_sel(q);
     struct sargs sv = {0};
     if (s->where) {
         if (s->where->kind == E_AND) {
             for (size_t i = 0; i < s->where->n; i++)
-                conjunct_sarg(p, &sv, s->where->args[i]);
+                conjunct_sarg(p, s, &sv, s->where->args[i]);
         } else {
-            conjunct_sarg(p, &sv, s->where);
+            conjunct_sarg(p, s, &sv, s->where);
         }
     }
     q->sargs = sv.v;
     q->n_sargs = sv.n;
+    s = q->sel;
     if (s->n_order) {
         q->order_paths = q_palloc(p, s->n_order * sizeof *q->order_paths);
         for (size_t i = 0; i < s->n_order; i++)
-            q->order_paths[i] = root_path(p, s->order[i].e);
+            q->order_paths[i] = root_path(p, s, s->order[i].e);
     }
 }
 
@@ -271,7 +286,8 @@ void q_info(const struct q_query *q, struct q_info *out)
     out->top = s->top;
     out->offset = s->offset;
     out->limit = s->limit;
-    out->streaming = s->has_from && !s->n_order && !s->n_group && !s->n_aggs && !s->distinct;
+    out->streaming = s->has_from && !s->n_order && !s->n_group && !s->n_aggs && !s->distinct &&
+                     !s->from_sel;
     out->root_alias = q->root_alias;
 }
 

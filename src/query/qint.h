@@ -208,6 +208,10 @@ struct q_sel {
     size_t n_aggs;        /* E_AGG nodes in the select list */
     struct q_expr **aggs; /* by slot */
     struct q_sel *outer;  /* enclosing select (parse time scope) */
+    /* FROM (SELECT ...) at the top: that select reads the container and
+     * its rows are this select's documents (srcs[0] is E_ROOT); NULL when
+     * this select reads the container itself. */
+    struct q_sel *from_sel;
 };
 
 struct q_query {

@@ -572,6 +572,22 @@ static void test_join(void **state)
                 "{\"givenName\":\"Lisa\",\"grade\":8}]");
     /* FROM over a path binds its value (no iteration) */
     expect_rows("SELECT VALUE ARRAY_LENGTH(children) FROM f.children", NULL, families, "[1,2]");
+    /* subquery page: JOIN over a multi-value subquery, one row per row it
+     * yields, with or without an alias ("optimize JOIN expressions") */
+    const char *tagged = "[{\"id\":1,\"tags\":[{\"n\":\"a\"},{\"n\":\"b\"}]},"
+                         "{\"id\":2,\"tags\":[{\"n\":\"b\"}]},{\"id\":3}]";
+    expect_rows("SELECT VALUE p.id FROM p JOIN (SELECT VALUE t FROM t IN p.tags "
+                "WHERE t.n = 'b')",
+                NULL, tagged, "[1,2]");
+    expect_rows("SELECT p.id, t.n FROM p JOIN (SELECT VALUE t FROM t IN p.tags) AS t", NULL,
+                tagged,
+                "[{\"id\":1,\"n\":\"a\"},{\"id\":1,\"n\":\"b\"},{\"id\":2,\"n\":\"b\"}]");
+    /* "evaluate once and reference many times": an aggregate subquery */
+    expect_rows("SELECT p.id, n FROM p JOIN (SELECT VALUE COUNT(1) FROM t IN p.tags) n "
+                "WHERE n > 0",
+                NULL, tagged, "[{\"id\":1,\"n\":2},{\"id\":2,\"n\":1}]");
+    /* SELECT VALUE undefined yields no row, so the JOIN yields none */
+    expect_rows("SELECT VALUE p.id FROM p JOIN (SELECT VALUE p.nope) x", NULL, tagged, "[]");
     /* cartesian product of two JOINs */
     expect_rows("SELECT VALUE [a, b] FROM c JOIN a IN c.x JOIN b IN c.y", NULL,
                 "[{\"x\":[1,2],\"y\":[\"p\",\"q\"]}]", "[[1,\"p\"],[1,\"q\"],[2,\"p\"],[2,\"q\"]]");
@@ -968,6 +984,65 @@ static void test_sargs(void **state)
     q_free(q);
 }
 
+/* FROM (SELECT ...): the subquery reads the documents, the outer select
+ * its rows (docs: "SELECT COUNT(1) FROM (SELECT DISTINCT ...)"). */
+static void test_from_subquery(void **state)
+{
+    (void)state;
+    const char *emp = "[{\"team\":\"a\",\"pk\":\"e\"},{\"team\":\"b\",\"pk\":\"e\"},"
+                      "{\"team\":\"a\",\"pk\":\"e\"},{\"team\":\"c\",\"pk\":\"x\"}]";
+    expect_rows("SELECT VALUE COUNT(1) FROM (SELECT DISTINCT VALUE e.team FROM e "
+                "WHERE e.pk = 'e') AS t",
+                NULL, emp, "[2]");
+    expect_rows("SELECT VALUE COUNT(1) FROM (SELECT DISTINCT r.team FROM root r)", NULL, emp,
+                "[3]");
+    expect_rows("SELECT * FROM (SELECT VALUE c.team FROM c WHERE c.pk = 'e')", NULL, emp,
+                "[\"a\",\"b\",\"a\"]");
+    expect_rows("SELECT VALUE t.team FROM (SELECT c.team FROM c) t WHERE t.team != 'a'", NULL,
+                emp, "[\"b\",\"c\"]");
+    expect_rows("SELECT VALUE x FROM (SELECT VALUE c.team FROM (SELECT * FROM c "
+                "WHERE c.pk = 'e') c) x",
+                NULL, emp, "[\"a\",\"b\",\"a\"]");
+    expect_rows("SELECT TOP 1 VALUE t FROM (SELECT TOP 3 VALUE c.team FROM c) t", NULL, emp,
+                "[\"a\"]");
+    expect_rows("SELECT VALUE COUNT(1) FROM (SELECT VALUE 1)", NULL, emp, "[1]");
+    /* docs (GROUP BY): an aggregate over a subquery with GROUP BY is refused */
+    expect_error("SELECT VALUE COUNT(1) FROM (SELECT c.team FROM c GROUP BY c.team)",
+                 "not supported");
+    /* the outer select cannot see into the subquery's scope */
+    expect_error("SELECT VALUE c.team FROM (SELECT VALUE c.team FROM c) t", "'c'");
+
+    /* the planner: not streaming; sargs from the subquery's WHERE (the
+     * select that reads documents), none from the outer one; the outer
+     * ORDER BY is no document path */
+    struct q_query *q = parse_ok("SELECT VALUE t FROM (SELECT VALUE c.team FROM c "
+                                 "WHERE c.pk = 'e') t WHERE t = 'a' ORDER BY t",
+                                 NULL);
+    struct q_info info;
+    q_info(q, &info);
+    assert_false(info.streaming);
+    assert_string_equal(info.root_alias, "c");
+    struct q_sarg sg[4];
+    assert_int_equal(q_sargs(q, sg, 4), 1);
+    expect_json(sg[0].path, "[\"pk\"]");
+    expect_json(sg[0].values, "[\"e\"]");
+    int desc;
+    assert_null(q_order(q, 0, &desc));
+    struct q_ctx ctx = {0};
+    struct q_exec *x = q_exec_new(q, &ctx);
+    assert_false(q_exec_streaming(x));
+    q_exec_presorted(x);
+    assert_false(q_exec_streaming(x));
+    q_exec_free(x);
+    q_free(q);
+    /* a JOIN over a subquery still streams by document */
+    q = parse_ok("SELECT VALUE p.id FROM p JOIN (SELECT VALUE t FROM t IN p.tags)", NULL);
+    q_info(q, &info);
+    assert_true(info.streaming);
+    assert_true(info.has_join);
+    q_free(q);
+}
+
 static void test_order_paths(void **state)
 {
     (void)state;
@@ -1013,6 +1088,7 @@ int main(void)
         cmocka_unit_test(test_order_by),        cmocka_unit_test(test_offset_limit),
         cmocka_unit_test(test_streaming),       cmocka_unit_test(test_match),
         cmocka_unit_test(test_sargs),           cmocka_unit_test(test_order_paths),
+        cmocka_unit_test(test_from_subquery),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
