@@ -548,8 +548,11 @@ static int get_block_list(struct az_store *s, const char *name, struct staged **
     int rc = az_call_run(s, &c);
     if (rc)
         goto out;
-    if (c.status == 404)
-        goto out; /* no blob, no staged blocks (or no container yet) */
+    if (c.status == 404) { /* no blob, no staged blocks */
+        if (container_missing(&c))
+            rc = create_container(s); /* before any block is sent for nothing */
+        goto out;
+    }
     if (c.status != 200) {
         rc = http_fail(s, &c);
         goto out;
