@@ -582,7 +582,8 @@ static int get_block_list(struct az_store *s, const char *name, struct staged **
         }
         p = bend;
     }
-    qsort(*out, *n, sizeof **out, cmp_staged);
+    if (*n)
+        qsort(*out, *n, sizeof **out, cmp_staged);
 out:
     call_free(&c);
     if (rc) {
@@ -659,7 +660,8 @@ static int az_put(struct blob_store *bs, const char *name, blob_source_fn src, v
         blob_b64((const uint8_t *)raw, ID_RAW_LEN, id);
         struct staged key;
         memcpy(key.id, id, sizeof key.id);
-        struct staged *hit = bsearch(&key, staged, nstaged, sizeof *staged, cmp_staged);
+        struct staged *hit =
+            nstaged ? bsearch(&key, staged, nstaged, sizeof *staged, cmp_staged) : NULL;
         if (hit && hit->size == got) {
             st.blocks_skipped++;
         } else {

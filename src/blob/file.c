@@ -435,7 +435,7 @@ static int file_list(struct blob_store *bs, const char *prefix, blob_list_fn fn,
         n++;
     }
     closedir(d);
-    if (!rc)
+    if (!rc && n)
         qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n && !rc; i++) {
         struct blob_info info;
