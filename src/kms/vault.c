@@ -229,6 +229,8 @@ struct wbuf {
 
 static void put(struct wbuf *w, const void *src, size_t n)
 {
+    if (n == 0)
+        return;
     if (w->p && w->len + n <= w->cap)
         memcpy(w->p + w->len, src, n);
     w->len += n;
