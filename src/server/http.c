@@ -26,8 +26,12 @@
  *      a while, so the client reads the 413 instead of a reset.
  */
 #include <errno.h>
+#include <gnutls/gnutls.h>
+#include <linux/sockios.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -35,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -292,6 +297,52 @@ static void req_free(struct req *r)
     free(r);
 }
 
+/* One TLS record per small response. libmicrohttpd sends the header and
+ * the body with two gnutls_record_send calls: two records and two
+ * sendmsg. Corking the session collects both, and on_completed (which
+ * runs once libmicrohttpd has handed over the whole response) sends them
+ * as one. Only when the socket's send buffer has room for all of it, so
+ * the flush completes at once and never waits on a client that does not
+ * read. */
+#define CORK_MAX 12288 /* bytes of body */
+
+static void cork(struct MHD_Connection *conn, struct req *r, size_t len)
+{
+    const union MHD_ConnectionInfo *fdi =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *si =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (len > CORK_MAX || r->drain || !fdi || !si || !si->tls_session)
+        return;
+    int sndbuf = 0, queued = 0;
+    socklen_t sl = sizeof sndbuf;
+    if (getsockopt(fdi->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) != 0 ||
+        ioctl(fdi->connect_fd, SIOCOUTQ, &queued) != 0 ||
+        sndbuf - queued < (int)len + 8192)
+        return;
+    gnutls_record_cork((gnutls_session_t)si->tls_session);
+    r->corked = 1;
+}
+
+static void uncork(struct MHD_Connection *conn, struct req *r)
+{
+    if (!r->corked)
+        return;
+    r->corked = 0;
+    const union MHD_ConnectionInfo *si =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    const union MHD_ConnectionInfo *fdi =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!si || !si->tls_session || !fdi)
+        return;
+    gnutls_record_uncork((gnutls_session_t)si->tls_session, 0);
+    /* libmicrohttpd corks the TCP socket while it sends a response and
+     * uncorks it after its last send, which came before these bytes were
+     * written: push them now, or the kernel holds them for 200 ms. */
+    int off = 0;
+    setsockopt(fdi->connect_fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+}
+
 static enum MHD_Result queue(struct MHD_Connection *conn, struct req *r)
 {
     if (r->status == 0)
@@ -312,7 +363,10 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct req *r)
     for (int i = 0; i < r->nhdr; i++)
         MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
     MHD_add_response_header(resp, "x-ms-gatewayversion", "version=2.14.0");
+    cork(conn, r, len);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, resp);
+    if (ret != MHD_YES)
+        uncork(conn, r);
     MHD_destroy_response(resp);
     return ret;
 }
@@ -417,6 +471,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct req *r = *con_cls;
     if (!r)
         return;
+    uncork(conn, r);
     if (r->drain)
         start_linger(conn);
     if (srv->log_requests) {

@@ -357,6 +357,38 @@ int ixpol_composite_find(const struct ixpol *p, const json_t *const *paths, cons
 
 /* ---- keys ---- */
 
+/* The index holds at most IX_STR_MAX bytes of a string: a longer one is
+ * keyed by that prefix (cut at a character boundary) and a terminator of
+ * 0x00 0x02 in place of 0x00 0x00, which sorts it after every string that
+ * is a prefix of it. Strings sharing their first IX_STR_MAX bytes share a
+ * key; the index still narrows the candidates and the executor decides. */
+int ix_value_key(struct doc_buf *b, const json_t *v, int desc, int *truncated)
+{
+    if (truncated)
+        *truncated = 0;
+    if (!json_is_string(v) || json_string_length(v) <= IX_STR_MAX)
+        return desc ? q_key_put_desc(b, v) : q_key_put(b, v);
+    const char *t = json_string_value(v);
+    size_t n = IX_STR_MAX;
+    while (n > 0 && ((unsigned char)t[n] & 0xC0) == 0x80)
+        n--; /* not inside a UTF-8 sequence */
+    json_t *cut = json_stringn_nocheck(t, n);
+    if (!cut)
+        return AT_ENOMEM;
+    size_t at = b->len;
+    int rc = q_key_put(b, cut);
+    json_decref(cut);
+    if (rc)
+        return rc;
+    b->p[b->len - 1] = 0x02;
+    if (desc)
+        for (size_t i = at; i < b->len; i++)
+            b->p[i] = (char)~(unsigned char)b->p[i];
+    if (truncated)
+        *truncated = 1;
+    return 0;
+}
+
 static int put_name(struct doc_buf *b, const char *s)
 {
     int rc = doc_buf_put(b, "\x20", 1);
@@ -426,7 +458,7 @@ static void walk(struct walk *w, const json_t *v, size_t depth)
     size_t mark = w->prefix.len;
     if (depth > 0 && node_indexed(w->p, w->path, depth)) {
         if (keys_room(w->out) || doc_buf_put(&w->out->buf, w->prefix.p, w->prefix.len) ||
-            doc_buf_put(&w->out->buf, "\x00", 1) || q_key_put(&w->out->buf, v))
+            doc_buf_put(&w->out->buf, "\x00", 1) || ix_value_key(&w->out->buf, v, 0, NULL))
             w->rc = AT_ENOMEM;
         else
             keys_end(w->out);
@@ -473,7 +505,7 @@ static int comp_key(const struct comp *c, int i, const json_t *doc, struct ixkey
         if (!v)
             rc = doc_buf_put(b, c->desc[j] ? "\xff" : "\x00", 1);
         else
-            rc = c->desc[j] ? q_key_put_desc(b, v) : q_key_put(b, v);
+            rc = ix_value_key(b, v, c->desc[j], NULL);
     }
     if (rc)
         return AT_ENOMEM;

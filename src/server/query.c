@@ -128,7 +128,7 @@ static int sarg_ranges(const struct ixpol *pol, const struct q_sarg *s, struct k
             memset(k, 0, sizeof *k);
             json_t *v = json_array_get(s->values, i);
             k->lo_incl = k->hi_incl = 1;
-            rc = doc_buf_put(&k->lo, p.p, p.len) || q_key_put(&k->lo, v) ||
+            rc = doc_buf_put(&k->lo, p.p, p.len) || ix_value_key(&k->lo, v, 0, NULL) ||
                  doc_buf_put(&k->hi, k->lo.p, k->lo.len);
         }
         break;
@@ -139,15 +139,16 @@ static int sarg_ranges(const struct ixpol *pol, const struct q_sarg *s, struct k
         unsigned char t = type_byte(b);
         unsigned char end = json_is_boolean(b) ? Q_KEY_TRUE + 1 : t + 1;
         rc = band(k, &p, t, end);
+        int cut = 0;
         if (!rc && s->lo) {
             k->lo.len = 0;
-            k->lo_incl = s->lo_incl;
-            rc = doc_buf_put(&k->lo, p.p, p.len) || q_key_put(&k->lo, s->lo);
+            rc = doc_buf_put(&k->lo, p.p, p.len) || ix_value_key(&k->lo, s->lo, 0, &cut);
+            k->lo_incl = s->lo_incl || cut; /* a cut bound keys longer strings too */
         }
         if (!rc && s->hi) {
             k->hi.len = 0;
-            k->hi_incl = s->hi_incl;
-            rc = doc_buf_put(&k->hi, p.p, p.len) || q_key_put(&k->hi, s->hi);
+            rc = doc_buf_put(&k->hi, p.p, p.len) || ix_value_key(&k->hi, s->hi, 0, &cut);
+            k->hi_incl = s->hi_incl || cut;
         }
         break;
     }
@@ -155,9 +156,9 @@ static int sarg_ranges(const struct ixpol *pol, const struct q_sarg *s, struct k
         struct krange *k = &out[(*n)++];
         memset(k, 0, sizeof *k);
         k->lo_incl = 1;
-        rc = doc_buf_put(&k->lo, p.p, p.len) || q_key_put(&k->lo, s->lo);
+        rc = doc_buf_put(&k->lo, p.p, p.len) || ix_value_key(&k->lo, s->lo, 0, NULL);
         if (!rc) {
-            k->lo.len -= 2; /* the string's terminator: a prefix */
+            k->lo.len -= 2; /* the string's terminator (or cut mark): a prefix */
             rc = doc_buf_put(&k->hi, k->lo.p, k->lo.len) || successor(&k->hi);
         }
         break;

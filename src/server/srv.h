@@ -74,6 +74,7 @@ struct req {
     struct req *qnext;
     int ready;                             /* the response (or the async result) is there */
     int drain;                             /* refused upload: linger-close the socket */
+    int corked;                            /* http.c: the TLS session is corked */
     int async_ok;                          /* running on an epoll thread: may go asynchronous */
     int suspended;                         /* http_suspend() was called */
     int async_rc;                          /* result handed to finish */
@@ -207,6 +208,7 @@ sqlite3_stmt *coll_wstmt(struct coll *c, sqlite3 *db, int idx, const char *sql);
 
 #define IX_MAX_COMP  8  /* paths of one composite index */
 #define IX_MAX_DEPTH 64 /* deeper document nodes are not indexed */
+#define IX_STR_MAX   128 /* bytes of a string value in an index key */
 enum { IX_CONSISTENT, IX_NONE };
 
 struct ixpol;
@@ -224,6 +226,10 @@ int ixpol_path_indexed(const struct ixpol *p, const json_t *segs);
  * *reverse when it serves them read backwards. */
 int ixpol_composite_find(const struct ixpol *p, const json_t *const *paths, const int *desc,
                          size_t n, int *reverse);
+
+/* Append the index key of value v (q_key_put, inverted when desc, with
+ * strings cut at IX_STR_MAX bytes: *truncated then set). */
+int ix_value_key(struct doc_buf *b, const json_t *v, int desc, int *truncated) AT_WUR;
 
 /* The sorted index keys of one document. */
 struct ixkeys {

@@ -77,8 +77,23 @@ struct efile {
     uint32_t hdr_pgno;       /*      and its page number */
     sqlite3_int64 jpgno_off; /* journal: offset of the last 4-byte write */
     uint32_t jpgno;          /*          and its value */
+    uint8_t *wbuf;           /* WAL: sealed frames not yet handed to the file */
+    size_t wlen;             /*      bytes in wbuf, */
+    sqlite3_int64 woff;      /*      which belong at this offset */
     sqlite3_file *real;
 };
+
+/* WAL writes are combined: SQLite writes each frame as a 24-byte header and
+ * a page, two pwrite calls per page of every transaction. The shim keeps
+ * consecutive writes in wbuf and hands them to the file in one write at the
+ * next sync, read, size query, truncate, file control, close, or write
+ * elsewhere. Nothing is lost by waiting: SQLite treats no write as durable
+ * before xSync, and it syncs the WAL before publishing a commit (the stores
+ * run with synchronous=FULL), so other connections never look for frames
+ * still in the buffer. A write error surfaces at that point instead. */
+#define WAL_WBUF (124 * 1024) /* < 128 KiB: SQLite's unix VFS writes at most
+                                 0x1ffff bytes per call (it masks the count)
+                                 and takes a 0-byte write as a full disk */
 
 static pthread_mutex_t bind_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct binding *bindings;
@@ -235,6 +250,34 @@ static int real_write(struct efile *f, const void *buf, int amt, sqlite3_int64 o
     return f->real->pMethods->xWrite(f->real, buf, amt, off);
 }
 
+static int wal_flush(struct efile *f)
+{
+    if (f->wlen == 0)
+        return SQLITE_OK;
+    int rc = real_write(f, f->wbuf, (int)f->wlen, f->woff);
+    f->wlen = 0;
+    return rc;
+}
+
+/* A WAL write (already sealed): appended to wbuf when it continues it. */
+static int wal_put(struct efile *f, const void *buf, int amt, sqlite3_int64 off)
+{
+    if (f->wlen && (off != f->woff + (sqlite3_int64)f->wlen || f->wlen + (size_t)amt > WAL_WBUF)) {
+        int rc = wal_flush(f);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    if (!f->wbuf)
+        f->wbuf = malloc(WAL_WBUF);
+    if (!f->wbuf || (size_t)amt > WAL_WBUF)
+        return real_write(f, buf, amt, off);
+    if (f->wlen == 0)
+        f->woff = off;
+    memcpy(f->wbuf + f->wlen, buf, (size_t)amt);
+    f->wlen += (size_t)amt;
+    return SQLITE_OK;
+}
+
 /* Read one whole page at off into page and decrypt it. A page wholly past
  * the end of the file reads as zeros with SQLITE_IOERR_SHORT_READ, as SQLite
  * expects; a partial page is damage. */
@@ -327,7 +370,9 @@ static int wal_pgno(struct efile *f, sqlite3_int64 hdr_off, uint32_t *pgno)
         return SQLITE_OK;
     }
     uint8_t h[4];
-    int rc = real_read(f, h, 4, hdr_off);
+    int rc = wal_flush(f);
+    if (rc == SQLITE_OK)
+        rc = real_read(f, h, 4, hdr_off);
     if (rc != SQLITE_OK)
         return rc == SQLITE_IOERR_SHORT_READ ? SQLITE_IOERR_DATA : rc;
     *pgno = page_get32(h);
@@ -336,8 +381,10 @@ static int wal_pgno(struct efile *f, sqlite3_int64 hdr_off, uint32_t *pgno)
 
 static int wal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64 off)
 {
-    if (off + amt <= WAL_HDR)
-        return real_write(f, buf, amt, off);
+    if (off + amt <= WAL_HDR) {
+        int rc = wal_flush(f);
+        return rc == SQLITE_OK ? real_write(f, buf, amt, off) : rc;
+    }
     if (off < WAL_HDR)
         return SQLITE_IOERR_WRITE;
     sqlite3_int64 k = (off - WAL_HDR) / FRAME_SIZE;
@@ -345,7 +392,7 @@ static int wal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64
     sqlite3_int64 frame = WAL_HDR + k * FRAME_SIZE;
     int rc;
     if (r == 0 && amt == FRAME_HDR) {
-        rc = real_write(f, buf, amt, off);
+        rc = wal_put(f, buf, amt, off);
         if (rc == SQLITE_OK) {
             f->hdr_off = off;
             f->hdr_pgno = page_get32(buf);
@@ -359,13 +406,13 @@ static int wal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64
         memcpy(f->scratch, buf, PAGE_SIZE);
         if ((rc = seal(f, pgno, f->scratch)) != SQLITE_OK)
             return rc;
-        return real_write(f, f->scratch, PAGE_SIZE, off);
+        return wal_put(f, f->scratch, PAGE_SIZE, off);
     }
     if (r == 0 && amt == FRAME_SIZE) {
         memcpy(f->scratch, buf, FRAME_SIZE);
         if ((rc = seal(f, page_get32(buf), f->scratch + FRAME_HDR)) != SQLITE_OK)
             return rc;
-        rc = real_write(f, f->scratch, FRAME_SIZE, off);
+        rc = wal_put(f, f->scratch, FRAME_SIZE, off);
         if (rc == SQLITE_OK) {
             f->hdr_off = off;
             f->hdr_pgno = page_get32(buf);
@@ -391,7 +438,10 @@ static int touches_page(sqlite3_int64 off, int amt)
 
 static int wal_read(struct efile *f, uint8_t *buf, int amt, sqlite3_int64 off)
 {
-    int rc = real_read(f, buf, amt, off);
+    int rc = wal_flush(f);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = real_read(f, buf, amt, off);
     sqlite3_int64 end = off + amt;
     if (rc == SQLITE_IOERR_SHORT_READ && touches_page(off, amt)) {
         /* Past the end is fine for headers, never for page content. */
@@ -505,7 +555,11 @@ static int journal_read(struct efile *f, uint8_t *buf, int amt, sqlite3_int64 of
 static int x_close(sqlite3_file *pf)
 {
     struct efile *f = (struct efile *)pf;
+    int frc = f->real->pMethods ? wal_flush(f) : SQLITE_OK;
     int rc = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
+    if (rc == SQLITE_OK)
+        rc = frc;
+    free(f->wbuf);
     if (f->scratch) {
         secmem_wipe(f->scratch, FRAME_SIZE);
         free(f->scratch);
@@ -546,15 +600,18 @@ static int x_write(sqlite3_file *pf, const void *buf, int amt, sqlite3_int64 off
 
 static int x_truncate(sqlite3_file *pf, sqlite3_int64 size)
 {
-    return REAL(pf)->pMethods->xTruncate(REAL(pf), size);
+    int rc = wal_flush((struct efile *)pf);
+    return rc == SQLITE_OK ? REAL(pf)->pMethods->xTruncate(REAL(pf), size) : rc;
 }
 static int x_sync(sqlite3_file *pf, int flags)
 {
-    return REAL(pf)->pMethods->xSync(REAL(pf), flags);
+    int rc = wal_flush((struct efile *)pf);
+    return rc == SQLITE_OK ? REAL(pf)->pMethods->xSync(REAL(pf), flags) : rc;
 }
 static int x_file_size(sqlite3_file *pf, sqlite3_int64 *size)
 {
-    return REAL(pf)->pMethods->xFileSize(REAL(pf), size);
+    int rc = wal_flush((struct efile *)pf);
+    return rc == SQLITE_OK ? REAL(pf)->pMethods->xFileSize(REAL(pf), size) : rc;
 }
 static int x_lock(sqlite3_file *pf, int lock)
 {
@@ -609,7 +666,8 @@ static int x_file_control(sqlite3_file *pf, int op, void *arg)
         tls_ckpt = f->b;
     else if (f->kind == K_MAIN && op == SQLITE_FCNTL_CKPT_DONE)
         tls_ckpt = NULL;
-    return f->real->pMethods->xFileControl(f->real, op, arg);
+    int rc = wal_flush(f);
+    return rc == SQLITE_OK ? f->real->pMethods->xFileControl(f->real, op, arg) : rc;
 }
 
 static const sqlite3_io_methods io_methods = {
