@@ -626,7 +626,7 @@ static int az_put(struct blob_store *bs, const char *name, blob_source_fn src, v
 
     if ((rc = get_block_list(s, name, &staged, &nstaged)) != 0)
         goto out;
-    if ((rc = blob_hash_init(&h)) != 0)
+    if ((rc = blob_hash_init(&h, 1)) != 0)
         goto out;
     if (!(block = malloc(s->cfg.block_size))) {
         rc = AT_ENOMEM;
@@ -732,7 +732,7 @@ static int az_get(struct blob_store *bs, const char *name, uint64_t offset, uint
     if (!whole && length == 0)
         return 0;
     struct blob_hash h = {0};
-    if (whole && (rc = blob_hash_init(&h)) != 0)
+    if (whole && (rc = blob_hash_init(&h, 1)) != 0)
         return rc;
     char what[BLOB_NAME_MAX + 32];
     snprintf(what, sizeof what, "Get Blob '%s'", name);

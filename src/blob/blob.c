@@ -94,12 +94,12 @@ int blob_fill(blob_source_fn src, void *ctx, uint8_t *buf, size_t cap, size_t *g
 
 /* ---- checksums ---- */
 
-int blob_hash_init(struct blob_hash *h)
+int blob_hash_init(struct blob_hash *h, int with_md5)
 {
     h->sha = EVP_MD_CTX_new();
-    h->md5 = EVP_MD_CTX_new();
-    if (!h->sha || !h->md5 || !EVP_DigestInit_ex(h->sha, EVP_sha256(), NULL) ||
-        !EVP_DigestInit_ex(h->md5, EVP_md5(), NULL)) {
+    h->md5 = with_md5 ? EVP_MD_CTX_new() : NULL;
+    if (!h->sha || (with_md5 && !h->md5) || !EVP_DigestInit_ex(h->sha, EVP_sha256(), NULL) ||
+        (with_md5 && !EVP_DigestInit_ex(h->md5, EVP_md5(), NULL))) {
         blob_hash_free(h);
         return at_error_set(AT_ECRYPTO, "blob store: cannot start SHA-256/MD5");
     }
@@ -108,16 +108,18 @@ int blob_hash_init(struct blob_hash *h)
 
 int blob_hash_update(struct blob_hash *h, const uint8_t *p, size_t n)
 {
-    if (!EVP_DigestUpdate(h->sha, p, n) || !EVP_DigestUpdate(h->md5, p, n))
+    if (!EVP_DigestUpdate(h->sha, p, n) || (h->md5 && !EVP_DigestUpdate(h->md5, p, n)))
         return at_error_set(AT_ECRYPTO, "blob store: digest update failed");
     return 0;
 }
 
 int blob_hash_final(struct blob_hash *h, uint8_t sha256[32], uint8_t md5[16])
 {
-    unsigned a = 0, b = 0;
-    if (!EVP_DigestFinal_ex(h->sha, sha256, &a) || !EVP_DigestFinal_ex(h->md5, md5, &b) ||
-        a != 32 || b != 16)
+    unsigned a = 0, b = 16;
+    if (!h->md5)
+        memset(md5, 0, 16);
+    if (!EVP_DigestFinal_ex(h->sha, sha256, &a) ||
+        (h->md5 && !EVP_DigestFinal_ex(h->md5, md5, &b)) || a != 32 || b != 16)
         return at_error_set(AT_ECRYPTO, "blob store: digest final failed");
     return 0;
 }

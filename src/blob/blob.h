@@ -19,9 +19,10 @@
  *     leaves the previous blob of that name untouched.
  *  2. put streams: at most one block (blob_options.block_size) of the blob is
  *     in memory at a time, however large the blob.
- *  3. Every blob carries the SHA-256 and MD5 of its bytes, computed while it
- *     was written; a whole-blob get recomputes the SHA-256 and fails with
- *     AT_EINTEGRITY on a mismatch. A ranged get checks only the length.
+ *  3. Every blob carries the SHA-256 of its bytes, computed while it was
+ *     written (azblob also the MD5 Azure keeps as Content-MD5); a whole-blob
+ *     get recomputes the SHA-256 and fails with AT_EINTEGRITY on a
+ *     mismatch. A ranged get checks only the length.
  *  4. get streams into a sink. On failure the sink may already have seen
  *     bytes: a caller must discard them (for a whole-blob get, the checksum
  *     is only known good when get returns 0).

@@ -31,12 +31,12 @@ int blob_az_open(const struct blob_cfg *cfg, const char *url, const char *key_fi
  * them): a resumed upload cuts the same blocks. */
 int blob_fill(blob_source_fn src, void *ctx, uint8_t *buf, size_t cap, size_t *got) AT_WUR;
 
-/* ---- checksums: SHA-256 and MD5 computed side by side ---- */
+/* ---- checksums: SHA-256, and MD5 beside it where Azure wants one ---- */
 struct blob_hash {
     void *sha; /* EVP_MD_CTX * */
-    void *md5;
+    void *md5; /* NULL: no MD5 (final writes zeros) */
 };
-int blob_hash_init(struct blob_hash *h) AT_WUR;
+int blob_hash_init(struct blob_hash *h, int with_md5) AT_WUR;
 int blob_hash_update(struct blob_hash *h, const uint8_t *p, size_t n) AT_WUR;
 int blob_hash_final(struct blob_hash *h, uint8_t sha256[32], uint8_t md5[16]) AT_WUR;
 void blob_hash_free(struct blob_hash *h);

@@ -10,7 +10,7 @@
  *       12     4  flags (0)
  *       16     8  data length, big-endian
  *       24    32  SHA-256 of the data
- *       56    16  MD5 of the data
+ *       56    16  reserved (0; MD5 is not computed locally: SHA-256 suffices)
  *       72     8  reserved (0)
  *       80     …  data
  *
@@ -56,7 +56,6 @@ struct file_store {
 struct hdr {
     uint64_t size;
     uint8_t sha256[32];
-    uint8_t md5[16];
 };
 
 static void put_be(uint8_t *p, uint64_t v, int n)
@@ -198,7 +197,7 @@ static int file_put(struct blob_store *bs, const char *name, blob_source_fn src,
         rc = errno;
         goto fail;
     }
-    if ((rc = blob_hash_init(&h)) != 0 || !(buf = malloc(fs->cfg.block_size))) {
+    if ((rc = blob_hash_init(&h, 0)) != 0 || !(buf = malloc(fs->cfg.block_size))) {
         rc = rc ? rc : AT_ENOMEM;
         goto out;
     }
@@ -301,7 +300,6 @@ static int open_blob(struct file_store *fs, const char *name, struct hdr *hd, in
     }
     hd->size = get_be(b + 16, 8);
     memcpy(hd->sha256, b + 24, 32);
-    memcpy(hd->md5, b + 56, 16);
     if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != HDR_LEN + hd->size) {
         close(fd);
         return at_error_set(AT_EINTEGRITY,
@@ -333,7 +331,7 @@ static int file_get(struct blob_store *bs, const char *name, uint64_t offset, ui
         rc = AT_ENOMEM;
         goto out;
     }
-    if (whole && (rc = blob_hash_init(&h)) != 0)
+    if (whole && (rc = blob_hash_init(&h, 0)) != 0)
         goto out;
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     for (uint64_t pos = offset; pos < end;) {
@@ -375,9 +373,8 @@ static void fill_info(struct blob_info *out, const char *name, const struct hdr 
     snprintf(out->name, sizeof out->name, "%s", name);
     out->size = hd->size;
     out->mtime = mtime;
-    out->has_sha256 = out->has_md5 = 1;
+    out->has_sha256 = 1;
     memcpy(out->sha256, hd->sha256, 32);
-    memcpy(out->md5, hd->md5, 16);
 }
 
 static int file_head(struct blob_store *bs, const char *name, struct blob_info *out)

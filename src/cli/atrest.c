@@ -198,6 +198,18 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+struct counting_sink {
+    int fd;
+    uint64_t bytes;
+};
+
+static int count_sink(void *ctx, const uint8_t *buf, size_t len)
+{
+    struct counting_sink *cs = ctx;
+    cs->bytes += len;
+    return blob_fd_sink(&cs->fd, buf, len);
+}
+
 static int blob_fail(const char *verb, int rc)
 {
     fprintf(stderr, "atrest blob %s: %s\n", verb, at_error_detail());
@@ -313,13 +325,12 @@ static int cmd_blob(int argc, char **argv)
             blob_close(bs);
             return 2;
         }
-        rc = blob_get(bs, args[0], off, len, blob_fd_sink, &fd);
-        struct stat st;
+        struct counting_sink cs = {.fd = fd};
+        rc = blob_get(bs, args[0], off, len, count_sink, &cs);
+        bytes = cs.bytes;
         if (!to_stdout) {
             if (!rc && fsync(fd) != 0)
                 rc = at_error_set(errno, "%s: %s", args[1], strerror(errno));
-            if (fstat(fd, &st) == 0)
-                bytes = (uint64_t)st.st_size;
             close(fd);
             if (rc) /* never leave bytes that failed their check behind */
                 unlink(args[1]);
