@@ -7,6 +7,12 @@
  *   atrest-kms grant  --data-dir D --key NAME --identity NAME --permissions get,wrapKey,unwrapKey
  *   atrest-kms revoke --data-dir D --key NAME --identity NAME [--permissions ...]
  *   atrest-kms audit verify --data-dir D
+ *   atrest-kms client get|wrap|unwrap --url URL --token-file F [--ca F | --insecure]
+ *              --key NAME [--version V] [--alg ALG --value BASE64URL]
+ *
+ * `client` drives client.c against a running service (scripts, diagnosis,
+ * tests): it prints the key id, or the key id and the base64url value; on a
+ * refusal the status and Key Vault error codes, exit 1; unreachable, exit 3.
  *
  * Serving: harden the process, open the folder (created 0700 at first
  * start) and take its lock, open the vault (root key, sealed keystore), the
@@ -27,6 +33,7 @@
 #include "crypto/secmem.h"
 #include "keys/keyfile.h"
 #include "kms/api.h"
+#include "kms/client.h"
 #include "server/server.h"
 
 #define DEFAULT_TTL (365LL * 24 * 3600)
@@ -34,6 +41,8 @@
 struct opts {
     const char *data_dir, *listen, *tls_cert, *tls_key, *public_url;
     const char *identity, *key, *permissions;
+    const char *url, *token_file, *ca, *version, *alg, *value;
+    int insecure;
     long long ttl;
     int admin, purge_protection, log_requests;
 };
@@ -47,7 +56,9 @@ static void usage(void)
           "  atrest-kms grant  --data-dir D --key NAME --identity NAME "
           "--permissions get,wrapKey,unwrapKey\n"
           "  atrest-kms revoke --data-dir D --key NAME --identity NAME [--permissions LIST]\n"
-          "  atrest-kms audit verify --data-dir D\n",
+          "  atrest-kms audit verify --data-dir D\n"
+          "  atrest-kms client get|wrap|unwrap --url URL --token-file F [--ca F | --insecure]\n"
+          "             --key NAME [--version V] [--alg ALG --value BASE64URL]\n",
           stderr);
 }
 
@@ -64,6 +75,10 @@ static int parse_opts(int argc, char **argv, int i, struct opts *o)
         }
         if (strcmp(a, "--purge-protection") == 0) {
             o->purge_protection = 1;
+            continue;
+        }
+        if (strcmp(a, "--insecure") == 0) {
+            o->insecure = 1;
             continue;
         }
         if (strcmp(a, "--log-requests") == 0) {
@@ -86,6 +101,18 @@ static int parse_opts(int argc, char **argv, int i, struct opts *o)
             slot = &o->key;
         else if (strcmp(a, "--permissions") == 0)
             slot = &o->permissions;
+        else if (strcmp(a, "--url") == 0)
+            slot = &o->url;
+        else if (strcmp(a, "--token-file") == 0)
+            slot = &o->token_file;
+        else if (strcmp(a, "--ca") == 0)
+            slot = &o->ca;
+        else if (strcmp(a, "--version") == 0)
+            slot = &o->version;
+        else if (strcmp(a, "--alg") == 0)
+            slot = &o->alg;
+        else if (strcmp(a, "--value") == 0)
+            slot = &o->value;
         if (strcmp(a, "--ttl") == 0 && i + 1 < argc) {
             char *end;
             o->ttl = strtoll(argv[++i], &end, 10);
@@ -102,7 +129,7 @@ static int parse_opts(int argc, char **argv, int i, struct opts *o)
         }
         *slot = argv[++i];
     }
-    if (!o->data_dir) {
+    if (!o->data_dir && !o->url) {
         fprintf(stderr, "atrest-kms: --data-dir is required\n");
         return -1;
     }
@@ -202,6 +229,74 @@ static int cmd_audit_verify(const struct opts *o)
     printf("audit log: %llu entries, hash chain intact%s\n", (unsigned long long)r.entries,
            r.head_checked ? ", sealed head matches the last entry" : " (sealed head NOT checked)");
     return 0;
+}
+
+static int cmd_client(const struct opts *o, const char *what)
+{
+    char token[KMS_TOKEN_MAX + 2], kid[512];
+    size_t tl = 0;
+    FILE *f = o->token_file ? fopen(o->token_file, "r") : NULL;
+    if (!o->url || !f || !o->key) {
+        if (f)
+            fclose(f);
+        fprintf(stderr, "atrest-kms: client needs --url, a readable --token-file and --key\n");
+        return 2;
+    }
+    tl = fread(token, 1, sizeof token - 1, f);
+    fclose(f);
+    while (tl > 0 && (token[tl - 1] == '\n' || token[tl - 1] == '\r'))
+        tl--;
+    token[tl] = '\0';
+    struct kms_client_options co = {.url = o->url, .token = token, .ca_file = o->ca,
+                                    .insecure = o->insecure};
+    struct kms_client *c = NULL;
+    struct kms_client_status st;
+    int rc = kms_client_open(&co, &c);
+    secmem_wipe(token, sizeof token);
+    if (rc)
+        return fail("client");
+    size_t in_len = 0, out_len = 0;
+    uint8_t *in = secmem_alloc(KMS_WRAP_MAX + 3), *out = secmem_alloc(KMS_WRAP_MAX);
+    char *b64 = secmem_alloc(KMS_B64URL_LEN(KMS_WRAP_MAX) + 1);
+    if (!in || !out || !b64) {
+        rc = AT_ENOMEM;
+    } else if (strcmp(what, "get") == 0) {
+        struct kms_client_key k;
+        rc = kms_client_get_key(c, o->key, o->version, &k, &st);
+        if (rc == 0)
+            printf("%s %s %s\n", k.kid, k.kty, k.enabled ? "enabled" : "disabled");
+    } else if (!o->alg || !o->value || strlen(o->value) > KMS_B64URL_LEN(KMS_WRAP_MAX) ||
+               kms_b64url_decode(o->value, strlen(o->value), in, &in_len) != 0) {
+        fprintf(stderr, "atrest-kms: client %s needs --alg and a base64url --value\n", what);
+        rc = AT_EINVAL;
+    } else if (strcmp(what, "wrap") == 0) {
+        rc = kms_client_wrap(c, o->key, o->version, o->alg, in, in_len, out, KMS_WRAP_MAX,
+                             &out_len, kid, &st);
+        if (rc == 0) {
+            kms_b64url_encode(out, out_len, b64);
+            printf("%s %s\n", kid, b64);
+        }
+    } else if (strcmp(what, "unwrap") == 0) {
+        rc = kms_client_unwrap(c, o->key, o->version, o->alg, in, in_len, out, KMS_WRAP_MAX,
+                               &out_len, &st);
+        if (rc == 0) {
+            kms_b64url_encode(out, out_len, b64);
+            printf("%s\n", b64);
+        }
+    } else {
+        usage();
+        rc = AT_EINVAL;
+    }
+    if (rc == AT_EKEYUNAVAIL)
+        printf("refused: status=%d code=%s inner=%s\n", st.http, st.code,
+               st.inner[0] ? st.inner : "-");
+    if (rc && rc != AT_EINVAL)
+        fprintf(stderr, "atrest-kms: %s\n", at_error_detail());
+    secmem_free(in, KMS_WRAP_MAX + 3);
+    secmem_free(out, KMS_WRAP_MAX);
+    secmem_free(b64, KMS_B64URL_LEN(KMS_WRAP_MAX) + 1);
+    kms_client_close(c);
+    return rc == 0 ? 0 : rc == AT_EKEYUNAVAIL ? 1 : rc == AT_EIO ? 3 : 2;
 }
 
 /* ---- serving ------------------------------------------------------------------- */
@@ -357,6 +452,13 @@ int main(int argc, char **argv)
         }
         i = 3;
     }
+    if (strcmp(cmd, "client") == 0) {
+        if (argc < 3) {
+            usage();
+            return 2;
+        }
+        i = 3;
+    }
     if (strcmp(cmd, "help") == 0 || (argc > 1 && strcmp(argv[1], "--help") == 0)) {
         usage();
         return 0;
@@ -373,6 +475,8 @@ int main(int argc, char **argv)
         rc = cmd_policy(&o, 0);
     else if (strcmp(cmd, "audit") == 0)
         rc = cmd_audit_verify(&o);
+    else if (strcmp(cmd, "client") == 0)
+        rc = cmd_client(&o, argv[2]);
     else {
         usage();
         rc = 2;

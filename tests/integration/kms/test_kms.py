@@ -423,6 +423,61 @@ class KmsTest(unittest.TestCase):
         with open(os.path.join(self.folder, "keystore"), "rb") as f:
             self.assertNotIn(self.rsa.key.n[:32], f.read())
 
+    # ---- the C client (src/kms/client.c) through `atrest-kms client` ---------------
+
+    def test_10b_c_client(self):
+        tok = os.path.join(self.tmp, "app.token")
+        with open(tok, "w") as f:
+            f.write(self.app + "\n")
+        base = ["--url", self.svc.url, "--token-file", tok, "--ca", self.svc.cert]
+        b64 = lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")
+        unb64 = lambda s: base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+        # get: allowed on rsa (app has get), refused on kek (no get).
+        p = cli("client", "get", *base, "--key", "rsa")
+        self.assertTrue(p.stdout.startswith(self.svc.url + "/keys/rsa/"), p.stdout)
+        self.assertIn("RSA-HSM enabled", p.stdout)
+        p = cli("client", "get", *base, "--key", "kek", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("status=403 code=Forbidden inner=AccessDenied", p.stdout)
+        # wrap/unwrap with the current version, and a value the SDK wrapped.
+        dek, wrapped = self.wrapped
+        p = cli("client", "wrap", *base, "--key", "kek", "--alg", "A256KW", "--value", b64(dek))
+        kid, value = p.stdout.split()
+        self.assertEqual(kid, self.kek.id.replace(self.kek.id.split("/keys/")[0], self.svc.url))
+        self.assertEqual(len(unb64(value)), 40)
+        p = cli("client", "unwrap", *base, "--key", "kek", "--alg", "A256KW", "--value", value)
+        self.assertEqual(unb64(p.stdout.strip()), dek)
+        p = cli("client", "unwrap", *base, "--key", "kek", "--version", self.kek.properties.version,
+                "--alg", "A256KW", "--value", b64(wrapped))
+        self.assertEqual(unb64(p.stdout.strip()), dek)
+        # RSA-OAEP-256 through the service.
+        p = cli("client", "wrap", *base, "--key", "rsa", "--alg", "RSA-OAEP-256", "--value", b64(dek))
+        value = p.stdout.split()[1]
+        p = cli("client", "unwrap", *base, "--key", "rsa", "--alg", "RSA-OAEP-256", "--value", value)
+        self.assertEqual(unb64(p.stdout.strip()), dek)
+        # A disabled key: refused with the reason.
+        self.kc.update_key_properties("kek", self.kek.properties.version, enabled=False)
+        p = cli("client", "unwrap", *base, "--key", "kek", "--alg", "A256KW", "--value", b64(wrapped),
+                check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("status=403 code=Forbidden inner=KeyDisabled", p.stdout)
+        self.kc.update_key_properties("kek", self.kek.properties.version, enabled=True)
+        # Not trusted (system roots only): no connection. Unreachable: exit 3.
+        p = cli("client", "get", "--url", self.svc.url, "--token-file", tok, "--key", "rsa", check=False)
+        self.assertEqual(p.returncode, 3)
+        p = cli("client", "get", "--url", self.svc.url, "--token-file", tok, "--insecure",
+                "--key", "rsa")
+        self.assertIn("/keys/rsa/", p.stdout)
+        p = cli("client", "get", "--url", "https://127.0.0.1:1", "--token-file", tok,
+                "--ca", self.svc.cert, "--key", "rsa", check=False)
+        self.assertEqual(p.returncode, 3)
+        # A wrong token: 401.
+        with open(tok, "w") as f:
+            f.write(self.app[:-4] + "AAAA")
+        p = cli("client", "get", *base, "--key", "rsa", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("status=401", p.stdout)
+
     # ---- the audit log --------------------------------------------------------------
 
     def test_11_audit_log(self):
