@@ -428,7 +428,25 @@ struct store_writer {
     pthread_cond_t work;
     struct write_op *head, *tail;
     int stopping;
+    /* checkpoints (below): their own thread and connection */
+    pthread_t ckpt_thread;
+    sqlite3 *ckpt_db;
+    pthread_cond_t ckpt_cv; /* under mu */
+    int ckpt_want, ckpt_on;
 };
+
+/* Checkpoints run beside the writer, not in it. SQLite's automatic
+ * checkpoint copies WAL frames to the main file inside the commit that
+ * crosses 1,000 frames, on the writer thread, so every writer waits for
+ * it. Here the WAL hook (called by SQLite after each commit with the WAL's
+ * frame count) wakes a checkpointer thread, which runs PASSIVE checkpoints
+ * on its own connection while the writer goes on. A passive checkpoint
+ * under steady writes may never catch up with the last frame, and the WAL
+ * restarts from its beginning only when it has; so past CKPT_FORCE frames
+ * the writer runs one itself between transactions (most frames are copied
+ * by then, so it is short), and the next transaction starts the WAL over. */
+#define CKPT_BG    1000
+#define CKPT_FORCE 16000
 
 /* The writer's transaction-control statements, prepared once: parsing
  * SAVEPOINT/RELEASE for every operation cost more than many operations. */
@@ -524,6 +542,62 @@ static void *writer_main(void *p)
     return NULL;
 }
 
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct store_writer *w = arg;
+    if (frames >= CKPT_FORCE) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (frames >= CKPT_BG && w->ckpt_on) {
+        pthread_mutex_lock(&w->mu);
+        w->ckpt_want = 1;
+        pthread_cond_signal(&w->ckpt_cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+    return SQLITE_OK;
+}
+
+static void *ckpt_main(void *p)
+{
+    struct store_writer *w = p;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->ckpt_want && !w->stopping)
+            pthread_cond_wait(&w->ckpt_cv, &w->mu);
+        if (w->stopping)
+            break;
+        w->ckpt_want = 0;
+        pthread_mutex_unlock(&w->mu);
+        /* BUSY (the writer is checkpointing) and errors: the writer's
+         * forced checkpoint or the next round covers it. */
+        sqlite3_wal_checkpoint_v2(w->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Start the checkpointer; without one, SQLite's own automatic checkpoint
+ * (in the writer) stays in charge. */
+static void ckpt_start(struct store_writer *w)
+{
+    pthread_cond_init(&w->ckpt_cv, NULL);
+    if (store_connect(w->st, &w->ckpt_db) != 0) {
+        w->ckpt_db = NULL;
+        return;
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    w->ckpt_on = pthread_create(&w->ckpt_thread, &attr, ckpt_main, w) == 0;
+    pthread_attr_destroy(&attr);
+    if (w->ckpt_on)
+        sqlite3_wal_hook(w->st->db, wal_hook, w); /* replaces the automatic checkpoint */
+    else {
+        store_disconnect(w->ckpt_db);
+        w->ckpt_db = NULL;
+    }
+}
+
 int store_writer_start(struct store *st, struct store_writer **out)
 {
     struct store_writer *w = calloc(1, sizeof *w);
@@ -543,6 +617,7 @@ int store_writer_start(struct store *st, struct store_writer **out)
         free(w);
         return at_error_set(rc, "cannot start the writer thread: %s", strerror(rc));
     }
+    ckpt_start(w);
     *out = w;
     return 0;
 }
@@ -600,11 +675,19 @@ void store_writer_stop(struct store_writer *w)
     pthread_mutex_lock(&w->mu);
     w->stopping = 1;
     pthread_cond_signal(&w->work);
+    pthread_cond_signal(&w->ckpt_cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
+    if (w->ckpt_on) {
+        pthread_join(w->ckpt_thread, NULL);
+        sqlite3_wal_hook(w->st->db, NULL, NULL);
+        sqlite3_wal_autocheckpoint(w->st->db, 1000); /* the store's owner goes on alone */
+        store_disconnect(w->ckpt_db);
+    }
     for (int i = 0; i < W_NSTMT; i++)
         sqlite3_finalize(w->stmt[i]);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->work);
+    pthread_cond_destroy(&w->ckpt_cv);
     free(w);
 }
