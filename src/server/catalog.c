@@ -50,9 +50,6 @@ static const char COLL_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS docs(seq INTEGER PRIMARY KEY, pk TEXT NOT NULL, id TEXT NOT "
     "NULL, etag TEXT NOT NULL, ts INTEGER NOT NULL, body TEXT NOT NULL);"
     "CREATE UNIQUE INDEX IF NOT EXISTS docs_pk_id ON docs(pk, id);"
-    /* one partition's documents in seq order: feeds and single-partition
-     * queries read that partition only */
-    "CREATE INDEX IF NOT EXISTS docs_pk_seq ON docs(pk, seq);"
     "CREATE TABLE IF NOT EXISTS uniq(pk TEXT NOT NULL, k INTEGER NOT NULL, val TEXT NOT NULL, "
     "seq INTEGER NOT NULL, PRIMARY KEY(pk, k, val)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS uniq_seq ON uniq(seq);";

@@ -13,8 +13,8 @@
  *
  * Index key of a node (the ix table's k column):
  *
- *   path bytes | 0x00 | value key (qval.h: q_key_put; arrays and objects
- *                                   as a type byte only)
+ *   path bytes | 0x00 | value key (qval.h: q_key_put; an empty array or
+ *                                   object as its type byte only)
  *   path bytes: per segment  0x20 name 0x00 0x01   (name: 0x00 -> 0x00 0xFF)
  *                            0x21                   ([] : an array element)
  *
@@ -456,7 +456,11 @@ static void walk(struct walk *w, const json_t *v, size_t depth)
     if (w->rc || depth > IX_MAX_DEPTH)
         return;
     size_t mark = w->prefix.len;
-    if (depth > 0 && node_indexed(w->p, w->path, depth)) {
+    int container =
+        json_is_object(v) ? json_object_size(v) > 0 : json_is_array(v) && json_array_size(v) > 0;
+    /* an array or object with members is found through them (their keys
+     * extend its path); only an empty one needs an entry of its own */
+    if (depth > 0 && !container && node_indexed(w->p, w->path, depth)) {
         if (keys_room(w->out) || doc_buf_put(&w->out->buf, w->prefix.p, w->prefix.len) ||
             doc_buf_put(&w->out->buf, "\x00", 1) || ix_value_key(&w->out->buf, v, 0, NULL))
             w->rc = AT_ENOMEM;

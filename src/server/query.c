@@ -164,9 +164,13 @@ static int sarg_ranges(const struct ixpol *pol, const struct q_sarg *s, struct k
         break;
     }
     case Q_SARG_DEFINED: {
+        /* the node's own entry (a scalar or an empty array or object) or
+         * any entry below it: every key that starts with its path */
         struct krange *k = &out[(*n)++];
         memset(k, 0, sizeof *k);
-        rc = band(k, &p, Q_KEY_NULL, Q_KEY_OBJECT + 1);
+        k->lo_incl = 1;
+        rc = doc_buf_put(&k->lo, p.p, p.len - 1) || doc_buf_put(&k->hi, p.p, p.len - 1) ||
+             successor(&k->hi);
         break;
     }
     }
@@ -336,19 +340,26 @@ static int whole_path_in_order(sqlite3 *db, const struct ixpol *pol, const json_
                                struct krange *out)
 {
     struct doc_buf p = {0};
-    struct krange scalars = {0}, others = {0};
+    struct krange scalars = {0}, empty = {0}, below = {0};
     int ok = ixpol_path_indexed(pol, path) && ix_path_prefix(&p, path) == 0 &&
              band(&scalars, &p, Q_KEY_NULL, Q_KEY_ARRAY) == 0 &&
-             band(&others, &p, Q_KEY_ARRAY, Q_KEY_OBJECT + 1) == 0;
-    ok = ok &&
-         count_sql(db, "SELECT EXISTS(SELECT 1 FROM ix WHERE k >= ?1 AND k < ?2)", &others) == 0;
+             band(&empty, &p, Q_KEY_ARRAY, Q_KEY_OBJECT + 1) == 0;
+    if (ok) { /* keys of members: the path, then a name (0x20) or [] (0x21) */
+        p.len--;
+        ok = doc_buf_put(&below.lo, p.p, p.len) == 0 && put_byte(&below.lo, 0x20) == 0 &&
+             doc_buf_put(&below.hi, p.p, p.len) == 0 && put_byte(&below.hi, 0x22) == 0;
+        below.lo_incl = 1;
+    }
+    const char *exists = "SELECT EXISTS(SELECT 1 FROM ix WHERE k >= ?1 AND k < ?2)";
+    ok = ok && count_sql(db, exists, &empty) == 0 && count_sql(db, exists, &below) == 0;
     if (ok) {
         long long docs = count_sql(db, "SELECT count(*) FROM docs", NULL);
         ok = docs >= 0 &&
              count_sql(db, "SELECT count(*) FROM ix WHERE k >= ?1 AND k < ?2", &scalars) == docs;
     }
     doc_buf_free(&p);
-    krange_free(&others);
+    krange_free(&empty);
+    krange_free(&below);
     if (ok)
         *out = scalars;
     else
@@ -391,8 +402,8 @@ static size_t merge_ranges(struct q_sarg *s, size_t n)
     return n;
 }
 
-static int plan_make(sqlite3 *db, const struct q_query *q, const struct q_info *qi,
-                     const struct ixpol *pol, struct plan *pl)
+static int plan_make(sqlite3 *db, const struct q_query *q, const json_t *pk_sarg,
+                     const struct q_info *qi, const struct ixpol *pol, struct plan *pl)
 {
     memset(pl, 0, sizeof *pl);
     pl->kind = P_SCAN;
@@ -404,6 +415,12 @@ static int plan_make(sqlite3 *db, const struct q_query *q, const struct q_info *
     if (ns > MAX_SARGS)
         ns = MAX_SARGS;
     ns = merge_ranges(sargs, ns);
+    /* A partition key header is a condition on the partition key path: the
+     * index reads that partition only. */
+    if (pk_sarg && ns < MAX_SARGS)
+        sargs[ns++] = (struct q_sarg){.kind = Q_SARG_EQ,
+                                      .path = json_array_get(pk_sarg, 0),
+                                      .values = json_array_get(pk_sarg, 1)};
     struct krange best[64], cur[64];
     size_t nbest = 0, ncur;
     long long best_count = -1;
@@ -826,7 +843,10 @@ static int put_rows(struct doc_buf *b, const json_t *a, size_t from, size_t to, 
     return 0;
 }
 
-static void run(struct req *r, struct coll *c, const struct q_query *q, const char *pk)
+/* pk: canonical partition key text (NULL: all partitions); pk_sarg: [path,
+ * [value]] for a one-path partition key, or NULL. */
+static void run(struct req *r, struct coll *c, const struct q_query *q, const char *pk,
+                const json_t *pk_sarg)
 {
     double t0 = now_ms();
     struct metrics m = {0};
@@ -875,7 +895,7 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
     struct q_error qe = {0};
     size_t count = 0;
     sqlite3_exec(rc->db, "BEGIN", NULL, NULL, NULL);
-    plan_make(rc->db, q, &qi, pol, &pl);
+    plan_make(rc->db, q, pk_sarg, &qi, pol, &pl);
     m.lookup_ms = pl.lookup_ms;
     x = q_exec_new(q, &ctx);
     if (!x || !rows || src_open(&s, &pl, rc->db, pk, &ct) != 0) {
@@ -1041,12 +1061,18 @@ void query_handle(struct req *r, struct coll *c)
     json_t *pkv;
     char *pk;
     if (req_pk(r, c, &pkv, &pk, 0) == 0) {
-        json_decref(pkv);
         if (json_array_size(c->pk_paths) == 0) {
             free(pk);
             pk = NULL;
         }
-        run(r, c, q, pk);
+        json_t *v = json_array_get(pkv, 0);
+        json_t *pk_sarg = pk && json_array_size(c->pk_paths) == 1 && json_array_size(pkv) == 1 &&
+                                  !json_is_object(v)
+                              ? json_pack("[O,[O]]", json_array_get(c->pk_paths, 0), v)
+                              : NULL;
+        run(r, c, q, pk, pk_sarg);
+        json_decref(pk_sarg);
+        json_decref(pkv);
         free(pk);
     }
     q_free(q);
