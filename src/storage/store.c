@@ -444,9 +444,11 @@ struct store_writer {
  * under steady writes may never catch up with the last frame, and the WAL
  * restarts from its beginning only when it has; so past CKPT_FORCE frames
  * the writer runs one itself between transactions (most frames are copied
- * by then, so it is short), and the next transaction starts the WAL over. */
-#define CKPT_BG    1000
-#define CKPT_FORCE 16000
+ * by then, so it is short), and the next transaction starts the WAL over.
+ * 8,000 frames (32 MB) between checkpoints: a page written many times in
+ * that window (index leaves are) is copied to the main file once. */
+#define CKPT_BG    8000
+#define CKPT_FORCE 32000
 
 /* The writer's transaction-control statements, prepared once: parsing
  * SAVEPOINT/RELEASE for every operation cost more than many operations. */
@@ -690,4 +692,150 @@ void store_writer_stop(struct store_writer *w)
     pthread_cond_destroy(&w->work);
     pthread_cond_destroy(&w->ckpt_cv);
     free(w);
+}
+
+/* ---- import (restore) ----------------------------------------------------
+ * Pages are sealed exactly as the VFS would seal them (page.h) and written
+ * to the main file with plain writes, 256 pages at a time: no SQLite, no
+ * WAL. The file exists under its final name from the start; until finish
+ * succeeds it is removed again (with its keys) on any failure. */
+
+#define IMPORT_BATCH 256
+
+struct store_import {
+    struct store_env *env;
+    char name[KEYRING_NAME_MAX];
+    uint8_t id[KEYRING_FILE_ID_LEN];
+    char path[PATH_MAX];
+    int fd;
+    uint32_t pgno; /* pages written or buffered */
+    uint8_t *buf;  /* IMPORT_BATCH sealed pages */
+    size_t nbuf;
+};
+
+static void import_free(struct store_import *im, int remove)
+{
+    if (im->fd >= 0)
+        close(im->fd);
+    if (remove) {
+        char side[PATH_MAX + 8];
+        unlink(im->path);
+        snprintf(side, sizeof side, "%s-wal", im->path);
+        unlink(side);
+        snprintf(side, sizeof side, "%s-shm", im->path);
+        unlink(side);
+        int ignored = keyring_remove_file(im->env->kr, im->id);
+        (void)ignored;
+    }
+    free(im->buf);
+    free(im);
+}
+
+int store_import_begin(struct store_env *env, const char *name, struct store_import **out)
+{
+    *out = NULL;
+    struct store_import *im = calloc(1, sizeof *im);
+    if (!im || !(im->buf = malloc((size_t)IMPORT_BATCH * PAGE_SIZE))) {
+        free(im);
+        return AT_ENOMEM;
+    }
+    im->env = env;
+    im->fd = -1;
+    snprintf(im->name, sizeof im->name, "%s", name);
+    int rc = keyring_add_file(env->kr, name, im->id);
+    if (rc) {
+        free(im->buf);
+        free(im);
+        return rc;
+    }
+    file_path(env, im->id, im->path, sizeof im->path);
+    im->fd = open(im->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (im->fd < 0) {
+        rc = at_error_set(errno, "cannot create %s: %s", im->path, strerror(errno));
+        int ignored = keyring_remove_file(env->kr, im->id);
+        (void)ignored;
+        free(im->buf);
+        free(im);
+        return rc;
+    }
+    *out = im;
+    return 0;
+}
+
+static int import_flush(struct store_import *im)
+{
+    size_t len = im->nbuf * PAGE_SIZE, done = 0;
+    off_t off = (off_t)(im->pgno - im->nbuf) * PAGE_SIZE;
+    while (done < len) {
+        ssize_t w = pwrite(im->fd, im->buf + done, len - done, off + (off_t)done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return at_error_set(w < 0 ? errno : ENOSPC, "cannot write %s: %s", im->path,
+                                strerror(w < 0 ? errno : ENOSPC));
+        done += (size_t)w;
+    }
+    im->nbuf = 0;
+    return 0;
+}
+
+int store_import_page(struct store_import *im, uint8_t *page)
+{
+    int layers = im->env->layers;
+    if (im->pgno == 0) {
+        unsigned psz = (unsigned)page[16] << 8 | page[17];
+        if (psz == 1)
+            psz = 65536;
+        if (memcmp(page, "SQLite format 3", 16) != 0 || psz != PAGE_SIZE)
+            return at_error_set(AT_EFORMAT, "store %s: page 1 is not a %d-byte SQLite page",
+                                im->name, PAGE_SIZE);
+        if (page[20] != STORE_RESERVED(layers))
+            return at_error_set(AT_EFORMAT,
+                                "store %s has %u reserved bytes per page; this account's stores "
+                                "need %d (a backup keeps its account's key layer count)",
+                                im->name, page[20], STORE_RESERVED(layers));
+    }
+    if (im->pgno == UINT32_MAX)
+        return at_error_set(AT_EFORMAT, "store %s: too many pages", im->name);
+    uint8_t *dst = im->buf + im->nbuf * PAGE_SIZE;
+    memcpy(dst, page, PAGE_SIZE);
+    secmem_wipe(page, PAGE_SIZE);
+    im->pgno++;
+    im->nbuf++;
+#ifndef ATREST_BENCH_PLAINTEXT
+    int rc = page_seal(im->env->kr, im->id, layers, im->pgno, dst);
+    if (rc)
+        return rc;
+#endif
+    return im->nbuf == IMPORT_BATCH ? import_flush(im) : 0;
+}
+
+int store_import_finish(struct store_import *im)
+{
+    int rc = im->pgno == 0 ? at_error_set(AT_EFORMAT, "store %s: no pages", im->name) : 0;
+    if (!rc && im->nbuf)
+        rc = import_flush(im);
+    if (!rc && fsync(im->fd) != 0)
+        rc = at_error_set(errno, "cannot fsync %s: %s", im->path, strerror(errno));
+    if (!rc) {
+        close(im->fd);
+        im->fd = -1;
+        int dfd = open(im->env->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+        struct store *st = NULL;
+        rc = store_open(im->env, im->name, &st);
+        if (!rc)
+            rc = store_close(st);
+    }
+    import_free(im, rc != 0);
+    return rc;
+}
+
+void store_import_abort(struct store_import *im)
+{
+    if (im)
+        import_free(im, 1);
 }
