@@ -1,0 +1,88 @@
+// Queries across a server restart, through @azure/cosmos 4.9.3: a
+// continuation token taken before a restart resumes the same query after it
+// (tokens hold positions, not server state), and an index rebuild cut short
+// by SIGKILL resumes at the next start and completes.
+import fs from "node:fs";
+import https from "node:https";
+import os from "node:os";
+import path from "node:path";
+import { after, test } from "node:test";
+import { CosmosClient } from "@azure/cosmos";
+import { startServer } from "../../lib/harness.mjs";
+import { assert } from "./common.mjs";
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "atrest-it-restart-"));
+let srv = null;
+let client = null;
+
+async function start() {
+  srv = await startServer({ root });
+  client = new CosmosClient({ endpoint: srv.endpoint, key: srv.masterKey, agent: new https.Agent({ ca: srv.cert, keepAlive: true }) });
+  return client.database("db").container("c");
+}
+
+async function stop(signal = "SIGTERM") {
+  client.dispose();
+  const r = await srv.stop({ signal });
+  assert.equal(r.sanitizer, null, `sanitizer report in atrestd output:\n${r.sanitizer}`);
+  if (signal === "SIGTERM") assert.deepEqual({ code: r.code, signal: r.signal, forced: r.forced }, { code: 0, signal: null, forced: false });
+}
+
+after(() => {
+  if (srv && srv.alive()) srv.proc.kill("SIGKILL");
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+const N = 3000;
+const QUERY = "SELECT c.id, c.n FROM c WHERE c.n >= 100 ORDER BY c.n DESC";
+
+async function pages(container, opts) {
+  const it = container.items.query(QUERY, { maxItemCount: 50, ...opts });
+  const first = await it.fetchNext();
+  return { first, it };
+}
+
+test("a continuation token survives a restart; a rebuild cut by SIGKILL resumes", async () => {
+  let c = await start();
+  await client.databases.create({ id: "db" });
+  await client.database("db").containers.create({ id: "c", partitionKey: { paths: ["/pk"] }, indexingPolicy: { indexingMode: "none", automatic: false } });
+  for (let i = 0; i < N; i += 100) {
+    const ops = [];
+    for (let j = i; j < i + 100; j++) ops.push({ operationType: "Create", resourceBody: { id: `d${j}`, pk: `p${j % 5}`, n: j, pad: "x".repeat(200) } });
+    for (const r of await c.items.bulk(ops)) assert.equal(r.statusCode, 201);
+  }
+  // the whole answer, and the first page with its token
+  const all = (await c.items.query(QUERY, { maxItemCount: -1 }).fetchAll()).resources;
+  assert.equal(all.length, N - 100);
+  const { first } = await pages(c);
+  assert.equal(first.resources.length, 50);
+  assert.ok(first.continuationToken, "a first page of 50 rows has a continuation token");
+  await stop();
+
+  c = await start();
+  const it = c.items.query(QUERY, { maxItemCount: 50, continuationToken: first.continuationToken });
+  let rest = [];
+  while (it.hasMoreResults()) rest = rest.concat((await it.fetchNext()).resources);
+  assert.deepEqual([...first.resources, ...rest], all, "resumed after a restart: the same rows, in order, once");
+
+  // switch indexing on and kill the server while it rebuilds
+  const { resource: def } = await c.read();
+  def.indexingPolicy = { indexingMode: "consistent", automatic: true, includedPaths: [{ path: "/*" }], excludedPaths: [] };
+  await c.replace(def);
+  await stop("SIGKILL");
+
+  c = await start();
+  let progress = -1;
+  for (let i = 0; i < 400 && progress !== 100; i++) {
+    progress = Number((await c.read()).headers["x-ms-documentdb-collection-index-transformation-progress"]);
+    if (progress !== 100) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(progress, 100, "the rebuild finished after the restart");
+  const q = c.items.query("SELECT VALUE c.id FROM c WHERE c.n = 1234", { populateQueryMetrics: true });
+  const res = await q.fetchAll();
+  assert.deepEqual(res.resources, ["d1234"]);
+  const retrieved = Object.values(res.queryMetrics || {}).reduce((a, m) => a + m.retrievedDocumentCount, 0);
+  assert.equal(retrieved, 1, "the rebuilt index serves the query");
+  assert.deepEqual((await c.items.query(QUERY, { maxItemCount: 200 }).fetchAll()).resources, all);
+  await stop();
+});
