@@ -114,4 +114,20 @@ void store_writer_stop(struct store_writer *w);
 /* Path of the store's main database file (for tools and tests). */
 const char *store_path(struct store *st);
 
+
+/* ---- import (restore) -----------------------------------------------------
+ * Create the store name from plaintext pages handed over in order, page 1
+ * first (PAGE_SIZE bytes each, reserved bytes zero, as SQLite wrote them):
+ * each page is sealed under the new store's fresh DEKs and appended to its
+ * main file. store_import_finish fsyncs the file and opens the store once
+ * to check it; store_import_abort (or a failed finish) removes the file and
+ * crypto-shreds the new DEKs. Page 1's header must name PAGE_SIZE pages and
+ * this environment's reserved bytes (AT_EFORMAT otherwise). */
+struct store_import;
+int store_import_begin(struct store_env *env, const char *name, struct store_import **out) AT_WUR;
+/* Seals page (PAGE_SIZE bytes) in place and writes it. */
+int store_import_page(struct store_import *im, uint8_t *page) AT_WUR;
+int store_import_finish(struct store_import *im) AT_WUR; /* frees im */
+void store_import_abort(struct store_import *im);        /* frees im */
+
 #endif

@@ -1,0 +1,914 @@
+/*
+ * backup.c — making, listing, verifying, restoring and pruning backups
+ * (contract in backup.h, formats in backupint.h and docs/backup.md).
+ *
+ *   backup_job_add ─▶ connection + read transaction per store (a snapshot)
+ *   backup_job_run ─▶ for each store: bk_snapshot → seal chunks → put
+ *                     <id>/sNNNN; then put <id>/manifest   (commit point)
+ *   verify/restore ─▶ get manifest → unwrap shares → check MAC → for each
+ *                     store: stream the blob, open each chunk, (restore:
+ *                     hand its pages to store_import) → compare count,
+ *                     length and SHA-256 with the manifest
+ */
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backup/backupint.h"
+#include "crypto/rand.h"
+#include "crypto/secmem.h"
+#include "storage/page.h"
+
+#define BK_SERVER_VERSION "atrest 0.1"
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* Put a prefix before the detail the failing call recorded (the detail
+ * buffer cannot be both source and target of at_error_set). */
+static int __attribute__((format(printf, 2, 3))) add_context(int rc, const char *fmt, ...)
+{
+    char prefix[256], old[512];
+    snprintf(old, sizeof old, "%s", at_error_detail());
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    return at_error_set(rc, "%s: %s", prefix, old);
+}
+
+static void manifest_name(const char *id, char *out, size_t n)
+{
+    snprintf(out, n, "%s/manifest", id);
+}
+
+/* ---- jobs ------------------------------------------------------------- */
+
+struct jstore {
+    char name[BK_NAME_LEN];
+    sqlite3 *db;
+    uint64_t plain_len;
+};
+
+struct backup_job {
+    struct backup_keys keys;
+    char id[BACKUP_ID_LEN];
+    struct jstore *s;
+    size_t n, cap;
+    uint64_t bytes, total;
+};
+
+int backup_job_new(const struct backup_keys *keys, struct backup_job **out)
+{
+    *out = NULL;
+    if (!keys || !keys->outer)
+        return AT_EINVAL;
+    struct backup_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return AT_ENOMEM;
+    j->keys = *keys;
+    uint8_t rnd[3];
+    int rc = rand_bytes(rnd, sizeof rnd);
+    if (rc) {
+        free(j);
+        return rc;
+    }
+    /* Ids sort in time order (retention relies on it): UTC to the ms. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct tm tm;
+    gmtime_r(&now.tv_sec, &tm);
+    char ts[16], rh[7];
+    strftime(ts, sizeof ts, "%Y%m%dT%H%M%S", &tm);
+    hex(rnd, 3, rh);
+    snprintf(j->id, sizeof j->id, "%.15s%03uZ-%.6s", ts, (unsigned)(now.tv_nsec / 1000000) % 1000u, rh);
+    *out = j;
+    return 0;
+}
+
+const char *backup_job_id(const struct backup_job *j)
+{
+    return j->id;
+}
+
+uint64_t backup_job_bytes(const struct backup_job *j)
+{
+    return j->bytes;
+}
+
+int backup_job_add(struct backup_job *j, const char *store_name, struct store *st)
+{
+    if (strlen(store_name) >= BK_NAME_LEN || j->n == BACKUP_MAX_STORES)
+        return AT_EINVAL;
+    if (j->n == j->cap) {
+        size_t nc = j->cap ? 2 * j->cap : 8;
+        struct jstore *v = realloc(j->s, nc * sizeof *v);
+        if (!v)
+            return AT_ENOMEM;
+        j->s = v;
+        j->cap = nc;
+    }
+    struct jstore *s = &j->s[j->n];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", store_name);
+    int rc = store_connect(st, &s->db);
+    if (rc)
+        return rc;
+    /* BEGIN, then a read: the read transaction (and its WAL snapshot)
+     * starts here and lasts until backup_job_run is done with the store. */
+    sqlite3_stmt *q = NULL;
+    int src = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_prepare_v2(s->db, "PRAGMA page_count", -1, &q, NULL);
+    if (src == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+        s->plain_len = (uint64_t)sqlite3_column_int64(q, 0) * PAGE_SIZE;
+    else if (src == SQLITE_OK)
+        src = sqlite3_errcode(s->db);
+    sqlite3_finalize(q);
+    if (src != SQLITE_OK) {
+        rc = at_error_set(AT_ESQLITE, "store %s: cannot start its snapshot: %s", store_name,
+                          sqlite3_errmsg(s->db));
+        store_disconnect(s->db);
+        return rc;
+    }
+    j->total += s->plain_len;
+    j->n++;
+    return 0;
+}
+
+static void end_snapshot(struct jstore *s)
+{
+    if (s->db) {
+        sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        store_disconnect(s->db);
+        s->db = NULL;
+    }
+}
+
+void backup_job_free(struct backup_job *j)
+{
+    if (!j)
+        return;
+    for (size_t i = 0; i < j->n; i++)
+        end_snapshot(&j->s[i]);
+    free(j->s);
+    free(j);
+}
+
+/* The put source of one store blob: header, then sealed chunks made on
+ * demand from the snapshot in memory. */
+struct seal_src {
+    const struct bk_keys *k;
+    const char *id, *store;
+    uint32_t idx, chunk_size, chunks, next;
+    const struct bk_mem *plain;
+    uint8_t *rec; /* one record: ciphertext | tag */
+    size_t rec_len, rec_off;
+    EVP_MD_CTX *sha;
+    uint64_t produced, done_before, total;
+    backup_progress_fn progress;
+    void *pctx;
+};
+
+static int seal_next(struct seal_src *s)
+{
+    uint64_t off = (uint64_t)s->next * s->chunk_size;
+    size_t len = s->plain->len - off < s->chunk_size ? (size_t)(s->plain->len - off) : s->chunk_size;
+    int rc = bk_chunk_seal(s->k, s->id, s->store, s->idx, s->next, s->next + 1 == s->chunks,
+                           s->plain->len, s->plain->p + off, len, s->rec, s->rec + len);
+    if (rc)
+        return rc;
+    s->rec_len = len + AEAD_TAG_LEN;
+    s->rec_off = 0;
+    s->next++;
+    if (s->progress)
+        s->progress(s->pctx, "backup", s->done_before + off + len, s->total);
+    return 0;
+}
+
+static int seal_source(void *ctx, uint8_t *buf, size_t cap, size_t *got)
+{
+    struct seal_src *s = ctx;
+    size_t n = 0;
+    while (n < cap) {
+        if (s->rec_off == s->rec_len) {
+            if (s->next == s->chunks)
+                break;
+            int rc = seal_next(s);
+            if (rc)
+                return rc;
+        }
+        size_t take = s->rec_len - s->rec_off;
+        if (take > cap - n)
+            take = cap - n;
+        memcpy(buf + n, s->rec + s->rec_off, take);
+        s->rec_off += take;
+        n += take;
+    }
+    if (n && EVP_DigestUpdate(s->sha, buf, n) != 1)
+        return AT_ECRYPTO;
+    s->produced += n;
+    *got = n;
+    return 0;
+}
+
+static int put_store(struct backup_job *j, struct blob_store *bs, const struct bk_keys *k,
+                     uint32_t idx, uint32_t chunk_size, struct bk_store *rec, uint64_t done_before,
+                     backup_progress_fn progress, void *pctx)
+{
+    struct jstore *js = &j->s[idx];
+    struct bk_mem plain = {0};
+    int rc = bk_snapshot(js->db, &plain);
+    end_snapshot(js); /* the snapshot is in memory: let the WAL move on */
+    if (rc) {
+        bk_mem_free(&plain);
+        return add_context(rc, "store %s", js->name);
+    }
+    if (plain.len == 0 || plain.len % PAGE_SIZE) {
+        bk_mem_free(&plain);
+        return at_error_set(AT_EFORMAT, "store %s: snapshot of %zu bytes is not whole pages",
+                            js->name, plain.len);
+    }
+    snprintf(rec->name, sizeof rec->name, "%s", js->name);
+    rec->plain_len = plain.len;
+    rec->pages = (uint32_t)(plain.len / PAGE_SIZE);
+    rec->chunks = (uint32_t)((plain.len + chunk_size - 1) / chunk_size);
+    rec->blob_len = BK_STORE_HDR + plain.len + (uint64_t)rec->chunks * AEAD_TAG_LEN;
+    struct seal_src s = {
+        .k = k,
+        .id = j->id,
+        .store = js->name,
+        .idx = idx,
+        .chunk_size = chunk_size,
+        .chunks = rec->chunks,
+        .plain = &plain,
+        .rec = malloc(chunk_size + AEAD_TAG_LEN),
+        .sha = EVP_MD_CTX_new(),
+        .done_before = done_before,
+        .total = j->total,
+        .progress = progress,
+        .pctx = pctx,
+    };
+    if (!s.rec || !s.sha || EVP_DigestInit_ex(s.sha, EVP_sha256(), NULL) != 1) {
+        rc = AT_ENOMEM;
+        goto out;
+    }
+    bk_store_hdr(s.rec, chunk_size, rec->chunks, plain.len, idx);
+    s.rec_len = BK_STORE_HDR;
+    char name[BLOB_NAME_MAX];
+    bk_store_blob_name(j->id, idx, name, sizeof name);
+    rc = blob_put(bs, name, seal_source, &s, NULL);
+    unsigned int dl = 0;
+    if (!rc && (EVP_DigestFinal_ex(s.sha, rec->sha256, &dl) != 1 || dl != 32))
+        rc = AT_ECRYPTO;
+    if (!rc && s.produced != rec->blob_len)
+        rc = at_error_set(AT_EIO, "store %s: wrote %llu bytes, expected %llu", js->name,
+                          (unsigned long long)s.produced, (unsigned long long)rec->blob_len);
+    if (!rc)
+        j->bytes += s.produced;
+out:
+    EVP_MD_CTX_free(s.sha);
+    free(s.rec); /* ciphertext only */
+    bk_mem_free(&plain);
+    return rc;
+}
+
+static int make_shares(struct backup_job *j, struct bk_manifest *m, struct bk_keys *k)
+{
+    struct key_provider *kp[2] = {j->keys.outer, j->keys.inner};
+    uint8_t *ikm = secmem_alloc(2 * BK_SHARE_LEN);
+    if (!ikm)
+        return AT_ENOMEM;
+    int rc = 0;
+    m->layers = j->keys.inner ? 2 : 1;
+    for (uint32_t i = 0; i < m->layers && !rc; i++) {
+        uint8_t *share = ikm + i * BK_SHARE_LEN;
+        rc = rand_key(share, BK_SHARE_LEN);
+        if (!rc)
+            rc = kp_key_id(kp[i], m->share[i].key_id, sizeof m->share[i].key_id);
+        if (!rc)
+            rc = kp_wrap(kp[i], share, BK_SHARE_LEN, &m->share[i].w);
+        if (rc)
+            at_error_set(rc, "cannot wrap the backup key (layer %u): %s", i, at_strerror(rc));
+    }
+    if (!rc)
+        rc = bk_derive(ikm, m->layers * BK_SHARE_LEN, j->id, k);
+    secmem_free(ikm, 2 * BK_SHARE_LEN);
+    return rc;
+}
+
+struct mem_src {
+    const uint8_t *p;
+    size_t len, off;
+};
+
+static int mem_source(void *ctx, uint8_t *buf, size_t cap, size_t *got)
+{
+    struct mem_src *m = ctx;
+    size_t n = m->len - m->off < cap ? m->len - m->off : cap;
+    memcpy(buf, m->p + m->off, n);
+    m->off += n;
+    *got = n;
+    return 0;
+}
+
+static void remove_blobs(struct blob_store *bs, const char *id, uint32_t n)
+{
+    char name[BLOB_NAME_MAX];
+    for (uint32_t i = 0; i < n; i++) {
+        bk_store_blob_name(id, i, name, sizeof name);
+        int ignored = blob_delete(bs, name);
+        (void)ignored;
+    }
+}
+
+int backup_job_run(struct backup_job *j, struct blob_store *bs, backup_progress_fn progress,
+                   void *ctx)
+{
+    struct bk_manifest m = {0};
+    struct bk_keys *k = secmem_alloc(sizeof *k);
+    uint8_t *man = NULL;
+    size_t man_len = 0;
+    uint32_t put = 0;
+    int rc = 0;
+    if (!k)
+        return AT_ENOMEM;
+    if (j->n == 0) {
+        rc = at_error_set(AT_EINVAL, "backup %s: no stores", j->id);
+        goto out;
+    }
+    snprintf(m.id, sizeof m.id, "%s", j->id);
+    snprintf(m.version, sizeof m.version, "%s", BK_SERVER_VERSION);
+    m.created = (int64_t)time(NULL);
+    m.chunk_size = BACKUP_CHUNK_DEFAULT;
+    m.page_size = PAGE_SIZE;
+    m.nstores = (uint32_t)j->n;
+    m.stores = calloc(j->n, sizeof *m.stores);
+    if (!m.stores) {
+        rc = AT_ENOMEM;
+        goto out;
+    }
+    if ((rc = make_shares(j, &m, k)) != 0)
+        goto out;
+    uint64_t done = 0;
+    for (uint32_t i = 0; i < m.nstores; i++) {
+        rc = put_store(j, bs, k, i, m.chunk_size, &m.stores[i], done, progress, ctx);
+        if (rc) {
+            add_context(rc, "backup %s", j->id);
+            goto out;
+        }
+        put = i + 1;
+        done += m.stores[i].plain_len;
+    }
+    if ((rc = bk_manifest_encode(&m, k, &man, &man_len)) != 0)
+        goto out;
+    char name[BLOB_NAME_MAX];
+    manifest_name(j->id, name, sizeof name);
+    struct mem_src ms = {man, man_len, 0};
+    if ((rc = blob_put(bs, name, mem_source, &ms, NULL)) != 0) {
+        add_context(rc, "backup %s: writing the manifest", j->id);
+        goto out;
+    }
+    j->bytes += man_len;
+out:
+    if (rc) {
+        /* No manifest: the backup does not exist; remove what it left. */
+        char keep[256];
+        snprintf(keep, sizeof keep, "%s", at_error_detail());
+        remove_blobs(bs, j->id, put + (put < m.nstores ? 1 : 0));
+        at_error_set(rc, "%s", keep);
+    }
+    free(man);
+    bk_manifest_free(&m);
+    secmem_free(k, sizeof *k);
+    return rc;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+struct buf_sink {
+    uint8_t *p;
+    size_t len, cap, max;
+};
+
+static int buf_sink(void *ctx, const uint8_t *b, size_t n)
+{
+    struct buf_sink *s = ctx;
+    if (s->len + n > s->max)
+        return at_error_set(AT_EFORMAT, "the backup manifest is larger than any atrest writes");
+    if (s->len + n > s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 4096;
+        while (nc < s->len + n)
+            nc *= 2;
+        uint8_t *v = realloc(s->p, nc);
+        if (!v)
+            return AT_ENOMEM;
+        s->p = v;
+        s->cap = nc;
+    }
+    memcpy(s->p + s->len, b, n);
+    s->len += n;
+    return 0;
+}
+
+/* Get and parse <id>/manifest; with keys, authenticate it (and keep the
+ * derived keys in *kout when kout is given). */
+static int load_manifest(struct blob_store *bs, const struct backup_keys *keys, const char *id,
+                         struct bk_manifest *m, struct bk_keys **kout)
+{
+    char name[BLOB_NAME_MAX];
+    if (kout)
+        *kout = NULL;
+    if (strlen(id) >= BACKUP_ID_LEN || blob_name_check(id) != 0 || strchr(id, '/'))
+        return at_error_set(AT_EINVAL, "'%s' is not a backup id", id);
+    manifest_name(id, name, sizeof name);
+    struct buf_sink s = {.max = BK_MANIFEST_MAX};
+    int rc = blob_get(bs, name, 0, UINT64_MAX, buf_sink, &s);
+    if (rc == AT_ENOTFOUND)
+        rc = at_error_set(AT_ENOTFOUND, "no backup %s (no manifest)", id);
+    else if (rc)
+        add_context(rc, "backup %s: reading the manifest", id);
+    if (!rc && (rc = bk_manifest_decode(s.p, s.len, m)) != 0)
+        add_context(rc, "backup %s", id);
+    if (!rc && strcmp(m->id, id) != 0)
+        rc = at_error_set(AT_EINTEGRITY, "backup %s: its manifest names backup %s", id, m->id);
+    if (!rc && keys) {
+        struct bk_keys *k = NULL;
+        rc = bk_unwrap(m, keys, &k);
+        if (!rc && bk_manifest_check(s.p, s.len, k) != 0)
+            rc = at_error_set(AT_EINTEGRITY,
+                              "backup %s: the manifest failed authentication (edited or damaged)",
+                              id);
+        if (!rc && kout)
+            *kout = k;
+        else
+            bk_keys_free(k);
+    }
+    if (rc)
+        bk_manifest_free(m);
+    free(s.p);
+    return rc;
+}
+
+static uint64_t manifest_len_of(const struct bk_manifest *m)
+{
+    return BK_HDR + (uint64_t)m->layers * BK_SHARE_REC + (uint64_t)m->nstores * BK_STORE_REC +
+           BK_MAC_LEN;
+}
+
+static void fill_info(const struct bk_manifest *m, struct backup_info *info, int verified)
+{
+    memset(info, 0, sizeof *info);
+    snprintf(info->id, sizeof info->id, "%s", m->id);
+    info->created = m->created;
+    snprintf(info->server_version, sizeof info->server_version, "%s", m->version);
+    info->nstores = m->nstores;
+    info->bytes = manifest_len_of(m);
+    for (uint32_t i = 0; i < m->nstores; i++) {
+        info->bytes += m->stores[i].blob_len;
+        info->plain_bytes += m->stores[i].plain_len;
+    }
+    info->verified = verified;
+}
+
+/* Backup ids that have a manifest (sorted: ids start with their time). */
+struct idlist {
+    char (*id)[BACKUP_ID_LEN];
+    size_t n, cap;
+    int orphans; /* collect ids of any blob, manifest or not */
+};
+
+static int id_of(const char *name, char id[BACKUP_ID_LEN], int *is_manifest)
+{
+    const char *slash = strchr(name, '/');
+    if (!slash || slash == name || (size_t)(slash - name) >= BACKUP_ID_LEN)
+        return -1;
+    memcpy(id, name, (size_t)(slash - name));
+    id[slash - name] = 0;
+    *is_manifest = strcmp(slash + 1, "manifest") == 0;
+    return 0;
+}
+
+static int collect(void *ctx, const struct blob_info *info)
+{
+    struct idlist *l = ctx;
+    char id[BACKUP_ID_LEN];
+    int is_manifest;
+    if (id_of(info->name, id, &is_manifest) != 0 || (!is_manifest && !l->orphans))
+        return 0;
+    if (l->n && strcmp(l->id[l->n - 1], id) == 0)
+        return 0; /* names come in order: one entry per id */
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 16;
+        void *v = realloc(l->id, nc * sizeof *l->id);
+        if (!v)
+            return AT_ENOMEM;
+        l->id = v;
+        l->cap = nc;
+    }
+    memcpy(l->id[l->n++], id, BACKUP_ID_LEN);
+    return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static int list_ids(struct blob_store *bs, struct idlist *l)
+{
+    int rc = blob_list(bs, "", collect, l);
+    if (rc) {
+        free(l->id);
+        l->id = NULL;
+        l->n = 0;
+        return rc;
+    }
+    if (l->n > 1)
+        qsort(l->id, l->n, sizeof *l->id, cmp_id);
+    return 0;
+}
+
+int backup_list(struct blob_store *bs, const struct backup_keys *keys, struct backup_info **out,
+                size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    struct idlist l = {0};
+    int rc = list_ids(bs, &l);
+    if (rc)
+        return rc;
+    struct backup_info *v = calloc(l.n ? l.n : 1, sizeof *v);
+    if (!v) {
+        free(l.id);
+        return AT_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        struct bk_manifest m;
+        int vr = 0;
+        rc = load_manifest(bs, keys, l.id[i], &m, NULL);
+        if (rc && keys && (rc == AT_EINTEGRITY || rc == AT_EKEYMISMATCH)) {
+            /* List it as failing rather than hide it. */
+            if (load_manifest(bs, NULL, l.id[i], &m, NULL) == 0)
+                rc = 0, vr = -1;
+        } else if (!rc && keys)
+            vr = 1;
+        if (rc == AT_EFORMAT || rc == AT_EINTEGRITY) {
+            memset(&v[k], 0, sizeof v[k]);
+            snprintf(v[k].id, sizeof v[k].id, "%s", l.id[i]);
+            v[k++].verified = -1;
+            rc = 0;
+            continue;
+        }
+        if (rc)
+            break;
+        fill_info(&m, &v[k++], vr);
+        bk_manifest_free(&m);
+    }
+    free(l.id);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+int backup_latest(struct blob_store *bs, char id[BACKUP_ID_LEN])
+{
+    struct idlist l = {0};
+    int rc = list_ids(bs, &l);
+    if (rc)
+        return rc;
+    if (l.n == 0)
+        rc = at_error_set(AT_ENOTFOUND, "the target holds no backup");
+    else
+        memcpy(id, l.id[l.n - 1], BACKUP_ID_LEN);
+    free(l.id);
+    return rc;
+}
+
+/* Streams one store blob: checks the header against the manifest, opens
+ * each chunk as soon as it is whole, hands its pages to page_fn (may be
+ * NULL), and at the end compares chunk count, length and SHA-256. */
+typedef int (*page_fn)(void *ctx, uint8_t *page);
+
+struct open_sink {
+    const struct bk_manifest *m;
+    const struct bk_store *st;
+    const struct bk_keys *k;
+    uint32_t idx;
+    uint8_t hdr[BK_STORE_HDR];
+    size_t hdr_len;
+    uint8_t *rec; /* ciphertext | tag of the chunk being received */
+    size_t rec_len;
+    struct bk_mem plain;
+    uint32_t chunk;
+    uint64_t got;
+    EVP_MD_CTX *sha;
+    page_fn fn;
+    void *fn_ctx;
+    uint64_t done_before, total;
+    const char *phase;
+    backup_progress_fn progress;
+    void *pctx;
+};
+
+static size_t chunk_len(const struct open_sink *s, uint32_t c)
+{
+    uint64_t off = (uint64_t)c * s->m->chunk_size;
+    uint64_t left = s->st->plain_len - off;
+    return left < s->m->chunk_size ? (size_t)left : s->m->chunk_size;
+}
+
+static int open_chunk(struct open_sink *s)
+{
+    size_t len = chunk_len(s, s->chunk);
+    int last = s->chunk + 1 == s->st->chunks;
+    int rc = bk_chunk_open(s->k, s->m->id, s->st->name, s->idx, s->chunk, last, s->st->plain_len,
+                           s->rec, len, s->plain.p, s->rec + len);
+    if (rc)
+        return at_error_set(AT_EINTEGRITY,
+                            "backup %s, store %s: chunk %u of %u failed authentication "
+                            "(damaged, edited, reordered or from another store)",
+                            s->m->id, s->st->name, s->chunk, s->st->chunks);
+    for (size_t off = 0; s->fn && off < len; off += PAGE_SIZE) {
+        rc = s->fn(s->fn_ctx, s->plain.p + off);
+        if (rc)
+            return rc;
+    }
+    secmem_wipe(s->plain.p, len);
+    s->chunk++;
+    s->rec_len = 0;
+    if (s->progress)
+        s->progress(s->pctx, s->phase,
+                    s->done_before + (uint64_t)(s->chunk - 1) * s->m->chunk_size + len, s->total);
+    return 0;
+}
+
+static int open_sink_fn(void *ctx, const uint8_t *b, size_t n)
+{
+    struct open_sink *s = ctx;
+    if (EVP_DigestUpdate(s->sha, b, n) != 1)
+        return AT_ECRYPTO;
+    s->got += n;
+    if (s->got > s->st->blob_len)
+        return at_error_set(AT_EINTEGRITY, "backup %s, store %s: the blob is longer than its "
+                                           "manifest says", s->m->id, s->st->name);
+    while (n) {
+        if (s->hdr_len < BK_STORE_HDR) {
+            size_t take = BK_STORE_HDR - s->hdr_len < n ? BK_STORE_HDR - s->hdr_len : n;
+            memcpy(s->hdr + s->hdr_len, b, take);
+            s->hdr_len += take;
+            b += take;
+            n -= take;
+            if (s->hdr_len == BK_STORE_HDR) {
+                uint8_t want[BK_STORE_HDR];
+                bk_store_hdr(want, s->m->chunk_size, s->st->chunks, s->st->plain_len, s->idx);
+                if (memcmp(want, s->hdr, BK_STORE_HDR) != 0)
+                    return at_error_set(AT_EINTEGRITY,
+                                        "backup %s, store %s: the blob's header does not match "
+                                        "the manifest (damaged or swapped)",
+                                        s->m->id, s->st->name);
+            }
+            continue;
+        }
+        if (s->chunk >= s->st->chunks)
+            return at_error_set(AT_EINTEGRITY, "backup %s, store %s: bytes after the last chunk",
+                                s->m->id, s->st->name);
+        size_t want = chunk_len(s, s->chunk) + AEAD_TAG_LEN;
+        size_t take = want - s->rec_len < n ? want - s->rec_len : n;
+        memcpy(s->rec + s->rec_len, b, take);
+        s->rec_len += take;
+        b += take;
+        n -= take;
+        if (s->rec_len == want) {
+            int rc = open_chunk(s);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int read_store(struct blob_store *bs, const struct bk_manifest *m, const struct bk_keys *k,
+                      uint32_t idx, page_fn fn, void *fn_ctx, uint64_t done_before,
+                      uint64_t total, const char *phase, backup_progress_fn progress, void *pctx)
+{
+    const struct bk_store *st = &m->stores[idx];
+    struct open_sink s = {
+        .m = m,
+        .st = st,
+        .k = k,
+        .idx = idx,
+        .rec = malloc(m->chunk_size + AEAD_TAG_LEN),
+        .sha = EVP_MD_CTX_new(),
+        .fn = fn,
+        .fn_ctx = fn_ctx,
+        .done_before = done_before,
+        .total = total,
+        .phase = phase,
+        .progress = progress,
+        .pctx = pctx,
+    };
+    int rc = 0;
+    if (!s.rec || !s.sha || EVP_DigestInit_ex(s.sha, EVP_sha256(), NULL) != 1 ||
+        (rc = bk_mem_reserve(&s.plain, m->chunk_size)) != 0) {
+        rc = rc ? rc : AT_ENOMEM;
+        goto out;
+    }
+    char name[BLOB_NAME_MAX];
+    bk_store_blob_name(m->id, idx, name, sizeof name);
+    rc = blob_get(bs, name, 0, UINT64_MAX, open_sink_fn, &s);
+    if (rc == AT_ENOTFOUND)
+        rc = at_error_set(AT_EINTEGRITY, "backup %s, store %s: its blob %s is missing", m->id,
+                          st->name, name);
+    else if (rc == AT_EINTEGRITY || rc == AT_EFORMAT) {
+        if (!strstr(at_error_detail(), "backup "))
+            add_context(AT_EINTEGRITY, "backup %s, store %s", m->id, st->name);
+        rc = AT_EINTEGRITY;
+    } else if (rc && !strstr(at_error_detail(), name))
+        add_context(rc, "backup %s, store %s", m->id, st->name);
+    uint8_t sha[32];
+    unsigned int dl = 0;
+    if (!rc && (s.got != st->blob_len || s.chunk != st->chunks))
+        rc = at_error_set(AT_EINTEGRITY,
+                          "backup %s, store %s: the blob is truncated (%llu of %llu bytes, %u of "
+                          "%u chunks)",
+                          m->id, st->name, (unsigned long long)s.got,
+                          (unsigned long long)st->blob_len, s.chunk, st->chunks);
+    if (!rc && (EVP_DigestFinal_ex(s.sha, sha, &dl) != 1 || dl != 32))
+        rc = AT_ECRYPTO;
+    if (!rc && memcmp(sha, st->sha256, 32) != 0)
+        rc = at_error_set(AT_EINTEGRITY,
+                          "backup %s, store %s: the blob's SHA-256 differs from the manifest's",
+                          m->id, st->name);
+out:
+    EVP_MD_CTX_free(s.sha);
+    free(s.rec);
+    bk_mem_free(&s.plain);
+    return rc;
+}
+
+static uint64_t plain_total(const struct bk_manifest *m)
+{
+    uint64_t t = 0;
+    for (uint32_t i = 0; i < m->nstores; i++)
+        t += m->stores[i].plain_len;
+    return t;
+}
+
+int backup_verify(struct blob_store *bs, const struct backup_keys *keys, const char *id,
+                  backup_progress_fn progress, void *ctx, struct backup_info *info)
+{
+    struct bk_manifest m;
+    struct bk_keys *k = NULL;
+    if (!keys)
+        return AT_EINVAL;
+    int rc = load_manifest(bs, keys, id, &m, &k);
+    if (rc)
+        return rc;
+    uint64_t total = plain_total(&m), done = 0;
+    for (uint32_t i = 0; i < m.nstores && !rc; i++) {
+        rc = read_store(bs, &m, k, i, NULL, NULL, done, total, "verify", progress, ctx);
+        done += m.stores[i].plain_len;
+    }
+    if (!rc && info)
+        fill_info(&m, info, 1);
+    bk_keys_free(k);
+    bk_manifest_free(&m);
+    return rc;
+}
+
+static int import_page(void *ctx, uint8_t *page)
+{
+    return store_import_page(ctx, page);
+}
+
+int backup_restore(struct blob_store *bs, const struct backup_keys *keys, const char *id,
+                   struct store_env *env, backup_progress_fn progress, void *ctx,
+                   struct backup_info *info)
+{
+    struct bk_manifest m;
+    struct bk_keys *k = NULL;
+    if (!keys)
+        return AT_EINVAL;
+    struct keyring *kr = store_env_keyring(env);
+    char one[1][KEYRING_NAME_MAX];
+    uint8_t oneid[1][KEYRING_FILE_ID_LEN];
+    size_t have = 0;
+    int rc = keyring_list_files(kr, one, oneid, 1, &have);
+    if (rc)
+        return rc;
+    if (have)
+        return at_error_set(AT_EEXIST, "restore goes to a new, empty data folder; %s holds stores",
+                            store_env_data_dir(env));
+    if ((rc = load_manifest(bs, keys, id, &m, &k)) != 0)
+        return rc;
+    uint64_t total = plain_total(&m), done = 0;
+    uint32_t made = 0;
+    for (uint32_t i = 0; i < m.nstores && !rc; i++, made = i) {
+        struct store_import *im = NULL;
+        rc = store_import_begin(env, m.stores[i].name, &im);
+        if (rc)
+            break;
+        rc = read_store(bs, &m, k, i, import_page, im, done, total, "restore", progress, ctx);
+        if (rc) {
+            store_import_abort(im);
+            break;
+        }
+        if ((rc = store_import_finish(im)) != 0) {
+            add_context(rc, "restoring store %s", m.stores[i].name);
+            break;
+        }
+        done += m.stores[i].plain_len;
+    }
+    if (rc) {
+        char keep[512];
+        snprintf(keep, sizeof keep, "%s", at_error_detail());
+        for (uint32_t i = 0; i < made; i++) {
+            int ignored = store_drop(env, m.stores[i].name);
+            (void)ignored;
+        }
+        at_error_set(rc, "%s", keep);
+    } else if (info)
+        fill_info(&m, info, 1);
+    bk_keys_free(k);
+    bk_manifest_free(&m);
+    return rc;
+}
+
+/* ---- retention ---------------------------------------------------------- */
+
+struct names {
+    char (*v)[BLOB_NAME_MAX + 1];
+    size_t n, cap;
+};
+
+static int collect_names(void *ctx, const struct blob_info *info)
+{
+    struct names *l = ctx;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 16;
+        void *v = realloc(l->v, nc * sizeof *l->v);
+        if (!v)
+            return AT_ENOMEM;
+        l->v = v;
+        l->cap = nc;
+    }
+    snprintf(l->v[l->n++], sizeof *l->v, "%s", info->name);
+    return 0;
+}
+
+static int delete_backup(struct blob_store *bs, const char *id)
+{
+    char prefix[BACKUP_ID_LEN + 2], name[BLOB_NAME_MAX];
+    manifest_name(id, name, sizeof name);
+    int rc = blob_delete(bs, name); /* first: the backup is gone at once */
+    if (rc && rc != AT_ENOTFOUND)
+        return rc;
+    snprintf(prefix, sizeof prefix, "%s/", id);
+    struct names l = {0};
+    rc = blob_list(bs, prefix, collect_names, &l);
+    for (size_t i = 0; !rc && i < l.n; i++) {
+        rc = blob_delete(bs, l.v[i]);
+        if (rc == AT_ENOTFOUND)
+            rc = 0;
+    }
+    free(l.v);
+    return rc;
+}
+
+int backup_prune(struct blob_store *bs, unsigned keep)
+{
+    if (keep < 1)
+        return AT_EINVAL;
+    struct idlist good = {0}, all = {.orphans = 1};
+    int rc = list_ids(bs, &good);
+    if (!rc)
+        rc = list_ids(bs, &all);
+    if (!rc && good.n > keep) {
+        for (size_t i = 0; !rc && i < good.n - keep; i++)
+            rc = delete_backup(bs, good.id[i]);
+    }
+    /* Leftovers of failed backups older than the newest good one. */
+    for (size_t i = 0; !rc && good.n && i < all.n; i++) {
+        if (strcmp(all.id[i], good.id[good.n - 1]) >= 0)
+            continue;
+        int listed = bsearch(all.id[i], good.id, good.n, sizeof *good.id, cmp_id) != NULL;
+        if (!listed)
+            rc = delete_backup(bs, all.id[i]);
+    }
+    free(good.id);
+    free(all.id);
+    return rc;
+}

@@ -1,0 +1,127 @@
+/*
+ * backup.h — encrypted full backups of an account to a blob store, and
+ * their listing, verification and restore (docs/backup.md).
+ *
+ * A backup is one blob per store plus a manifest written last:
+ *
+ *   <id>/s000 … <id>/sNNN   a store's pages, read as plaintext inside one
+ *                           read transaction (a WAL snapshot) and sealed in
+ *                           chunks with AES-256-GCM under a key derived from
+ *                           a fresh per-backup DEK; the associated data of a
+ *                           chunk binds backup id, store name, chunk index
+ *                           and whether it is the last one
+ *   <id>/manifest           what the backup holds (stores, sizes, SHA-256 of
+ *                           each store blob, chunk size, the wrapped backup
+ *                           DEK with key ids and KEK versions, server
+ *                           version, time), authenticated with HMAC-SHA256
+ *                           under a second key derived from the same DEK.
+ *                           Its put is the commit point: a backup without
+ *                           a manifest does not exist.
+ *
+ * The backup DEK is the HKDF of one random share per key layer, each share
+ * wrapped by that layer's key provider (the outer one always, the customer
+ * key's too when the account has one): every layer is needed to read it.
+ *
+ * Invariants:
+ *   1. The blob store receives ciphertext only; plaintext pages exist only
+ *      in process memory (anonymous, undumpable mappings, wiped on release).
+ *   2. Nothing read from a backup is used before it is authenticated: the
+ *      manifest's MAC is checked before any of its fields is trusted; a
+ *      chunk's tag before any of its bytes is passed on.
+ *   3. A failed backup leaves no manifest: earlier backups stay listed and
+ *      untouched; its store blobs are removed (best effort).
+ *   4. A restore that fails removes what it created (the new data folder's
+ *      store files and keyring entries); it never writes into an existing
+ *      store.
+ *
+ * Errors (error.h): AT_EINTEGRITY (a chunk, store blob or manifest failed
+ * authentication, was truncated, reordered or swapped), AT_EFORMAT (not a
+ * backup atrest wrote, or a newer format), AT_ENOTFOUND (no such backup),
+ * AT_EKEYMISMATCH (the key folder given is not the one the backup was made
+ * with), a key provider's error, a blob store's error, or an errno. Each
+ * failure records a detail naming the backup, the store and what failed.
+ */
+#ifndef ATREST_BACKUP_BACKUP_H
+#define ATREST_BACKUP_BACKUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blob/blob.h"
+#include "common/error.h"
+#include "keys/provider.h"
+#include "storage/store.h"
+
+#define BACKUP_ID_LEN        27 /* "YYYYMMDDTHHMMSSmmmZ-xxxxxx" (UTC, ms) + NUL */
+#define BACKUP_CHUNK_DEFAULT (1u << 20) /* plaintext bytes per sealed chunk */
+#define BACKUP_MAX_STORES    4096
+
+/* The account's key providers (not owned). inner is NULL for one layer. */
+struct backup_keys {
+    struct key_provider *outer;
+    struct key_provider *inner;
+};
+
+/* Called as work goes on: phase ("backup", "verify", "restore"), bytes
+ * done and bytes in all (0 when unknown). */
+typedef void (*backup_progress_fn)(void *ctx, const char *phase, uint64_t done, uint64_t total);
+
+/* ---- making a backup ----------------------------------------------------
+ * backup_job_new, then backup_job_add for every store in the order the
+ * account needs them restored (metadata first), then backup_job_run once.
+ * backup_job_add opens its own connection to the store and a read
+ * transaction on it at once: the backup holds the store as it was at that
+ * moment, however long the run takes and whatever writers do meanwhile. */
+struct backup_job;
+
+int backup_job_new(const struct backup_keys *keys, struct backup_job **out) AT_WUR;
+int backup_job_add(struct backup_job *j, const char *store_name, struct store *st) AT_WUR;
+/* Seal and put every store, then the manifest. On failure, the store blobs
+ * already put are removed and no manifest exists. */
+int backup_job_run(struct backup_job *j, struct blob_store *bs, backup_progress_fn progress,
+                   void *ctx) AT_WUR;
+const char *backup_job_id(const struct backup_job *j);
+uint64_t backup_job_bytes(const struct backup_job *j); /* ciphertext put */
+/* End the read transactions, close the connections, wipe keys, free. */
+void backup_job_free(struct backup_job *j);
+
+/* ---- reading backups ---------------------------------------------------- */
+
+struct backup_info {
+    char id[BACKUP_ID_LEN];
+    int64_t created;        /* unix seconds */
+    uint64_t bytes;         /* store blobs plus manifest, as stored */
+    uint64_t plain_bytes;   /* pages backed up */
+    uint32_t nstores;
+    char server_version[32];
+    int verified;           /* manifest MAC checked (keys were given) */
+};
+
+/* Every backup with a manifest, oldest first (*out malloc'd). With keys,
+ * each manifest is authenticated (info.verified; a manifest that fails is
+ * still listed, verified = -1); without, only parsed. */
+int backup_list(struct blob_store *bs, const struct backup_keys *keys, struct backup_info **out,
+                size_t *n) AT_WUR;
+
+/* The newest backup's id, or AT_ENOTFOUND. */
+int backup_latest(struct blob_store *bs, char id[BACKUP_ID_LEN]) AT_WUR;
+
+/* Authenticate the manifest and every chunk of every store of backup id
+ * without writing anything. info may be NULL. */
+int backup_verify(struct blob_store *bs, const struct backup_keys *keys, const char *id,
+                  backup_progress_fn progress, void *ctx, struct backup_info *info) AT_WUR;
+
+/* Restore backup id into env, a new, empty data folder (its keyring made
+ * by another key provider): every store is created with fresh DEKs and its
+ * pages sealed under them. AT_EEXIST when env already holds a store. On
+ * failure every store the restore created is dropped again. */
+int backup_restore(struct blob_store *bs, const struct backup_keys *keys, const char *id,
+                   struct store_env *env, backup_progress_fn progress, void *ctx,
+                   struct backup_info *info) AT_WUR;
+
+/* Keep the newest `keep` backups (keep >= 1): delete every older backup
+ * (manifest first, then its store blobs) and the leftovers of failed
+ * backups older than the newest one. */
+int backup_prune(struct blob_store *bs, unsigned keep) AT_WUR;
+
+#endif
