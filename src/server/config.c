@@ -65,6 +65,14 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
         set(&c->tls_key, v);
     else if (!strcmp(k, "log_requests"))
         c->log_requests = v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"));
+    else if (!strcmp(k, "backup_target"))
+        set(&c->backup_target, v);
+    else if (!strcmp(k, "backup_account_key_file"))
+        set(&c->backup_key_file, v);
+    else if (!strcmp(k, "backup_interval_hours"))
+        c->backup_interval_h = v ? atoi(v) : -1;
+    else if (!strcmp(k, "backup_retain"))
+        c->backup_retain = v ? atoi(v) : -1;
     else
         return -1;
     return 0;
@@ -117,6 +125,8 @@ static void usage(FILE *to)
     fputs("usage: atrestd [--data-dir D] [--key-dir K] [--listen HOST:PORT]\n"
           "               [--master-key B64] [--secondary-key B64] [--readonly-key B64]...\n"
           "               [--tls-cert FILE --tls-key FILE] [--config FILE] [--log-requests]\n"
+          "               [--backup-target file:DIR|azblob:URL [--backup-account-key-file F]\n"
+          "                [--backup-interval-hours 1-24] [--backup-retain N]]\n"
           "defaults: --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081\n"
           "environment: ATREST_DATA_DIR ATREST_KEY_DIR ATREST_LISTEN ATREST_MASTER_KEY\n"
           "  ATREST_SECONDARY_KEY ATREST_READONLY_KEY ATREST_TLS_CERT ATREST_TLS_KEY\n"
@@ -163,6 +173,10 @@ int config_load(struct config *c, int argc, char **argv)
         {"tls-key", required_argument, NULL, 'K'},
         {"config", required_argument, NULL, 'f'},
         {"log-requests", no_argument, NULL, 'q'},
+        {"backup-target", required_argument, NULL, 1101},
+        {"backup-account-key-file", required_argument, NULL, 1102},
+        {"backup-interval-hours", required_argument, NULL, 1103},
+        {"backup-retain", required_argument, NULL, 1104},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -194,6 +208,10 @@ int config_load(struct config *c, int argc, char **argv)
         {"ATREST_LOG_REQUESTS", "log_requests"},
         {"ATREST_READONLY_KEY", "readonly_key"},
         {"ATREST_READONLY_KEY2", "readonly_key2"},
+        {"ATREST_BACKUP_TARGET", "backup_target"},
+        {"ATREST_BACKUP_ACCOUNT_KEY_FILE", "backup_account_key_file"},
+        {"ATREST_BACKUP_INTERVAL_HOURS", "backup_interval_hours"},
+        {"ATREST_BACKUP_RETAIN", "backup_retain"},
     };
     int ro_reset = 1;
     for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
@@ -237,6 +255,18 @@ int config_load(struct config *c, int argc, char **argv)
         case 'q':
             c->log_requests = 1;
             break;
+        case 1101:
+            set(&c->backup_target, optarg);
+            break;
+        case 1102:
+            set(&c->backup_key_file, optarg);
+            break;
+        case 1103:
+            c->backup_interval_h = atoi(optarg);
+            break;
+        case 1104:
+            c->backup_retain = atoi(optarg);
+            break;
         default:
             usage(stderr);
             return -1;
@@ -258,11 +288,25 @@ int config_load(struct config *c, int argc, char **argv)
         fprintf(stderr, "atrestd: --listen wants HOST:PORT\n");
         return -1;
     }
+    if (c->backup_interval_h && (c->backup_interval_h < 1 || c->backup_interval_h > 24)) {
+        fprintf(stderr, "atrestd: --backup-interval-hours wants 1 to 24\n");
+        return -1;
+    }
+    if (c->backup_retain && (c->backup_retain < 1 || c->backup_retain > 720)) {
+        fprintf(stderr, "atrestd: --backup-retain wants 1 to 720\n");
+        return -1;
+    }
+    if (!c->backup_target && (c->backup_key_file || c->backup_interval_h || c->backup_retain)) {
+        fprintf(stderr, "atrestd: the --backup-* settings need --backup-target\n");
+        return -1;
+    }
     return 0;
 }
 
 void config_free(struct config *c)
 {
+    set(&c->backup_target, NULL);
+    set(&c->backup_key_file, NULL);
     set(&c->data_dir, NULL);
     set(&c->key_dir, NULL);
     set(&c->listen, NULL);

@@ -150,7 +150,6 @@ static int ix_reset(sqlite3 *db, void *arg)
     struct ixpol *old = a->c->wpol;
     a->c->wpol = ixpol_hold(a->p);
     ixpol_put(old);
-    atomic_store(&a->c->ix_progress, none ? 100 : 0);
     return 0;
 }
 
@@ -159,6 +158,8 @@ static int ix_reset(sqlite3 *db, void *arg)
 struct batch {
     struct coll *c;
     int done;
+    int progress; /* percent, published once this batch commits: a reader
+                     that sees 100 also sees the index ready */
 };
 
 static int rebuild_batch(sqlite3 *db, void *arg)
@@ -205,9 +206,7 @@ static int rebuild_batch(sqlite3 *db, void *arg)
     if (!rc)
         rc = meta_set(db, "cursor", NULL, (long long)cursor);
     if (!rc)
-        atomic_store(&c->ix_progress, b->done  ? 100
-                                      : maxseq ? (int)(cursor * 100 / (maxseq + 1))
-                                               : 0);
+        b->progress = b->done ? 100 : maxseq ? (int)(cursor * 100 / (maxseq + 1)) : 0;
 out:
     sqlite3_finalize(s);
     return rc;
@@ -220,6 +219,8 @@ static void *rebuild_main(void *arg)
     int failures = 0;
     while (!atomic_load(&c->ix_stop) && !b.done) {
         int rc = store_write(c->w, rebuild_batch, &b);
+        if (!rc)
+            atomic_store(&c->ix_progress, b.progress);
         if (rc) {
             if (++failures > 5 || atomic_load(&c->ix_stop)) {
                 fprintf(stderr,
@@ -293,6 +294,7 @@ int ix_open(struct coll *c)
         struct reset a = {c, p};
         rc = store_write(c->w, ix_reset, &a);
         ready = ixpol_mode(p) == IX_NONE;
+        atomic_store(&c->ix_progress, ready ? 100 : 0);
     } else {
         c->wpol = ixpol_hold(p); /* the writer has run nothing yet */
         atomic_store(&c->ix_progress, ready ? 100 : 0);
@@ -317,6 +319,7 @@ int ix_policy_change(struct coll *c, struct ixpol *p)
     int rc = store_write(c->w, ix_reset, &a);
     if (rc)
         return rc;
+    atomic_store(&c->ix_progress, ixpol_mode(p) == IX_NONE ? 100 : 0);
     set_reader_policy(c, p);
     if (ixpol_mode(p) != IX_NONE)
         rebuild_start(c);

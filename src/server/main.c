@@ -123,6 +123,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "atrestd: cannot open the account: %s\n", at_error_detail());
         goto out;
     }
+    struct backup_settings bset = {.target = cfg.backup_target,
+                                   .account_key_file = cfg.backup_key_file,
+                                   .interval_h = cfg.backup_interval_h,
+                                   .retain = cfg.backup_retain};
+    if ((rc = backups_start(&srv, env, &bset)) != 0) {
+        fprintf(stderr, "atrestd: backups: %s\n", at_error_detail());
+        goto out;
+    }
     if ((rc = tls_load_or_create(cfg.key_dir, cfg.tls_cert, cfg.tls_key, &cert, &key,
                                  &cert_path)) != 0) {
         fprintf(stderr, "atrestd: TLS certificate: %s\n", at_error_detail());
@@ -163,6 +171,7 @@ int main(int argc, char **argv)
     exit_code = 0;
 out:
     http_stop(http);
+    backups_stop(&srv);
     catalog_close(srv.cat);
     if (env)
         store_env_close(env);

@@ -510,6 +510,8 @@ struct cont {
     uint64_t seq, j, r, o;
     int64_t t;  /* when the query started: GetCurrentDateTimeStatic et al. */
     uint64_t h; /* which query (body_hash) */
+    uint64_t n; /* rows sent before this token */
+    uint64_t p; /* the plan's order (plan_sig) */
     struct doc_buf key;
 };
 
@@ -531,6 +533,14 @@ static int cont_parse(const char *h, struct cont *c)
     char *hend = NULL;
     c->h = hash ? strtoull(hash, &hend, 16) : 0;
     ok = ok && hash && hend && !*hend && *hash;
+    if (ok && !o) {
+        json_t *n = json_object_get(t, "n");
+        const char *ps = json_string_value(json_object_get(t, "p"));
+        char *pend = NULL;
+        c->p = ps ? strtoull(ps, &pend, 16) : 0;
+        ok = NUMOK(n) && ps && pend && !*pend && *ps;
+        c->n = ok ? (uint64_t)json_number_value(n) : 0;
+    }
     if (ok && o) {
         ok = NUMOK(o);
         c->offset_mode = 1;
@@ -575,14 +585,35 @@ static uint64_t body_hash(const struct req *r)
     return h;
 }
 
+/* The order a plan reads documents in: 0 for seq order (SCAN and SEQS),
+ * else a hash of the ordered index range and direction. A token names it,
+ * so that a resumed query whose plan reads in another order starts over
+ * and skips the rows already sent instead of resuming at a foreign
+ * position (plans may change between pages as data changes). */
+static uint64_t plan_sig(const struct plan *pl)
+{
+    if (pl->kind != P_ORDERED)
+        return 0;
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)pl->desc;
+    const struct doc_buf *parts[2] = {&pl->order.lo, &pl->order.hi};
+    for (int i = 0; i < 2; i++)
+        for (size_t k = 0; k < parts[i]->len; k++)
+            h = (h ^ (unsigned char)parts[i]->p[k]) * 1099511628211ull;
+    return h | 1;
+}
+
+/* o: rows sent so far, with this page (the "n" of a streaming token, the
+ * "o" of a replayed one). */
 static char *cont_make(const struct plan *pl, int streaming, uint64_t seq, uint64_t j, uint64_t r,
                        const struct doc_buf *key, uint64_t o, int64_t t, uint64_t h)
 {
-    char hx[24];
+    char hx[24], px[24];
     snprintf(hx, sizeof hx, "%" PRIx64, h);
-    json_t *tok = streaming ? json_pack("{s:I,s:I,s:I,s:I}", "s", (json_int_t)seq, "j",
-                                        (json_int_t)j, "r", (json_int_t)r, "t", (json_int_t)t)
-                            : json_pack("{s:I,s:I}", "o", (json_int_t)o, "t", (json_int_t)t);
+    snprintf(px, sizeof px, "%" PRIx64, plan_sig(pl));
+    json_t *tok =
+        streaming ? json_pack("{s:I,s:I,s:I,s:I,s:I,s:s}", "s", (json_int_t)seq, "j", (json_int_t)j,
+                              "r", (json_int_t)r, "t", (json_int_t)t, "n", (json_int_t)o, "p", px)
+                  : json_pack("{s:I,s:I}", "o", (json_int_t)o, "t", (json_int_t)t);
     if (tok && streaming && pl->kind == P_ORDERED) {
         char *b64 = malloc(4 * ((key->len + 2) / 3) + 1);
         if (b64) {
@@ -618,7 +649,7 @@ struct src {
     /* P_ORDERED descending: the current run of equal keys, ascending seq */
     uint64_t *run;
     size_t nrun, irun, caprun;
-    struct doc_buf runkey, pending_key;
+    struct doc_buf runkey, pending_key, resume_key;
     uint64_t pending_seq;
     int pending, first_run, eof;
     uint64_t resume_seq;
@@ -673,7 +704,7 @@ static int src_open(struct src *s, struct plan *pl, sqlite3 *db, const char *pk,
         if (!pl->desc)
             sqlite3_bind_int64(s->st, 4, (sqlite3_int64)ct->seq);
         s->first_run = 1;
-        if (doc_buf_put(&s->runkey, ct->key.p, ct->key.len))
+        if (doc_buf_put(&s->resume_key, ct->key.p, ct->key.len))
             return AT_ENOMEM;
     }
     return 0;
@@ -685,6 +716,7 @@ static void src_close(struct src *s)
     sqlite3_finalize(s->load);
     free(s->run);
     doc_buf_free(&s->runkey);
+    doc_buf_free(&s->resume_key);
     doc_buf_free(&s->pending_key);
     doc_buf_free(&s->key);
 }
@@ -736,10 +768,12 @@ static int next_run(struct src *s)
         s->run[a] = s->run[b];
         s->run[b] = t;
     }
-    if (s->first_run) { /* resuming inside this run */
+    if (s->first_run) { /* resuming inside this run, if it is still there */
         s->first_run = 0;
-        while (s->irun < s->nrun && s->run[s->irun] < s->resume_seq)
-            s->irun++;
+        if (s->runkey.len == s->resume_key.len &&
+            memcmp(s->runkey.p, s->resume_key.p, s->runkey.len) == 0)
+            while (s->irun < s->nrun && s->run[s->irun] < s->resume_seq)
+                s->irun++;
     }
     return 1;
 }
@@ -898,15 +932,23 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
     plan_make(rc->db, q, pk_sarg, &qi, pol, &pl);
     m.lookup_ms = pl.lookup_ms;
     x = q_exec_new(q, &ctx);
-    if (!x || !rows || src_open(&s, &pl, rc->db, pk, &ct) != 0) {
+    if (!x || !rows) {
         err = AT_ENOMEM;
         goto done;
     }
     if (pl.kind == P_ORDERED)
         q_exec_presorted(x);
     int streaming = q_exec_streaming(x);
-    if (ct.present && streaming == ct.offset_mode) {
-        status = srv_error(r, 400, 0, "The continuation token does not belong to this query.");
+    /* A token from a plan that read in another order (plans change as
+     * data does): run afresh and drop the rows already sent. */
+    uint64_t sent = ct.present ? (ct.offset_mode ? ct.o : ct.n) : 0; /* rows of earlier pages */
+    uint64_t replay = 0;
+    if (ct.present && (ct.offset_mode ? streaming : (!streaming || ct.p != plan_sig(&pl)))) {
+        replay = sent;
+        ct.present = 0;
+    }
+    if (src_open(&s, &pl, rc->db, pk, &ct) != 0) {
+        err = AT_ENOMEM;
         goto done;
     }
     if (streaming && ct.present)
@@ -951,6 +993,9 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
         } else if (ct.present) {
             ct.present = 0; /* the resume document is gone: nothing to drop */
         }
+        size_t drop = replay < made - skip ? (size_t)replay : made - skip;
+        replay -= drop;
+        skip += drop;
         size_t room = (size_t)limit - count;
         size_t take = made - skip < room ? made - skip : room;
         err = put_rows(&b, rows, before + skip, before + skip + take, &count, &m.output_bytes);
@@ -960,7 +1005,8 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
             int finished = skip + take == made;
             if (!q_exec_done(x) || !finished) {
                 more = 1;
-                next = cont_make(&pl, 1, seq, skip + take, passed, &s.key, 0, ctx.now_ms, qhash);
+                next = cont_make(&pl, 1, seq, skip + take, passed, &s.key, sent + count, ctx.now_ms,
+                                 qhash);
             }
             json_array_clear(rows);
             break;
@@ -974,7 +1020,8 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
             goto done;
         }
         size_t total = json_array_size(rows);
-        size_t from = ct.present ? (ct.o < total ? (size_t)ct.o : total) : 0;
+        uint64_t skip_rows = ct.present ? ct.o : replay;
+        size_t from = skip_rows < total ? (size_t)skip_rows : total;
         size_t to = from + (size_t)limit < total ? from + (size_t)limit : total;
         err = put_rows(&b, rows, from, to, &count, &m.output_bytes);
         if (to < total) {

@@ -40,6 +40,10 @@ void router_dispatch(struct req *r)
             srv_error(r, 405, 0, "The requested verb is not supported.");
         return;
     }
+    if (strcmp(r->segs[0], "atrest") == 0) { /* admin resources (backups.c) */
+        backups_handle(r);
+        return;
+    }
     if (strcmp(r->segs[0], "dbs") != 0)
         goto notfound;
     if (r->nseg <= 2) {

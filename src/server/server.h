@@ -42,11 +42,26 @@ struct config {
     int nreadonly;
     char *tls_cert, *tls_key;
     int log_requests;
+    /* backups (docs/backup.md) */
+    char *backup_target, *backup_key_file;
+    int backup_interval_h, backup_retain; /* 0: defaults (4, 2) */
     char host[256];
     int port;
 };
 /* 0 ok; 1 printed help; -1 usage error (printed). */
 int config_load(struct config *cfg, int argc, char **argv);
 void config_free(struct config *cfg);
+
+/* backups.c: periodic and on-demand backups (docs/backup.md). Nothing is
+ * started without a target. */
+struct server;
+struct store_env;
+struct backup_settings {
+    const char *target, *account_key_file;
+    int interval_h, retain; /* 0: defaults */
+};
+int backups_start(struct server *srv, struct store_env *env,
+                  const struct backup_settings *s) AT_WUR;
+void backups_stop(struct server *srv); /* waits for a backup in progress */
 
 #endif

@@ -175,6 +175,22 @@ test("replacing the policy rebuilds the index online; progress reaches 100 and q
   assert.equal(scanned.retrieved, N + 1);
 });
 
+test("a query paged while the policy changes (its plan with it) still returns every row once, in order", async () => {
+  const c = await filled("flip", undefined);
+  const q = "SELECT VALUE c.n FROM c WHERE c.n >= 10 ORDER BY c.n DESC";
+  const want = Array.from({ length: N - 10 }, (_, i) => N - 1 - i);
+  const it = c.items.query(q, { maxItemCount: 40 });
+  let got = (await it.fetchNext()).resources; // read from the index in order
+  const { resource: def } = await c.read();
+  def.indexingPolicy = { indexingMode: "none", automatic: false };
+  await c.replace(def); // now a scan and a sort
+  got = got.concat((await it.fetchNext()).resources);
+  def.indexingPolicy = { indexingMode: "consistent", automatic: true, includedPaths: [{ path: "/*" }] };
+  await c.replace(def); // and back (the rebuild may or may not be done)
+  while (it.hasMoreResults()) got = got.concat((await it.fetchNext()).resources);
+  assert.deepEqual(got, want);
+});
+
 test("an invalid indexing policy is refused with 400 and changes nothing", async () => {
   await assert.rejects(
     database.containers.create({ id: "bad", partitionKey: { paths: ["/pk"] }, indexingPolicy: { includedPaths: [{ path: "/n" }] } }),
