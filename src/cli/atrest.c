@@ -6,6 +6,8 @@
  *       pages checked and pages failed. Exit 0 only when none failed.
  *   atrest init --data-dir D --key-dir K
  *       Create a key folder (embedded keystore) and an empty data folder.
+ *   atrest backup now|list|verify|restore ...
+ *       Encrypted backups (backup_cmd.c, docs/backup.md).
  *   atrest blob put|get|head|ls|rm --target T [--account-key-file F] ...
  *       The blob store (src/blob/, docs/blob.md) by hand and for tests.
  *
@@ -30,6 +32,8 @@
 #include "storage/store.h"
 #include "storage/verify.h"
 
+int cmd_backup(int argc, char **argv); /* backup_cmd.c */
+
 static void usage(FILE *to)
 {
     fputs("usage: atrest <command> [options]\n"
@@ -38,6 +42,7 @@ static void usage(FILE *to)
           "  verify --data-dir D --key-dir K   authenticate every stored page\n"
           "  init   --data-dir D --key-dir K   create key folder and data folder\n"
           "  blob   put|get|head|ls|rm ...     the blob store ('atrest blob help')\n"
+          "  backup now|list|verify|restore    encrypted backups ('atrest backup help')\n"
           "  help                              this text\n",
           to);
 }
@@ -383,6 +388,8 @@ int main(int argc, char **argv)
         return cmd_init(argc - 1, argv + 1);
     if (strcmp(cmd, "blob") == 0)
         return cmd_blob(argc - 1, argv + 1);
+    if (strcmp(cmd, "backup") == 0)
+        return cmd_backup(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
         usage(stdout);
         return 0;

@@ -9,6 +9,20 @@
  * (reserved). Always count <= reserved (4): keyring_key_for_write raises the
  * reservation on disk before it hands out the key that would pass it.
  *
+ * Layer drop and restore (7): keyring_layer_drop wipes every unwrapped DEK
+ * of a layer in place (the secmem buffers stay allocated, all zero) and
+ * marks the layer unavailable; from then on no key of that layer leaves the
+ * keyring and no DEK is added to it. keyring_layer_restore unwraps the same
+ * wrapped DEKs again, with the lock released during the provider's calls,
+ * and installs them under the lock. The copying accessors copy a key out
+ * under the lock, so a drop never races an encryption that is using it.
+ *
+ *          keyring_layer_drop()
+ *   AVAILABLE ─────────────────▶ UNAVAILABLE
+ *       ▲                            │
+ *       └────────────────────────────┘
+ *          keyring_layer_restore()
+ *
  * Every change is made in memory, persisted with persist() (1), and undone
  * in memory if persisting failed, so memory never runs ahead of the disk.
  * Lock order: kr->mu, then whatever the key provider takes.
@@ -115,6 +129,7 @@ struct keyring {
     struct kfile *files;
     size_t nfiles, cap;
     uint64_t rotate_at;
+    int unavailable[2]; /* keyring_layer_drop(): the layer's DEKs are wiped (7) */
 };
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -725,12 +740,21 @@ void keyring_set_rotate_at(struct keyring *kr, uint64_t encryptions)
 
 /* ---- files ------------------------------------------------------------ */
 
+static int layer_gone(struct keyring *kr, int layer)
+{
+    return at_error_set(AT_EKEYUNAVAIL,
+                        "the %s layer's data keys are not in memory: key %s is unusable",
+                        layer ? "inner (customer-managed)" : "outer", kr->key_id[layer]);
+}
+
 /* Append a new, unpersisted DEK version to f's chain for layer. */
 static int new_version(struct keyring *kr, struct kfile *f, int layer)
 {
     struct chain *c = &f->layer[layer];
     uint32_t v = c->n ? c->v[c->n - 1].version + 1 : 1;
     int rc;
+    if (kr->unavailable[layer])
+        return layer_gone(kr, layer);
     if (v == 0)
         return at_error_set(AT_EINVAL, "store %s has run out of DEK versions", f->name);
     if ((rc = grow_chain(kr, c)) != 0)
@@ -870,18 +894,27 @@ static int lookup(struct keyring *kr, const uint8_t *id, int layer, struct kfile
     return 0;
 }
 
-int keyring_key_for_write(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer,
-                          uint32_t *version, const uint8_t **key)
+/* lookup() for handing out a key: also refuses a dropped layer (7). */
+static int lookup_key(struct keyring *kr, const uint8_t *id, int layer, struct kfile **f)
+{
+    int rc = lookup(kr, id, layer, f);
+    if (rc == 0 && kr->unavailable[layer])
+        rc = layer_gone(kr, layer);
+    return rc;
+}
+
+/* The current write key of a file and layer, counted (lock held). */
+static int write_key_locked(struct keyring *kr, const uint8_t *id, int layer, uint32_t *version,
+                            const uint8_t **key)
 {
     struct kfile *f;
-    pthread_mutex_lock(&kr->mu);
-    int rc = lookup(kr, id, layer, &f);
+    int rc = lookup_key(kr, id, layer, &f);
     if (rc)
-        goto out;
+        return rc;
     struct chain *c = &f->layer[layer];
     /* Retire a version that reached the threshold (5). */
     if (c->v[c->n - 1].count >= kr->rotate_at && (rc = rotate_locked(kr, f, layer)) != 0)
-        goto out;
+        return rc;
     struct dek *d = &c->v[c->n - 1];
     if (d->count >= d->reserved) {
         /* Reserve more on disk before using it (4); never past the threshold. */
@@ -889,13 +922,45 @@ int keyring_key_for_write(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_L
         d->reserved = d->count + (room < KR_RESERVE_BLOCK ? room : KR_RESERVE_BLOCK);
         if ((rc = persist(kr)) != 0) {
             d->reserved = old;
-            goto out;
+            return rc;
         }
     }
     d->count++;
     *version = d->version;
     *key = d->key;
-out:
+    return 0;
+}
+
+/* The key of a file, layer and version (lock held). */
+static int read_key_locked(struct keyring *kr, const uint8_t *id, int layer, uint32_t version,
+                           const uint8_t **key)
+{
+    struct kfile *f;
+    int rc = lookup_key(kr, id, layer, &f);
+    if (rc)
+        return rc;
+    const struct chain *c = &f->layer[layer];
+    uint32_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (c->v[mid].version < version)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < c->n && c->v[lo].version == version) {
+        *key = c->v[lo].key;
+        return 0;
+    }
+    return at_error_set(AT_ENOTFOUND, "store %s has no DEK version %u in layer %d", f->name,
+                        version, layer);
+}
+
+int keyring_key_for_write(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer,
+                          uint32_t *version, const uint8_t **key)
+{
+    pthread_mutex_lock(&kr->mu);
+    int rc = write_key_locked(kr, id, layer, version, key);
     pthread_mutex_unlock(&kr->mu);
     return rc;
 }
@@ -903,25 +968,32 @@ out:
 int keyring_key_for_read(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer,
                          uint32_t version, const uint8_t **key)
 {
-    struct kfile *f;
     pthread_mutex_lock(&kr->mu);
-    int rc = lookup(kr, id, layer, &f);
-    if (rc == 0) {
-        const struct chain *c = &f->layer[layer];
-        uint32_t lo = 0, hi = c->n;
-        while (lo < hi) {
-            uint32_t mid = lo + (hi - lo) / 2;
-            if (c->v[mid].version < version)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo < c->n && c->v[lo].version == version)
-            *key = c->v[lo].key;
-        else
-            rc = at_error_set(AT_ENOTFOUND, "store %s has no DEK version %u in layer %d", f->name,
-                              version, layer);
-    }
+    int rc = read_key_locked(kr, id, layer, version, key);
+    pthread_mutex_unlock(&kr->mu);
+    return rc;
+}
+
+int keyring_copy_key_for_write(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN],
+                               int layer, uint32_t *version, uint8_t out[KEYRING_DEK_LEN])
+{
+    const uint8_t *key;
+    pthread_mutex_lock(&kr->mu);
+    int rc = write_key_locked(kr, id, layer, version, &key);
+    if (rc == 0)
+        memcpy(out, key, KEYRING_DEK_LEN);
+    pthread_mutex_unlock(&kr->mu);
+    return rc;
+}
+
+int keyring_copy_key_for_read(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer,
+                              uint32_t version, uint8_t out[KEYRING_DEK_LEN])
+{
+    const uint8_t *key;
+    pthread_mutex_lock(&kr->mu);
+    int rc = read_key_locked(kr, id, layer, version, &key);
+    if (rc == 0)
+        memcpy(out, key, KEYRING_DEK_LEN);
     pthread_mutex_unlock(&kr->mu);
     return rc;
 }
@@ -949,5 +1021,344 @@ int keyring_file_status(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN
         *encryptions = d->count;
     }
     pthread_mutex_unlock(&kr->mu);
+    return rc;
+}
+
+/* ---- layers: drop, restore, check, rewrap (7) --------------------------- */
+
+const char *keyring_key_id(const struct keyring *kr, int layer)
+{
+    return layer >= 0 && layer < kr->layers ? kr->key_id[layer] : "";
+}
+
+int keyring_layer_available(struct keyring *kr, int layer)
+{
+    pthread_mutex_lock(&kr->mu);
+    int ok = layer >= 0 && layer < kr->layers && !kr->unavailable[layer];
+    pthread_mutex_unlock(&kr->mu);
+    return ok;
+}
+
+int keyring_layer_drop(struct keyring *kr, int layer)
+{
+    if (layer < 0 || layer >= kr->layers)
+        return at_error_set(AT_EINVAL, "keyring %s has no key layer %d", kr->path, layer);
+    pthread_mutex_lock(&kr->mu);
+    kr->unavailable[layer] = 1;
+    for (size_t i = 0; i < kr->nfiles; i++) {
+        struct chain *c = &kr->files[i].layer[layer];
+        for (uint32_t j = 0; j < c->n; j++)
+            secmem_wipe(c->v[j].key, KP_KEY_MAX);
+    }
+    pthread_mutex_unlock(&kr->mu);
+    return 0;
+}
+
+/* A copy of one DEK entry of a layer, taken under the lock. */
+struct dek_ref {
+    uint8_t id[KEYRING_FILE_ID_LEN];
+    uint32_t version;
+    struct kp_wrapped wrapped;
+    uint8_t *key; /* secmem, KP_KEY_MAX */
+};
+
+static void refs_free(struct dek_ref *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        secmem_free(r[i].key, KP_KEY_MAX);
+    free(r);
+}
+
+/* Copy the layer's entries (wrapped values; with keys when want_keys). */
+static int refs_take(struct keyring *kr, int layer, int want_keys, struct dek_ref **out, size_t *n)
+{
+    size_t k = 0, total = 0;
+    *out = NULL;
+    *n = 0;
+    for (size_t i = 0; i < kr->nfiles; i++)
+        total += kr->files[i].layer[layer].n;
+    struct dek_ref *r = calloc(total ? total : 1, sizeof *r);
+    if (!r)
+        return at_error_set(AT_ENOMEM, "no memory for keyring %s", kr->path);
+    for (size_t i = 0; i < kr->nfiles; i++) {
+        const struct chain *c = &kr->files[i].layer[layer];
+        for (uint32_t j = 0; j < c->n; j++, k++) {
+            memcpy(r[k].id, kr->files[i].id, KEYRING_FILE_ID_LEN);
+            r[k].version = c->v[j].version;
+            r[k].wrapped = c->v[j].wrapped;
+            r[k].key = secmem_alloc(KP_KEY_MAX);
+            if (!r[k].key) {
+                refs_free(r, k);
+                return at_error_set(AT_ENOMEM, "no locked memory for a DEK");
+            }
+            if (want_keys)
+                memcpy(r[k].key, c->v[j].key, KR_DEK_LEN);
+        }
+    }
+    *out = r;
+    *n = total;
+    return 0;
+}
+
+static struct dek *find_dek(struct keyring *kr, const uint8_t *id, int layer, uint32_t version)
+{
+    struct kfile *f = find_by_id(kr, id, NULL);
+    if (!f)
+        return NULL;
+    struct chain *c = &f->layer[layer];
+    for (uint32_t j = 0; j < c->n; j++)
+        if (c->v[j].version == version)
+            return &c->v[j];
+    return NULL;
+}
+
+int keyring_layer_restore(struct keyring *kr, int layer)
+{
+    struct dek_ref *r = NULL;
+    size_t n = 0, klen = 0;
+    if (layer < 0 || layer >= kr->layers)
+        return at_error_set(AT_EINVAL, "keyring %s has no key layer %d", kr->path, layer);
+    pthread_mutex_lock(&kr->mu);
+    int rc = kr->unavailable[layer] ? refs_take(kr, layer, 0, &r, &n) : 0;
+    int was = kr->unavailable[layer];
+    pthread_mutex_unlock(&kr->mu);
+    if (rc || !was)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        rc = kp_unwrap(kr->kp[layer], &r[i].wrapped, r[i].key, &klen);
+        if (rc == 0 && klen != KR_DEK_LEN)
+            rc = at_error_set(AT_EINTEGRITY, "DEK has %zu bytes", klen);
+        if (rc)
+            goto out;
+    }
+    pthread_mutex_lock(&kr->mu);
+    /* Files may have been removed meanwhile (never added: the layer was
+     * unavailable); every entry left must have been unwrapped. */
+    size_t want = 0, got = 0;
+    for (size_t i = 0; i < kr->nfiles; i++)
+        want += kr->files[i].layer[layer].n;
+    for (size_t i = 0; i < n; i++) {
+        struct dek *d = find_dek(kr, r[i].id, layer, r[i].version);
+        if (d && d->wrapped.len == r[i].wrapped.len &&
+            memcmp(d->wrapped.bytes, r[i].wrapped.bytes, d->wrapped.len) == 0)
+            got++;
+    }
+    if (got != want) {
+        rc = at_error_set(AT_EKEYUNAVAIL, "keyring %s changed during restore; retry", kr->path);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            struct dek *d = find_dek(kr, r[i].id, layer, r[i].version);
+            if (d)
+                memcpy(d->key, r[i].key, KR_DEK_LEN);
+        }
+        kr->unavailable[layer] = 0;
+    }
+    pthread_mutex_unlock(&kr->mu);
+out:
+    refs_free(r, n);
+    return rc;
+}
+
+int keyring_layer_check(struct keyring *kr, int layer)
+{
+    struct kp_wrapped sample[KEYRING_INFO_KEKS];
+    size_t ns = 0, klen = 0;
+    if (layer < 0 || layer >= kr->layers)
+        return at_error_set(AT_EINVAL, "keyring %s has no key layer %d", kr->path, layer);
+    pthread_mutex_lock(&kr->mu);
+    if (layer == 0)
+        sample[ns++] = kr->mac_wrapped;
+    for (size_t i = 0; i < kr->nfiles; i++) {
+        const struct chain *c = &kr->files[i].layer[layer];
+        for (uint32_t j = 0; j < c->n && ns < KEYRING_INFO_KEKS; j++) {
+            size_t k = 0;
+            while (k < ns && sample[k].kek_version != c->v[j].wrapped.kek_version)
+                k++;
+            if (k == ns)
+                sample[ns++] = c->v[j].wrapped;
+        }
+    }
+    pthread_mutex_unlock(&kr->mu);
+    if (ns == 0)
+        return kp_health(kr->kp[layer]);
+    uint8_t *tmp = secmem_alloc(KP_KEY_MAX);
+    if (!tmp)
+        return at_error_set(AT_ENOMEM, "no locked memory for a key check");
+    int rc = 0;
+    for (size_t k = 0; k < ns && rc == 0; k++)
+        rc = kp_unwrap(kr->kp[layer], &sample[k], tmp, &klen);
+    secmem_free(tmp, KP_KEY_MAX);
+    return rc;
+}
+
+int keyring_layer_stale(struct keyring *kr, int layer, uint32_t current)
+{
+    int stale = 0;
+    pthread_mutex_lock(&kr->mu);
+    if (layer == 0 && kr->mac_wrapped.kek_version != current)
+        stale = 1;
+    for (size_t i = 0; i < kr->nfiles && !stale && layer < kr->layers; i++) {
+        const struct chain *c = &kr->files[i].layer[layer];
+        for (uint32_t j = 0; j < c->n; j++)
+            if (c->v[j].wrapped.kek_version != current)
+                stale = 1;
+    }
+    pthread_mutex_unlock(&kr->mu);
+    return stale;
+}
+
+int keyring_rewrap(struct keyring *kr, int layer, size_t *rewrapped)
+{
+    struct dek_ref *r = NULL;
+    struct kp_wrapped mac_new;
+    uint8_t *mac = NULL;
+    size_t n = 0;
+    int rc;
+    *rewrapped = 0;
+    if (layer < 0 || layer >= kr->layers)
+        return at_error_set(AT_EINVAL, "keyring %s has no key layer %d", kr->path, layer);
+    /* The keys are copied out (into locked memory) and wrapped under the
+     * provider's current version with the lock released. */
+    pthread_mutex_lock(&kr->mu);
+    rc = kr->unavailable[layer] ? layer_gone(kr, layer) : refs_take(kr, layer, 1, &r, &n);
+    if (rc == 0 && layer == 0) {
+        if (!(mac = secmem_alloc(KP_KEY_MAX)))
+            rc = at_error_set(AT_ENOMEM, "no locked memory for the MAC key");
+        else
+            memcpy(mac, kr->mac_key, KR_MACKEY_LEN);
+    }
+    pthread_mutex_unlock(&kr->mu);
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = kp_wrap(kr->kp[layer], r[i].key, KR_DEK_LEN, &r[i].wrapped);
+    if (rc == 0 && mac)
+        rc = kp_wrap(kr->kp[layer], mac, KR_MACKEY_LEN, &mac_new);
+    if (rc)
+        goto out;
+    /* Install: swap the new wrapped values in, persist, swap back on failure. */
+    pthread_mutex_lock(&kr->mu);
+    for (size_t i = 0; i < n; i++) {
+        struct dek *d = find_dek(kr, r[i].id, layer, r[i].version);
+        if (d) {
+            struct kp_wrapped old = d->wrapped;
+            d->wrapped = r[i].wrapped;
+            r[i].wrapped = old;
+        }
+    }
+    if (mac) {
+        struct kp_wrapped old = kr->mac_wrapped;
+        kr->mac_wrapped = mac_new;
+        mac_new = old;
+    }
+    rc = persist(kr);
+    if (rc) {
+        for (size_t i = 0; i < n; i++) {
+            struct dek *d = find_dek(kr, r[i].id, layer, r[i].version);
+            if (d)
+                d->wrapped = r[i].wrapped;
+        }
+        if (mac)
+            kr->mac_wrapped = mac_new;
+    } else {
+        *rewrapped = n + (mac != NULL);
+    }
+    pthread_mutex_unlock(&kr->mu);
+out:
+    refs_free(r, n);
+    secmem_free(mac, KP_KEY_MAX);
+    return rc;
+}
+
+/* ---- peek ----------------------------------------------------------------- */
+
+int keyring_peek(const char *data_dir, struct keyring_info *info)
+{
+    char path[PATH_MAX];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc, fd;
+    memset(info, 0, sizeof *info);
+    snprintf(path, sizeof path, "%s/" KR_FILE, data_dir);
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? AT_ENOTFOUND
+                               : at_error_set(errno, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)KR_MAX_FILE) {
+        close(fd);
+        return at_error_set(AT_EKEYRING, "keyring %s is not a regular file or too large", path);
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    rc = buf ? keyfile_read_all(fd, buf, (size_t)st.st_size, &len) : AT_ENOMEM;
+    close(fd);
+    uint8_t sum[KR_SUM_LEN];
+    if (rc == 0 && (len < KR_MIN_LEN || memcmp(buf, KR_MAGIC, 8) != 0 ||
+                    sha256(buf, len - KR_SUM_LEN, sum) != 0 ||
+                    memcmp(sum, buf + len - KR_SUM_LEN, KR_SUM_LEN) != 0 ||
+                    keyfile_get_u32(buf + 8) != KR_FORMAT))
+        rc = at_error_set(AT_EKEYRING, "keyring %s is damaged or not an atrest keyring", path);
+    if (rc)
+        goto out;
+    struct cursor c = {buf + 12, len - 12 - KR_MAC_LEN - KR_SUM_LEN, 0};
+    info->layers = take_u8(&c);
+    if (info->layers < 1 || info->layers > 2) {
+        rc = at_error_set(AT_EKEYRING, "keyring %s: bad layer count", path);
+        goto out;
+    }
+    for (int l = 0; l < info->layers; l++) {
+        uint16_t k = take_u16(&c);
+        const uint8_t *id = take(&c, k);
+        uint32_t kek = take_u32(&c);
+        uint16_t w = take_u16(&c);
+        const uint8_t *wrapped = take(&c, w);
+        if (c.bad || k >= KP_KEY_ID_MAX || w > KP_WRAPPED_MAX) {
+            rc = at_error_set(AT_EKEYRING, "keyring %s: bad layer record", path);
+            goto out;
+        }
+        memcpy(info->key_id[l], id, k);
+        if (l == 0 && w) {
+            struct kp_wrapped *s0 = &info->kek[0][info->nkek[0]++];
+            s0->kek_version = kek;
+            s0->len = w;
+            memcpy(s0->bytes, wrapped, w);
+        }
+    }
+    uint32_t entries = take_u32(&c);
+    uint8_t last[KEYRING_FILE_ID_LEN] = {0};
+    for (uint32_t i = 0; i < entries && !c.bad; i++) {
+        uint8_t nlen = take_u8(&c);
+        take(&c, nlen);
+        const uint8_t *id = take(&c, KEYRING_FILE_ID_LEN);
+        uint8_t layer = take_u8(&c);
+        uint32_t ver = take_u32(&c);
+        uint32_t kek = take_u32(&c);
+        uint16_t w = take_u16(&c);
+        const uint8_t *wb = take(&c, w);
+        uint64_t count = take_u64(&c);
+        if (c.bad || layer >= info->layers || w > KP_WRAPPED_MAX)
+            break;
+        if (i == 0 || memcmp(last, id, KEYRING_FILE_ID_LEN) != 0) {
+            info->files++;
+            memcpy(last, id, KEYRING_FILE_ID_LEN);
+        }
+        info->deks[layer]++;
+        info->encryptions[layer] += count;
+        if (ver > info->max_dek_version[layer])
+            info->max_dek_version[layer] = ver;
+        size_t k = 0;
+        while (k < info->nkek[layer] && info->kek[layer][k].kek_version != kek)
+            k++;
+        if (k == info->nkek[layer] && k < KEYRING_INFO_KEKS) {
+            struct kp_wrapped *s1 = &info->kek[layer][info->nkek[layer]++];
+            s1->kek_version = kek;
+            s1->len = w;
+            memcpy(s1->bytes, wb, w);
+        }
+    }
+    if (c.bad)
+        rc = at_error_set(AT_EKEYRING, "keyring %s is truncated", path);
+out:
+    free(buf);
     return rc;
 }

@@ -23,6 +23,11 @@
  *      readable.
  *   6. Unwrapped DEKs live only in secmem (locked, undumpable), and are
  *      wiped when their file is removed or the keyring is closed.
+ *   7. A layer can be dropped (keyring_layer_drop: its unwrapped DEKs are
+ *      wiped and it is marked unavailable) and restored (unwrapped again
+ *      through its provider). While a layer is unavailable no key of it is
+ *      handed out (AT_EKEYUNAVAIL) and no DEK is created in it, so nothing
+ *      is ever encrypted under an unknown or wiped key.
  *
  * All functions are thread-safe.
  */
@@ -40,6 +45,8 @@
 #define KEYRING_LAYER_OUTER       0
 #define KEYRING_LAYER_INNER       1
 #define KEYRING_DEFAULT_ROTATE_AT (1ULL << 30)
+#define KEYRING_DEK_LEN           32
+#define KEYRING_INFO_KEKS         8
 
 struct keyring;
 
@@ -75,13 +82,23 @@ int keyring_list_files(struct keyring *kr, char (*names)[KEYRING_NAME_MAX],
 
 /* The key for one new encryption: counts it, rotates first if the current
  * version has reached the threshold. *key points at keyring-owned secmem (32
- * bytes) valid until the file is removed or the keyring closed. */
+ * bytes) valid until the file is removed or the keyring closed; its bytes
+ * are zeroed if the layer is dropped (7), so code that may run while a
+ * layer is dropped uses the copying variants below. AT_EKEYUNAVAIL when the
+ * layer is unavailable. */
 int keyring_key_for_write(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer,
                           uint32_t *version, const uint8_t **key) AT_WUR;
 
 /* The key of a given version, for reading. AT_ENOTFOUND if unknown. */
 int keyring_key_for_read(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer,
                          uint32_t version, const uint8_t **key) AT_WUR;
+
+/* The same, copying the key into out under the keyring's lock (the storage
+ * layer uses these, and wipes out after each page). */
+int keyring_copy_key_for_write(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN],
+                               int layer, uint32_t *version, uint8_t out[KEYRING_DEK_LEN]) AT_WUR;
+int keyring_copy_key_for_read(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer,
+                              uint32_t version, uint8_t out[KEYRING_DEK_LEN]) AT_WUR;
 
 /* Start a new DEK version for the file and layer now. */
 int keyring_rotate_file(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN],
@@ -96,5 +113,54 @@ void keyring_set_rotate_at(struct keyring *kr, uint64_t encryptions);
 
 /* Persist counters now. */
 int keyring_flush(struct keyring *kr) AT_WUR;
+
+/* ---- layers (7): what atrestd's key monitor uses ---------------------- */
+
+/* The provider key id a layer was made with (e.g. a key URL). */
+const char *keyring_key_id(const struct keyring *kr, int layer);
+
+/* Wipe every unwrapped DEK of layer in memory and mark the layer
+ * unavailable (idempotent). The wrapped DEKs on disk are untouched. */
+int keyring_layer_drop(struct keyring *kr, int layer) AT_WUR;
+
+/* Unwrap the layer's DEKs again through its provider and mark it
+ * available; nothing changes on failure (the provider's error). No lock is
+ * held during the provider's calls. 0 at once when the layer is available. */
+int keyring_layer_restore(struct keyring *kr, int layer) AT_WUR;
+
+/* 1 when the layer's keys are in memory. */
+int keyring_layer_available(struct keyring *kr, int layer);
+
+/* Ask the layer's provider to unwrap one wrapped value per KEK version the
+ * layer uses (layer 0: the MAC key too; a layer with no DEK: the provider's
+ * health check). 0 when the provider can unwrap them now, else its error
+ * (kp_last_status() then tells why). Changes nothing. */
+int keyring_layer_check(struct keyring *kr, int layer) AT_WUR;
+
+/* 1 when some wrapped value of the layer is not under KEK version current. */
+int keyring_layer_stale(struct keyring *kr, int layer, uint32_t current);
+
+/* Rewrap every DEK of the layer (layer 0: and the MAC key) under the
+ * provider's current KEK version and persist atomically: after a KEK or
+ * customer-key rotation, so that older versions can be disabled. Takes one
+ * wrap per DEK, independent of the amount of data. *rewrapped: how many
+ * values were rewrapped. AT_EKEYUNAVAIL when the layer is unavailable. */
+int keyring_rewrap(struct keyring *kr, int layer, size_t *rewrapped) AT_WUR;
+
+/* What a keyring file says, read without any key: for status tools and
+ * for choosing providers before keyring_open. Not authenticated (only the
+ * keyless checksum is checked): keyring_open verifies everything again.
+ * AT_ENOTFOUND when the data folder has no keyring. */
+struct keyring_info {
+    int layers;
+    char key_id[2][KP_KEY_ID_MAX];
+    size_t files;                   /* store files */
+    size_t deks[2];                 /* DEK versions per layer */
+    uint32_t max_dek_version[2];    /* highest DEK version per layer */
+    uint64_t encryptions[2];        /* encryption count reservations, summed */
+    size_t nkek[2];                 /* distinct KEK versions in use (at most KEYRING_INFO_KEKS) */
+    struct kp_wrapped kek[2][KEYRING_INFO_KEKS]; /* one wrapped value per KEK version */
+};
+int keyring_peek(const char *data_dir, struct keyring_info *info) AT_WUR;
 
 #endif

@@ -34,8 +34,26 @@ struct kp_wrapped {
 
 struct key_provider;
 
+/* Why the last call of a provider failed (iVersion >= 2), for callers that
+ * must tell a revoked key from an unreachable service. */
+enum kp_cause {
+    KP_CAUSE_OK = 0,      /* the last call succeeded */
+    KP_CAUSE_DISABLED,    /* the key (version) is disabled, expired or not yet valid */
+    KP_CAUSE_DENIED,      /* the provider refuses us: access removed, bad credential */
+    KP_CAUSE_DELETED,     /* the key or version no longer exists */
+    KP_CAUSE_WRONG_KEY,   /* the value was not wrapped by this key */
+    KP_CAUSE_UNREACHABLE, /* no answer: down, network, TLS */
+    KP_CAUSE_OTHER,       /* anything else */
+};
+
+struct kp_status {
+    enum kp_cause cause;
+    int http;      /* the provider's HTTP status, 0 when none */
+    char code[64]; /* the provider's error code, e.g. "KeyDisabled" */
+};
+
 struct key_provider_ops {
-    int iVersion;     /* 1 */
+    int iVersion;     /* 1 or 2 */
     const char *name; /* "embedded", "kms", ... */
 
     /* Version 1 methods. */
@@ -63,6 +81,16 @@ struct key_provider_ops {
 
     /* Wipe everything and free kp. */
     void (*destroy)(struct key_provider *kp);
+
+    /* Version 2 methods. */
+
+    /* The cause of the last failed call (KP_CAUSE_OK after a success). */
+    void (*last_status)(struct key_provider *kp, struct kp_status *st);
+
+    /* A printable name of the KEK version that wrapped w (for status);
+     * AT_EINTEGRITY when w is not one of this provider's values. */
+    int (*wrapped_version)(struct key_provider *kp, const struct kp_wrapped *w, char *buf,
+                           size_t n);
 };
 
 /* Every provider struct embeds this first. */
@@ -92,6 +120,21 @@ static inline int kp_health(struct key_provider *kp)
 {
     return kp->ops->health(kp);
 }
+/* The cause of the last failure; KP_CAUSE_OTHER for version-1 providers. */
+static inline void kp_last_status(struct key_provider *kp, struct kp_status *st)
+{
+    if (kp->ops->iVersion >= 2 && kp->ops->last_status) {
+        kp->ops->last_status(kp, st);
+    } else {
+        st->cause = KP_CAUSE_OTHER;
+        st->http = 0;
+        st->code[0] = '\0';
+    }
+}
+/* The version name of w; version-1 providers: the number in kek_version. */
+int kp_wrapped_version(struct key_provider *kp, const struct kp_wrapped *w, char *buf,
+                       size_t n) AT_WUR;
+const char *kp_cause_name(enum kp_cause c); /* "disabled", "access revoked", ... */
 static inline void kp_destroy(struct key_provider *kp)
 {
     if (kp)

@@ -282,6 +282,34 @@ int kms_client_get_key(struct kms_client *c, const char *name, const char *versi
     return key->kid[0] ? 0 : at_error_set(AT_EIO, "kms: GET %s: no key in the answer", path);
 }
 
+int kms_client_create_key(struct kms_client *c, const char *name, const char *kty,
+                          struct kms_client_key *key, struct kms_client_status *st)
+{
+    char path[512], body[160];
+    json_t *doc;
+    int rc = key_path(path, sizeof path, name, NULL, "create");
+    if (rc)
+        return rc;
+    if (!kty || strlen(kty) > 16)
+        return at_error_set(AT_EINVAL, "kms client: bad key type");
+    int rsa = strncmp(kty, "RSA", 3) == 0;
+    snprintf(body, sizeof body, "{\"kty\":\"%s\",\"key_size\":%d,\"key_ops\":[\"wrapKey\",\"unwrapKey\"]}",
+             kty, rsa ? 3072 : 256);
+    if ((rc = call(c, "POST", path, body, &doc, st)) != 0)
+        return rc;
+    json_t *k = json_object_get(doc, "key");
+    const char *kid = json_string_value(json_object_get(k, "kid"));
+    if (key) {
+        memset(key, 0, sizeof *key);
+        kms_copy(key->kid, sizeof key->kid, kid);
+        kms_copy(key->kty, sizeof key->kty, json_string_value(json_object_get(k, "kty")));
+        key->enabled = json_is_true(json_object_get(json_object_get(doc, "attributes"), "enabled"));
+    }
+    rc = kid ? 0 : at_error_set(AT_EIO, "kms: POST %s: no key in the answer", path);
+    json_decref(doc);
+    return rc;
+}
+
 static int wrap_op(struct kms_client *c, const char *op, const char *name, const char *version,
                  const char *alg, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
                  size_t *out_len, char *kid, struct kms_client_status *st)

@@ -58,6 +58,12 @@ void kms_client_close(struct kms_client *c);
 int kms_client_get_key(struct kms_client *c, const char *name, const char *version,
                        struct kms_client_key *key, struct kms_client_status *st) AT_WUR;
 
+/* Create the key name (admins only), or add a version when it exists:
+ * kty "oct-HSM"/"oct" (AES-256) or "RSA"/"RSA-HSM" (3072 bits), with the
+ * operations wrapKey and unwrapKey. key (may be NULL) receives the bundle. */
+int kms_client_create_key(struct kms_client *c, const char *name, const char *kty,
+                          struct kms_client_key *key, struct kms_client_status *st) AT_WUR;
+
 /* alg "A256KW", "RSA-OAEP-256" or "RSA-OAEP". out receives at most cap
  * bytes; kid (512 bytes, may be NULL) the version the service used. */
 int kms_client_wrap(struct kms_client *c, const char *name, const char *version, const char *alg,

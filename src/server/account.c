@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "server/keymon.h"
 #include "server/srv.h"
 
 static int host_ok(const char *h)
@@ -55,6 +56,8 @@ void account_get(struct req *r)
         srv_error(r, 500, 0, "Could not build the account.");
         return;
     }
+    if (r->srv->keymon)
+        keymon_account_props(r->srv->keymon, a);
     resp_json(r, 200, a);
     json_decref(a);
     resp_header(r, "x-ms-max-media-storage-usage-mb", "10240");

@@ -985,3 +985,42 @@ int catalog_coll_delete(struct catalog *cat, struct req *r, const char *db, cons
     resp_body(r, 204, NULL, 0);
     return 204;
 }
+
+/* ---- backups (backups.c) ---- */
+
+int catalog_backup(struct catalog *cat, const struct backup_keys *keys, struct blob_store *bs,
+                   char id[BACKUP_ID_LEN], uint64_t *bytes, int *nstores)
+{
+    struct backup_job *j = NULL;
+    int rc = backup_job_new(keys, &j);
+    if (rc)
+        return rc;
+    snprintf(id, BACKUP_ID_LEN, "%s", backup_job_id(j));
+    /* The snapshots are taken under the DDL lock, meta first: the backed-up
+     * meta lists exactly the containers backed up with it. Each container
+     * stays referenced until the job is done, so a drop waits for it. */
+    pthread_mutex_lock(&cat->ddl);
+    rc = backup_job_add(j, "meta", cat->meta);
+    pthread_rwlock_rdlock(&cat->lock);
+    size_t n = cat->ncoll;
+    struct coll **held = calloc(n ? n : 1, sizeof *held);
+    if (!held)
+        n = 0, rc = rc ? rc : AT_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        held[i] = cat->colls[i];
+        catalog_coll_hold(held[i]);
+    }
+    pthread_rwlock_unlock(&cat->lock);
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = backup_job_add(j, held[i]->store_name, held[i]->st);
+    pthread_mutex_unlock(&cat->ddl);
+    if (!rc)
+        rc = backup_job_run(j, bs, NULL, NULL);
+    *bytes = backup_job_bytes(j);
+    *nstores = (int)n + 1;
+    backup_job_free(j); /* closes every snapshot connection */
+    for (size_t i = 0; i < n; i++)
+        catalog_coll_put(held[i]);
+    free(held);
+    return rc;
+}

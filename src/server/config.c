@@ -4,7 +4,10 @@
  * Sources, strongest first: command-line flags, environment variables
  * (ATREST_DATA_DIR, ATREST_KEY_DIR, ATREST_LISTEN, ATREST_MASTER_KEY,
  * ATREST_SECONDARY_KEY, ATREST_READONLY_KEY, ATREST_READONLY_KEY2,
- * ATREST_TLS_CERT, ATREST_TLS_KEY, ATREST_CONFIG, ATREST_QUIET), a config
+ * ATREST_TLS_CERT, ATREST_TLS_KEY, ATREST_CONFIG, ATREST_QUIET, and the
+ * key-service settings ATREST_KMS, ATREST_KMS_TOKEN_FILE, ATREST_KMS_CA,
+ * ATREST_KMS_INSECURE, ATREST_KMS_KEY, ATREST_CMK, ATREST_CMK_TOKEN_FILE, ATREST_CMK_CA,
+ * ATREST_KMS_GRACE_SECONDS, ATREST_CMK_CHECK_SECONDS), a config
  * file (--config FILE: "key = value" lines, # comments; keys as the flags
  * without dashes or with underscores), defaults (./data, ./keys,
  * 127.0.0.1:8081). Read-only keys: up to 4 (repeat --readonly-key).
@@ -65,6 +68,26 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
         set(&c->tls_key, v);
     else if (!strcmp(k, "log_requests"))
         c->log_requests = v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"));
+    else if (!strcmp(k, "kms"))
+        set(&c->kms_url, v);
+    else if (!strcmp(k, "kms_token_file"))
+        set(&c->kms_token_file, v);
+    else if (!strcmp(k, "kms_ca"))
+        set(&c->kms_ca, v);
+    else if (!strcmp(k, "kms_key"))
+        set(&c->kms_key, v);
+    else if (!strcmp(k, "cmk"))
+        set(&c->cmk, v);
+    else if (!strcmp(k, "cmk_token_file"))
+        set(&c->cmk_token_file, v);
+    else if (!strcmp(k, "cmk_ca"))
+        set(&c->cmk_ca, v);
+    else if (!strcmp(k, "kms_insecure"))
+        c->kms_insecure = v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"));
+    else if (!strcmp(k, "kms_grace_seconds"))
+        c->kms_grace_s = v ? atoi(v) : -1;
+    else if (!strcmp(k, "cmk_check_seconds"))
+        c->cmk_check_s = v ? atoi(v) : 0;
     else if (!strcmp(k, "backup_target"))
         set(&c->backup_target, v);
     else if (!strcmp(k, "backup_account_key_file"))
@@ -125,12 +148,18 @@ static void usage(FILE *to)
     fputs("usage: atrestd [--data-dir D] [--key-dir K] [--listen HOST:PORT]\n"
           "               [--master-key B64] [--secondary-key B64] [--readonly-key B64]...\n"
           "               [--tls-cert FILE --tls-key FILE] [--config FILE] [--log-requests]\n"
+          "               [--kms https://HOST:PORT --kms-token-file F [--kms-ca F] [--kms-insecure]\n"
+          "                [--kms-key NAME]] [--cmk https://HOST:PORT/keys/NAME [--cmk-token-file F]\n"
+          "                [--cmk-ca F]]\n"
+          "               [--kms-grace-seconds N] [--cmk-check-seconds N]\n"
           "               [--backup-target file:DIR|azblob:URL [--backup-account-key-file F]\n"
           "                [--backup-interval-hours 1-24] [--backup-retain N]]\n"
           "defaults: --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081\n"
           "environment: ATREST_DATA_DIR ATREST_KEY_DIR ATREST_LISTEN ATREST_MASTER_KEY\n"
           "  ATREST_SECONDARY_KEY ATREST_READONLY_KEY ATREST_TLS_CERT ATREST_TLS_KEY\n"
-          "  ATREST_CONFIG ATREST_LOG_REQUESTS\n",
+          "  ATREST_CONFIG ATREST_LOG_REQUESTS ATREST_KMS ATREST_KMS_TOKEN_FILE ATREST_KMS_CA\n"
+          "  ATREST_KMS_INSECURE ATREST_KMS_KEY ATREST_CMK ATREST_CMK_TOKEN_FILE ATREST_CMK_CA\n"
+          "  ATREST_KMS_GRACE_SECONDS ATREST_CMK_CHECK_SECONDS\n",
           to);
 }
 
@@ -173,6 +202,16 @@ int config_load(struct config *c, int argc, char **argv)
         {"tls-key", required_argument, NULL, 'K'},
         {"config", required_argument, NULL, 'f'},
         {"log-requests", no_argument, NULL, 'q'},
+        {"kms", required_argument, NULL, 1001},
+        {"kms-token-file", required_argument, NULL, 1002},
+        {"kms-ca", required_argument, NULL, 1003},
+        {"kms-insecure", no_argument, NULL, 1004},
+        {"kms-key", required_argument, NULL, 1005},
+        {"cmk", required_argument, NULL, 1006},
+        {"cmk-token-file", required_argument, NULL, 1007},
+        {"kms-grace-seconds", required_argument, NULL, 1008},
+        {"cmk-check-seconds", required_argument, NULL, 1009},
+        {"cmk-ca", required_argument, NULL, 1010},
         {"backup-target", required_argument, NULL, 1101},
         {"backup-account-key-file", required_argument, NULL, 1102},
         {"backup-interval-hours", required_argument, NULL, 1103},
@@ -181,6 +220,7 @@ int config_load(struct config *c, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     memset(c, 0, sizeof *c);
+    c->kms_grace_s = -1;
     /* pass 1: find --config */
     const char *file = getenv("ATREST_CONFIG");
     int ch;
@@ -208,6 +248,16 @@ int config_load(struct config *c, int argc, char **argv)
         {"ATREST_LOG_REQUESTS", "log_requests"},
         {"ATREST_READONLY_KEY", "readonly_key"},
         {"ATREST_READONLY_KEY2", "readonly_key2"},
+        {"ATREST_KMS", "kms"},
+        {"ATREST_KMS_TOKEN_FILE", "kms_token_file"},
+        {"ATREST_KMS_CA", "kms_ca"},
+        {"ATREST_KMS_INSECURE", "kms_insecure"},
+        {"ATREST_KMS_KEY", "kms_key"},
+        {"ATREST_CMK", "cmk"},
+        {"ATREST_CMK_TOKEN_FILE", "cmk_token_file"},
+        {"ATREST_CMK_CA", "cmk_ca"},
+        {"ATREST_KMS_GRACE_SECONDS", "kms_grace_seconds"},
+        {"ATREST_CMK_CHECK_SECONDS", "cmk_check_seconds"},
         {"ATREST_BACKUP_TARGET", "backup_target"},
         {"ATREST_BACKUP_ACCOUNT_KEY_FILE", "backup_account_key_file"},
         {"ATREST_BACKUP_INTERVAL_HOURS", "backup_interval_hours"},
@@ -255,6 +305,36 @@ int config_load(struct config *c, int argc, char **argv)
         case 'q':
             c->log_requests = 1;
             break;
+        case 1001:
+            set(&c->kms_url, optarg);
+            break;
+        case 1002:
+            set(&c->kms_token_file, optarg);
+            break;
+        case 1003:
+            set(&c->kms_ca, optarg);
+            break;
+        case 1004:
+            c->kms_insecure = 1;
+            break;
+        case 1005:
+            set(&c->kms_key, optarg);
+            break;
+        case 1006:
+            set(&c->cmk, optarg);
+            break;
+        case 1007:
+            set(&c->cmk_token_file, optarg);
+            break;
+        case 1008:
+            c->kms_grace_s = atoi(optarg);
+            break;
+        case 1009:
+            c->cmk_check_s = atoi(optarg);
+            break;
+        case 1010:
+            set(&c->cmk_ca, optarg);
+            break;
         case 1101:
             set(&c->backup_target, optarg);
             break;
@@ -288,6 +368,14 @@ int config_load(struct config *c, int argc, char **argv)
         fprintf(stderr, "atrestd: --listen wants HOST:PORT\n");
         return -1;
     }
+    if ((c->kms_url || c->cmk) && !c->kms_token_file && !c->cmk_token_file) {
+        fprintf(stderr, "atrestd: --kms and --cmk need --kms-token-file (or --cmk-token-file)\n");
+        return -1;
+    }
+    if (c->kms_grace_s < -1 || c->cmk_check_s < 0) {
+        fprintf(stderr, "atrestd: --kms-grace-seconds and --cmk-check-seconds want a number\n");
+        return -1;
+    }
     if (c->backup_interval_h && (c->backup_interval_h < 1 || c->backup_interval_h > 24)) {
         fprintf(stderr, "atrestd: --backup-interval-hours wants 1 to 24\n");
         return -1;
@@ -317,4 +405,11 @@ void config_free(struct config *c)
         set(&c->readonly_keys[i], NULL);
     set(&c->tls_cert, NULL);
     set(&c->tls_key, NULL);
+    set(&c->kms_url, NULL);
+    set(&c->kms_token_file, NULL);
+    set(&c->kms_ca, NULL);
+    set(&c->kms_key, NULL);
+    set(&c->cmk, NULL);
+    set(&c->cmk_token_file, NULL);
+    set(&c->cmk_ca, NULL);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "server/keymon.h"
 #include "server/srv.h"
 
 const char *srv_status_code(int status)
@@ -58,6 +59,15 @@ int srv_error(struct req *r, int status, int substatus, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* A failure while a key is unusable (a write in flight when the
+     * customer-managed key was revoked) is reported as that. */
+    if (status >= 500 && r->srv && r->srv->keymon) {
+        int sub = 0, ks = keymon_refuse(r->srv->keymon, &sub, msg, sizeof msg);
+        if (ks) {
+            status = ks;
+            substatus = sub;
+        }
+    }
     json_t *o = json_object();
     json_object_set_new(o, "code", json_string(srv_status_code(status)));
     json_object_set_new(o, "message", json_string(msg));

@@ -2,8 +2,10 @@
  * main.c — atrestd: the Cosmos DB SQL API over HTTPS on the encrypted store.
  *
  * Start-up: harden the process (secmem), read settings (config.c), decode
- * the account keys into locked memory, open the embedded key provider and
- * the data folder (both created at first start), open every store
+ * the account keys into locked memory, open the key providers (keysetup.c:
+ * the embedded one, or the key service with --kms, plus the customer key
+ * with --cmk) and the data folder (created at first start), start the key
+ * monitor (keymon.c) when a key service is involved, open every store
  * (catalog.c), load or create the TLS certificate (tls.c), listen
  * (http.c), print the banner. SIGTERM/SIGINT: stop accepting and finish
  * requests in flight (MHD_stop_daemon), stop the writers, close the stores,
@@ -18,7 +20,8 @@
 #include <time.h>
 
 #include "crypto/secmem.h"
-#include "keys/embedded.h"
+#include "server/keymon.h"
+#include "server/keysetup.h"
 #include "server/server.h"
 #include "server/srv.h"
 #include "storage/store.h"
@@ -104,17 +107,16 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    struct key_provider *kp = NULL;
+    struct keysetup ks = {{NULL, NULL}, {0, 0}, 0};
     struct store_env *env = NULL;
     struct http *http = NULL;
     char *cert = NULL, *key = NULL, *cert_path = NULL;
     int exit_code = 2;
     at_error_clear();
-    if ((rc = embedded_provider_open(cfg.key_dir, cfg.data_dir, 1, &kp)) != 0) {
-        fprintf(stderr, "atrestd: cannot open the key folder: %s\n", at_error_detail());
+    if (keysetup_open(&cfg, &ks) != 0)
         goto out;
-    }
-    struct store_env_options eo = {.data_dir = cfg.data_dir, .outer = kp, .create = 1};
+    struct store_env_options eo = {
+        .data_dir = cfg.data_dir, .outer = ks.kp[0], .inner = ks.kp[1], .create = 1};
     if ((rc = store_env_open(&eo, &env)) != 0) {
         fprintf(stderr, "atrestd: cannot open the data folder: %s\n", at_error_detail());
         goto out;
@@ -129,6 +131,16 @@ int main(int argc, char **argv)
                                    .retain = cfg.backup_retain};
     if ((rc = backups_start(&srv, env, &bset)) != 0) {
         fprintf(stderr, "atrestd: backups: %s\n", at_error_detail());
+        goto out;
+    }
+    struct keymon_options ko = {.kr = store_env_keyring(env),
+                                .remote = {ks.remote[0], ks.remote[1]},
+                                .check_s = cfg.cmk_check_s,
+                                .grace_s = cfg.kms_grace_s,
+                                .rewrap = 1,
+                                .kp = {ks.kp[0], ks.kp[1]}};
+    if ((rc = keymon_start(&ko, &srv.keymon)) != 0) {
+        fprintf(stderr, "atrestd: %s\n", at_error_detail());
         goto out;
     }
     if ((rc = tls_load_or_create(cfg.key_dir, cfg.tls_cert, cfg.tls_key, &cert, &key,
@@ -157,6 +169,10 @@ int main(int argc, char **argv)
             v6 ? "[" : "", shown, v6 ? "]" : "", cfg.port, dev ? DEV_KEY : "(from --master-key)",
             cert_path, cfg.data_dir, catalog_count_colls(srv.cat),
             catalog_count_colls(srv.cat) == 1 ? "" : "s", cfg.key_dir, ms_since(&t0));
+    for (int l = 0; l < 2; l++)
+        if (ks.remote[l])
+            fprintf(stderr, "  %s  %s (key service)\n", l ? "customer key:" : "service key: ",
+                    keyring_key_id(store_env_keyring(env), l));
     if (dev)
         fprintf(stderr,
                 "atrestd: WARNING: using the well-known Cosmos DB emulator key. It is a "
@@ -171,11 +187,12 @@ int main(int argc, char **argv)
     exit_code = 0;
 out:
     http_stop(http);
+    keymon_stop(srv.keymon);
     backups_stop(&srv);
     catalog_close(srv.cat);
     if (env)
         store_env_close(env);
-    kp_destroy(kp);
+    keysetup_close(&ks);
     for (int i = 0; i < srv.nkeys; i++)
         secmem_free(srv.keys[i].bytes, srv.keys[i].alloc);
     free(cert);

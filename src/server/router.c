@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "server/keymon.h"
 #include "server/srv.h"
 
 static const char *log_type(struct req *r)
@@ -46,6 +47,15 @@ void router_dispatch(struct req *r)
     }
     if (strcmp(r->segs[0], "dbs") != 0)
         goto notfound;
+    /* Every data request needs the account's keys (keymon.h). */
+    if (r->srv->keymon) {
+        char msg[512];
+        int sub = 0, status = keymon_refuse(r->srv->keymon, &sub, msg, sizeof msg);
+        if (status) {
+            srv_error(r, status, sub, "%s", msg);
+            return;
+        }
+    }
     if (r->nseg <= 2) {
         databases_handle(r);
         return;

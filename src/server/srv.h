@@ -37,9 +37,11 @@ struct srv_key {
 };
 
 struct catalog;
+struct keymon;
 
 struct server {
     struct catalog *cat;
+    struct keymon *keymon; /* keymon.h: key states; NULL when nothing is watched */
     struct srv_key keys[SRV_MAX_KEYS];
     int nkeys;
     char listen_host[256];

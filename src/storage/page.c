@@ -41,25 +41,25 @@ int page_seal(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int lay
 {
     size_t hdr = pgno == 1 ? PAGE_PLAIN_HDR : 0;
     uint8_t aad[AAD_MAX];
-    for (int layer = layers - 1; layer >= 0; layer--) {
+    uint8_t key[KEYRING_DEK_LEN]; /* a copy: a layer dropped meanwhile cannot change it */
+    int rc = 0;
+    for (int layer = layers - 1; layer >= 0 && rc == 0; layer--) {
         uint8_t *trailer = page + PAGE_SIZE - PAGE_TRAILER_LEN * (layer + 1);
         size_t end = PAGE_SIZE - PAGE_TRAILER_LEN * (size_t)(layer + 1);
         uint32_t version;
-        const uint8_t *key;
-        int rc = keyring_key_for_write(kr, id, layer, &version, &key);
+        rc = keyring_copy_key_for_write(kr, id, layer, &version, key);
         if (rc)
-            return rc;
+            break;
         page_put32(trailer, version);
         rc = rand_nonce(trailer + 4, AEAD_NONCE_LEN);
         if (rc)
-            return rc;
+            break;
         size_t aad_len = build_aad(aad, id, pgno, layer, version, page);
         rc = aead_seal(key, trailer + 4, aad, aad_len, page + hdr, end - hdr, page + hdr,
                        trailer + 4 + AEAD_NONCE_LEN);
-        if (rc)
-            return rc;
     }
-    return 0;
+    secmem_wipe(key, sizeof key);
+    return rc;
 }
 
 int page_open(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layers, uint32_t pgno,
@@ -67,26 +67,30 @@ int page_open(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int lay
 {
     size_t hdr = pgno == 1 ? PAGE_PLAIN_HDR : 0;
     uint8_t aad[AAD_MAX];
+    uint8_t key[KEYRING_DEK_LEN];
+    int rc = 0;
     for (int layer = 0; layer < layers; layer++) {
         uint8_t *trailer = page + PAGE_SIZE - PAGE_TRAILER_LEN * (layer + 1);
         size_t end = PAGE_SIZE - PAGE_TRAILER_LEN * (size_t)(layer + 1);
         uint32_t version = page_get32(trailer);
-        const uint8_t *key;
-        int rc = keyring_key_for_read(kr, id, layer, version, &key);
+        rc = keyring_copy_key_for_read(kr, id, layer, version, key);
         if (rc) {
             /* An unknown version is damage or tampering, like a bad tag;
              * anything else (a key that cannot be had now) passes through. */
             secmem_wipe(page, PAGE_SIZE);
-            return rc == AT_ENOTFOUND ? AT_EINTEGRITY : rc;
+            rc = rc == AT_ENOTFOUND ? AT_EINTEGRITY : rc;
+            break;
         }
         size_t aad_len = build_aad(aad, id, pgno, layer, version, page);
         rc = aead_open(key, trailer + 4, aad, aad_len, page + hdr, end - hdr, page + hdr,
                        trailer + 4 + AEAD_NONCE_LEN);
         if (rc) {
             secmem_wipe(page, PAGE_SIZE);
-            return AT_EINTEGRITY;
+            rc = AT_EINTEGRITY;
+            break;
         }
         memset(trailer, 0, PAGE_TRAILER_LEN);
     }
-    return 0;
+    secmem_wipe(key, sizeof key);
+    return rc;
 }

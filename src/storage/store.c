@@ -36,6 +36,7 @@ struct store_env {
     int lock_fd;
     struct keyring *kr;
     int layers;
+    struct key_provider *outer, *inner; /* not owned */
 };
 
 struct store {
@@ -99,6 +100,8 @@ int store_env_open(const struct store_env_options *opt, struct store_env **out)
     if (opt->rotate_at)
         keyring_set_rotate_at(env->kr, opt->rotate_at);
     env->layers = keyring_layers(env->kr);
+    env->outer = opt->outer;
+    env->inner = opt->inner;
     rc = vfs_register();
     if (rc) {
         at_error_set(rc, "cannot register the encrypting VFS");
@@ -131,6 +134,13 @@ struct keyring *store_env_keyring(struct store_env *env)
 const char *store_env_data_dir(struct store_env *env)
 {
     return env->dir;
+}
+
+void store_env_providers(struct store_env *env, struct key_provider **outer,
+                         struct key_provider **inner)
+{
+    *outer = env->outer;
+    *inner = env->inner;
 }
 
 static void file_path(const struct store_env *env, const uint8_t id[KEYRING_FILE_ID_LEN], char *out,
@@ -806,6 +816,8 @@ int store_import_page(struct store_import *im, uint8_t *page)
     int rc = page_seal(im->env->kr, im->id, layers, im->pgno, dst);
     if (rc)
         return rc;
+#else
+    (void)layers;
 #endif
     return im->nbuf == IMPORT_BATCH ? import_flush(im) : 0;
 }

@@ -46,6 +46,10 @@ void store_env_close(struct store_env *env);
 
 struct keyring *store_env_keyring(struct store_env *env);
 const char *store_env_data_dir(struct store_env *env);
+/* The key providers the environment was opened with (inner NULL for one
+ * layer); owned by the caller of store_env_open. */
+void store_env_providers(struct store_env *env, struct key_provider **outer,
+                         struct key_provider **inner);
 
 /* Create a new, empty store called name (AT_EEXIST if it exists). */
 int store_create(struct store_env *env, const char *name, struct store **out) AT_WUR;

@@ -1,0 +1,246 @@
+/*
+ * backups.c — atrestd's backups: a thread that runs a full backup every
+ * --backup-interval-hours and on demand, and the admin resource
+ * /atrest/backups (docs/backup.md).
+ *
+ *   POST /atrest/backups   run a backup now; answers 201 {"id", "bytes",
+ *                          "stores", "durationMs"} once it is complete, or
+ *                          the Cosmos error body (500) naming what failed
+ *   GET  /atrest/backups   {"backups": [{"id", "created", "bytes",
+ *                          "stores"}...]}, oldest first
+ *
+ * Signed like every request (master-key HMAC; resource type "atrest",
+ * link "atrest/backups"); a read-only key may GET but not POST (auth.c).
+ *
+ * Invariants:
+ *   1. One backup runs at a time (this thread); a request that arrives
+ *      while one runs waits for the next one, which starts right after.
+ *   2. Retention runs only after a backup completed: a failed backup never
+ *      deletes or replaces an older one (backup_prune, backup.h).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/server.h"
+#include "server/srv.h"
+
+struct backups {
+    struct catalog *cat;
+    struct backup_keys keys;
+    char *target, *key_file;
+    int interval_h, retain;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;   /* work for the thread, or stopping */
+    pthread_cond_t done; /* a backup finished */
+    int stopping;
+    uint64_t requested, started, finished; /* request generations */
+    /* the last backup's outcome, under mu */
+    int last_rc;
+    char last_id[BACKUP_ID_LEN];
+    char last_err[512];
+    uint64_t last_bytes;
+    int last_stores;
+    double last_ms;
+};
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static int open_target(struct backups *b, struct blob_store **bs)
+{
+    struct blob_options o = {.target = b->target, .account_key_file = b->key_file};
+    return blob_open(&o, bs);
+}
+
+static void run_one(struct backups *b)
+{
+    double t0 = now_ms();
+    char id[BACKUP_ID_LEN] = "";
+    uint64_t bytes = 0;
+    int nstores = 0;
+    struct blob_store *bs = NULL;
+    at_error_clear();
+    int rc = open_target(b, &bs);
+    if (!rc)
+        rc = catalog_backup(b->cat, &b->keys, bs, id, &bytes, &nstores);
+    char err[512] = "";
+    if (rc)
+        snprintf(err, sizeof err, "%s", at_error_detail());
+    else if (backup_prune(bs, (unsigned)b->retain) != 0)
+        fprintf(stderr, "atrestd: backup %s done; removing older backups failed: %s\n", id,
+                at_error_detail());
+    blob_close(bs);
+    double ms = now_ms() - t0;
+    if (rc)
+        fprintf(stderr, "atrestd: backup failed: %s\n", err);
+    else
+        fprintf(stderr, "atrestd: backup %s: %d stores, %" PRIu64 " bytes in %.0f ms\n", id,
+                nstores, bytes, ms);
+    pthread_mutex_lock(&b->mu);
+    b->last_rc = rc;
+    snprintf(b->last_id, sizeof b->last_id, "%s", id);
+    snprintf(b->last_err, sizeof b->last_err, "%s", err);
+    b->last_bytes = bytes;
+    b->last_stores = nstores;
+    b->last_ms = ms;
+    b->finished = b->started;
+    pthread_cond_broadcast(&b->done);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void *backups_main(void *p)
+{
+    struct backups *b = p;
+    struct timespec due;
+    clock_gettime(CLOCK_REALTIME, &due);
+    due.tv_sec += (time_t)b->interval_h * 3600;
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        int timed_out = 0;
+        while (!b->stopping && b->requested == b->finished && !timed_out)
+            timed_out = pthread_cond_timedwait(&b->cv, &b->mu, &due) != 0;
+        if (b->stopping)
+            break;
+        b->started = b->requested;
+        pthread_mutex_unlock(&b->mu);
+        run_one(b);
+        clock_gettime(CLOCK_REALTIME, &due);
+        due.tv_sec += (time_t)b->interval_h * 3600;
+        pthread_mutex_lock(&b->mu);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+int backups_start(struct server *srv, struct store_env *env, const struct backup_settings *s)
+{
+    if (!s->target)
+        return 0;
+    struct backups *b = calloc(1, sizeof *b);
+    if (!b)
+        return AT_ENOMEM;
+    b->cat = srv->cat;
+    store_env_providers(env, &b->keys.outer, &b->keys.inner);
+    b->target = strdup(s->target);
+    b->key_file = s->account_key_file ? strdup(s->account_key_file) : NULL;
+    b->interval_h = s->interval_h ? s->interval_h : 4;
+    b->retain = s->retain ? s->retain : 2;
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cv, NULL);
+    pthread_cond_init(&b->done, NULL);
+    /* Check the target (and its key file) now, not hours later. */
+    struct blob_store *bs = NULL;
+    int rc = b->target ? open_target(b, &bs) : AT_ENOMEM;
+    blob_close(bs);
+    if (!rc) {
+        rc = pthread_create(&b->thread, NULL, backups_main, b);
+        if (rc)
+            at_error_set(rc, "cannot start the backup thread");
+    }
+    if (rc) {
+        pthread_mutex_destroy(&b->mu);
+        pthread_cond_destroy(&b->cv);
+        pthread_cond_destroy(&b->done);
+        free(b->target);
+        free(b->key_file);
+        free(b);
+        return rc;
+    }
+    srv->backups = b;
+    return 0;
+}
+
+void backups_stop(struct server *srv)
+{
+    struct backups *b = srv->backups;
+    if (!b)
+        return;
+    pthread_mutex_lock(&b->mu);
+    b->stopping = 1;
+    pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    pthread_join(b->thread, NULL); /* a backup in progress completes first */
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->cv);
+    pthread_cond_destroy(&b->done);
+    free(b->target);
+    free(b->key_file);
+    free(b);
+    srv->backups = NULL;
+}
+
+static void backup_now(struct req *r, struct backups *b)
+{
+    pthread_mutex_lock(&b->mu);
+    uint64_t mine = ++b->requested;
+    pthread_cond_signal(&b->cv);
+    while (b->finished < mine && !b->stopping)
+        pthread_cond_wait(&b->done, &b->mu);
+    int rc = b->finished >= mine ? b->last_rc : AT_EINVAL;
+    char id[BACKUP_ID_LEN], err[512];
+    snprintf(id, sizeof id, "%s", b->last_id);
+    snprintf(err, sizeof err, "%s", b->finished >= mine ? b->last_err : "the server is stopping");
+    uint64_t bytes = b->last_bytes;
+    int stores = b->last_stores;
+    double ms = b->last_ms;
+    pthread_mutex_unlock(&b->mu);
+    if (rc) {
+        srv_error(r, 500, 0, "The backup failed: %s", err);
+        return;
+    }
+    json_t *o = json_pack("{s:s,s:I,s:i,s:i}", "id", id, "bytes", (json_int_t)bytes, "stores",
+                          stores, "durationMs", (int)ms);
+    resp_json(r, 201, o);
+    json_decref(o);
+}
+
+static void backup_list_resp(struct req *r, struct backups *b)
+{
+    struct blob_store *bs = NULL;
+    struct backup_info *v = NULL;
+    size_t n = 0;
+    int rc = open_target(b, &bs);
+    if (!rc)
+        rc = backup_list(bs, NULL, &v, &n);
+    blob_close(bs);
+    if (rc) {
+        srv_error(r, 500, 0, "Cannot list the backups: %s", at_error_detail());
+        return;
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:i}", "id", v[i].id, "created",
+                                           (json_int_t)v[i].created, "bytes",
+                                           (json_int_t)v[i].bytes, "stores", (int)v[i].nstores));
+    free(v);
+    json_t *o = json_pack("{s:o}", "backups", a);
+    resp_json(r, 200, o);
+    json_decref(o);
+}
+
+void backups_handle(struct req *r)
+{
+    struct backups *b = r->srv->backups;
+    if (r->nseg != 2 || strcmp(r->segs[1], "backups") != 0) {
+        srv_error(r, 404, 0, "The requested resource does not exist.");
+        return;
+    }
+    if (!b) {
+        srv_error(r, 400, 0, "Backups are off: start atrestd with --backup-target.");
+        return;
+    }
+    if (r->verb == SRV_POST)
+        backup_now(r, b);
+    else if (r->verb == SRV_GET)
+        backup_list_resp(r, b);
+    else
+        srv_error(r, 405, 0, "The requested verb is not supported.");
+}
