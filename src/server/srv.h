@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "doc/doc.h"
+#include "backup/backup.h"
 #include "storage/store.h"
 
 #define SRV_MAX_SEGS 8
@@ -37,10 +38,12 @@ struct srv_key {
 };
 
 struct catalog;
+struct backups;
 struct keymon;
 
 struct server {
     struct catalog *cat;
+    struct backups *backups; /* backups.c: NULL without --backup-target */
     struct keymon *keymon; /* keymon.h: key states; NULL when nothing is watched */
     struct srv_key keys[SRV_MAX_KEYS];
     int nkeys;
@@ -336,5 +339,14 @@ void query_handle(struct req *r, struct coll *c);
 void query_plan_handle(struct req *r, struct coll *c);
 void batch_handle(struct req *r, struct coll *c);
 void patch_handle(struct req *r, struct coll *c, const char *id);
+
+/* ---- backups (backups.c, catalog.c; docs/backup.md) ---- */
+
+/* One full backup of the account into bs (catalog.c). */
+int catalog_backup(struct catalog *cat, const struct backup_keys *keys, struct blob_store *bs,
+                   char id[BACKUP_ID_LEN], uint64_t *bytes, int *nstores) AT_WUR;
+/* /atrest/backups: POST runs a backup now and answers when it is done;
+ * GET lists the backups. */
+void backups_handle(struct req *r);
 
 #endif
