@@ -352,7 +352,7 @@ int kp_kms_open(const struct kp_kms_options *o, struct key_provider **out)
         enum kp_cause c = p->last;
         char why[256];
         snprintf(why, sizeof why, "%s", at_error_detail());
-        rc = at_error_set(c == KP_CAUSE_UNREACHABLE ? AT_EIO : rc, "key %s is %s: %s", p->id,
+        rc = at_error_set(c == KP_CAUSE_UNREACHABLE ? AT_EIO : rc, "key %s: %s (%s)", p->id,
                           kp_cause_name(c), why);
         goto fail;
     }
