@@ -19,6 +19,7 @@ const suites = {
   noplaintext: path.join(jsDir, "noplaintext"),
   query: path.join(jsDir, "query"),
   raw: path.join(here, "raw"),
+  backup: path.join(jsDir, "backup"),
 };
 
 function ensureSdk() {
