@@ -8,6 +8,8 @@
  *       Create a key folder (embedded keystore) and an empty data folder.
  *   atrest backup now|list|verify|restore ...
  *       Encrypted backups (backup_cmd.c, docs/backup.md).
+ *   atrest keys status --data-dir D [--key-dir K] [--kms-token-file F] ...
+ *       Key layers, key versions in use, customer key state (keys_cmd.c).
  *   atrest blob put|get|head|ls|rm --target T [--account-key-file F] ...
  *       The blob store (src/blob/, docs/blob.md) by hand and for tests.
  *
@@ -33,6 +35,7 @@
 #include "storage/verify.h"
 
 int cmd_backup(int argc, char **argv); /* backup_cmd.c */
+int cmd_keys(int argc, char **argv);   /* keys_cmd.c */
 
 static void usage(FILE *to)
 {
@@ -43,6 +46,7 @@ static void usage(FILE *to)
           "  init   --data-dir D --key-dir K   create key folder and data folder\n"
           "  blob   put|get|head|ls|rm ...     the blob store ('atrest blob help')\n"
           "  backup now|list|verify|restore    encrypted backups ('atrest backup help')\n"
+          "  keys status --data-dir D ...      key layers, key versions, customer key state\n"
           "  help                              this text\n",
           to);
 }
@@ -390,6 +394,8 @@ int main(int argc, char **argv)
         return cmd_blob(argc - 1, argv + 1);
     if (strcmp(cmd, "backup") == 0)
         return cmd_backup(argc - 1, argv + 1);
+    if (strcmp(cmd, "keys") == 0)
+        return cmd_keys(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
         usage(stdout);
         return 0;

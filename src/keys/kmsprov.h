@@ -44,6 +44,7 @@ struct kp_kms_options {
     int insecure;         /* do not verify the service's certificate (tests) */
     int timeout_ms;       /* per request; 0: 5000 */
     int create;           /* create the key (oct-HSM) when the service has none */
+    int no_check;         /* skip the round trip at open (status tools) */
 };
 
 /* Open the provider and check that the key can wrap and unwrap now (one

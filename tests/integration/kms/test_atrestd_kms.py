@@ -47,6 +47,7 @@ import harness  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 KMS_BIN = os.environ.get("ATREST_KMS_BIN") or os.path.join(ROOT, "build", "atrest-kms")
+CLI_BIN = os.environ.get("ATREST_CLI") or os.path.join(os.path.dirname(KMS_BIN), "atrest")
 CHECK_S = 1      # --cmk-check-seconds
 GRACE_S = 5      # --kms-grace-seconds
 LIMIT_S = 60     # what the issue promises for revocation and resumption
@@ -239,6 +240,15 @@ def read_all(client):
     return out
 
 
+def keys_status():
+    """atrest keys status beside the running server: (exit code, output)."""
+    p = subprocess.run([CLI_BIN, "keys", "status", "--data-dir", ATRESTD.data_dir,
+                        "--kms-token-file", KMS_S.app_file, "--kms-ca", KMS_S.cert,
+                        "--cmk-token-file", KMS_C.app_file, "--cmk-ca", KMS_C.cert],
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout + p.stderr
+
+
 def failure(fn):
     """The HTTPFailure fn raises, or None when it succeeds."""
     try:
@@ -336,9 +346,19 @@ class T(unittest.TestCase):
         self.assertEqual(acct["atrestKeyLayers"][1]["state"], "revoked")
         self.assertFalse(acct["atrestKeyLayers"][1]["dataKeysInMemory"])
         self.assertTrue(acct["atrestKeyLayers"][0]["dataKeysInMemory"])
+        code, out = keys_status()
+        self.assertEqual(code, 1, out)
+        self.assertIn("CANNOT UNWRAP: disabled (KeyDisabled)", out)
+        self.assertIn("customer-managed key: UNUSABLE", out)
+        self.assertIn(KMS_S.url + "/keys/svc", out)
         kc.update_key_properties("cmk", version, enabled=True)
         self.assert_all_back("disable")
         self.assertIn("confirmed", ATRESTD.account()["customerManagedKeyStatus"])
+        code, out = keys_status()
+        self.assertEqual(code, 0, out)
+        self.assertIn("key layers:    2", out)
+        self.assertIn("customer-managed key: confirmed", out)
+        self.assertIn(version, out)
 
     def test_03_revoke_access(self):
         kms_cli("revoke", "--data-dir", KMS_C.dir, "--key", "cmk", "--identity", "atrestd")

@@ -1,0 +1,232 @@
+/*
+ * keys_cmd.c — atrest keys status: an account's key layers, the keys and
+ * key versions that wrap its data keys, and whether each key can unwrap
+ * them now (docs/kms.md, "atrestd and the key service").
+ *
+ *   atrest keys status --data-dir D [--key-dir K]
+ *          [--kms-token-file F] [--kms-ca F] [--cmk-token-file F] [--cmk-ca F]
+ *          [--kms-insecure]
+ *
+ * It reads the keyring (keyring_peek: no lock, so it works beside a running
+ * atrestd) and asks each layer's provider to unwrap one wrapped value per
+ * key version in use: the same check atrestd's key monitor makes. A layer
+ * held by a key service is checked when a token is given for it.
+ *
+ * Exit: 0 every checked key can unwrap; 1 some key cannot (the line says
+ * why: disabled, access revoked, deleted, unreachable); 2 usage or setup.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "crypto/secmem.h"
+#include "keys/embedded.h"
+#include "keys/keyring.h"
+#include "keys/kmsprov.h"
+
+int cmd_keys(int argc, char **argv);
+
+struct keys_opts {
+    const char *data, *keys, *kms_token, *kms_ca, *cmk_token, *cmk_ca;
+    int insecure;
+};
+
+static char *read_token(const char *path, size_t *alloc)
+{
+    FILE *f = fopen(path, "r");
+    char *t = f ? secmem_alloc(4096) : NULL;
+    size_t n = t ? fread(t, 1, 4095, f) : 0;
+    if (f)
+        fclose(f);
+    if (!t)
+        return NULL;
+    while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' '))
+        n--;
+    t[n] = '\0';
+    *alloc = 4096;
+    return t;
+}
+
+/* The provider of layer l, or NULL (why printed) when it cannot be checked. */
+static struct key_provider *layer_provider(const struct keys_opts *o, const char *id, int l)
+{
+    struct key_provider *kp = NULL;
+    if (strncmp(id, "https://", 8) == 0) {
+        const char *tf = l ? (o->cmk_token ? o->cmk_token : o->kms_token) : o->kms_token;
+        char base[300], name[128];
+        size_t alloc = 0;
+        if (!tf) {
+            printf("  state:         not checked (give --%s-token-file)\n", l ? "cmk" : "kms");
+            return NULL;
+        }
+        if (kp_kms_parse_key_url(id, base, sizeof base, name, sizeof name) != 0) {
+            printf("  state:         not checked (%s)\n", at_error_detail());
+            return NULL;
+        }
+        char *token = read_token(tf, &alloc);
+        if (!token) {
+            printf("  state:         not checked (cannot read %s)\n", tf);
+            return NULL;
+        }
+        struct kp_kms_options ko = {.url = base,
+                                    .key_name = name,
+                                    .token = token,
+                                    .ca_file = l && o->cmk_ca ? o->cmk_ca : o->kms_ca,
+                                    .insecure = o->insecure,
+                                    .no_check = 1};
+        int rc = kp_kms_open(&ko, &kp);
+        secmem_free(token, alloc);
+        if (rc) {
+            printf("  state:         not checked (%s)\n", at_error_detail());
+            return NULL;
+        }
+        return kp;
+    }
+    if (!o->keys) {
+        printf("  state:         not checked (give --key-dir)\n");
+        return NULL;
+    }
+    if (embedded_provider_open(o->keys, o->data, 0, &kp) != 0) {
+        printf("  state:         not checked (%s)\n", at_error_detail());
+        return NULL;
+    }
+    return kp;
+}
+
+/* Print layer l; 1 when its key cannot unwrap what it must, -1 when it
+ * could not be checked. */
+static int show_layer(const struct keys_opts *o, const struct keyring_info *info, int l)
+{
+    printf("layer %d (%s, %s)\n", l, l ? "inner" : "outer",
+           l ? "customer-managed key" : "service key");
+    printf("  key:           %s\n", info->key_id[l]);
+    printf("  provider:      %s\n",
+           strncmp(info->key_id[l], "https://", 8) == 0 ? "key service" : "embedded (key folder)");
+    printf("  data keys:     %zu DEK version%s over %zu store%s (highest version %u), %llu "
+           "encryptions reserved\n",
+           info->deks[l], info->deks[l] == 1 ? "" : "s", info->files, info->files == 1 ? "" : "s",
+           info->max_dek_version[l], (unsigned long long)info->encryptions[l]);
+    struct key_provider *kp = layer_provider(o, info->key_id[l], l);
+    int bad = kp ? 0 : -1;
+    if (kp) {
+        uint8_t *tmp = secmem_alloc(KP_KEY_MAX);
+        for (size_t k = 0; k < info->nkek[l] && tmp; k++) {
+            char ver[80] = "?";
+            size_t n = 0;
+            if (kp_wrapped_version(kp, &info->kek[l][k], ver, sizeof ver) != 0)
+                snprintf(ver, sizeof ver, "%u", (unsigned)info->kek[l][k].kek_version);
+            at_error_clear();
+            int rc = kp_unwrap(kp, &info->kek[l][k], tmp, &n);
+            struct kp_status st;
+            kp_last_status(kp, &st);
+            if (rc == 0) {
+                printf("  key version:   %s  in use, unwraps\n", ver);
+            } else {
+                bad = 1;
+                printf("  key version:   %s  in use, CANNOT UNWRAP: %s%s%s%s\n", ver,
+                       kp_cause_name(st.cause), st.code[0] ? " (" : "", st.code,
+                       st.code[0] ? ")" : "");
+            }
+        }
+        secmem_free(tmp, KP_KEY_MAX);
+        if (kp_is_kms(kp)) {
+            char cur[65], ver[80];
+            int stale = 0;
+            if (kp_kms_current_version_id(kp, cur) == 0) {
+                for (size_t k = 0; k < info->nkek[l]; k++)
+                    if (kp_wrapped_version(kp, &info->kek[l][k], ver, sizeof ver) == 0 &&
+                        strcmp(ver, cur) != 0)
+                        stale = 1;
+                printf("  current:       %s%s\n", cur,
+                       stale ? " (older versions still wrap data keys: atrestd rewraps them at "
+                               "its next check)"
+                             : " (wraps every data key)");
+            } else {
+                printf("  current:       unknown (%s)\n", at_error_detail());
+            }
+        }
+        printf("  state:         %s\n", bad ? "UNUSABLE" : "available");
+        kp_destroy(kp);
+    }
+    return bad;
+}
+
+int cmd_keys(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data-dir", required_argument, NULL, 'd'},
+        {"key-dir", required_argument, NULL, 'k'},
+        {"kms-token-file", required_argument, NULL, 't'},
+        {"kms-ca", required_argument, NULL, 'c'},
+        {"cmk-token-file", required_argument, NULL, 'T'},
+        {"cmk-ca", required_argument, NULL, 'C'},
+        {"kms-insecure", no_argument, NULL, 'i'},
+        {NULL, 0, NULL, 0},
+    };
+    struct keys_opts o = {0};
+    if (argc < 2 || strcmp(argv[1], "status") != 0) {
+        fprintf(stderr, "usage: atrest keys status --data-dir D [--key-dir K] [--kms-token-file F] "
+                        "[--kms-ca F]\n"
+                        "                          [--cmk-token-file F] [--cmk-ca F] "
+                        "[--kms-insecure]\n");
+        return 2;
+    }
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            o.data = optarg;
+            break;
+        case 'k':
+            o.keys = optarg;
+            break;
+        case 't':
+            o.kms_token = optarg;
+            break;
+        case 'c':
+            o.kms_ca = optarg;
+            break;
+        case 'T':
+            o.cmk_token = optarg;
+            break;
+        case 'C':
+            o.cmk_ca = optarg;
+            break;
+        case 'i':
+            o.insecure = 1;
+            break;
+        default:
+            return 2;
+        }
+    }
+    if (!o.data) {
+        fprintf(stderr, "atrest keys status: --data-dir is required\n");
+        return 2;
+    }
+    struct keyring_info info;
+    at_error_clear();
+    int rc = keyring_peek(o.data, &info);
+    if (rc) {
+        fprintf(stderr, "atrest keys status: %s\n",
+                rc == AT_ENOTFOUND ? "the data folder has no keyring" : at_error_detail());
+        return 2;
+    }
+    printf("data folder:   %s\n", o.data);
+    printf("key layers:    %d (%s)\n", info.layers,
+           info.layers == 2 ? "service key + customer-managed key" : "service key only");
+    int bad = 0, cmk = 0;
+    for (int l = 0; l < info.layers; l++) {
+        int r = show_layer(&o, &info, l);
+        bad |= r == 1;
+        if (l == 1)
+            cmk = r;
+    }
+    if (info.layers == 2)
+        printf("customer-managed key: %s\n", cmk == 1    ? "UNUSABLE (atrestd refuses data requests)"
+                                              : cmk == 0 ? "confirmed"
+                                                         : "not checked");
+    return bad ? 1 : 0;
+}
