@@ -156,14 +156,10 @@ static int show_layer(const struct keys_opts *o, const struct keyring_info *info
 int cmd_keys(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"data-dir", required_argument, NULL, 'd'},
-        {"key-dir", required_argument, NULL, 'k'},
-        {"kms-token-file", required_argument, NULL, 't'},
-        {"kms-ca", required_argument, NULL, 'c'},
-        {"cmk-token-file", required_argument, NULL, 'T'},
-        {"cmk-ca", required_argument, NULL, 'C'},
-        {"kms-insecure", no_argument, NULL, 'i'},
-        {NULL, 0, NULL, 0},
+        {"data-dir", required_argument, NULL, 'd'},       {"key-dir", required_argument, NULL, 'k'},
+        {"kms-token-file", required_argument, NULL, 't'}, {"kms-ca", required_argument, NULL, 'c'},
+        {"cmk-token-file", required_argument, NULL, 'T'}, {"cmk-ca", required_argument, NULL, 'C'},
+        {"kms-insecure", no_argument, NULL, 'i'},         {NULL, 0, NULL, 0},
     };
     struct keys_opts o = {0};
     if (argc < 2 || strcmp(argv[1], "status") != 0) {
@@ -225,8 +221,8 @@ int cmd_keys(int argc, char **argv)
             cmk = r;
     }
     if (info.layers == 2)
-        printf("customer-managed key: %s\n", cmk == 1    ? "UNUSABLE (atrestd refuses data requests)"
-                                              : cmk == 0 ? "confirmed"
-                                                         : "not checked");
+        printf("customer-managed key: %s\n", cmk == 1   ? "UNUSABLE (atrestd refuses data requests)"
+                                             : cmk == 0 ? "confirmed"
+                                                        : "not checked");
     return bad ? 1 : 0;
 }

@@ -28,9 +28,9 @@ struct kmsprov {
     char name[128];
     char id[KP_KEY_ID_MAX];
     pthread_mutex_t mu;
-    int alg;                      /* under mu */
-    enum kp_cause last;       /* under mu */
-    struct kms_client_status st;  /* under mu: the last failure's answer */
+    int alg;                     /* under mu */
+    enum kp_cause last;          /* under mu */
+    struct kms_client_status st; /* under mu: the last failure's answer */
 };
 
 static const char *alg_name(int alg)
@@ -109,8 +109,7 @@ static int op_key_id(struct key_provider *kp, char *buf, size_t n)
     return 0;
 }
 
-static int op_wrap(struct key_provider *kp, const uint8_t *key, size_t len,
-                   struct kp_wrapped *out)
+static int op_wrap(struct key_provider *kp, const uint8_t *key, size_t len, struct kp_wrapped *out)
 {
     struct kmsprov *p = (struct kmsprov *)kp;
     struct kms_client_status st;
@@ -124,8 +123,8 @@ static int op_wrap(struct key_provider *kp, const uint8_t *key, size_t len,
                              &wl, kid, &st);
     if (rc == AT_EKEYUNAVAIL && st.http == 400 && alg == ALG_A256KW) {
         /* Not an oct key: try RSA-OAEP-256 once, and remember it. */
-        rc = kms_client_wrap(p->client, p->name, NULL, alg_name(ALG_RSA), key, len, buf,
-                             sizeof buf, &wl, kid, &st);
+        rc = kms_client_wrap(p->client, p->name, NULL, alg_name(ALG_RSA), key, len, buf, sizeof buf,
+                             &wl, kid, &st);
         if (rc == 0) {
             alg = ALG_RSA;
             pthread_mutex_lock(&p->mu);
@@ -153,8 +152,8 @@ static int op_wrap(struct key_provider *kp, const uint8_t *key, size_t len,
 
 static int wrapped_version(const struct kp_wrapped *w, char out[65])
 {
-    if (w->len < 3 || (w->bytes[0] != ALG_A256KW && w->bytes[0] != ALG_RSA) ||
-        w->bytes[1] == 0 || w->bytes[1] > 64 || (size_t)2 + w->bytes[1] >= w->len)
+    if (w->len < 3 || (w->bytes[0] != ALG_A256KW && w->bytes[0] != ALG_RSA) || w->bytes[1] == 0 ||
+        w->bytes[1] > 64 || (size_t)2 + w->bytes[1] >= w->len)
         return at_error_set(AT_EINTEGRITY, "not a wrapped value of the key service");
     memcpy(out, w->bytes + 2, w->bytes[1]);
     out[w->bytes[1]] = '\0';
@@ -235,7 +234,9 @@ static void op_last_status(struct key_provider *kp, struct kp_status *st)
     st->cause = p->last;
     st->http = p->last == KP_CAUSE_OK ? 200 : p->st.http;
     snprintf(st->code, sizeof st->code, "%s",
-             p->last == KP_CAUSE_OK ? "" : p->st.inner[0] ? p->st.inner : p->st.code);
+             p->last == KP_CAUSE_OK ? ""
+             : p->st.inner[0]       ? p->st.inner
+                                    : p->st.code);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -277,8 +278,7 @@ int kp_is_kms(const struct key_provider *kp)
     return kp && kp->ops == &kms_ops;
 }
 
-int kp_kms_parse_key_url(const char *key_url, char *base, size_t base_n, char *name,
-                         size_t name_n)
+int kp_kms_parse_key_url(const char *key_url, char *base, size_t base_n, char *name, size_t name_n)
 {
     if (!key_url || strncmp(key_url, "https://", 8) != 0)
         return at_error_set(AT_EINVAL, "a key URL is https://HOST:PORT/keys/NAME");

@@ -21,10 +21,10 @@ struct lstate {
     struct kp_status st; /* the cause when not OK */
     double since;        /* monotonic seconds: when it left OK */
     time_t since_wall;
-    time_t last_ok;      /* wall clock of the last good check */
-    uint32_t current;    /* current KEK version (short form), 0 unknown */
-    size_t rewrapped;    /* values rewrapped since start */
-    char detail[256];    /* the last failure, for the log */
+    time_t last_ok;   /* wall clock of the last good check */
+    uint32_t current; /* current KEK version (short form), 0 unknown */
+    size_t rewrapped; /* values rewrapped since start */
+    char detail[256]; /* the last failure, for the log */
 };
 
 struct keymon {
@@ -93,7 +93,8 @@ static void check_layer(struct keymon *m, int l)
         pthread_mutex_unlock(&m->mu);
         if (was != ST_OK)
             log_change(m, l,
-                       l ? "usable again: data keys unwrapped, serving" : "reachable again, serving");
+                       l ? "usable again: data keys unwrapped, serving"
+                         : "reachable again, serving");
         return;
     }
 
@@ -331,10 +332,10 @@ void keymon_account_props(struct keymon *m, json_t *account)
                             : s->state == ST_GRACE ? "unreachable-grace"
                             : l == 1               ? "revoked"
                                                    : "unavailable";
-        json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:s}", "layer", l ? "inner" : "outer", "role",
-                              l ? "customer-managed key" : "service key", "keyId",
-                              keyring_key_id(m->o.kr, l), "monitored", m->o.remote[l], "state",
-                              state);
+        json_t *o =
+            json_pack("{s:s,s:s,s:s,s:b,s:s}", "layer", l ? "inner" : "outer", "role",
+                      l ? "customer-managed key" : "service key", "keyId",
+                      keyring_key_id(m->o.kr, l), "monitored", m->o.remote[l], "state", state);
         if (s->state != ST_OK) {
             json_object_set_new(o, "cause", json_string(kp_cause_name(s->st.cause)));
             json_object_set_new(o, "since", json_string(since));

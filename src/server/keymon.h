@@ -39,10 +39,10 @@ struct keymon;
 
 struct keymon_options {
     struct keyring *kr;
-    int remote[2]; /* layer l is held by a key service: monitor it */
-    int check_s;   /* seconds between checks (default 30) */
-    int grace_s;   /* how long an unreachable service is tolerated (default 300) */
-    int rewrap;    /* rewrap a layer when its KEK gets a new current version */
+    int remote[2];              /* layer l is held by a key service: monitor it */
+    int check_s;                /* seconds between checks (default 30) */
+    int grace_s;                /* how long an unreachable service is tolerated (default 300) */
+    int rewrap;                 /* rewrap a layer when its KEK gets a new current version */
     struct key_provider *kp[2]; /* the layers' providers (kp[1] NULL: one layer) */
 };
 

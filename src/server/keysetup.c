@@ -180,8 +180,9 @@ int keysetup_open(const struct config *cfg, struct keysetup *ks)
     if (cmk) {
         const char *tf = cfg->cmk_token_file ? cfg->cmk_token_file : cfg->kms_token_file;
         if (!tf) {
-            fprintf(stderr, "atrestd: this account has a customer-managed key (%s); give "
-                            "--cmk-token-file or --kms-token-file\n",
+            fprintf(stderr,
+                    "atrestd: this account has a customer-managed key (%s); give "
+                    "--cmk-token-file or --kms-token-file\n",
                     cmk);
             goto fail;
         }

@@ -31,8 +31,8 @@
 struct gate {
     struct key_provider base;
     struct key_provider *inner;
-    atomic_int off;       /* 1: refuse everything as "disabled" */
-    atomic_int unwraps;   /* calls seen */
+    atomic_int off;     /* 1: refuse everything as "disabled" */
+    atomic_int unwraps; /* calls seen */
     enum kp_cause last;
 };
 

@@ -119,9 +119,8 @@ static void grant(const char *key, const char *perms)
 {
     char cmd[PATH_MAX * 2], out[256];
     if (perms)
-        snprintf(cmd, sizeof cmd,
-                 "%s grant --data-dir %s --key %s --identity app --permissions %s", bin, folder,
-                 key, perms);
+        snprintf(cmd, sizeof cmd, "%s grant --data-dir %s --key %s --identity app --permissions %s",
+                 bin, folder, key, perms);
     else
         snprintf(cmd, sizeof cmd, "%s revoke --data-dir %s --key %s --identity app", bin, folder,
                  key);
@@ -137,16 +136,20 @@ static void test_parse_key_url(void **state)
                      0);
     assert_string_equal(base, "https://127.0.0.1:8443");
     assert_string_equal(name, "cmk");
-    assert_int_equal(kp_kms_parse_key_url("https://h:1/keys/a-B9/0123abcd", base, sizeof base,
-                                          name, sizeof name),
+    assert_int_equal(kp_kms_parse_key_url("https://h:1/keys/a-B9/0123abcd", base, sizeof base, name,
+                                          sizeof name),
                      0);
     assert_string_equal(name, "a-B9");
-    static const char *const bad[] = {"http://h:1/keys/a", "https://h:1/key/a", "https://h:1/keys/",
-                                      "https:///keys/a",   "https://h:1/x/keys/a",
-                                      "https://h:1/keys/a_b", NULL};
+    static const char *const bad[] = {"http://h:1/keys/a",
+                                      "https://h:1/key/a",
+                                      "https://h:1/keys/",
+                                      "https:///keys/a",
+                                      "https://h:1/x/keys/a",
+                                      "https://h:1/keys/a_b",
+                                      NULL};
     for (int i = 0; bad[i]; i++)
-        assert_int_equal(
-            kp_kms_parse_key_url(bad[i], base, sizeof base, name, sizeof name), AT_EINVAL);
+        assert_int_equal(kp_kms_parse_key_url(bad[i], base, sizeof base, name, sizeof name),
+                         AT_EINVAL);
 }
 
 static void test_create_wrap_unwrap_rotate(void **state)
