@@ -159,6 +159,10 @@ static void coll_shutdown(struct coll *c)
     for (struct rconn *rc = c->pool, *n; rc; rc = n) {
         n = rc->next;
         sqlite3_finalize(rc->get);
+        for (int i = 0; i < RCONN_STMTS; i++) {
+            sqlite3_finalize(rc->cache[i].st);
+            free(rc->cache[i].sql);
+        }
         store_disconnect(rc->db);
         free(rc);
     }
@@ -514,12 +518,44 @@ struct rconn *coll_reader(struct coll *c)
     return rc;
 }
 
+sqlite3_stmt *rconn_stmt(struct rconn *rc, const char *sql)
+{
+    int lru = 0;
+    for (int i = 0; i < RCONN_STMTS; i++) {
+        if (rc->cache[i].sql && strcmp(rc->cache[i].sql, sql) == 0) {
+            rc->cache[i].used = ++rc->clock;
+            sqlite3_reset(rc->cache[i].st);
+            sqlite3_clear_bindings(rc->cache[i].st);
+            return rc->cache[i].st;
+        }
+        if (rc->cache[i].used < rc->cache[lru].used)
+            lru = i;
+    }
+    sqlite3_stmt *st = NULL;
+    char *copy = strdup(sql);
+    if (!copy ||
+        sqlite3_prepare_v3(rc->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        free(copy);
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    sqlite3_finalize(rc->cache[lru].st);
+    free(rc->cache[lru].sql);
+    rc->cache[lru].sql = copy;
+    rc->cache[lru].st = st;
+    rc->cache[lru].used = ++rc->clock;
+    return st;
+}
+
 void coll_reader_put(struct coll *c, struct rconn *rc)
 {
     if (!rc)
         return;
     sqlite3_reset(rc->get);
     sqlite3_clear_bindings(rc->get);
+    for (int i = 0; i < RCONN_STMTS; i++)
+        if (rc->cache[i].st)
+            sqlite3_reset(rc->cache[i].st);
     pthread_mutex_lock(&c->pool_mu);
     rc->next = c->pool;
     c->pool = rc;

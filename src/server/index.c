@@ -344,21 +344,19 @@ void ix_free(struct coll *c)
 
 /* ---- reader side ---- */
 
-int ix_usable(sqlite3 *db, const struct ixpol *p)
+int ix_usable(struct rconn *rc, const struct ixpol *p)
 {
     if (ixpol_mode(p) == IX_NONE)
         return 0;
-    sqlite3_stmt *s = NULL;
+    sqlite3_stmt *s = rconn_stmt(rc, "SELECT (SELECT v FROM ixmeta WHERE k='policy'), "
+                                     "(SELECT v FROM ixmeta WHERE k='ready')");
     int ok = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT (SELECT v FROM ixmeta WHERE k='policy'), "
-                           "(SELECT v FROM ixmeta WHERE k='ready')",
-                           -1, &s, NULL) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW) {
+    if (s && sqlite3_step(s) == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_text(s, 0);
         ok = t && sqlite3_column_int(s, 1) == 1 && strcmp(t, ixpol_canon(p)) == 0;
     }
-    sqlite3_finalize(s);
+    if (s)
+        sqlite3_reset(s);
     return ok;
 }
 

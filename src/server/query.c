@@ -44,7 +44,7 @@
 
 #define PAGE_BYTES  (4u * 1024 * 1024)
 #define MAX_SARGS   16
-#define COUNT_LIMIT 100000
+#define COUNT_LIMIT 2000 /* candidates counted per condition to pick one */
 
 static double now_ms(void)
 {
@@ -208,18 +208,18 @@ static void bind_range(sqlite3_stmt *s, const struct krange *k)
     sqlite3_bind_blob(s, 2, k->hi.p, (int)k->hi.len, SQLITE_STATIC);
 }
 
-static long long ranges_count(sqlite3 *db, const struct krange *k, size_t n, long long limit)
+static long long ranges_count(struct rconn *rc, const struct krange *k, size_t n, long long limit)
 {
     long long total = 0;
     for (size_t i = 0; i < n && total < limit; i++) {
-        sqlite3_stmt *s = NULL;
-        if (sqlite3_prepare_v2(db, range_sql(&k[i], 1, 0), -1, &s, NULL) != SQLITE_OK)
+        sqlite3_stmt *s = rconn_stmt(rc, range_sql(&k[i], 1, 0));
+        if (!s)
             return -1;
         bind_range(s, &k[i]);
         sqlite3_bind_int64(s, 3, limit - total);
         if (sqlite3_step(s) == SQLITE_ROW)
             total += sqlite3_column_int64(s, 0);
-        sqlite3_finalize(s);
+        sqlite3_reset(s);
     }
     return total;
 }
@@ -231,13 +231,14 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* The sorted, distinct seqs of the entries in ranges k[0..n). */
-static int ranges_seqs(sqlite3 *db, const struct krange *k, size_t n, uint64_t **out, size_t *nout)
+static int ranges_seqs(struct rconn *rc, const struct krange *k, size_t n, uint64_t **out,
+                       size_t *nout)
 {
     uint64_t *v = NULL;
     size_t len = 0, cap = 0;
     for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *s = NULL;
-        if (sqlite3_prepare_v2(db, range_sql(&k[i], 0, 0), -1, &s, NULL) != SQLITE_OK) {
+        sqlite3_stmt *s = rconn_stmt(rc, range_sql(&k[i], 0, 0));
+        if (!s) {
             free(v);
             return AT_ESQLITE;
         }
@@ -247,7 +248,7 @@ static int ranges_seqs(sqlite3 *db, const struct krange *k, size_t n, uint64_t *
                 size_t nc = cap ? cap * 2 : 256;
                 uint64_t *nv = realloc(v, nc * sizeof *nv);
                 if (!nv) {
-                    sqlite3_finalize(s);
+                    sqlite3_reset(s);
                     free(v);
                     return AT_ENOMEM;
                 }
@@ -256,7 +257,7 @@ static int ranges_seqs(sqlite3 *db, const struct krange *k, size_t n, uint64_t *
             }
             v[len++] = (uint64_t)sqlite3_column_int64(s, 0);
         }
-        sqlite3_finalize(s);
+        sqlite3_reset(s);
     }
     if (len)
         qsort(v, len, sizeof *v, cmp_u64);
@@ -318,17 +319,17 @@ static int order_check(struct req *r, const struct q_query *q, const struct q_in
     return 0;
 }
 
-static long long count_sql(sqlite3 *db, const char *sql, const struct krange *k)
+static long long count_sql(struct rconn *rc, const char *sql, const struct krange *k)
 {
-    sqlite3_stmt *s = NULL;
+    sqlite3_stmt *s = rconn_stmt(rc, sql);
     long long n = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK) {
+    if (s) {
         if (k)
             bind_range(s, k);
         if (sqlite3_step(s) == SQLITE_ROW)
             n = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
     }
-    sqlite3_finalize(s);
     return n;
 }
 
@@ -336,7 +337,7 @@ static long long count_sql(sqlite3 *db, const char *sql, const struct krange *k)
  * key order, are every document in ORDER BY order); fills *out with the
  * range of those entries. Costs a count of the entries and of the
  * documents: far less than sorting them. */
-static int whole_path_in_order(sqlite3 *db, const struct ixpol *pol, const json_t *path,
+static int whole_path_in_order(struct rconn *db, const struct ixpol *pol, const json_t *path,
                                struct krange *out)
 {
     struct doc_buf p = {0};
@@ -402,7 +403,7 @@ static size_t merge_ranges(struct q_sarg *s, size_t n)
     return n;
 }
 
-static int plan_make(sqlite3 *db, const struct q_query *q, const json_t *pk_sarg,
+static int plan_make(struct rconn *db, const struct q_query *q, const json_t *pk_sarg,
                      const struct q_info *qi, const struct ixpol *pol, struct plan *pl)
 {
     memset(pl, 0, sizeof *pl);
@@ -452,8 +453,10 @@ static int plan_make(sqlite3 *db, const struct q_query *q, const json_t *pk_sarg
                        doc_equal(s->path, op);
             if (!fits || sarg_ranges(pol, s, cur, 1, &ncur) != 0)
                 continue;
-            long long cnt = ranges_count(db, cur, ncur, COUNT_LIMIT);
-            if (cnt >= 0 && (cnt <= 2 * best_count + 1000 || qi->top >= 0 || qi->limit >= 0)) {
+            /* with TOP or LIMIT the ordered read stops early: no count */
+            int bounded = qi->top >= 0 || qi->limit >= 0;
+            long long cnt = bounded ? 0 : ranges_count(db, cur, ncur, COUNT_LIMIT);
+            if (cnt >= 0 && (bounded || cnt <= 2 * best_count + 1000)) {
                 pl->kind = P_ORDERED;
                 pl->order = cur[0];
                 pl->desc = desc;
@@ -641,7 +644,6 @@ static char *cont_make(const struct plan *pl, int streaming, uint64_t seq, uint6
  * point; documents are then loaded by seq. */
 struct src {
     struct plan *pl;
-    sqlite3 *db;
     const char *pk;
     sqlite3_stmt *st;   /* scan rows or ordered index entries */
     sqlite3_stmt *load; /* one document by seq */
@@ -656,23 +658,21 @@ struct src {
     struct doc_buf key; /* key of the current entry (ORDERED) */
 };
 
-static int src_open(struct src *s, struct plan *pl, sqlite3 *db, const char *pk,
+static int src_open(struct src *s, struct plan *pl, struct rconn *rc, const char *pk,
                     const struct cont *ct)
 {
     memset(s, 0, sizeof *s);
     s->pl = pl;
-    s->db = db;
     s->pk = pk;
     uint64_t from = ct->present && !ct->offset_mode ? ct->seq : 0;
     s->resume_seq = from;
-    if (sqlite3_prepare_v2(db, "SELECT pk, body FROM docs WHERE seq=?1", -1, &s->load, NULL) !=
-        SQLITE_OK)
+    if (!(s->load = rconn_stmt(rc, "SELECT pk, body FROM docs WHERE seq=?1")))
         return AT_ESQLITE;
     if (pl->kind == P_SCAN) {
         const char *sql = pk ? "SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND pk = ?2 "
                                "ORDER BY seq"
                              : "SELECT seq, pk, body FROM docs WHERE seq >= ?1 ORDER BY seq";
-        if (sqlite3_prepare_v2(db, sql, -1, &s->st, NULL) != SQLITE_OK)
+        if (!(s->st = rconn_stmt(rc, sql)))
             return AT_ESQLITE;
         sqlite3_bind_int64(s->st, 1, (sqlite3_int64)from);
         if (pk)
@@ -696,7 +696,7 @@ static int src_open(struct src *s, struct plan *pl, sqlite3 *db, const char *pk,
         snprintf(sql, sizeof sql,
                  "SELECT k, seq FROM ix WHERE k %s ?1 AND k %s ?2%s ORDER BY k DESC, seq DESC",
                  k->lo_incl ? ">=" : ">", k->hi_incl ? "<=" : "<", resume ? " AND k <= ?3" : "");
-    if (sqlite3_prepare_v2(db, sql, -1, &s->st, NULL) != SQLITE_OK)
+    if (!(s->st = rconn_stmt(rc, sql)))
         return AT_ESQLITE;
     bind_range(s->st, k);
     if (resume) {
@@ -712,8 +712,10 @@ static int src_open(struct src *s, struct plan *pl, sqlite3 *db, const char *pk,
 
 static void src_close(struct src *s)
 {
-    sqlite3_finalize(s->st);
-    sqlite3_finalize(s->load);
+    if (s->st)
+        sqlite3_reset(s->st); /* statements belong to the connection's cache */
+    if (s->load)
+        sqlite3_reset(s->load);
     free(s->run);
     doc_buf_free(&s->runkey);
     doc_buf_free(&s->resume_key);
@@ -832,6 +834,15 @@ static int src_next(struct src *s, uint64_t *seq, const char **pk, const char **
 
 /* ---- running a query ---- */
 
+static void txn(struct rconn *rc, const char *sql)
+{
+    sqlite3_stmt *s = rconn_stmt(rc, sql);
+    if (s) {
+        sqlite3_step(s);
+        sqlite3_reset(s);
+    }
+}
+
 struct metrics {
     double total_ms, lookup_ms, load_ms, vm_ms;
     uint64_t retrieved, retrieved_bytes, output, output_bytes, index_hits;
@@ -863,13 +874,17 @@ static long page_items(struct req *r)
     return n;
 }
 
-/* Append rows [from, to) of a to the response buffer. */
+/* Append rows [from, to) of a to the response buffer. A row that is the
+ * document itself (SELECT *, SELECT VALUE c) is its stored text, not
+ * printed again (doc, body: the document fed last, or NULL). */
 static int put_rows(struct doc_buf *b, const json_t *a, size_t from, size_t to, size_t *count,
-                    uint64_t *bytes)
+                    uint64_t *bytes, const json_t *doc, const char *body, size_t blen)
 {
     for (size_t i = from; i < to; i++) {
         size_t before = b->len;
-        if ((*count && doc_buf_put(b, ",", 1)) || doc_buf_json(b, json_array_get(a, i)))
+        const json_t *row = json_array_get(a, i);
+        if ((*count && doc_buf_put(b, ",", 1)) ||
+            (doc && row == doc ? doc_buf_put(b, body, blen) : doc_buf_json(b, row)))
             return AT_ENOMEM;
         (*count)++;
         *bytes += b->len - before;
@@ -928,8 +943,8 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
     int err = 0, status = 0;
     struct q_error qe = {0};
     size_t count = 0;
-    sqlite3_exec(rc->db, "BEGIN", NULL, NULL, NULL);
-    plan_make(rc->db, q, pk_sarg, &qi, pol, &pl);
+    txn(rc, "BEGIN"); /* one snapshot for the plan and the reads */
+    plan_make(rc, q, pk_sarg, &qi, pol, &pl);
     m.lookup_ms = pl.lookup_ms;
     x = q_exec_new(q, &ctx);
     if (!x || !rows) {
@@ -947,7 +962,7 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
         replay = sent;
         ct.present = 0;
     }
-    if (src_open(&s, &pl, rc->db, pk, &ct) != 0) {
+    if (src_open(&s, &pl, rc, pk, &ct) != 0) {
         err = AT_ENOMEM;
         goto done;
     }
@@ -974,15 +989,17 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
         double tv = now_ms();
         int fe = q_exec_feed(x, doc, rows, &qe);
         m.vm_ms += now_ms() - tv;
-        json_decref(doc);
         if (fe != 0) {
+            json_decref(doc);
             status = srv_error(r, qe.status ? qe.status : 400, 0, "%s", qe.msg);
             goto done;
         }
         if (q_exec_rows_passed(x) > passed)
             m.index_hits++;
-        if (!streaming)
+        if (!streaming) {
+            json_decref(doc);
             continue;
+        }
         size_t made = json_array_size(rows) - before;
         size_t skip = 0;
         if (ct.present && seq == ct.seq &&
@@ -998,7 +1015,8 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
         skip += drop;
         size_t room = (size_t)limit - count;
         size_t take = made - skip < room ? made - skip : room;
-        err = put_rows(&b, rows, before + skip, before + skip + take, &count, &m.output_bytes);
+        err = put_rows(&b, rows, before + skip, before + skip + take, &count, &m.output_bytes, doc,
+                       body, blen);
         page_bytes += blen;
         if (skip + take < made || (count == (size_t)limit) || page_bytes > PAGE_BYTES) {
             /* page full: resume at this document unless it is finished */
@@ -1009,9 +1027,11 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
                                  qhash);
             }
             json_array_clear(rows);
+            json_decref(doc);
             break;
         }
         json_array_clear(rows);
+        json_decref(doc);
     }
     if (!err && !streaming) {
         json_array_clear(rows);
@@ -1023,7 +1043,7 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
         uint64_t skip_rows = ct.present ? ct.o : replay;
         size_t from = skip_rows < total ? (size_t)skip_rows : total;
         size_t to = from + (size_t)limit < total ? from + (size_t)limit : total;
-        err = put_rows(&b, rows, from, to, &count, &m.output_bytes);
+        err = put_rows(&b, rows, from, to, &count, &m.output_bytes, NULL, NULL, 0);
         if (to < total) {
             more = 1;
             next = cont_make(&pl, 0, 0, 0, 0, NULL, to, ctx.now_ms, qhash);
@@ -1036,7 +1056,7 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
     if (!err && more && !next)
         err = AT_ENOMEM;
 done:
-    sqlite3_exec(rc->db, "COMMIT", NULL, NULL, NULL);
+    txn(rc, "COMMIT");
     src_close(&s);
     coll_reader_put(c, rc);
     m.output = count;

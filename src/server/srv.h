@@ -44,7 +44,7 @@ struct keymon;
 struct server {
     struct catalog *cat;
     struct backups *backups; /* backups.c: NULL without --backup-target */
-    struct keymon *keymon; /* keymon.h: key states; NULL when nothing is watched */
+    struct keymon *keymon;   /* keymon.h: key states; NULL when nothing is watched */
     struct srv_key keys[SRV_MAX_KEYS];
     int nkeys;
     char listen_host[256];
@@ -137,10 +137,19 @@ void router_dispatch(struct req *r);
 #define COLL_NWSTMT 10
 enum { W_IX_DEL = 8, W_IX_INS = 9 };
 
+#define RCONN_STMTS 24
 struct rconn {
     sqlite3 *db;
     sqlite3_stmt *get;
     struct rconn *next;
+    /* prepared statements by SQL text (rconn_stmt), least recently used
+     * first out */
+    struct {
+        char *sql;
+        sqlite3_stmt *st;
+        uint64_t used;
+    } cache[RCONN_STMTS];
+    uint64_t clock;
 };
 
 struct coll {
@@ -206,13 +215,17 @@ int catalog_coll_delete(struct catalog *cat, struct req *r, const char *db, cons
 /* Reader connections of a container. */
 struct rconn *coll_reader(struct coll *c);
 void coll_reader_put(struct coll *c, struct rconn *rc);
+/* A statement for sql on a reader connection, prepared once and kept: it
+ * comes reset with no bindings; leave it with sqlite3_reset, never
+ * finalize it. NULL if it does not prepare. */
+sqlite3_stmt *rconn_stmt(struct rconn *rc, const char *sql);
 /* A writer statement, prepared once per writer connection. */
 sqlite3_stmt *coll_wstmt(struct coll *c, sqlite3 *db, int idx, const char *sql);
 
 /* ---- indexing (ixpolicy.c, index.c) ---- */
 
-#define IX_MAX_COMP  8  /* paths of one composite index */
-#define IX_MAX_DEPTH 64 /* deeper document nodes are not indexed */
+#define IX_MAX_COMP  8   /* paths of one composite index */
+#define IX_MAX_DEPTH 64  /* deeper document nodes are not indexed */
 #define IX_STR_MAX   128 /* bytes of a string value in an index key */
 enum { IX_CONSISTENT, IX_NONE };
 
@@ -263,7 +276,7 @@ int ix_update(struct coll *c, sqlite3 *db, uint64_t seq, const char *old_body, j
 /* The planner's policy (a reference: ixpol_put it). */
 struct ixpol *ix_policy(struct coll *c);
 /* In a read transaction: whether the index is complete under p. */
-int ix_usable(sqlite3 *db, const struct ixpol *p);
+int ix_usable(struct rconn *rc, const struct ixpol *p);
 int ix_progress(struct coll *c); /* percent */
 
 /* Append the key prefix of a path (segments as for ixpol_path_indexed),
