@@ -539,19 +539,52 @@ int bi_stringtonumber(struct bi_call *c)
 /* ---- RegexMatch ---- */
 
 /* The last compiled pattern of this thread: queries test one pattern
- * against many documents. */
-static _Thread_local struct {
+ * against many documents. Freed when the thread ends (a thread-specific
+ * key's destructor), so no pattern outlives its thread. */
+struct regex_cache {
     char *pattern;
     size_t len;
     uint32_t options;
     pcre2_code *code;
-} regex_cache;
+};
+
+static pthread_key_t regex_key;
+static pthread_once_t regex_once = PTHREAD_ONCE_INIT;
+
+static void regex_cache_free(void *p)
+{
+    struct regex_cache *rc = p;
+    pcre2_code_free(rc->code);
+    free(rc->pattern);
+    free(rc);
+}
+
+static void regex_key_init(void)
+{
+    pthread_key_create(&regex_key, regex_cache_free);
+}
+
+static struct regex_cache *regex_cache_get(void)
+{
+    pthread_once(&regex_once, regex_key_init);
+    struct regex_cache *rc = pthread_getspecific(regex_key);
+    if (!rc && (rc = calloc(1, sizeof *rc)) != NULL && pthread_setspecific(regex_key, rc) != 0) {
+        free(rc);
+        rc = NULL;
+    }
+    return rc;
+}
 
 static pcre2_code *regex_compile(const char *pat, size_t len, uint32_t options, struct bi_call *c)
 {
-    if (regex_cache.code && regex_cache.len == len && regex_cache.options == options &&
-        memcmp(regex_cache.pattern, pat, len) == 0)
-        return regex_cache.code;
+    struct regex_cache *cache = regex_cache_get();
+    if (!cache) {
+        bi_oom(c);
+        return NULL;
+    }
+    if (cache->code && cache->len == len && cache->options == options &&
+        memcmp(cache->pattern, pat, len) == 0)
+        return cache->code;
     int code;
     PCRE2_SIZE at;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, options, &code, &at, NULL);
@@ -574,12 +607,12 @@ static pcre2_code *regex_compile(const char *pat, size_t len, uint32_t options, 
         return NULL;
     }
     memcpy(copy, pat, len);
-    pcre2_code_free(regex_cache.code);
-    free(regex_cache.pattern);
-    regex_cache.pattern = copy;
-    regex_cache.len = len;
-    regex_cache.options = options;
-    regex_cache.code = re;
+    pcre2_code_free(cache->code);
+    free(cache->pattern);
+    cache->pattern = copy;
+    cache->len = len;
+    cache->options = options;
+    cache->code = re;
     return re;
 }
 
