@@ -7,6 +7,7 @@
  */
 #include "storage/page.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "crypto/aead.h"
@@ -36,12 +37,42 @@ static size_t build_aad(uint8_t aad[AAD_MAX], const uint8_t id[KEYRING_FILE_ID_L
     return n;
 }
 
+/* The copy of the key a page operation uses lives in a per-thread slot of
+ * locked, undumpable memory (secmem), wiped after each operation and freed
+ * when the thread ends: never on the stack. */
+static pthread_key_t key_tls;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+
+static void key_tls_free(void *p)
+{
+    secmem_free(p, KEYRING_DEK_LEN);
+}
+
+static void key_tls_init(void)
+{
+    pthread_key_create(&key_tls, key_tls_free);
+}
+
+static uint8_t *key_slot(void)
+{
+    pthread_once(&key_once, key_tls_init);
+    uint8_t *k = pthread_getspecific(key_tls);
+    if (!k && (k = secmem_alloc(KEYRING_DEK_LEN)) != NULL &&
+        pthread_setspecific(key_tls, k) != 0) {
+        secmem_free(k, KEYRING_DEK_LEN);
+        k = NULL;
+    }
+    return k;
+}
+
 int page_seal(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layers, uint32_t pgno,
               uint8_t page[PAGE_SIZE])
 {
     size_t hdr = pgno == 1 ? PAGE_PLAIN_HDR : 0;
     uint8_t aad[AAD_MAX];
-    uint8_t key[KEYRING_DEK_LEN]; /* a copy: a layer dropped meanwhile cannot change it */
+    uint8_t *key = key_slot(); /* a copy: a layer dropped meanwhile cannot change it */
+    if (!key)
+        return AT_ENOMEM;
     int rc = 0;
     for (int layer = layers - 1; layer >= 0 && rc == 0; layer--) {
         uint8_t *trailer = page + PAGE_SIZE - PAGE_TRAILER_LEN * (layer + 1);
@@ -58,7 +89,7 @@ int page_seal(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int lay
         rc = aead_seal(key, trailer + 4, aad, aad_len, page + hdr, end - hdr, page + hdr,
                        trailer + 4 + AEAD_NONCE_LEN);
     }
-    secmem_wipe(key, sizeof key);
+    secmem_wipe(key, KEYRING_DEK_LEN);
     return rc;
 }
 
@@ -67,7 +98,11 @@ int page_open(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int lay
 {
     size_t hdr = pgno == 1 ? PAGE_PLAIN_HDR : 0;
     uint8_t aad[AAD_MAX];
-    uint8_t key[KEYRING_DEK_LEN];
+    uint8_t *key = key_slot();
+    if (!key) {
+        secmem_wipe(page, PAGE_SIZE);
+        return AT_ENOMEM;
+    }
     int rc = 0;
     for (int layer = 0; layer < layers; layer++) {
         uint8_t *trailer = page + PAGE_SIZE - PAGE_TRAILER_LEN * (layer + 1);
@@ -91,6 +126,6 @@ int page_open(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int lay
         }
         memset(trailer, 0, PAGE_TRAILER_LEN);
     }
-    secmem_wipe(key, sizeof key);
+    secmem_wipe(key, KEYRING_DEK_LEN);
     return rc;
 }
