@@ -176,13 +176,23 @@ static int flip(int op)
     }
 }
 
+/* The sarg conjunct_sarg pushed last, marked exact (see query.h). */
+static void exact(struct sargs *sv, size_t before)
+{
+    if (sv->n == before + 1)
+        sv->v[before].exact = 1;
+}
+
 static void conjunct_sarg(struct q_parser *p, const struct q_sel *sel, struct sargs *sv,
                           const struct q_expr *e)
 {
+    size_t before = sv->n;
     if (e->kind == E_PROP || e->kind == E_ELEM) {
         json_t *path = root_path(p, sel, e);
-        if (path)
+        if (path) {
             eq_sarg(p, sv, path, json_true());
+            exact(sv, before);
+        }
         return;
     }
     if (e->kind == E_CALL) {
@@ -202,6 +212,7 @@ static void conjunct_sarg(struct q_parser *p, const struct q_sel *sel, struct sa
                 return;
         }
         push(p, sv, Q_SARG_EQ, path)->values = values;
+        exact(sv, before);
         return;
     }
     if (e->kind == E_BETWEEN && !e->negate) {
@@ -213,6 +224,7 @@ static void conjunct_sarg(struct q_parser *p, const struct q_sel *sel, struct sa
         s->lo = lo;
         s->hi = hi;
         s->lo_incl = s->hi_incl = 1;
+        exact(sv, before);
         return;
     }
     if (e->kind != E_BINARY)
@@ -230,8 +242,10 @@ static void conjunct_sarg(struct q_parser *p, const struct q_sel *sel, struct sa
     if (!path)
         return;
     if (op == '=') {
-        if (is_scalar(ce->val))
+        if (is_scalar(ce->val)) {
             eq_sarg(p, sv, path, ce->val);
+            exact(sv, before);
+        }
         return;
     }
     const json_t *b = bound(ce);
@@ -245,6 +259,7 @@ static void conjunct_sarg(struct q_parser *p, const struct q_sel *sel, struct sa
         s->lo = b;
         s->lo_incl = op == T_GE;
     }
+    exact(sv, before);
 }
 
 void q_plan(struct q_parser *p)
@@ -254,16 +269,19 @@ void q_plan(struct q_parser *p)
      * a document it filters out yields no row to anything above it */
     const struct q_sel *s = doc_sel(q);
     struct sargs sv = {0};
+    int exact_all = s->where != NULL;
     if (s->where) {
-        if (s->where->kind == E_AND) {
-            for (size_t i = 0; i < s->where->n; i++)
-                conjunct_sarg(p, s, &sv, s->where->args[i]);
-        } else {
-            conjunct_sarg(p, s, &sv, s->where);
+        int is_and = s->where->kind == E_AND;
+        size_t n = is_and ? s->where->n : 1;
+        for (size_t i = 0; i < n; i++) {
+            size_t before = sv.n;
+            conjunct_sarg(p, s, &sv, is_and ? s->where->args[i] : s->where);
+            exact_all &= sv.n == before + 1 && sv.v[before].exact;
         }
     }
     q->sargs = sv.v;
     q->n_sargs = sv.n;
+    q->where_exact = exact_all;
     s = q->sel;
     if (s->n_order) {
         q->order_paths = q_palloc(p, s->n_order * sizeof *q->order_paths);
@@ -286,9 +304,16 @@ void q_info(const struct q_query *q, struct q_info *out)
     out->top = s->top;
     out->offset = s->offset;
     out->limit = s->limit;
-    out->streaming = s->has_from && !s->n_order && !s->n_group && !s->n_aggs && !s->distinct &&
-                     !s->from_sel;
+    out->streaming =
+        s->has_from && !s->n_order && !s->n_group && !s->n_aggs && !s->distinct && !s->from_sel;
     out->root_alias = q->root_alias;
+    const struct q_expr *item = s->n_items == 1 ? s->items[0].e : NULL;
+    out->count_only = s->value && item && item->kind == E_AGG && item->op == AGG_COUNT && item->a &&
+                      item->a->kind == E_CONST && item->a->val && s->has_from && s->n_srcs == 1 &&
+                      !s->srcs[0].iterate && s->srcs[0].e->kind == E_ROOT && !s->from_sel &&
+                      !s->n_group && !s->distinct && !s->n_order && s->offset < 0 && s->top != 0 &&
+                      s->limit != 0;
+    out->where_exact = q->where_exact;
 }
 
 size_t q_sargs(const struct q_query *q, struct q_sarg *out, size_t max)

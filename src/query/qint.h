@@ -221,6 +221,7 @@ struct q_query {
     const char *root_alias;
     struct q_sarg *sargs;
     size_t n_sargs;
+    int where_exact;            /* q_info's */
     const json_t **order_paths; /* n_order entries, NULL when not a root path */
 };
 
@@ -235,9 +236,9 @@ struct q_parser {
     struct q_error *err;
     jmp_buf fail;
     int depth;
-    int skim;   /* scanning ahead: strings and parameters not decoded */
-    int agg_ok; /* aggregates allowed here (a select list) */
-    int in_agg; /* inside an aggregate's argument */
+    int skim;        /* scanning ahead: strings and parameters not decoded */
+    int agg_ok;      /* aggregates allowed here (a select list) */
+    int in_agg;      /* inside an aggregate's argument */
     int syntax_only; /* checking syntax alone: semantic checks pass (sem_fail) */
     int semantic;    /* the error being raised is a semantic one */
     struct q_sel *sel;

@@ -74,17 +74,24 @@ struct q_info {
     int distinct;      /* SELECT DISTINCT */
     int has_aggregate; /* an aggregate anywhere in the SELECT list */
     int has_group_by;
-    int has_join;      /* FROM has JOINs, or FROM x IN y */
-    size_t n_order;    /* ORDER BY items (0 = none) */
-    long long top;     /* TOP n, or -1 */
-    long long offset;  /* OFFSET n, or -1 */
-    long long limit;   /* LIMIT m, or -1 */
+    int has_join;     /* FROM has JOINs, or FROM x IN y */
+    size_t n_order;   /* ORDER BY items (0 = none) */
+    long long top;    /* TOP n, or -1 */
+    long long offset; /* OFFSET n, or -1 */
+    long long limit;  /* LIMIT m, or -1 */
     /* Rows are produced by q_exec_feed as documents arrive, in input order,
      * with no state across documents except the TOP/OFFSET/LIMIT counters:
      * no ORDER BY, GROUP BY, aggregate or DISTINCT. The server can then page
      * by input position. */
     int streaming;
     const char *root_alias; /* the FROM alias documents are bound to ("c") */
+    /* SELECT VALUE COUNT(<constant>) FROM <root> [WHERE ...] and nothing
+     * else (no JOIN, GROUP BY, DISTINCT, ORDER BY, OFFSET): the answer is
+     * the number of documents that pass WHERE. */
+    int count_only;
+    /* Every top-level conjunct of WHERE is one sarg with exact set: a
+     * document passes WHERE exactly when every sarg holds (no WHERE: 0). */
+    int where_exact;
 };
 void q_info(const struct q_query *q, struct q_info *out);
 
@@ -111,6 +118,11 @@ struct q_sarg {
     const json_t *elem_path; /* CONTAINS: segments within an element */
     const json_t *lo, *hi;   /* RANGE; PREFIX uses lo */
     int lo_incl, hi_incl;
+    /* EQ and RANGE from a comparison of the path with constants (=, <, <=,
+     * >, >=, BETWEEN, IN, a bare boolean path): the conjunct is true
+     * exactly when the value at the path (not inside an array there)
+     * satisfies the sarg. */
+    int exact;
 };
 /* Fill up to max sargs; returns how many the query has (may exceed max). */
 size_t q_sargs(const struct q_query *q, struct q_sarg *out, size_t max);

@@ -527,8 +527,7 @@ static void test_in_between_like(void **state)
     expect_rows("SELECT VALUE c.id FROM c WHERE c.s LIKE '[a-b]%'", NULL, s, "[1,2,3]");
     expect_rows("SELECT VALUE c.id FROM c WHERE c.s LIKE 'a[mn]%'", NULL, s, "[2]");
     expect_rows("SELECT VALUE c.id FROM c WHERE c.s LIKE 'a[^m]%'", NULL, s, "[1,3]");
-    expect_rows("SELECT VALUE c.id FROM c WHERE c.s LIKE '[\xc3\xa0-\xc3\xaa]t_'", NULL, s,
-                "[4]");
+    expect_rows("SELECT VALUE c.id FROM c WHERE c.s LIKE '[\xc3\xa0-\xc3\xaa]t_'", NULL, s, "[4]");
     /* docs: a wildcard in brackets is literal; the page's table of examples */
     expect_rows("SELECT VALUE [\"20-30%\" LIKE \"20-30[%]\", \"_n\" LIKE \"[_]n\", "
                 "\"[\" LIKE \"[ [ ]\", \"]\" LIKE \"]\", \"20-30x\" LIKE \"20-30[%]\"]",
@@ -579,8 +578,7 @@ static void test_join(void **state)
     expect_rows("SELECT VALUE p.id FROM p JOIN (SELECT VALUE t FROM t IN p.tags "
                 "WHERE t.n = 'b')",
                 NULL, tagged, "[1,2]");
-    expect_rows("SELECT p.id, t.n FROM p JOIN (SELECT VALUE t FROM t IN p.tags) AS t", NULL,
-                tagged,
+    expect_rows("SELECT p.id, t.n FROM p JOIN (SELECT VALUE t FROM t IN p.tags) AS t", NULL, tagged,
                 "[{\"id\":1,\"n\":\"a\"},{\"id\":1,\"n\":\"b\"},{\"id\":2,\"n\":\"b\"}]");
     /* "evaluate once and reference many times": an aggregate subquery */
     expect_rows("SELECT p.id, n FROM p JOIN (SELECT VALUE COUNT(1) FROM t IN p.tags) n "
@@ -943,7 +941,41 @@ static void test_sargs(void **state)
     expect_json(s[12].hi, "3");
     assert_false(s[12].hi_incl);
     assert_int_equal(q_sargs(q, s, 2), 13);
+    /* exact: comparisons with constants; not the function conditions */
+    for (int i = 0; i < 13; i++)
+        assert_int_equal(s[i].exact, i < 6 || i >= 10);
+    struct q_info info;
+    q_info(q, &info);
+    assert_false(info.where_exact); /* STARTSWITH etc. are only necessary */
+    assert_false(info.count_only);
     q_free(q);
+
+    /* COUNT over exact conditions: the index can count it */
+    static const struct {
+        const char *q;
+        int count_only, exact;
+    } counts[] = {
+        {"SELECT VALUE COUNT(1) FROM c WHERE c.a >= 1 AND c.a < 5", 1, 1},
+        {"SELECT VALUE COUNT(1) FROM c WHERE c.a IN (1, 2)", 1, 1},
+        {"SELECT VALUE COUNT(1) FROM c WHERE c.flag", 1, 1},
+        {"SELECT VALUE COUNT(1) FROM c", 1, 0},
+        {"SELECT VALUE COUNT(1) FROM c WHERE c.a = 1 OR c.b = 2", 1, 0},
+        {"SELECT VALUE COUNT(1) FROM c WHERE STARTSWITH(c.s, 'a')", 1, 0},
+        {"SELECT VALUE COUNT(c.a) FROM c WHERE c.a > 1", 0, 1},
+        {"SELECT COUNT(1) FROM c WHERE c.a > 1", 0, 1},
+        {"SELECT VALUE COUNT(1) FROM t IN c.tags WHERE t > 1", 0, 0},
+        {"SELECT VALUE COUNT(1) FROM c JOIN t IN c.tags WHERE c.a > 1", 0, 1},
+        {"SELECT VALUE COUNT(1) FROM c WHERE c.a > 1 GROUP BY c.b", 0, 1},
+        {"SELECT DISTINCT VALUE COUNT(1) FROM c WHERE c.a > 1", 0, 1},
+    };
+    for (size_t i = 0; i < sizeof counts / sizeof *counts; i++) {
+        q = parse_ok(counts[i].q, NULL);
+        q_info(q, &info);
+        if (info.count_only != counts[i].count_only || info.where_exact != counts[i].exact)
+            fail_msg("%s: count_only %d where_exact %d", counts[i].q, info.count_only,
+                     info.where_exact);
+        q_free(q);
+    }
 
     /* nothing that is not necessary */
     static const char *none[] = {
@@ -998,8 +1030,8 @@ static void test_from_subquery(void **state)
                 "[3]");
     expect_rows("SELECT * FROM (SELECT VALUE c.team FROM c WHERE c.pk = 'e')", NULL, emp,
                 "[\"a\",\"b\",\"a\"]");
-    expect_rows("SELECT VALUE t.team FROM (SELECT c.team FROM c) t WHERE t.team != 'a'", NULL,
-                emp, "[\"b\",\"c\"]");
+    expect_rows("SELECT VALUE t.team FROM (SELECT c.team FROM c) t WHERE t.team != 'a'", NULL, emp,
+                "[\"b\",\"c\"]");
     expect_rows("SELECT VALUE x FROM (SELECT VALUE c.team FROM (SELECT * FROM c "
                 "WHERE c.pk = 'e') c) x",
                 NULL, emp, "[\"a\",\"b\",\"a\"]");
