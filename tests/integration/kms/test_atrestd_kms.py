@@ -138,8 +138,11 @@ class Atrestd:
             self.proc = subprocess.Popen(self.command(args), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 20
+        # ready once it listens and has printed its banner (the banner comes
+        # just after the listening socket opens: a slow, sanitized build can
+        # be caught in between)
         while time.time() < deadline and self.proc.poll() is None:
-            if harness._tcp_ready(self.port):
+            if harness._tcp_ready(self.port) and "atrestd: serving" in self.log():
                 break
             time.sleep(0.05)
         else:
@@ -510,7 +513,12 @@ class T(unittest.TestCase):
                     ["--kms", KMS_S.url, "--kms-token-file", KMS_S.admin_file,
                      "--kms-ca", KMS_S.cert]).start()
         try:
-            m = re.search(r"service key:\s+(\S+)", a.log())
+            m = None
+            for _ in range(200):  # the key lines follow the banner
+                m = re.search(r"service key:\s+(\S+)", a.log())
+                if m:
+                    break
+                time.sleep(0.05)
             self.assertTrue(m, a.log())
             name = m.group(1).rsplit("/", 1)[1]
             self.assertTrue(name.startswith("atrest-"), name)
