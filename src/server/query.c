@@ -185,22 +185,20 @@ static int sarg_ranges(const struct ixpol *pol, const struct q_sarg *s, struct k
     return 0;
 }
 
-static const char *range_sql(const struct krange *k, int count, int desc)
+/* The statement reading (count: counting, up to ?3) the entries of k. */
+static const char *range_sql(const struct krange *k, int count)
 {
-    static const char *const sql[2][2][3] = {
+    static const char *const sql[2][2][2] = {
         {{"SELECT seq FROM ix WHERE k > ?1 AND k < ?2",
-          "SELECT count(*) FROM (SELECT 1 FROM ix "
-          "WHERE k > ?1 AND k < ?2 LIMIT ?3)",
-          NULL},
+          "SELECT count(*) FROM (SELECT 1 FROM ix WHERE k > ?1 AND k < ?2 LIMIT ?3)"},
          {"SELECT seq FROM ix WHERE k > ?1 AND k <= ?2",
-          "SELECT count(*) FROM (SELECT 1 FROM ix WHERE k > ?1 AND k <= ?2 LIMIT ?3)", NULL}},
+          "SELECT count(*) FROM (SELECT 1 FROM ix WHERE k > ?1 AND k <= ?2 LIMIT ?3)"}},
         {{"SELECT seq FROM ix WHERE k >= ?1 AND k < ?2",
-          "SELECT count(*) FROM (SELECT 1 FROM ix WHERE k >= ?1 AND k < ?2 LIMIT ?3)", NULL},
+          "SELECT count(*) FROM (SELECT 1 FROM ix WHERE k >= ?1 AND k < ?2 LIMIT ?3)"},
          {"SELECT seq FROM ix WHERE k >= ?1 AND k <= ?2",
-          "SELECT count(*) FROM (SELECT 1 FROM ix WHERE k >= ?1 AND k <= ?2 LIMIT ?3)", NULL}},
+          "SELECT count(*) FROM (SELECT 1 FROM ix WHERE k >= ?1 AND k <= ?2 LIMIT ?3)"}},
     };
-    (void)desc;
-    return sql[k->lo_incl != 0][k->hi_incl != 0][count ? 1 : 0];
+    return sql[k->lo_incl != 0][k->hi_incl != 0][count != 0];
 }
 
 static void bind_range(sqlite3_stmt *s, const struct krange *k)
@@ -213,7 +211,7 @@ static long long ranges_count(struct rconn *rc, const struct krange *k, size_t n
 {
     long long total = 0;
     for (size_t i = 0; i < n && total < limit; i++) {
-        sqlite3_stmt *s = rconn_stmt(rc, range_sql(&k[i], 1, 0));
+        sqlite3_stmt *s = rconn_stmt(rc, range_sql(&k[i], 1));
         if (!s)
             return -1;
         bind_range(s, &k[i]);
@@ -238,7 +236,7 @@ static int ranges_seqs(struct rconn *rc, const struct krange *k, size_t n, uint6
     uint64_t *v = NULL;
     size_t len = 0, cap = 0;
     for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *s = rconn_stmt(rc, range_sql(&k[i], 0, 0));
+        sqlite3_stmt *s = rconn_stmt(rc, range_sql(&k[i], 0));
         if (!s) {
             free(v);
             return AT_ESQLITE;
