@@ -649,7 +649,7 @@ static void doc_write(struct req *r, struct coll *c, int kind, const char *id)
     start_write(r, c, &op);
 }
 
-static long max_items(struct req *r)
+long req_max_items(struct req *r)
 {
     const char *m = req_header(r, "x-ms-max-item-count");
     long n = m ? strtol(m, NULL, 10) : 100;
@@ -660,7 +660,7 @@ static long max_items(struct req *r)
 
 void documents_scan(struct req *r, struct coll *c, const char *pk)
 {
-    long limit = max_items(r);
+    long limit = req_max_items(r);
     uint64_t after = 0;
     const char *cont = req_header(r, "x-ms-continuation");
     if (cont && *cont) {

@@ -389,11 +389,13 @@ int ix_value_key(struct doc_buf *b, const json_t *v, int desc, int *truncated)
     return 0;
 }
 
-static int put_name(struct doc_buf *b, const char *s)
+/* One property segment of a key's path: 0x20, the name (0x00 as 0x00
+ * 0xFF), 0x00 0x01. */
+static int put_name(struct doc_buf *b, const char *v, size_t len)
 {
     int rc = doc_buf_put(b, "\x20", 1);
-    for (const char *q = s; !rc && *q; q++)
-        rc = doc_buf_put(b, q, 1);
+    for (size_t k = 0; !rc && k < len; k++)
+        rc = v[k] ? doc_buf_put(b, v + k, 1) : doc_buf_put(b, "\x00\xff", 2);
     return rc ? rc : doc_buf_put(b, "\x00\x01", 2);
 }
 
@@ -408,15 +410,7 @@ int ix_path_prefix(struct doc_buf *b, const json_t *segs)
         }
         if (!json_is_string(s))
             return AT_EINVAL;
-        /* jansson strings may hold NUL: escape it as put_name's walk
-         * never sees it (object keys end at NUL) */
-        const char *v = json_string_value(s);
-        size_t len = json_string_length(s);
-        rc = doc_buf_put(b, "\x20", 1);
-        for (size_t k = 0; !rc && k < len; k++)
-            rc = v[k] ? doc_buf_put(b, v + k, 1) : doc_buf_put(b, "\x00\xff", 2);
-        if (!rc)
-            rc = doc_buf_put(b, "\x00\x01", 2);
+        rc = put_name(b, json_string_value(s), json_string_length(s));
     }
     return rc ? rc : doc_buf_put(b, "\x00", 1);
 }
@@ -479,7 +473,7 @@ static void walk(struct walk *w, const json_t *v, size_t depth)
                  strcmp(name, "_etag") == 0 || strcmp(name, "_attachments") == 0))
                 continue; /* system properties other than _ts */
             w->path[depth] = name;
-            if (put_name(&w->prefix, name)) {
+            if (put_name(&w->prefix, name, strlen(name))) {
                 w->rc = AT_ENOMEM;
                 return;
             }

@@ -579,12 +579,17 @@ static int cont_parse(const char *h, struct cont *c)
 }
 
 /* FNV-1a of the request body: a token names the query it belongs to. */
+static uint64_t fnv1a(uint64_t h, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return h;
+}
+#define FNV_BASIS 1469598103934665603ull
+
 static uint64_t body_hash(const struct req *r)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < r->body_len; i++)
-        h = (h ^ (unsigned char)r->body[i]) * 1099511628211ull;
-    return h;
+    return fnv1a(FNV_BASIS, r->body, r->body_len);
 }
 
 /* The order a plan reads documents in: 0 for seq order (SCAN and SEQS),
@@ -596,12 +601,8 @@ static uint64_t plan_sig(const struct plan *pl)
 {
     if (pl->kind != P_ORDERED)
         return 0;
-    uint64_t h = 1469598103934665603ull ^ (uint64_t)pl->desc;
-    const struct doc_buf *parts[2] = {&pl->order.lo, &pl->order.hi};
-    for (int i = 0; i < 2; i++)
-        for (size_t k = 0; k < parts[i]->len; k++)
-            h = (h ^ (unsigned char)parts[i]->p[k]) * 1099511628211ull;
-    return h | 1;
+    uint64_t h = fnv1a(FNV_BASIS ^ (uint64_t)pl->desc, pl->order.lo.p, pl->order.lo.len);
+    return fnv1a(h, pl->order.hi.p, pl->order.hi.len) | 1;
 }
 
 /* o: rows sent so far, with this page (the "n" of a streaming token, the
@@ -915,15 +916,6 @@ static void metrics_header(struct req *r, const struct metrics *m, int index_use
                 m->retrieved, m->retrieved_bytes, m->output, m->output_bytes, ratio);
 }
 
-static long page_items(struct req *r)
-{
-    const char *m = req_header(r, "x-ms-max-item-count");
-    long n = m ? strtol(m, NULL, 10) : 100;
-    if (n <= 0 || n > 1000)
-        n = n < 0 ? 1000 : 100;
-    return n;
-}
-
 /* Append rows [from, to) of a to the response buffer. A row that is the
  * document itself (SELECT *, SELECT VALUE c) is its stored text, not
  * printed again (doc, body: the document fed last, or NULL). */
@@ -978,7 +970,7 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
         srv_error(r, 503, 0, "No store connection available; retry.");
         return;
     }
-    long limit = page_items(r);
+    long limit = req_max_items(r);
     struct plan pl;
     struct src s;
     memset(&s, 0, sizeof s);

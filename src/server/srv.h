@@ -332,6 +332,10 @@ int srv_pk_parse(struct req *r, size_t npaths, const char *h, json_t **val, char
 /* patch.c */
 int patch_apply(json_t *doc, const json_t *ops, char *msg, size_t msgsz);
 
+/* Rows per page from x-ms-max-item-count: 1..1000; -1 (or less) 1000;
+ * absent, 0 or over 1000: 100. */
+long req_max_items(struct req *r);
+
 /* The feed of a container's documents: pages by seq, filters by partition
  * key (pk NULL: all). Answers r. */
 void documents_scan(struct req *r, struct coll *c, const char *pk);
