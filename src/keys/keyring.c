@@ -1024,6 +1024,56 @@ int keyring_file_status(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN
     return rc;
 }
 
+int keyring_file_versions(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer,
+                          uint32_t *oldest, uint32_t *current)
+{
+    struct kfile *f;
+    pthread_mutex_lock(&kr->mu);
+    int rc = lookup(kr, id, layer, &f);
+    if (rc == 0) {
+        *oldest = f->layer[layer].v[0].version;
+        *current = f->layer[layer].v[f->layer[layer].n - 1].version;
+    }
+    pthread_mutex_unlock(&kr->mu);
+    return rc;
+}
+
+int keyring_retire(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer,
+                   uint32_t below, size_t *destroyed)
+{
+    struct kfile *f;
+    *destroyed = 0;
+    pthread_mutex_lock(&kr->mu);
+    int rc = lookup(kr, id, layer, &f);
+    struct chain *c = rc ? NULL : &f->layer[layer];
+    uint32_t k = 0;
+    while (c && k + 1 < c->n && c->v[k].version < below)
+        k++; /* never the current version */
+    if (k > 0) {
+        /* Persist the shortened chain first; only then wipe the old keys. */
+        struct dek *old = malloc(k * sizeof *old);
+        if (!old) {
+            rc = AT_ENOMEM;
+        } else {
+            memcpy(old, c->v, k * sizeof *old);
+            memmove(c->v, c->v + k, (c->n - k) * sizeof *c->v);
+            c->n -= k;
+            if ((rc = persist(kr)) != 0) {
+                memmove(c->v + k, c->v, c->n * sizeof *c->v);
+                memcpy(c->v, old, k * sizeof *old);
+                c->n += k;
+            } else {
+                for (uint32_t i = 0; i < k; i++)
+                    dek_wipe(&old[i]);
+                *destroyed = k;
+            }
+            free(old);
+        }
+    }
+    pthread_mutex_unlock(&kr->mu);
+    return rc;
+}
+
 /* ---- layers: drop, restore, check, rewrap (7) --------------------------- */
 
 const char *keyring_key_id(const struct keyring *kr, int layer)

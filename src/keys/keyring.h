@@ -108,6 +108,18 @@ int keyring_rotate_file(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN
 int keyring_file_status(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer,
                         uint32_t *current_version, uint64_t *encryptions) AT_WUR;
 
+/* The oldest and the current DEK version of a file's layer. More than one
+ * version means pages may still be sealed under an older one. */
+int keyring_file_versions(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer,
+                          uint32_t *oldest, uint32_t *current) AT_WUR;
+
+/* Destroy every DEK version of a file's layer below version below (never
+ * the current one): the keyring is persisted without them first, then
+ * their keys are wiped from memory. For data-key rotation, once no page
+ * on disk is sealed under them any more. *destroyed: how many. */
+int keyring_retire(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layer,
+                   uint32_t below, size_t *destroyed) AT_WUR;
+
 /* Change the rotation threshold (tests use small values). */
 void keyring_set_rotate_at(struct keyring *kr, uint64_t encryptions);
 

@@ -96,6 +96,13 @@ int page_seal(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int lay
 int page_open(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layers, uint32_t pgno,
               uint8_t page[PAGE_SIZE])
 {
+    uint32_t versions[2];
+    return page_open_versions(kr, id, layers, pgno, page, versions);
+}
+
+int page_open_versions(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int layers,
+                       uint32_t pgno, uint8_t page[PAGE_SIZE], uint32_t versions[2])
+{
     size_t hdr = pgno == 1 ? PAGE_PLAIN_HDR : 0;
     uint8_t aad[AAD_MAX];
     uint8_t *key = key_slot();
@@ -108,6 +115,7 @@ int page_open(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int lay
         uint8_t *trailer = page + PAGE_SIZE - PAGE_TRAILER_LEN * (layer + 1);
         size_t end = PAGE_SIZE - PAGE_TRAILER_LEN * (size_t)(layer + 1);
         uint32_t version = page_get32(trailer);
+        versions[layer] = version;
         rc = keyring_copy_key_for_read(kr, id, layer, version, key);
         if (rc) {
             /* An unknown version is damage or tampering, like a bad tag;

@@ -74,4 +74,10 @@ int page_seal(struct keyring *kr, const uint8_t file_id[KEYRING_FILE_ID_LEN], in
 int page_open(struct keyring *kr, const uint8_t file_id[KEYRING_FILE_ID_LEN], int layers,
               uint32_t pgno, uint8_t page[PAGE_SIZE]) AT_WUR;
 
+/* page_open, also telling the DEK version of each layer (versions[0]
+ * outer, [1] inner). The inner trailer sits inside the outer layer's
+ * ciphertext, so its version is known only after the outer layer opens. */
+int page_open_versions(struct keyring *kr, const uint8_t file_id[KEYRING_FILE_ID_LEN], int layers,
+                       uint32_t pgno, uint8_t page[PAGE_SIZE], uint32_t versions[2]) AT_WUR;
+
 #endif

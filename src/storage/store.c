@@ -29,6 +29,7 @@
 
 #include "crypto/secmem.h"
 #include "storage/page.h"
+#include "storage/rekey.h"
 #include "storage/vfs.h"
 
 struct store_env {
@@ -43,6 +44,7 @@ struct store {
     struct store_env *env;
     sqlite3 *db;
     char path[PATH_MAX];
+    uint8_t id[KEYRING_FILE_ID_LEN];
     uint64_t failures_seen;
 };
 
@@ -178,6 +180,12 @@ static int open_db(struct store *st, const uint8_t id[KEYRING_FILE_ID_LEN], int 
     int rc = vfs_bind(st->path, env->kr, id, env->layers);
     if (rc)
         return rc;
+    memcpy(st->id, id, KEYRING_FILE_ID_LEN);
+    /* A batch of an interrupted re-encryption first (rekey.c). */
+    if (!create && (rc = rekey_recover(env->kr, id, env->layers, st->path)) != 0) {
+        vfs_unbind(st->path);
+        return rc;
+    }
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
                 (create ? SQLITE_OPEN_CREATE : 0);
     int src = sqlite3_open_v2(st->path, &st->db, flags, STORE_VFS);
@@ -333,7 +341,7 @@ int store_drop(struct store_env *env, const char *name)
     /* Crypto-shred first (invariant 4), then remove the files. */
     if ((rc = keyring_remove_file(env->kr, id)) != 0)
         return rc;
-    static const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+    static const char *suffix[] = {"", "-wal", "-shm", "-journal", "-rekey"};
     for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
         snprintf(side, sizeof side, "%s%s", path, suffix[i]);
         if (unlink(side) != 0 && errno != ENOENT)
@@ -355,6 +363,16 @@ sqlite3 *store_db(struct store *st)
 const char *store_path(struct store *st)
 {
     return st->path;
+}
+
+struct keyring *store_keyring(struct store *st)
+{
+    return st->env->kr;
+}
+
+const uint8_t *store_file_id(struct store *st)
+{
+    return st->id;
 }
 
 int store_begin(struct store *st)

@@ -117,6 +117,9 @@ void store_writer_stop(struct store_writer *w);
 
 /* Path of the store's main database file (for tools and tests). */
 const char *store_path(struct store *st);
+/* The keyring of the store's environment, and the store's file id in it. */
+struct keyring *store_keyring(struct store *st);
+const uint8_t *store_file_id(struct store *st);
 
 
 /* ---- import (restore) -----------------------------------------------------

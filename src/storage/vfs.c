@@ -40,14 +40,26 @@
  *      the log there exactly as it does for a torn write (and nothing of the
  *      frame is ever used as data). verify.c applies the same rule.
  *   5. Temporary files and files not bound with vfs_bind() are refused.
+ *   6. Data-key rotation (rekey.c) re-seals main-file pages in place, the
+ *      one writer of a main file besides SQLite. It holds the binding's
+ *      rekey_mu while it reads, re-seals and writes a batch, and every other
+ *      write or truncate of that main file takes the same mutex, so no
+ *      checkpoint write is lost between its read and its write. Readers do
+ *      not lock: a rewrite bumps rekey_gen before and after (odd while it
+ *      runs), and a main-file page that fails authentication while a
+ *      rewrite may have overlapped the read is read again under the mutex
+ *      before it counts as a failure.
  */
 #include "storage/vfs.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crypto/secmem.h"
 #include "storage/page.h"
@@ -66,6 +78,12 @@ struct binding {
     int layers;
     int refs; /* open files using it, plus one while bound */
     atomic_uint_fast64_t auth_failures;
+    /* invariant 6 */
+    pthread_mutex_t rekey_mu;
+    atomic_uint rekey_gen; /* odd while a rewrite runs */
+    int rekey_fd;          /* the main file, opened at the first rewrite; closed
+                              only when the binding is freed (closing a file
+                              descriptor drops the process's POSIX locks on it) */
 };
 
 struct efile {
@@ -115,6 +133,15 @@ static struct binding *find_locked(const char *path)
     return NULL;
 }
 
+static void binding_free(struct binding *b)
+{
+    if (b->rekey_fd >= 0)
+        close(b->rekey_fd);
+    pthread_mutex_destroy(&b->rekey_mu);
+    free(b->path);
+    free(b);
+}
+
 static void release_locked(struct binding *b)
 {
     if (--b->refs > 0)
@@ -125,8 +152,7 @@ static void release_locked(struct binding *b)
             break;
         }
     }
-    free(b->path);
-    free(b);
+    binding_free(b);
 }
 
 int vfs_bind(const char *path, struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN],
@@ -143,11 +169,12 @@ int vfs_bind(const char *path, struct keyring *kr, const uint8_t id[KEYRING_FILE
     memcpy(b->id, id, KEYRING_FILE_ID_LEN);
     b->layers = layers;
     b->refs = 1;
+    b->rekey_fd = -1;
+    pthread_mutex_init(&b->rekey_mu, NULL);
     pthread_mutex_lock(&bind_lock);
     if (find_locked(path)) {
         pthread_mutex_unlock(&bind_lock);
-        free(b->path);
-        free(b);
+        binding_free(b);
         return at_error_set(AT_EEXIST, "store file %s is already open", path);
     }
     b->next = bindings;
@@ -169,10 +196,8 @@ void vfs_unbind(const char *path)
             }
         }
         b->next = NULL;
-        if (--b->refs == 0) {
-            free(b->path);
-            free(b);
-        }
+        if (--b->refs == 0)
+            binding_free(b);
     }
     pthread_mutex_unlock(&bind_lock);
 }
@@ -198,6 +223,44 @@ void vfs_stats_get(struct vfs_stats *out)
     out->refused_opens = atomic_load(&st_refused);
 }
 
+/* ---- rewrites by data-key rotation (invariant 6) -------------------------- */
+
+int vfs_rekey_hold(const char *path, struct vfs_rekey **out, int *fd)
+{
+    pthread_mutex_lock(&bind_lock);
+    struct binding *b = find_locked(path);
+    if (b)
+        b->refs++;
+    pthread_mutex_unlock(&bind_lock);
+    if (!b)
+        return at_error_set(AT_ENOTFOUND, "store file %s is not open", path);
+    pthread_mutex_lock(&b->rekey_mu);
+    if (b->rekey_fd < 0)
+        b->rekey_fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (b->rekey_fd < 0) {
+        int e = errno;
+        pthread_mutex_unlock(&b->rekey_mu);
+        pthread_mutex_lock(&bind_lock);
+        release_locked(b);
+        pthread_mutex_unlock(&bind_lock);
+        return at_error_set(e, "cannot open %s: %s", path, strerror(e));
+    }
+    atomic_fetch_add(&b->rekey_gen, 1);
+    *fd = b->rekey_fd;
+    *out = (struct vfs_rekey *)b;
+    return 0;
+}
+
+void vfs_rekey_release(struct vfs_rekey *h)
+{
+    struct binding *b = (struct binding *)h;
+    atomic_fetch_add(&b->rekey_gen, 1);
+    pthread_mutex_unlock(&b->rekey_mu);
+    pthread_mutex_lock(&bind_lock);
+    release_locked(b);
+    pthread_mutex_unlock(&bind_lock);
+}
+
 /* ---- page helpers -------------------------------------------------------- */
 
 static int seal(struct efile *f, uint32_t pgno, uint8_t *page)
@@ -217,19 +280,29 @@ static int seal(struct efile *f, uint32_t pgno, uint8_t *page)
     return SQLITE_OK;
 }
 
-static int unseal(struct efile *f, uint32_t pgno, uint8_t *page)
+static void count_failure(struct binding *b)
+{
+    atomic_fetch_add_explicit(&st_fail, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->auth_failures, 1, memory_order_relaxed);
+}
+
+/* Decrypt; a failure to authenticate is SQLITE_IOERR_DATA, not counted. */
+static int unseal_quiet(struct efile *f, uint32_t pgno, uint8_t *page)
 {
     int rc = page_open(f->b->kr, f->b->id, f->b->layers, pgno, page);
     if (rc == 0) {
         atomic_fetch_add_explicit(&st_opened, 1, memory_order_relaxed);
         return SQLITE_OK;
     }
-    if (rc == AT_EINTEGRITY) {
-        atomic_fetch_add_explicit(&st_fail, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&f->b->auth_failures, 1, memory_order_relaxed);
-        return SQLITE_IOERR_DATA;
-    }
-    return SQLITE_IOERR_READ;
+    return rc == AT_EINTEGRITY ? SQLITE_IOERR_DATA : SQLITE_IOERR_READ;
+}
+
+static int unseal(struct efile *f, uint32_t pgno, uint8_t *page)
+{
+    int rc = unseal_quiet(f, pgno, page);
+    if (rc == SQLITE_IOERR_DATA)
+        count_failure(f->b);
+    return rc;
 }
 
 static int all_zero(const uint8_t *p, size_t n)
@@ -280,21 +353,35 @@ static int wal_put(struct efile *f, const void *buf, int amt, sqlite3_int64 off)
 
 /* Read one whole page at off into page and decrypt it. A page wholly past
  * the end of the file reads as zeros with SQLITE_IOERR_SHORT_READ, as SQLite
- * expects; a partial page is damage. */
-static int read_page(struct efile *f, uint32_t pgno, uint8_t *page, sqlite3_int64 off)
+ * expects; a partial page is damage. Failures are not counted here. */
+static int read_page_quiet(struct efile *f, uint32_t pgno, uint8_t *page, sqlite3_int64 off)
 {
     int rc = real_read(f, page, PAGE_SIZE, off);
     if (rc == SQLITE_IOERR_SHORT_READ) {
         if (all_zero(page, PAGE_SIZE))
             return rc;
         memset(page, 0, PAGE_SIZE);
-        atomic_fetch_add_explicit(&st_fail, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&f->b->auth_failures, 1, memory_order_relaxed);
         return SQLITE_IOERR_DATA;
     }
     if (rc != SQLITE_OK)
         return rc;
-    return unseal(f, pgno, page);
+    return unseal_quiet(f, pgno, page);
+}
+
+/* read_page_quiet for a main-file page, read again after a rewrite that
+ * may have overlapped it (invariant 6); a failure that stands is counted. */
+static int read_page(struct efile *f, uint32_t pgno, uint8_t *page, sqlite3_int64 off)
+{
+    unsigned gen = atomic_load(&f->b->rekey_gen);
+    int rc = read_page_quiet(f, pgno, page, off);
+    if (rc == SQLITE_IOERR_DATA && ((gen & 1) || atomic_load(&f->b->rekey_gen) != gen)) {
+        pthread_mutex_lock(&f->b->rekey_mu);
+        rc = read_page_quiet(f, pgno, page, off);
+        pthread_mutex_unlock(&f->b->rekey_mu);
+    }
+    if (rc == SQLITE_IOERR_DATA)
+        count_failure(f->b);
+    return rc;
 }
 
 /* ---- main database file ------------------------------------------------- */
@@ -331,15 +418,20 @@ static int main_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int6
 {
     if (amt != PAGE_SIZE || off % PAGE_SIZE)
         return SQLITE_IOERR_WRITE;
+    int rc = SQLITE_OK;
     if (tls_ckpt == f->b) {
         /* Invariant 3: ciphertext copied from the WAL by a checkpoint. */
         atomic_fetch_add_explicit(&st_pass, 1, memory_order_relaxed);
-        return real_write(f, buf, amt, off);
+    } else {
+        memcpy(f->scratch, buf, PAGE_SIZE);
+        rc = seal(f, (uint32_t)(off / PAGE_SIZE + 1), f->scratch);
+        buf = f->scratch;
     }
-    memcpy(f->scratch, buf, PAGE_SIZE);
-    int rc = seal(f, (uint32_t)(off / PAGE_SIZE + 1), f->scratch);
-    if (rc == SQLITE_OK)
-        rc = real_write(f, f->scratch, PAGE_SIZE, off);
+    if (rc == SQLITE_OK) {
+        pthread_mutex_lock(&f->b->rekey_mu); /* invariant 6 */
+        rc = real_write(f, buf, amt, off);
+        pthread_mutex_unlock(&f->b->rekey_mu);
+    }
     return rc;
 }
 
@@ -600,8 +692,16 @@ static int x_write(sqlite3_file *pf, const void *buf, int amt, sqlite3_int64 off
 
 static int x_truncate(sqlite3_file *pf, sqlite3_int64 size)
 {
-    int rc = wal_flush((struct efile *)pf);
-    return rc == SQLITE_OK ? REAL(pf)->pMethods->xTruncate(REAL(pf), size) : rc;
+    struct efile *f = (struct efile *)pf;
+    int rc = wal_flush(f);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (f->kind != K_MAIN)
+        return f->real->pMethods->xTruncate(f->real, size);
+    pthread_mutex_lock(&f->b->rekey_mu); /* invariant 6 */
+    rc = f->real->pMethods->xTruncate(f->real, size);
+    pthread_mutex_unlock(&f->b->rekey_mu);
+    return rc;
 }
 static int x_sync(sqlite3_file *pf, int flags)
 {

@@ -35,6 +35,16 @@ int vfs_bind(const char *path, struct keyring *kr, const uint8_t file_id[KEYRING
 /* Forget the binding (after the last connection to path has closed). */
 void vfs_unbind(const char *path);
 
+/* Data-key rotation (rekey.c) rewrites pages of a bound main file in place.
+ * vfs_rekey_hold takes the file's rewrite lock (writes and truncates of
+ * that main file through SQLite wait for it; see invariant 6 in vfs.c) and
+ * gives a descriptor of the file to read and write pages with, owned by the
+ * binding (never close it). vfs_rekey_release lets go. AT_ENOTFOUND when
+ * path is not bound. */
+struct vfs_rekey;
+int vfs_rekey_hold(const char *path, struct vfs_rekey **h, int *fd) AT_WUR;
+void vfs_rekey_release(struct vfs_rekey *h);
+
 /* Number of authentication failures seen on path's files since bound. */
 uint64_t vfs_auth_failures(const char *path);
 
