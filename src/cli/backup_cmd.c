@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "backup/backup.h"
+#include "cli/admin.h"
 #include "common/error.h"
 #include "crypto/secmem.h"
 #include "keys/embedded.h"
@@ -126,21 +127,6 @@ static int failed(const char *what, int rc)
 
 /* ---- now ---- */
 
-struct body {
-    char buf[8192];
-    size_t n;
-};
-
-static size_t on_body(char *p, size_t sz, size_t nm, void *ctx)
-{
-    struct body *b = ctx;
-    size_t n = sz * nm, room = sizeof b->buf - 1 - b->n;
-    memcpy(b->buf + b->n, p, n < room ? n : room);
-    b->n += n < room ? n : room;
-    b->buf[b->n] = 0;
-    return n;
-}
-
 static int json_str(const char *json, const char *key, char *out, size_t n)
 {
     char pat[64];
@@ -158,82 +144,20 @@ static int json_str(const char *json, const char *key, char *out, size_t n)
 
 static int cmd_now(const struct opts *o)
 {
-    if (!o->endpoint || !o->master_key) {
-        fprintf(stderr, "atrest backup now: --endpoint and --master-key are required\n");
-        return 2;
-    }
-    size_t kl = strlen(o->master_key);
-    unsigned char *key = secmem_alloc(kl + 4);
-    int klen = key ? EVP_DecodeBlock(key, (const unsigned char *)o->master_key, (int)kl) : -1;
-    if (klen <= 0 || kl % 4) {
-        fprintf(stderr, "atrest backup now: the master key is not valid base64\n");
-        if (key)
-            secmem_free(key, kl + 4);
-        return 2;
-    }
-    klen -= (o->master_key[kl - 1] == '=') + (kl > 1 && o->master_key[kl - 2] == '=');
-    char date[64], lower[64], text[256];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    for (size_t i = 0; i <= strlen(date); i++)
-        lower[i] = (char)(date[i] >= 'A' && date[i] <= 'Z' ? date[i] + 32 : date[i]);
-    int tl = snprintf(text, sizeof text, "post\natrest\natrest/backups\n%s\n\n", lower);
-    unsigned char mac[32];
-    unsigned int ml = 0;
-    HMAC(EVP_sha256(), key, klen, (unsigned char *)text, (size_t)tl, mac, &ml);
-    secmem_free(key, kl + 4);
-    char sig[64], auth[256], url[1024];
-    EVP_EncodeBlock((unsigned char *)sig, mac, (int)ml);
-    secmem_wipe(mac, sizeof mac);
-    CURL *c = curl_easy_init();
-    if (!c)
-        return 2;
-    char *esc = curl_easy_escape(c, sig, 0);
-    snprintf(auth, sizeof auth, "authorization: type%%3Dmaster%%26ver%%3D1.0%%26sig%%3D%s", esc);
-    curl_free(esc);
-    char dh[96];
-    snprintf(dh, sizeof dh, "x-ms-date: %s", date);
-    size_t el = strlen(o->endpoint);
-    while (el && o->endpoint[el - 1] == '/')
-        el--;
-    snprintf(url, sizeof url, "%.*s/atrest/backups", (int)el, o->endpoint);
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, auth);
-    h = curl_slist_append(h, dh);
-    h = curl_slist_append(h, "x-ms-version: 2018-12-31");
-    h = curl_slist_append(h, "content-type: application/json");
-    struct body b = {.n = 0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (o->insecure) {
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-    } else if (o->cacert) {
-        curl_easy_setopt(c, CURLOPT_CAINFO, o->cacert);
-    }
-    fprintf(stderr, "atrest backup now: asking %.*s for a backup...\n", (int)el, o->endpoint);
-    double t0 = now_s();
-    CURLcode cr = curl_easy_perform(c);
+    struct admin_conn a = {o->endpoint, o->master_key, o->cacert, o->insecure};
+    char body[8192];
     long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    if (cr != CURLE_OK) {
-        fprintf(stderr, "atrest backup now: %s: %s\n", url, curl_easy_strerror(cr));
-        return 2;
-    }
-    char id[BACKUP_ID_LEN + 8], msg[sizeof b.buf];
-    if (status != 201 || json_str(b.buf, "id", id, sizeof id) != 0) {
-        if (json_str(b.buf, "message", msg, sizeof msg) != 0)
-            snprintf(msg, sizeof msg, "%s", b.buf);
+    if (o->endpoint)
+        fprintf(stderr, "atrest backup now: asking %s for a backup...\n", o->endpoint);
+    double t0 = now_s();
+    int rc = admin_call(&a, "atrest backup now", "POST", "atrest/backups", &status, body,
+                        sizeof body);
+    if (rc)
+        return rc;
+    char id[BACKUP_ID_LEN + 8], msg[sizeof body];
+    if (status != 201 || json_str(body, "id", id, sizeof id) != 0) {
+        if (json_str(body, "message", msg, sizeof msg) != 0)
+            snprintf(msg, sizeof msg, "%s", body);
         fprintf(stderr, "atrest backup now: the server answered %ld: %s\n", status, msg);
         return 2;
     }

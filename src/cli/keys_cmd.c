@@ -1,30 +1,43 @@
 /*
- * keys_cmd.c — atrest keys status: an account's key layers, the keys and
- * key versions that wrap its data keys, and whether each key can unwrap
- * them now (docs/kms.md, "atrestd and the key service").
+ * keys_cmd.c — `atrest keys status | rotate-data-keys` (docs/kms.md).
  *
  *   atrest keys status --data-dir D [--key-dir K]
  *          [--kms-token-file F] [--kms-ca F] [--cmk-token-file F] [--cmk-ca F]
  *          [--kms-insecure]
+ *   atrest keys rotate-data-keys --endpoint https://HOST:PORT --master-key B64
+ *          [--insecure | --cacert F] [--wait]
  *
- * It reads the keyring (keyring_peek: no lock, so it works beside a running
- * atrestd) and asks each layer's provider to unwrap one wrapped value per
- * key version in use: the same check atrestd's key monitor makes. A layer
- * held by a key service is checked when a token is given for it.
+ * status reads the keyring (keyring_peek: no lock, so it works beside a
+ * running atrestd) and asks each layer's provider to unwrap one wrapped
+ * value per key version in use: the same check atrestd's key monitor
+ * makes. A layer held by a key service is checked when a token is given
+ * for it. Then, per store, the DEK versions the keyring holds and which
+ * versions the pages on disk are sealed under (rekey_census, read from the
+ * page trailers: the outer layer's version; the inner one is sealed).
  *
- * Exit: 0 every checked key can unwrap; 1 some key cannot (the line says
- * why: disabled, access revoked, deleted, unreachable); 2 usage or setup.
+ * rotate-data-keys asks a running atrestd to rotate every store's DEKs
+ * (POST /atrest/datakeys); with --wait it follows the re-encryption until
+ * the old DEKs are destroyed, with a progress line.
+ *
+ * Exit: status: 0 every checked key can unwrap; 1 some key cannot (the
+ * line says why: disabled, access revoked, deleted, unreachable).
+ * rotate-data-keys: 0 done (or started, without --wait); 1 the
+ * re-encryption stopped with an error. 2 usage or setup.
  */
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "crypto/secmem.h"
 #include "keys/embedded.h"
 #include "keys/keyring.h"
 #include "keys/kmsprov.h"
+#include "cli/admin.h"
+#include "storage/rekey.h"
 
 int cmd_keys(int argc, char **argv);
 
@@ -153,8 +166,152 @@ static int show_layer(const struct keys_opts *o, const struct keyring_info *info
     return bad;
 }
 
+/* Per store: DEK versions in the keyring, versions of the pages on disk. */
+static void show_stores(const char *data_dir, int layers)
+{
+    size_t n = 0, max = 4096;
+    struct keyring_peek_file *f = calloc(max, sizeof *f);
+    if (!f || keyring_peek_files(data_dir, f, max, &n) != 0) {
+        free(f);
+        return;
+    }
+    printf("stores:        %zu (pages on disk per outer DEK version; main file + WAL)\n", n);
+    for (size_t i = 0; i < n; i++) {
+        char path[4096 + 40];
+        int o = snprintf(path, sizeof path, "%s/", data_dir);
+        for (int k = 0; k < KEYRING_FILE_ID_LEN; k++)
+            o += snprintf(path + o, sizeof path - (size_t)o, "%02x", f[i].id[k]);
+        snprintf(path + o, sizeof path - (size_t)o, ".db");
+        printf("  %-12s DEK versions", f[i].name);
+        for (int l = 0; l < layers; l++)
+            printf(" %s %u..%u", l ? "inner" : "outer", f[i].oldest[l], f[i].current[l]);
+        struct rekey_census c;
+        if (rekey_census(path, layers, NULL, NULL, &c) != 0) {
+            printf("; pages: cannot read (%s)\n", at_error_detail());
+            continue;
+        }
+        uint64_t total = c.pages + c.wal_frames, cur = 0;
+        printf("; pages");
+        for (int k = 0; k < c.nver[0]; k++) {
+            uint64_t at = c.pages_at[0][k] + c.frames_at[0][k];
+            printf(" v%u:%llu", c.ver[0][k], (unsigned long long)at);
+            if (c.ver[0][k] >= f[i].current[0])
+                cur += at;
+        }
+        printf("; %.1f%% on the current version%s\n", total ? 100.0 * (double)cur / (double)total : 100.0,
+               f[i].oldest[0] < f[i].current[0] ? " (re-encryption pending)" : "");
+    }
+    free(f);
+}
+
+/* ---- rotate-data-keys ---- */
+
+static int rotate_usage(void)
+{
+    fprintf(stderr, "usage: atrest keys rotate-data-keys --endpoint https://HOST:PORT --master-key "
+                    "B64 [--insecure | --cacert F] [--wait]\n");
+    return 2;
+}
+
+/* GET /atrest/datakeys, parsed. NULL (printed) on failure. */
+static json_t *datakeys_get(const struct admin_conn *a, const char *what, const char *verb,
+                            long want)
+{
+    char body[65536];
+    long status = 0;
+    if (admin_call(a, what, verb, "atrest/datakeys", &status, body, sizeof body) != 0)
+        return NULL;
+    json_t *j = json_loads(body, 0, NULL);
+    if (status != want || !j) {
+        json_t *m = j ? json_object_get(j, "message") : NULL;
+        fprintf(stderr, "%s: the server answered %ld: %s\n", what, status,
+                m ? json_string_value(m) : body);
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static int cmd_rotate(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"endpoint", required_argument, NULL, 'e'}, {"master-key", required_argument, NULL, 'm'},
+        {"cacert", required_argument, NULL, 'c'},   {"insecure", no_argument, NULL, 'i'},
+        {"wait", no_argument, NULL, 'w'},           {NULL, 0, NULL, 0},
+    };
+    struct admin_conn a = {0};
+    int wait = 0, ch;
+    const char *what = "atrest keys rotate-data-keys";
+    optind = 1;
+    while ((ch = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'e':
+            a.endpoint = optarg;
+            break;
+        case 'm':
+            a.master_key = optarg;
+            break;
+        case 'c':
+            a.cacert = optarg;
+            break;
+        case 'i':
+            a.insecure = 1;
+            break;
+        case 'w':
+            wait = 1;
+            break;
+        default:
+            return rotate_usage();
+        }
+    }
+    json_t *j = datakeys_get(&a, what, "POST", 202);
+    if (!j)
+        return 2;
+    json_int_t mine = json_integer_value(json_object_get(j, "requested"));
+    json_decref(j);
+    fprintf(stderr, "%s: rotation %lld requested; new writes use the new data keys once it is "
+                    "made\n",
+            what, (long long)mine);
+    if (!wait)
+        return 0;
+    int tty = isatty(2);
+    for (;;) {
+        sleep(1);
+        if (!(j = datakeys_get(&a, what, "GET", 200)))
+            return 2;
+        json_int_t served = json_integer_value(json_object_get(j, "requestsDone"));
+        const char *state = json_string_value(json_object_get(j, "state"));
+        json_t *stores = json_object_get(j, "stores");
+        json_int_t rewritten = 0, pending = 0;
+        for (size_t i = 0; i < json_array_size(stores); i++) {
+            json_t *s = json_array_get(stores, i);
+            rewritten += json_integer_value(json_object_get(s, "pagesRewritten"));
+            pending += json_is_true(json_object_get(s, "pending"));
+        }
+        fprintf(stderr, "%s%s: %s, %lld of %zu stores pending, %lld pages re-encrypted%s",
+                tty ? "\r" : "", what, state ? state : "?", (long long)pending,
+                json_array_size(stores), (long long)rewritten, tty ? "   " : "\n");
+        int over = served >= mine && state && strcmp(state, "idle") == 0 && pending == 0;
+        int failed = served >= mine && state && strcmp(state, "error") == 0;
+        if (failed)
+            fprintf(stderr, "%s%s: stopped: %s\n", tty ? "\n" : "", what,
+                    json_string_value(json_object_get(j, "error")));
+        json_decref(j);
+        if (failed)
+            return 1;
+        if (over) {
+            fprintf(stderr, "%s%s: done: every page is under the new data keys; the old ones are "
+                            "destroyed\n",
+                    tty ? "\n" : "", what);
+            return 0;
+        }
+    }
+}
+
 int cmd_keys(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "rotate-data-keys") == 0)
+        return cmd_rotate(argc, argv);
     static const struct option opts[] = {
         {"data-dir", required_argument, NULL, 'd'},       {"key-dir", required_argument, NULL, 'k'},
         {"kms-token-file", required_argument, NULL, 't'}, {"kms-ca", required_argument, NULL, 'c'},
@@ -166,7 +323,10 @@ int cmd_keys(int argc, char **argv)
         fprintf(stderr, "usage: atrest keys status --data-dir D [--key-dir K] [--kms-token-file F] "
                         "[--kms-ca F]\n"
                         "                          [--cmk-token-file F] [--cmk-ca F] "
-                        "[--kms-insecure]\n");
+                        "[--kms-insecure]\n"
+                        "       atrest keys rotate-data-keys --endpoint https://HOST:PORT "
+                        "--master-key B64\n"
+                        "                          [--insecure | --cacert F] [--wait]\n");
         return 2;
     }
     int c;
@@ -220,6 +380,7 @@ int cmd_keys(int argc, char **argv)
         if (l == 1)
             cmk = r;
     }
+    show_stores(o.data, info.layers);
     if (info.layers == 2)
         printf("customer-managed key: %s\n", cmk == 1   ? "UNUSABLE (atrestd refuses data requests)"
                                              : cmk == 0 ? "confirmed"

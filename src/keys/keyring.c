@@ -1322,8 +1322,26 @@ out:
 
 /* ---- peek ----------------------------------------------------------------- */
 
+static int peek(const char *data_dir, struct keyring_info *info, struct keyring_peek_file *files,
+                size_t max, size_t *nfiles);
+
 int keyring_peek(const char *data_dir, struct keyring_info *info)
 {
+    return peek(data_dir, info, NULL, 0, NULL);
+}
+
+int keyring_peek_files(const char *data_dir, struct keyring_peek_file *files, size_t max,
+                       size_t *n)
+{
+    struct keyring_info info;
+    return peek(data_dir, &info, files, max, n);
+}
+
+static int peek(const char *data_dir, struct keyring_info *info, struct keyring_peek_file *files,
+                size_t max, size_t *nfiles)
+{
+    if (nfiles)
+        *nfiles = 0;
     char path[PATH_MAX];
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -1378,7 +1396,7 @@ int keyring_peek(const char *data_dir, struct keyring_info *info)
     uint8_t last[KEYRING_FILE_ID_LEN] = {0};
     for (uint32_t i = 0; i < entries && !c.bad; i++) {
         uint8_t nlen = take_u8(&c);
-        take(&c, nlen);
+        const uint8_t *name = take(&c, nlen);
         const uint8_t *id = take(&c, KEYRING_FILE_ID_LEN);
         uint8_t layer = take_u8(&c);
         uint32_t ver = take_u32(&c);
@@ -1391,6 +1409,20 @@ int keyring_peek(const char *data_dir, struct keyring_info *info)
         if (i == 0 || memcmp(last, id, KEYRING_FILE_ID_LEN) != 0) {
             info->files++;
             memcpy(last, id, KEYRING_FILE_ID_LEN);
+            if (files && *nfiles < max && nlen < KEYRING_NAME_MAX) {
+                struct keyring_peek_file *pf = &files[(*nfiles)++];
+                memset(pf, 0, sizeof *pf);
+                memcpy(pf->name, name, nlen);
+                memcpy(pf->id, id, KEYRING_FILE_ID_LEN);
+            }
+        }
+        if (files && *nfiles && *nfiles <= max &&
+            memcmp(files[*nfiles - 1].id, id, KEYRING_FILE_ID_LEN) == 0) {
+            struct keyring_peek_file *pf = &files[*nfiles - 1];
+            if (!pf->oldest[layer] || ver < pf->oldest[layer])
+                pf->oldest[layer] = ver;
+            if (ver > pf->current[layer])
+                pf->current[layer] = ver;
         }
         info->deks[layer]++;
         info->encryptions[layer] += count;

@@ -175,4 +175,14 @@ struct keyring_info {
 };
 int keyring_peek(const char *data_dir, struct keyring_info *info) AT_WUR;
 
+/* The store files a keyring lists (up to max), read like keyring_peek:
+ * name, file id, and per layer the oldest and current DEK version. */
+struct keyring_peek_file {
+    char name[KEYRING_NAME_MAX];
+    uint8_t id[KEYRING_FILE_ID_LEN];
+    uint32_t oldest[2], current[2];
+};
+int keyring_peek_files(const char *data_dir, struct keyring_peek_file *files, size_t max,
+                       size_t *n) AT_WUR;
+
 #endif

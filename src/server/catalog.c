@@ -44,6 +44,7 @@ struct catalog {
     struct coll **colls;
     size_t ncoll, capcoll;
     uint32_t next_db, next_coll;
+    int64_t dek_rotated_at; /* kv 'dek_rotated_at': unix time of the last data-key rotation */
 };
 
 static const char COLL_SCHEMA[] =
@@ -281,6 +282,8 @@ static int load(struct catalog *cat)
             cat->next_db = (uint32_t)sqlite3_column_int64(s, 1);
         else if (strcmp(k, "next_coll") == 0)
             cat->next_coll = (uint32_t)sqlite3_column_int64(s, 1);
+        else if (strcmp(k, "dek_rotated_at") == 0)
+            cat->dek_rotated_at = sqlite3_column_int64(s, 1);
     }
     sqlite3_finalize(s);
     if (sqlite3_prepare_v2(db, "SELECT num, id, body FROM dbs ORDER BY num", -1, &s, NULL) !=
@@ -1058,5 +1061,59 @@ int catalog_backup(struct catalog *cat, const struct backup_keys *keys, struct b
     for (size_t i = 0; i < n; i++)
         catalog_coll_put(held[i]);
     free(held);
+    return rc;
+}
+
+/* ---- data-key rotation (datakeys.c) ---- */
+
+struct store *catalog_meta_store(struct catalog *cat)
+{
+    return cat->meta;
+}
+
+int catalog_hold_colls(struct catalog *cat, struct coll ***out, size_t *n)
+{
+    pthread_rwlock_rdlock(&cat->lock);
+    *n = cat->ncoll;
+    *out = calloc(*n ? *n : 1, sizeof **out);
+    if (*out)
+        for (size_t i = 0; i < *n; i++) {
+            (*out)[i] = cat->colls[i];
+            catalog_coll_hold(cat->colls[i]);
+        }
+    pthread_rwlock_unlock(&cat->lock);
+    if (!*out) {
+        *n = 0;
+        return AT_ENOMEM;
+    }
+    return 0;
+}
+
+int catalog_coll_dying(struct coll *c)
+{
+    pthread_mutex_lock(&c->cat->ref_mu);
+    int dead = c->dead;
+    pthread_mutex_unlock(&c->cat->ref_mu);
+    return dead;
+}
+
+int64_t catalog_dek_rotated_at(struct catalog *cat)
+{
+    pthread_rwlock_rdlock(&cat->lock);
+    int64_t t = cat->dek_rotated_at;
+    pthread_rwlock_unlock(&cat->lock);
+    return t;
+}
+
+int catalog_set_dek_rotated_at(struct catalog *cat, int64_t t)
+{
+    int rc = meta_write(cat, sqlite3_mprintf("INSERT OR REPLACE INTO kv VALUES('dek_rotated_at',"
+                                             "%lld);",
+                                             (long long)t));
+    if (rc == 0) {
+        pthread_rwlock_wrlock(&cat->lock);
+        cat->dek_rotated_at = t;
+        pthread_rwlock_unlock(&cat->lock);
+    }
     return rc;
 }

@@ -96,6 +96,10 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
         c->backup_interval_h = v ? atoi(v) : -1;
     else if (!strcmp(k, "backup_retain"))
         c->backup_retain = v ? atoi(v) : -1;
+    else if (!strcmp(k, "dek_rotation_days"))
+        c->dek_rotation_days = v ? atoi(v) : -2;
+    else if (!strcmp(k, "reencrypt_mbps"))
+        c->reencrypt_mbps = v ? atoi(v) : -2;
     else
         return -1;
     return 0;
@@ -154,12 +158,14 @@ static void usage(FILE *to)
           "               [--kms-grace-seconds N] [--cmk-check-seconds N]\n"
           "               [--backup-target file:DIR|azblob:URL [--backup-account-key-file F]\n"
           "                [--backup-interval-hours 1-24] [--backup-retain N]]\n"
+          "               [--dek-rotation-days N] [--reencrypt-mbps N]\n"
           "defaults: --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081\n"
           "environment: ATREST_DATA_DIR ATREST_KEY_DIR ATREST_LISTEN ATREST_MASTER_KEY\n"
           "  ATREST_SECONDARY_KEY ATREST_READONLY_KEY ATREST_TLS_CERT ATREST_TLS_KEY\n"
           "  ATREST_CONFIG ATREST_LOG_REQUESTS ATREST_KMS ATREST_KMS_TOKEN_FILE ATREST_KMS_CA\n"
           "  ATREST_KMS_INSECURE ATREST_KMS_KEY ATREST_CMK ATREST_CMK_TOKEN_FILE ATREST_CMK_CA\n"
-          "  ATREST_KMS_GRACE_SECONDS ATREST_CMK_CHECK_SECONDS\n",
+          "  ATREST_KMS_GRACE_SECONDS ATREST_CMK_CHECK_SECONDS ATREST_DEK_ROTATION_DAYS\n"
+          "  ATREST_REENCRYPT_MBPS (and the ATREST_BACKUP_* settings)\n",
           to);
 }
 
@@ -216,11 +222,14 @@ int config_load(struct config *c, int argc, char **argv)
         {"backup-account-key-file", required_argument, NULL, 1102},
         {"backup-interval-hours", required_argument, NULL, 1103},
         {"backup-retain", required_argument, NULL, 1104},
+        {"dek-rotation-days", required_argument, NULL, 1201},
+        {"reencrypt-mbps", required_argument, NULL, 1202},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(c, 0, sizeof *c);
     c->kms_grace_s = -1;
+    c->dek_rotation_days = c->reencrypt_mbps = -1;
     /* pass 1: find --config */
     const char *file = getenv("ATREST_CONFIG");
     int ch;
@@ -262,6 +271,8 @@ int config_load(struct config *c, int argc, char **argv)
         {"ATREST_BACKUP_ACCOUNT_KEY_FILE", "backup_account_key_file"},
         {"ATREST_BACKUP_INTERVAL_HOURS", "backup_interval_hours"},
         {"ATREST_BACKUP_RETAIN", "backup_retain"},
+        {"ATREST_DEK_ROTATION_DAYS", "dek_rotation_days"},
+        {"ATREST_REENCRYPT_MBPS", "reencrypt_mbps"},
     };
     int ro_reset = 1;
     for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
@@ -347,6 +358,12 @@ int config_load(struct config *c, int argc, char **argv)
         case 1104:
             c->backup_retain = atoi(optarg);
             break;
+        case 1201:
+            c->dek_rotation_days = atoi(optarg);
+            break;
+        case 1202:
+            c->reencrypt_mbps = atoi(optarg);
+            break;
         default:
             usage(stderr);
             return -1;
@@ -384,6 +401,16 @@ int config_load(struct config *c, int argc, char **argv)
         fprintf(stderr, "atrestd: --backup-retain wants 1 to 720\n");
         return -1;
     }
+    if (c->dek_rotation_days < -1 || c->dek_rotation_days > 3650 || c->reencrypt_mbps < -1 ||
+        c->reencrypt_mbps > 100000) {
+        fprintf(stderr, "atrestd: --dek-rotation-days wants 0 to 3650, --reencrypt-mbps 0 to "
+                        "100000\n");
+        return -1;
+    }
+    if (c->dek_rotation_days == -1)
+        c->dek_rotation_days = 90;
+    if (c->reencrypt_mbps == -1)
+        c->reencrypt_mbps = 64;
     if (!c->backup_target && (c->backup_key_file || c->backup_interval_h || c->backup_retain)) {
         fprintf(stderr, "atrestd: the --backup-* settings need --backup-target\n");
         return -1;

@@ -133,6 +133,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "atrestd: backups: %s\n", at_error_detail());
         goto out;
     }
+    struct datakeys_settings dset = {.rotate_days = cfg.dek_rotation_days,
+                                     .rate_mbps = cfg.reencrypt_mbps};
+    if ((rc = datakeys_start(&srv, env, &dset)) != 0) {
+        fprintf(stderr, "atrestd: %s\n", at_error_detail());
+        goto out;
+    }
     struct keymon_options ko = {.kr = store_env_keyring(env),
                                 .remote = {ks.remote[0], ks.remote[1]},
                                 .check_s = cfg.cmk_check_s,
@@ -187,6 +193,7 @@ int main(int argc, char **argv)
     exit_code = 0;
 out:
     http_stop(http);
+    datakeys_stop(&srv);
     keymon_stop(srv.keymon);
     backups_stop(&srv);
     catalog_close(srv.cat);

@@ -41,8 +41,11 @@ void router_dispatch(struct req *r)
             srv_error(r, 405, 0, "The requested verb is not supported.");
         return;
     }
-    if (strcmp(r->segs[0], "atrest") == 0) { /* admin resources (backups.c) */
-        backups_handle(r);
+    if (strcmp(r->segs[0], "atrest") == 0) { /* admin resources */
+        if (r->nseg == 2 && strcmp(r->segs[1], "datakeys") == 0)
+            datakeys_handle(r); /* datakeys.c */
+        else
+            backups_handle(r); /* backups.c */
         return;
     }
     if (strcmp(r->segs[0], "dbs") != 0)

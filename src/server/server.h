@@ -45,6 +45,9 @@ struct config {
     /* backups (docs/backup.md) */
     char *backup_target, *backup_key_file;
     int backup_interval_h, backup_retain; /* 0: defaults (4, 2) */
+    /* data-key rotation (docs/kms.md) */
+    int dek_rotation_days; /* -1: default (90); 0: off */
+    int reencrypt_mbps;    /* -1: default (64); 0: no limit */
     char host[256];
     int port;
     /* key service (docs/kms.md, "atrestd and the key service") */
@@ -69,5 +72,14 @@ struct backup_settings {
 int backups_start(struct server *srv, struct store_env *env,
                   const struct backup_settings *s) AT_WUR;
 void backups_stop(struct server *srv); /* waits for a backup in progress */
+
+/* datakeys.c: data-key rotation and re-encryption (docs/kms.md). */
+struct datakeys_settings {
+    int rotate_days; /* rotate every N days; 0: only on request */
+    int rate_mbps;   /* re-encryption throttle in MB/s; 0: no limit */
+};
+int datakeys_start(struct server *srv, struct store_env *env,
+                   const struct datakeys_settings *s) AT_WUR;
+void datakeys_stop(struct server *srv); /* lets a running batch finish */
 
 #endif

@@ -39,11 +39,13 @@ struct srv_key {
 
 struct catalog;
 struct backups;
+struct datakeys;
 struct keymon;
 
 struct server {
     struct catalog *cat;
     struct backups *backups; /* backups.c: NULL without --backup-target */
+    struct datakeys *datakeys; /* datakeys.c: data-key rotation */
     struct keymon *keymon;   /* keymon.h: key states; NULL when nothing is watched */
     struct srv_key keys[SRV_MAX_KEYS];
     int nkeys;
@@ -356,6 +358,20 @@ void query_handle(struct req *r, struct coll *c);
 void query_plan_handle(struct req *r, struct coll *c);
 void batch_handle(struct req *r, struct coll *c);
 void patch_handle(struct req *r, struct coll *c, const char *id);
+
+/* ---- data-key rotation (datakeys.c, catalog.c; docs/kms.md) ---- */
+
+struct store *catalog_meta_store(struct catalog *cat);
+/* A reference to every container (catalog_coll_put each; free *out). */
+int catalog_hold_colls(struct catalog *cat, struct coll ***out, size_t *n) AT_WUR;
+/* 1 once a drop of c waits for its references to go. */
+int catalog_coll_dying(struct coll *c);
+/* Unix time of the last data-key rotation (0: never), kept in meta. */
+int64_t catalog_dek_rotated_at(struct catalog *cat);
+int catalog_set_dek_rotated_at(struct catalog *cat, int64_t t) AT_WUR;
+/* /atrest/datakeys: POST rotates every store's DEKs now and starts the
+ * re-encryption (202); GET reports its state. */
+void datakeys_handle(struct req *r);
 
 /* ---- backups (backups.c, catalog.c; docs/backup.md) ---- */
 

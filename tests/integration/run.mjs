@@ -20,6 +20,7 @@ const suites = {
   query: path.join(jsDir, "query"),
   raw: path.join(here, "raw"),
   backup: path.join(jsDir, "backup"),
+  datakeys: path.join(jsDir, "datakeys"),
 };
 
 function ensureSdk() {

@@ -1,0 +1,24 @@
+/*
+ * admin.h — signed requests from the CLI to a running atrestd's admin
+ * resources (/atrest/...), with the master key like every Cosmos request
+ * (resource type "atrest", resource link e.g. "atrest/backups").
+ */
+#ifndef ATREST_CLI_ADMIN_H
+#define ATREST_CLI_ADMIN_H
+
+#include <stddef.h>
+
+struct admin_conn {
+    const char *endpoint;   /* https://HOST:PORT */
+    const char *master_key; /* base64 */
+    const char *cacert;     /* trust this certificate (PEM), or NULL */
+    int insecure;           /* skip certificate checks (self-signed dev certs) */
+};
+
+/* Send verb ("POST" or "GET", empty body) to /link. On a response: 0 with
+ * *status and the body in out (NUL-terminated, cut at cap - 1). Otherwise
+ * 2, with the reason printed to stderr after "what: ". */
+int admin_call(const struct admin_conn *a, const char *what, const char *verb, const char *link,
+               long *status, char *out, size_t cap);
+
+#endif

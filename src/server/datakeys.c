@@ -1,0 +1,375 @@
+/*
+ * datakeys.c — atrestd's data-key rotation: a thread that rotates every
+ * store's DEKs on request and on a schedule, re-encrypts the pages still
+ * under older versions (storage/rekey.h), throttled, and the admin
+ * resource /atrest/datakeys (docs/kms.md, "Rotating data keys").
+ *
+ *   POST /atrest/datakeys  rotate now: every store (meta and each container)
+ *                          gets a new DEK version in every layer, then the
+ *                          re-encryption starts; answers 202 with the state
+ *   GET  /atrest/datakeys  {"state", "rotatedAt", "rateMBps", "error",
+ *                          "stores": [{"store", "pending", "pages",
+ *                          "pagesVisited", "pagesRewritten", "layers":
+ *                          [{"oldest", "current"}]}]}
+ *
+ * Signed like every request (resource type "atrest", link
+ * "atrest/datakeys"); a read-only key may GET but not POST (auth.c).
+ *
+ * Invariants:
+ *   1. One thread does all of it: rotations and re-encryptions never run
+ *      twice at once, and a rotation requested during a re-encryption is
+ *      made when the running pass is over (the next pass covers it).
+ *   2. The work is found from the keyring, not from memory: a store with a
+ *      DEK version older than its current one is pending (a rotation by
+ *      request, by schedule, by encryption count, or one a crash
+ *      interrupted), so a restart resumes it. The thread looks every
+ *      CHECK_S seconds and at start.
+ *   3. A container being dropped is let go between two batches: a drop
+ *      waits at most one batch.
+ *   4. Throttle: after each batch the thread sleeps so that the bytes it
+ *      read stay under --reencrypt-mbps (0: no limit).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/keymon.h"
+#include "server/server.h"
+#include "server/srv.h"
+#include "storage/rekey.h"
+
+#define CHECK_S 60
+#define BATCH   1024 /* pages per batch: 4 MiB */
+
+struct dk_store {
+    char name[32];
+    int pending;
+    uint32_t oldest[2], current[2];
+    struct store_rekey_progress prog;
+};
+
+struct datakeys {
+    struct catalog *cat;
+    struct keyring *kr;
+    int rotate_days, rate_mbps;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stopping;
+    uint64_t requested, done_gen; /* rotation requests, and how many were made */
+    /* state for GET, under mu */
+    const char *state;
+    char error[512];
+    struct dk_store *stores;
+    size_t nstores;
+};
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void set_state(struct datakeys *d, const char *state, const char *error)
+{
+    pthread_mutex_lock(&d->mu);
+    d->state = state;
+    snprintf(d->error, sizeof d->error, "%s", error ? error : "");
+    pthread_mutex_unlock(&d->mu);
+}
+
+static int stopping(struct datakeys *d)
+{
+    pthread_mutex_lock(&d->mu);
+    int s = d->stopping;
+    pthread_mutex_unlock(&d->mu);
+    return s;
+}
+
+/* Sleep up to s seconds, or less when stopping or a rotation is asked for. */
+static void nap(struct datakeys *d, double s, int wake_on_request)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)s;
+    ts.tv_nsec += (long)((s - (double)(time_t)s) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d->mu);
+    while (!d->stopping && !(wake_on_request && d->requested > d->done_gen))
+        if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) != 0)
+            break;
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* The stores to work on: meta first, then each container (held). */
+struct work {
+    struct store *meta;
+    struct coll **colls;
+    size_t n;
+};
+
+static struct store *work_store(struct work *w, size_t i, const char **name)
+{
+    *name = i == 0 ? "meta" : w->colls[i - 1]->store_name;
+    return i == 0 ? w->meta : w->colls[i - 1]->st;
+}
+
+static void work_put(struct work *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        catalog_coll_put(w->colls[i]);
+    free(w->colls);
+    w->colls = NULL;
+    w->n = 0;
+}
+
+/* Refresh the per-store table for GET (versions from the keyring). */
+static void publish(struct datakeys *d, struct work *w, size_t i, const struct store_rekey *rk)
+{
+    size_t total = w->n + 1;
+    struct dk_store *v = calloc(total, sizeof *v);
+    if (!v)
+        return;
+    pthread_mutex_lock(&d->mu);
+    for (size_t k = 0; k < total; k++) {
+        const char *name;
+        struct store *st = work_store(w, k, &name);
+        snprintf(v[k].name, sizeof v[k].name, "%s", name);
+        for (int l = 0; l < keyring_layers(d->kr); l++)
+            if (keyring_file_versions(d->kr, store_file_id(st), l, &v[k].oldest[l],
+                                      &v[k].current[l]) == 0 &&
+                v[k].oldest[l] < v[k].current[l])
+                v[k].pending = 1;
+        for (size_t j = 0; j < d->nstores; j++)
+            if (strcmp(d->stores[j].name, name) == 0)
+                v[k].prog = d->stores[j].prog;
+        if (k == i && rk)
+            store_rekey_progress(rk, &v[k].prog);
+    }
+    free(d->stores);
+    d->stores = v;
+    d->nstores = total;
+    pthread_mutex_unlock(&d->mu);
+}
+
+static int hold_all(struct datakeys *d, struct work *w)
+{
+    w->meta = catalog_meta_store(d->cat);
+    return catalog_hold_colls(d->cat, &w->colls, &w->n);
+}
+
+/* Rotate every store's DEKs (one new version per layer). */
+static int rotate_all(struct datakeys *d, struct work *w)
+{
+    for (size_t i = 0; i <= w->n; i++) {
+        const char *name;
+        struct store *st = work_store(w, i, &name);
+        if (i > 0 && catalog_coll_dying(w->colls[i - 1]))
+            continue;
+        int rc = store_rotate_keys(st);
+        if (rc)
+            return rc;
+    }
+    return catalog_set_dek_rotated_at(d->cat, (int64_t)time(NULL));
+}
+
+/* Re-encrypt store i of w to the end (or until stopping / dropped). */
+static int reencrypt(struct datakeys *d, struct work *w, size_t i)
+{
+    const char *name;
+    struct store *st = work_store(w, i, &name);
+    struct store_rekey *rk;
+    int rc = store_rekey_new(st, &rk), done = 0;
+    double t0 = now_s();
+    uint64_t bytes0 = 0;
+    while (!rc && !done && !stopping(d) && !(i > 0 && catalog_coll_dying(w->colls[i - 1]))) {
+        rc = store_rekey_step(rk, BATCH, &done);
+        struct store_rekey_progress p;
+        store_rekey_progress(rk, &p);
+        publish(d, w, i, rk);
+        if (!rc && !done && p.waiting_wal) {
+            nap(d, 0.2, 0); /* older WAL frames: wait for checkpoints */
+        } else if (!rc && !done && d->rate_mbps > 0) {
+            double want = (double)(p.bytes - bytes0) / (d->rate_mbps * 1048576.0);
+            double ahead = want - (now_s() - t0);
+            if (ahead > 0)
+                nap(d, ahead, 0);
+        }
+    }
+    if (rc)
+        fprintf(stderr, "atrestd: re-encrypting store %s: %s\n", name, at_error_detail());
+    else if (done)
+        fprintf(stderr, "atrestd: store %s re-encrypted under its new data keys; old keys destroyed\n",
+                name);
+    store_rekey_free(rk);
+    return rc;
+}
+
+static void run_round(struct datakeys *d, int rotate)
+{
+    struct work w = {0};
+    int rc = hold_all(d, &w);
+    if (!rc && rotate) {
+        set_state(d, "rotating", NULL);
+        rc = rotate_all(d, &w);
+        if (rc)
+            fprintf(stderr, "atrestd: data-key rotation failed: %s\n", at_error_detail());
+        else
+            fprintf(stderr, "atrestd: data keys rotated; new writes use them now\n");
+    }
+    publish(d, &w, SIZE_MAX, NULL);
+    for (size_t i = 0; !rc && i <= w.n && !stopping(d); i++) {
+        const char *name;
+        struct store *st = work_store(&w, i, &name);
+        if (!store_rekey_pending(st) || (i > 0 && catalog_coll_dying(w.colls[i - 1])))
+            continue;
+        set_state(d, "reencrypting", NULL);
+        rc = reencrypt(d, &w, i);
+    }
+    publish(d, &w, SIZE_MAX, NULL);
+    set_state(d, rc ? "error" : "idle", rc ? at_error_detail() : NULL);
+    work_put(&w);
+}
+
+static void *datakeys_main(void *p)
+{
+    struct datakeys *d = p;
+    for (;;) {
+        pthread_mutex_lock(&d->mu);
+        uint64_t want = d->requested;
+        int stop = d->stopping;
+        pthread_mutex_unlock(&d->mu);
+        if (stop)
+            break;
+        int64_t last = catalog_dek_rotated_at(d->cat);
+        time_t now = time(NULL);
+        if (last == 0 && d->rotate_days > 0) {
+            /* The schedule counts from the first start that knows it. */
+            if (catalog_set_dek_rotated_at(d->cat, (int64_t)now) == 0)
+                last = now;
+        }
+        int due = d->rotate_days > 0 && last > 0 && now - last >= (int64_t)d->rotate_days * 86400;
+        int rotate = want > d->done_gen || due;
+        run_round(d, rotate);
+        pthread_mutex_lock(&d->mu);
+        if (rotate)
+            d->done_gen = want;
+        pthread_cond_broadcast(&d->cv);
+        pthread_mutex_unlock(&d->mu);
+        nap(d, CHECK_S, 1);
+    }
+    return NULL;
+}
+
+int datakeys_start(struct server *srv, struct store_env *env, const struct datakeys_settings *s)
+{
+    struct datakeys *d = calloc(1, sizeof *d);
+    if (!d)
+        return AT_ENOMEM;
+    d->cat = srv->cat;
+    d->kr = store_env_keyring(env);
+    d->rotate_days = s->rotate_days;
+    d->rate_mbps = s->rate_mbps;
+    d->state = "idle";
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 512 * 1024);
+    int rc = pthread_create(&d->thread, &attr, datakeys_main, d);
+    pthread_attr_destroy(&attr);
+    if (rc) {
+        pthread_mutex_destroy(&d->mu);
+        pthread_cond_destroy(&d->cv);
+        free(d);
+        return at_error_set(rc, "cannot start the data-key thread: %s", strerror(rc));
+    }
+    srv->datakeys = d;
+    return 0;
+}
+
+void datakeys_stop(struct server *srv)
+{
+    struct datakeys *d = srv->datakeys;
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->mu);
+    d->stopping = 1;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    pthread_join(d->thread, NULL);
+    pthread_mutex_destroy(&d->mu);
+    pthread_cond_destroy(&d->cv);
+    free(d->stores);
+    free(d);
+    srv->datakeys = NULL;
+}
+
+/* ---- /atrest/datakeys ---- */
+
+static json_t *status_json(struct datakeys *d)
+{
+    pthread_mutex_lock(&d->mu);
+    json_t *stores = json_array();
+    int layers = keyring_layers(d->kr);
+    for (size_t i = 0; i < d->nstores; i++) {
+        const struct dk_store *s = &d->stores[i];
+        json_t *ls = json_array();
+        for (int l = 0; l < layers; l++)
+            json_array_append_new(ls, json_pack("{s:I,s:I}", "oldest", (json_int_t)s->oldest[l],
+                                                "current", (json_int_t)s->current[l]));
+        json_array_append_new(
+            stores, json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:o}", "store", s->name, "pending",
+                              s->pending, "pages", (json_int_t)s->prog.pages, "pagesVisited",
+                              (json_int_t)s->prog.visited, "pagesRewritten",
+                              (json_int_t)s->prog.rewritten, "versionsDestroyed",
+                              (json_int_t)s->prog.destroyed, "layers", ls));
+    }
+    json_t *o = json_pack("{s:s,s:I,s:i,s:i,s:I,s:I,s:o}", "state", d->state, "rotatedAt",
+                          (json_int_t)catalog_dek_rotated_at(d->cat), "rateMBps", d->rate_mbps,
+                          "rotationDays", d->rotate_days, "requested", (json_int_t)d->requested,
+                          "requestsDone", (json_int_t)d->done_gen, "stores", stores);
+    if (d->error[0])
+        json_object_set_new(o, "error", json_string(d->error));
+    pthread_mutex_unlock(&d->mu);
+    return o;
+}
+
+void datakeys_handle(struct req *r)
+{
+    struct datakeys *d = r->srv->datakeys;
+    if (!d) {
+        srv_error(r, 503, 0, "Data-key rotation is not running.");
+        return;
+    }
+    if (r->verb == SRV_POST) {
+        /* Refused while the customer-managed key is unusable, like data. */
+        if (r->srv->keymon) {
+            char msg[512];
+            int sub = 0, status = keymon_refuse(r->srv->keymon, &sub, msg, sizeof msg);
+            if (status) {
+                srv_error(r, status, sub, "%s", msg);
+                return;
+            }
+        }
+        pthread_mutex_lock(&d->mu);
+        d->requested++;
+        pthread_cond_broadcast(&d->cv);
+        pthread_mutex_unlock(&d->mu);
+        json_t *o = status_json(d);
+        resp_json(r, 202, o);
+        json_decref(o);
+    } else if (r->verb == SRV_GET) {
+        json_t *o = status_json(d);
+        resp_json(r, 200, o);
+        json_decref(o);
+    } else {
+        srv_error(r, 405, 0, "The requested verb is not supported.");
+    }
+}
