@@ -4,7 +4,7 @@ BUILD      ?= build
 BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build build-san run test test-fast test-san bench bench-storage bench-server bench-query clean format
+.PHONY: all deps build build-san run test test-fast test-san bench bench-storage bench-server bench-query bench-keys clean format
 
 all: build
 
@@ -37,6 +37,10 @@ test-san: build-san
 test: test-fast test-san
 
 bench: bench-storage bench-server
+
+# Key rotation and the customer-key layer (docs/bench-keys.md).
+bench-keys: build
+	./$(BUILD)/keys-bench
 
 bench-storage: build
 	@cmake --build $(BUILD) --target storage-bench-plain -j $(JOBS)

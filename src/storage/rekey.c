@@ -25,10 +25,11 @@
  *      file interleaves with the batch's read and write, and a reader whose
  *      read overlapped a rewrite reads again.
  *   3. Crash safety, power loss included: a batch's new page images go to
- *      <file>-rekey first (header, pgno|page records, SHA-256 over all),
+ *      <file>-rekey first (header, pgno|page records, SHA-256 over them),
  *      fsynced; then they are written in place and the main file fsynced;
- *      then the journal is truncated and fsynced, all before the lock is
- *      let go. rekey_recover (store open) writes a complete journal's
+ *      then the journal's header is zeroed and fsynced, all before the lock
+ *      is let go. (The journal is overwritten, never truncated, so its
+ *      syncs need no metadata commit; it is removed at the end.) rekey_recover (store open) writes a complete journal's
  *      pages in place again (each must authenticate first) and drops an
  *      incomplete one: an incomplete journal means no page was written in
  *      place yet. A journal is never replayed after a later checkpoint
@@ -241,15 +242,18 @@ static int journal_write(struct store_rekey *rk, uint32_t n)
     int rc = sha256(j, len, j + len);
     if (rc)
         return at_error_set(rc, "cannot checksum the re-encryption journal");
-    if (pwrite_full(rk->jfd, j, len + RJ_SUM, 0) != 0 || ftruncate(rk->jfd, (off_t)(len + RJ_SUM)) ||
-        fdatasync(rk->jfd) != 0)
+    /* Overwritten in place, never truncated: an overwrite of allocated
+     * blocks syncs without a metadata commit (and twice as fast here). */
+    if (pwrite_full(rk->jfd, j, len + RJ_SUM, 0) != 0 || fdatasync(rk->jfd) != 0)
         return sys_error("cannot write", rk->jpath);
     return 0;
 }
 
+/* Invalidate the journal: its header zeroed, durably. */
 static int journal_clear(int jfd, const char *jpath)
 {
-    if (ftruncate(jfd, 0) != 0 || fdatasync(jfd) != 0)
+    static const uint8_t zero[RJ_HDR];
+    if (pwrite_full(jfd, zero, sizeof zero, 0) != 0 || fdatasync(jfd) != 0)
         return sys_error("cannot clear", jpath);
     return 0;
 }
@@ -270,7 +274,9 @@ int rekey_recover(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int
         goto out;
     }
     size_t len = (size_t)sb.st_size, got = 0;
-    if (len < RJ_HDR + RJ_SUM || len > RJ_HDR + (size_t)MAX_BATCH * RJ_REC + RJ_SUM)
+    if (len > RJ_HDR + (size_t)MAX_BATCH * RJ_REC + RJ_SUM)
+        len = RJ_HDR + (size_t)MAX_BATCH * RJ_REC + RJ_SUM;
+    if (len < RJ_HDR + RJ_SUM)
         goto drop; /* empty, or cut short before it was complete */
     if (!(buf = malloc(len)) || !(plain = secmem_alloc(PAGE_SIZE))) {
         rc = AT_ENOMEM;
@@ -280,11 +286,14 @@ int rekey_recover(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int
         rc = sys_error("cannot read", jpath);
         goto out;
     }
+    /* Bytes past the records and their sum are left over from a larger
+     * batch; a cleared journal has a zero header. */
     uint8_t sum[RJ_SUM];
     uint32_t n = page_get32(buf + 8);
-    if (memcmp(buf, RJ_MAGIC, 8) != 0 || len != RJ_HDR + (size_t)n * RJ_REC + RJ_SUM ||
-        sha256(buf, len - RJ_SUM, sum) != 0 || memcmp(sum, buf + len - RJ_SUM, RJ_SUM) != 0)
-        goto drop; /* incomplete: nothing of it reached the main file */
+    size_t end = RJ_HDR + (size_t)n * RJ_REC;
+    if (memcmp(buf, RJ_MAGIC, 8) != 0 || n > MAX_BATCH || end + RJ_SUM > len ||
+        sha256(buf, end, sum) != 0 || memcmp(sum, buf + end, RJ_SUM) != 0)
+        goto drop; /* cleared or incomplete: nothing of it reached the main file */
     if ((fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0) {
         rc = sys_error("cannot open", path);
         goto out;
