@@ -24,17 +24,18 @@
  *      rewrite lock (vfs.c invariant 6): no checkpoint write to that main
  *      file interleaves with the batch's read and write, and a reader whose
  *      read overlapped a rewrite reads again.
- *   3. Crash safety, power loss included: a batch's new page images go to
- *      <file>-rekey first (header, pgno|page records, SHA-256 over them),
- *      fsynced; then they are written in place and the main file fsynced;
- *      then the journal's header is zeroed and fsynced, all before the lock
- *      is let go. (The journal is overwritten, never truncated, so its
- *      syncs need no metadata commit; it is removed at the end.) rekey_recover (store open) writes a complete journal's
- *      pages in place again (each must authenticate first) and drops an
- *      incomplete one: an incomplete journal means no page was written in
- *      place yet. A journal is never replayed after a later checkpoint
- *      could have written the same pages, because it is empty on disk
- *      before the lock is released.
+ *   3. Crash safety, power loss included: a batch's new images of the
+ *      run of pages from its first to its last older page go to
+ *      <file>-rekey first (layout below), fsynced; then the run is written
+ *      in place and the main file fsynced; then the journal's header is
+ *      zeroed and fsynced, all before the lock is let go. rekey_recover
+ *      (store open) writes a complete journal's pages in place again (each
+ *      must authenticate first) and drops an incomplete or cleared one: an
+ *      incomplete journal means no page was written in place yet. A
+ *      journal is never replayed after a later checkpoint could have
+ *      written the same pages, because it is cleared on disk before the
+ *      lock is released. (Pages of the run that were current are written
+ *      back unchanged: under the lock they are the latest bytes.)
  *   4. Older DEK versions are destroyed only after a complete pass that
  *      began after invariant 1 held, and only versions below the ones the
  *      pass made current; the keyring is persisted without them first.
@@ -60,9 +61,19 @@
 #include "storage/page.h"
 #include "storage/vfs.h"
 
-#define RJ_MAGIC  "ATRRKJ01"
-#define RJ_HDR    12 /* magic, record count */
-#define RJ_REC    (4 + PAGE_SIZE)
+/* The journal (integers big-endian); overwritten in place, never
+ * truncated, so its syncs need no metadata commit; removed at the end:
+ *
+ *   offset        size          field
+ *   0             8             magic "ATRRKJ02" (zeros: cleared)
+ *   8             4             first page number of the run
+ *   12            4             n, pages in the run
+ *   16            n * 4096      the run's sealed pages, in order
+ *   16 + n*4096   32            SHA-256 of bytes 0 .. 16 + n*4096 - 1
+ *   ...                         left over from a longer batch: ignored */
+#define RJ_MAGIC  "ATRRKJ02"
+#define RJ_HDR    16
+#define RJ_REC    PAGE_SIZE
 #define RJ_SUM    32
 #define MAX_BATCH 8192u /* pages per step (32 MiB of journal) */
 
@@ -78,7 +89,7 @@ struct store_rekey {
     uint32_t cur[2]; /* the versions this pass makes current */
     uint32_t next;   /* next page of the pass */
     uint64_t npages;
-    uint8_t *journal; /* header + up to MAX_BATCH records + sum */
+    uint8_t *journal; /* header + up to MAX_BATCH pages + sum */
     uint8_t *plain;   /* secmem page */
     struct store_rekey_progress prog;
     char jpath[PATH_MAX + 8];
@@ -232,18 +243,18 @@ static int journal_open(struct store_rekey *rk)
     return rc;
 }
 
-/* Write n records (already in rk->journal) durably. */
-static int journal_write(struct store_rekey *rk, uint32_t n)
+/* Write the run of n pages from first (in rk->journal after the header)
+ * durably. */
+static int journal_write(struct store_rekey *rk, uint32_t first, uint32_t n)
 {
     uint8_t *j = rk->journal;
     memcpy(j, RJ_MAGIC, 8);
-    page_put32(j + 8, n);
+    page_put32(j + 8, first);
+    page_put32(j + 12, n);
     size_t len = RJ_HDR + (size_t)n * RJ_REC;
     int rc = sha256(j, len, j + len);
     if (rc)
         return at_error_set(rc, "cannot checksum the re-encryption journal");
-    /* Overwritten in place, never truncated: an overwrite of allocated
-     * blocks syncs without a metadata commit (and twice as fast here). */
     if (pwrite_full(rk->jfd, j, len + RJ_SUM, 0) != 0 || fdatasync(rk->jfd) != 0)
         return sys_error("cannot write", rk->jpath);
     return 0;
@@ -289,9 +300,9 @@ int rekey_recover(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int
     /* Bytes past the records and their sum are left over from a larger
      * batch; a cleared journal has a zero header. */
     uint8_t sum[RJ_SUM];
-    uint32_t n = page_get32(buf + 8);
+    uint32_t first = page_get32(buf + 8), n = page_get32(buf + 12);
     size_t end = RJ_HDR + (size_t)n * RJ_REC;
-    if (memcmp(buf, RJ_MAGIC, 8) != 0 || n > MAX_BATCH || end + RJ_SUM > len ||
+    if (memcmp(buf, RJ_MAGIC, 8) != 0 || n > MAX_BATCH || first == 0 || end + RJ_SUM > len ||
         sha256(buf, end, sum) != 0 || memcmp(sum, buf + end, RJ_SUM) != 0)
         goto drop; /* cleared or incomplete: nothing of it reached the main file */
     if ((fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0) {
@@ -299,10 +310,9 @@ int rekey_recover(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int
         goto out;
     }
     for (uint32_t i = 0; i < n; i++) {
-        const uint8_t *r = buf + RJ_HDR + (size_t)i * RJ_REC;
-        uint32_t pgno = page_get32(r);
-        memcpy(plain, r + 4, PAGE_SIZE);
-        int arc = pgno ? page_open(kr, id, layers, pgno, plain) : AT_EINTEGRITY;
+        uint32_t pgno = first + i;
+        memcpy(plain, buf + RJ_HDR + (size_t)i * RJ_REC, PAGE_SIZE);
+        int arc = page_open(kr, id, layers, pgno, plain);
         secmem_wipe(plain, PAGE_SIZE);
         if (arc) {
             rc = at_error_set(AT_EINTEGRITY,
@@ -310,10 +320,10 @@ int rekey_recover(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int
                               pgno);
             goto out;
         }
-        if (pwrite_full(fd, r + 4, PAGE_SIZE, (off_t)(pgno - 1) * PAGE_SIZE) != 0) {
-            rc = sys_error("cannot write", path);
-            goto out;
-        }
+    }
+    if (pwrite_full(fd, buf + RJ_HDR, (size_t)n * RJ_REC, (off_t)(first - 1) * PAGE_SIZE) != 0) {
+        rc = sys_error("cannot write", path);
+        goto out;
     }
     if (fdatasync(fd) != 0) {
         rc = sys_error("cannot sync", path);
@@ -408,7 +418,8 @@ static int pass_batch(struct store_rekey *rk, uint32_t max)
     if (rc)
         return rc;
     struct stat sb;
-    uint32_t n = 0, rewrite = 0;
+    uint32_t n = 0, lo = UINT32_MAX, hi = 0, resealed_n = 0; /* older pages: [lo, hi] */
+    uint8_t *pages = rk->journal + RJ_HDR;
     if (fstat(fd, &sb) != 0) {
         rc = sys_error("cannot stat", path);
         goto out;
@@ -421,36 +432,35 @@ static int pass_batch(struct store_rekey *rk, uint32_t max)
         goto out;
     }
     n = (uint32_t)(npages - rk->next + 1 < max ? npages - rk->next + 1 : max);
-    /* Read the batch straight into journal records' page slots. */
+    size_t got;
+    if (pread_full(fd, pages, (size_t)n * PAGE_SIZE, (off_t)(rk->next - 1) * PAGE_SIZE, &got) !=
+        0) {
+        rc = sys_error("cannot read", path);
+        goto out;
+    }
+    n = (uint32_t)(got / PAGE_SIZE); /* shorter: a checkpoint truncated the file before */
     for (uint32_t i = 0; i < n; i++) {
-        uint8_t *r = rk->journal + RJ_HDR + (size_t)rewrite * RJ_REC;
-        uint32_t pgno = rk->next + i;
-        size_t got;
-        if (pread_full(fd, r + 4, PAGE_SIZE, (off_t)(pgno - 1) * PAGE_SIZE, &got) != 0) {
-            rc = sys_error("cannot read", path);
-            goto out;
-        }
-        if (got != PAGE_SIZE)
-            break; /* the file ended (a checkpoint truncated it before we held the lock) */
-        rk->prog.bytes += PAGE_SIZE;
-        rk->prog.visited++;
         int resealed;
-        if ((rc = reseal(rk, pgno, r + 4, &resealed)) != 0)
+        if ((rc = reseal(rk, rk->next + i, pages + (size_t)i * PAGE_SIZE, &resealed)) != 0)
             goto out;
         if (resealed) {
-            page_put32(r, pgno);
-            rewrite++;
+            lo = lo < i ? lo : i;
+            hi = i;
+            resealed_n++;
         }
     }
-    if (rewrite) {
-        if ((rc = journal_open(rk)) != 0 || (rc = journal_write(rk, rewrite)) != 0)
+    rk->prog.bytes += (uint64_t)n * PAGE_SIZE;
+    rk->prog.visited += n;
+    if (lo != UINT32_MAX) {
+        uint32_t run = hi - lo + 1;
+        if (lo > 0) /* the journal holds the run from its first page */
+            memmove(pages, pages + (size_t)lo * PAGE_SIZE, (size_t)run * PAGE_SIZE);
+        if ((rc = journal_open(rk)) != 0 || (rc = journal_write(rk, rk->next + lo, run)) != 0)
             goto out;
-        for (uint32_t i = 0; i < rewrite; i++) {
-            const uint8_t *r = rk->journal + RJ_HDR + (size_t)i * RJ_REC;
-            if (pwrite_full(fd, r + 4, PAGE_SIZE, (off_t)(page_get32(r) - 1) * PAGE_SIZE) != 0) {
-                rc = sys_error("cannot write", path);
-                goto out;
-            }
+        if (pwrite_full(fd, pages, (size_t)run * PAGE_SIZE,
+                        (off_t)(rk->next + lo - 1) * PAGE_SIZE) != 0) {
+            rc = sys_error("cannot write", path);
+            goto out;
         }
         if (fdatasync(fd) != 0) {
             rc = sys_error("cannot sync", path);
@@ -458,7 +468,7 @@ static int pass_batch(struct store_rekey *rk, uint32_t max)
         }
         if ((rc = journal_clear(rk->jfd, rk->jpath)) != 0)
             goto out;
-        rk->prog.rewritten += rewrite;
+        rk->prog.rewritten += resealed_n;
     }
     rk->next += n;
 out:

@@ -361,10 +361,10 @@ static void write_journal(const char *path, uint32_t pgno, int good_sum, int fli
     size_t len;
     uint8_t *file = fx_read_file(path, &len);
     assert_true(len >= (size_t)pgno * PAGE_SIZE);
-    uint8_t j[12 + 4 + PAGE_SIZE + 32];
-    memcpy(j, "ATRRKJ01", 8);
-    page_put32(j + 8, 1);
-    page_put32(j + 12, pgno);
+    uint8_t j[16 + PAGE_SIZE + 32];
+    memcpy(j, "ATRRKJ02", 8);
+    page_put32(j + 8, pgno);
+    page_put32(j + 12, 1);
     memcpy(j + 16, file + (size_t)(pgno - 1) * PAGE_SIZE, PAGE_SIZE);
     if (flip)
         j[16 + 100] ^= 1;
