@@ -363,6 +363,9 @@ int store_rekey_new(struct store *st, struct store_rekey **out)
         store_rekey_free(rk);
         return rc;
     }
+    /* A truncating checkpoint holds new writers back while it waits for
+     * readers: never for long (wal_flush_older tries again later). */
+    sqlite3_busy_timeout(rk->db, 50);
     *out = rk;
     return 0;
 }
