@@ -114,10 +114,24 @@ struct work {
     size_t n;
 };
 
+/* Store i of w (0: meta), or NULL once its container was let go. */
 static struct store *work_store(struct work *w, size_t i, const char **name)
 {
+    if (i > 0 && !w->colls[i - 1])
+        return NULL;
     *name = i == 0 ? "meta" : w->colls[i - 1]->store_name;
     return i == 0 ? w->meta : w->colls[i - 1]->st;
+}
+
+/* Let go of every container a drop waits for (invariant 3), but store
+ * keep (a store index of w, 0: none) while it is still in use. */
+static void work_release_dying(struct work *w, size_t keep)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (w->colls[i] && i + 1 != keep && catalog_coll_dying(w->colls[i])) {
+            catalog_coll_put(w->colls[i]);
+            w->colls[i] = NULL;
+        }
 }
 
 static void work_put(struct work *w)
@@ -137,24 +151,28 @@ static void publish(struct datakeys *d, struct work *w, size_t i, const struct s
     if (!v)
         return;
     pthread_mutex_lock(&d->mu);
+    size_t m = 0;
     for (size_t k = 0; k < total; k++) {
         const char *name;
         struct store *st = work_store(w, k, &name);
-        snprintf(v[k].name, sizeof v[k].name, "%s", name);
+        if (!st)
+            continue;
+        struct dk_store *e = &v[m++];
+        snprintf(e->name, sizeof e->name, "%s", name);
         for (int l = 0; l < keyring_layers(d->kr); l++)
-            if (keyring_file_versions(d->kr, store_file_id(st), l, &v[k].oldest[l],
-                                      &v[k].current[l]) == 0 &&
-                v[k].oldest[l] < v[k].current[l])
-                v[k].pending = 1;
+            if (keyring_file_versions(d->kr, store_file_id(st), l, &e->oldest[l],
+                                      &e->current[l]) == 0 &&
+                e->oldest[l] < e->current[l])
+                e->pending = 1;
         for (size_t j = 0; j < d->nstores; j++)
             if (strcmp(d->stores[j].name, name) == 0)
-                v[k].prog = d->stores[j].prog;
+                e->prog = d->stores[j].prog;
         if (k == i && rk)
-            store_rekey_progress(rk, &v[k].prog);
+            store_rekey_progress(rk, &e->prog);
     }
     free(d->stores);
     d->stores = v;
-    d->nstores = total;
+    d->nstores = m;
     pthread_mutex_unlock(&d->mu);
 }
 
@@ -167,10 +185,11 @@ static int hold_all(struct datakeys *d, struct work *w)
 /* Rotate every store's DEKs (one new version per layer). */
 static int rotate_all(struct datakeys *d, struct work *w)
 {
+    work_release_dying(w, 0);
     for (size_t i = 0; i <= w->n; i++) {
         const char *name;
         struct store *st = work_store(w, i, &name);
-        if (i > 0 && catalog_coll_dying(w->colls[i - 1]))
+        if (!st)
             continue;
         int rc = store_rotate_keys(st);
         if (rc)
@@ -182,13 +201,17 @@ static int rotate_all(struct datakeys *d, struct work *w)
 /* Re-encrypt store i of w to the end (or until stopping / dropped). */
 static int reencrypt(struct datakeys *d, struct work *w, size_t i)
 {
-    const char *name;
+    const char *name = "?";
     struct store *st = work_store(w, i, &name);
+    char sname[32];
+    snprintf(sname, sizeof sname, "%s", name); /* the container may go before the log line */
     struct store_rekey *rk;
     int rc = store_rekey_new(st, &rk), done = 0;
     double t0 = now_s();
-    uint64_t bytes0 = 0;
-    while (!rc && !done && !stopping(d) && !(i > 0 && catalog_coll_dying(w->colls[i - 1]))) {
+    for (;;) {
+        work_release_dying(w, i);
+        if (rc || done || stopping(d) || (i > 0 && catalog_coll_dying(w->colls[i - 1])))
+            break;
         rc = store_rekey_step(rk, BATCH, &done);
         struct store_rekey_progress p;
         store_rekey_progress(rk, &p);
@@ -196,18 +219,19 @@ static int reencrypt(struct datakeys *d, struct work *w, size_t i)
         if (!rc && !done && p.waiting_wal) {
             nap(d, 0.2, 0); /* older WAL frames: wait for checkpoints */
         } else if (!rc && !done && d->rate_mbps > 0) {
-            double want = (double)(p.bytes - bytes0) / (d->rate_mbps * 1048576.0);
+            double want = (double)p.bytes / (d->rate_mbps * 1048576.0);
             double ahead = want - (now_s() - t0);
             if (ahead > 0)
                 nap(d, ahead, 0);
         }
     }
     if (rc)
-        fprintf(stderr, "atrestd: re-encrypting store %s: %s\n", name, at_error_detail());
+        fprintf(stderr, "atrestd: re-encrypting store %s: %s\n", sname, at_error_detail());
     else if (done)
         fprintf(stderr, "atrestd: store %s re-encrypted under its new data keys; old keys destroyed\n",
-                name);
-    store_rekey_free(rk);
+                sname);
+    store_rekey_free(rk); /* its connection goes before the store may */
+    work_release_dying(w, 0);
     return rc;
 }
 
@@ -226,8 +250,9 @@ static void run_round(struct datakeys *d, int rotate)
     publish(d, &w, SIZE_MAX, NULL);
     for (size_t i = 0; !rc && i <= w.n && !stopping(d); i++) {
         const char *name;
+        work_release_dying(&w, 0);
         struct store *st = work_store(&w, i, &name);
-        if (!store_rekey_pending(st) || (i > 0 && catalog_coll_dying(w.colls[i - 1])))
+        if (!st || !store_rekey_pending(st))
             continue;
         set_state(d, "reencrypting", NULL);
         rc = reencrypt(d, &w, i);

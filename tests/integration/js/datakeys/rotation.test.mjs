@@ -155,7 +155,9 @@ test("DEK rotation under load survives SIGKILL mid-re-encryption and destroys th
   assert.equal(w.code, 0, w.err);
   assert.match(w.err, /old ones are destroyed/);
   for (const s of Object.values(storesStatus())) assert.deepEqual([s.oldest, s.current, s.pct, Object.keys(s.versions)], [3, 3, 100, ["3"]]);
-  assert.equal((await c.items.query("SELECT VALUE COUNT(1) FROM c").fetchAll()).resources[0], 3000 + acked.length);
+  // every write acknowledged, plus at most the one in flight at the kill
+  const count = (await c.items.query("SELECT VALUE COUNT(1) FROM c").fetchAll()).resources[0];
+  assert.ok(count >= 3000 + acked.length && count <= 3001 + acked.length, `${count} documents, ${acked.length} acknowledged writes`);
 
   client.dispose();
   const r = await srv.stop();
