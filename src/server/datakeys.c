@@ -219,10 +219,14 @@ static int reencrypt(struct datakeys *d, struct work *w, size_t i)
         if (!rc && !done && p.waiting_wal) {
             nap(d, 0.2, 0); /* older WAL frames: wait for checkpoints */
         } else if (!rc && !done && d->rate_mbps > 0) {
-            double want = (double)p.bytes / (d->rate_mbps * 1048576.0);
-            double ahead = want - (now_s() - t0);
-            if (ahead > 0)
-                nap(d, ahead, 0);
+            /* in short naps, so that a drop or a stop need not wait */
+            double want = (double)p.bytes / (d->rate_mbps * 1048576.0), ahead;
+            while ((ahead = want - (now_s() - t0)) > 0 && !stopping(d)) {
+                work_release_dying(w, i);
+                if (i > 0 && catalog_coll_dying(w->colls[i - 1]))
+                    break;
+                nap(d, ahead < 0.25 ? ahead : 0.25, 0);
+            }
         }
     }
     if (rc)
