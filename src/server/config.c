@@ -100,6 +100,8 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
         c->dek_rotation_days = v ? atoi(v) : -2;
     else if (!strcmp(k, "reencrypt_mbps"))
         c->reencrypt_mbps = v ? atoi(v) : -2;
+    else if (!strcmp(k, "dek_max_encryptions"))
+        c->dek_max_encryptions = v ? atoll(v) : -1;
     else
         return -1;
     return 0;
@@ -158,14 +160,14 @@ static void usage(FILE *to)
           "               [--kms-grace-seconds N] [--cmk-check-seconds N]\n"
           "               [--backup-target file:DIR|azblob:URL [--backup-account-key-file F]\n"
           "                [--backup-interval-hours 1-24] [--backup-retain N]]\n"
-          "               [--dek-rotation-days N] [--reencrypt-mbps N]\n"
+          "               [--dek-rotation-days N] [--reencrypt-mbps N] [--dek-max-encryptions N]\n"
           "defaults: --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081\n"
           "environment: ATREST_DATA_DIR ATREST_KEY_DIR ATREST_LISTEN ATREST_MASTER_KEY\n"
           "  ATREST_SECONDARY_KEY ATREST_READONLY_KEY ATREST_TLS_CERT ATREST_TLS_KEY\n"
           "  ATREST_CONFIG ATREST_LOG_REQUESTS ATREST_KMS ATREST_KMS_TOKEN_FILE ATREST_KMS_CA\n"
           "  ATREST_KMS_INSECURE ATREST_KMS_KEY ATREST_CMK ATREST_CMK_TOKEN_FILE ATREST_CMK_CA\n"
           "  ATREST_KMS_GRACE_SECONDS ATREST_CMK_CHECK_SECONDS ATREST_DEK_ROTATION_DAYS\n"
-          "  ATREST_REENCRYPT_MBPS (and the ATREST_BACKUP_* settings)\n",
+          "  ATREST_REENCRYPT_MBPS ATREST_DEK_MAX_ENCRYPTIONS (and the ATREST_BACKUP_* settings)\n",
           to);
 }
 
@@ -224,6 +226,7 @@ int config_load(struct config *c, int argc, char **argv)
         {"backup-retain", required_argument, NULL, 1104},
         {"dek-rotation-days", required_argument, NULL, 1201},
         {"reencrypt-mbps", required_argument, NULL, 1202},
+        {"dek-max-encryptions", required_argument, NULL, 1203},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -273,6 +276,7 @@ int config_load(struct config *c, int argc, char **argv)
         {"ATREST_BACKUP_RETAIN", "backup_retain"},
         {"ATREST_DEK_ROTATION_DAYS", "dek_rotation_days"},
         {"ATREST_REENCRYPT_MBPS", "reencrypt_mbps"},
+        {"ATREST_DEK_MAX_ENCRYPTIONS", "dek_max_encryptions"},
     };
     int ro_reset = 1;
     for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
@@ -364,6 +368,9 @@ int config_load(struct config *c, int argc, char **argv)
         case 1202:
             c->reencrypt_mbps = atoi(optarg);
             break;
+        case 1203:
+            c->dek_max_encryptions = atoll(optarg);
+            break;
         default:
             usage(stderr);
             return -1;
@@ -405,6 +412,10 @@ int config_load(struct config *c, int argc, char **argv)
         c->reencrypt_mbps > 100000) {
         fprintf(stderr, "atrestd: --dek-rotation-days wants 0 to 3650, --reencrypt-mbps 0 to "
                         "100000\n");
+        return -1;
+    }
+    if (c->dek_max_encryptions < 0 || c->dek_max_encryptions > (1LL << 30)) {
+        fprintf(stderr, "atrestd: --dek-max-encryptions wants 1 to 1073741824 (2^30)\n");
         return -1;
     }
     if (c->dek_rotation_days == -1)

@@ -116,7 +116,8 @@ int main(int argc, char **argv)
     if (keysetup_open(&cfg, &ks) != 0)
         goto out;
     struct store_env_options eo = {
-        .data_dir = cfg.data_dir, .outer = ks.kp[0], .inner = ks.kp[1], .create = 1};
+        .data_dir = cfg.data_dir, .outer = ks.kp[0], .inner = ks.kp[1], .create = 1,
+        .rotate_at = (uint64_t)cfg.dek_max_encryptions};
     if ((rc = store_env_open(&eo, &env)) != 0) {
         fprintf(stderr, "atrestd: cannot open the data folder: %s\n", at_error_detail());
         goto out;

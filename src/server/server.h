@@ -48,6 +48,7 @@ struct config {
     /* data-key rotation (docs/kms.md) */
     int dek_rotation_days; /* -1: default (90); 0: off */
     int reencrypt_mbps;    /* -1: default (64); 0: no limit */
+    long long dek_max_encryptions; /* 0: default (2^30) */
     char host[256];
     int port;
     /* key service (docs/kms.md, "atrestd and the key service") */

@@ -175,3 +175,46 @@ test("DEK rotation under load survives SIGKILL mid-re-encryption and destroys th
   const v = cli(["verify", "--data-dir", srv.dataDir, "--key-dir", srv.keyDir]);
   assert.equal(v.code, 0, v.out + v.err);
 });
+
+test("a DEK that reaches its encryption limit is replaced, and its pages re-encrypted on their own", async () => {
+  const root2 = fs.mkdtempSync(path.join(os.tmpdir(), "atrest-it-dek2-"));
+  const s2 = await startServer({ root: root2, args: ["--dek-max-encryptions", "4000", "--reencrypt-mbps", "0"] });
+  const cl = new CosmosClient({ endpoint: s2.endpoint, key: s2.masterKey, agent: new https.Agent({ ca: s2.cert, keepAlive: true }) });
+  try {
+    await cl.databases.create({ id: "db" });
+    const { container } = await cl.database("db").containers.create({ id: "c", partitionKey: { paths: ["/pk"] } });
+    const pad = "q".repeat(1500);
+    const status = () => {
+      const r = cli(["keys", "status", "--data-dir", s2.dataDir, "--key-dir", s2.keyDir]);
+      assert.equal(r.code, 0, r.out + r.err);
+      const m = [...r.out.matchAll(/^\s+c-\d+\s+DEK versions outer (\d+)\.\.(\d+); pages((?: v\d+:\d+)*); ([\d.]+)% on the current/gm)][0];
+      return { oldest: Number(m[1]), current: Number(m[2]), pct: Number(m[4]), versions: m[3].trim() };
+    };
+    // write (updating the same documents, so the file stays well under
+    // 4000 pages) until the container's DEK has sealed 4000 pages
+    let st = status(), rounds = 0;
+    for (; rounds < 100 && st.current < 2; rounds++) {
+      const ops = [];
+      for (let j = 0; j < 100; j++) ops.push({ operationType: "Upsert", resourceBody: { id: `d${(rounds * 100 + j) % 1000}`, pk: `k${j % 3}`, n: rounds, pad } });
+      for (const r of await container.items.bulk(ops)) assert.ok(r.statusCode === 200 || r.statusCode === 201);
+      st = status();
+    }
+    for (let i = 0; i < 300; i++) {
+      st = status();
+      if (st.current >= 2 && st.oldest === st.current && st.pct === 100) break;
+      await sleep(100);
+    }
+    assert.ok(st.current >= 2, `the container's DEK was replaced after 4000 encryptions (${JSON.stringify(st)})`);
+    assert.equal(st.oldest, st.current, `older DEK versions destroyed (${JSON.stringify(st)})`);
+    assert.equal(st.pct, 100);
+    const { resources } = await container.items.query("SELECT VALUE COUNT(1) FROM c").fetchAll();
+    assert.equal(resources[0], Math.min(1000, rounds * 100));
+  } finally {
+    cl.dispose();
+    const r = await s2.stop();
+    assert.equal(r.sanitizer, null, `sanitizer report:\n${r.sanitizer}`);
+    const v = cli(["verify", "--data-dir", s2.dataDir, "--key-dir", s2.keyDir]);
+    assert.equal(v.code, 0, v.out + v.err);
+    if (!process.env.ATREST_KEEP_TMP) fs.rmSync(root2, { recursive: true, force: true });
+  }
+});
