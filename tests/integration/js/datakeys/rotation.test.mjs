@@ -176,9 +176,10 @@ test("DEK rotation under load survives SIGKILL mid-re-encryption and destroys th
   assert.equal(v.code, 0, v.out + v.err);
 });
 
-test("a DEK that reaches its encryption limit is replaced, and its pages re-encrypted on their own", async () => {
+test("a DEK that reaches its encryption limit is replaced, and its pages re-encrypted on their own; an older backup still restores", async () => {
   const root2 = fs.mkdtempSync(path.join(os.tmpdir(), "atrest-it-dek2-"));
-  const s2 = await startServer({ root: root2, args: ["--dek-max-encryptions", "4000", "--reencrypt-mbps", "0"] });
+  const bk = path.join(root2, "backups");
+  const s2 = await startServer({ root: root2, args: ["--dek-max-encryptions", "4000", "--reencrypt-mbps", "0", "--backup-target", `file:${bk}`] });
   const cl = new CosmosClient({ endpoint: s2.endpoint, key: s2.masterKey, agent: new https.Agent({ ca: s2.cert, keepAlive: true }) });
   try {
     await cl.databases.create({ id: "db" });
@@ -192,6 +193,10 @@ test("a DEK that reaches its encryption limit is replaced, and its pages re-encr
     };
     // write (updating the same documents, so the file stays well under
     // 4000 pages) until the container's DEK has sealed 4000 pages
+    const first = (await container.items.bulk([{ operationType: "Create", resourceBody: { id: "before", pk: "k0", pad } }]))[0];
+    assert.equal(first.statusCode, 201);
+    const b = cli(["backup", "now", "--endpoint", s2.endpoint, "--master-key", s2.masterKey, "--cacert", s2.certPath]);
+    assert.equal(b.code, 0, b.err);
     let st = status(), rounds = 0;
     for (; rounds < 100 && st.current < 2; rounds++) {
       const ops = [];
@@ -208,7 +213,19 @@ test("a DEK that reaches its encryption limit is replaced, and its pages re-encr
     assert.equal(st.oldest, st.current, `older DEK versions destroyed (${JSON.stringify(st)})`);
     assert.equal(st.pct, 100);
     const { resources } = await container.items.query("SELECT VALUE COUNT(1) FROM c").fetchAll();
-    assert.equal(resources[0], Math.min(1000, rounds * 100));
+    assert.equal(resources[0], 1 + Math.min(1000, rounds * 100));
+    // the backup taken under the old DEKs restores after they are destroyed
+    const root3 = fs.mkdtempSync(path.join(os.tmpdir(), "atrest-it-dek3-"));
+    const to = path.join(root3, "data"), toKeys = path.join(root3, "keys");
+    const r = cli(["backup", "restore", "--target", `file:${bk}`, "--key-dir", s2.keyDir, "--to", to, "--to-key-dir", toKeys]);
+    assert.equal(r.code, 0, r.err);
+    const s3 = await startServer({ root: root3 });
+    const cl3 = new CosmosClient({ endpoint: s3.endpoint, key: s3.masterKey, agent: new https.Agent({ ca: s3.cert, keepAlive: true }) });
+    const { resources: ids } = await cl3.database("db").container("c").items.query("SELECT VALUE c.id FROM c").fetchAll();
+    assert.deepEqual(ids, ["before"], "the restored account holds what existed at backup time");
+    cl3.dispose();
+    await s3.stop();
+    s3.cleanup();
   } finally {
     cl.dispose();
     const r = await s2.stop();
