@@ -228,6 +228,17 @@ static size_t on_read(char *p, size_t sz, size_t nm, void *ud)
     return n;
 }
 
+/* libcurl rewinds the body when it sends a request again by itself (a
+ * reused connection that turned out dead): the body is in memory. */
+static int on_seek(void *ud, curl_off_t off, int origin)
+{
+    struct az_call *c = ud;
+    if (origin != SEEK_SET || off < 0 || (size_t)off > c->body_len)
+        return CURL_SEEKFUNC_FAIL;
+    c->body_pos = (size_t)off;
+    return CURL_SEEKFUNC_OK;
+}
+
 /* A failure worth another attempt. */
 static int curl_transient(CURLcode cc)
 {
@@ -344,6 +355,8 @@ static int az_once(struct az_store *s, struct az_call *c, CURLcode *ccp)
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(h, CURLOPT_READDATA, c);
+        curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(h, CURLOPT_SEEKDATA, c);
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)c->body_len);
     } else if (strcmp(c->method, "HEAD") == 0) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
