@@ -16,8 +16,11 @@
  * page trailers: the outer layer's version; the inner one is sealed).
  *
  * rotate-data-keys asks a running atrestd to rotate every store's DEKs
- * (POST /atrest/datakeys); with --wait it follows the re-encryption until
- * the old DEKs are destroyed, with a progress line.
+ * (POST /atrest/datakeys with --endpoint, or "rotate-data-keys" on
+ * <data>/atrestd.sock with --data-dir); with --wait it follows the
+ * re-encryption until the old DEKs are destroyed, with a progress line.
+ * With --data-dir and no atrestd on the folder it rotates and re-encrypts
+ * every store itself (the folder's lock keeps atrestd out meanwhile).
  *
  * Exit: status: 0 every checked key can unwrap; 1 some key cannot (the
  * line says why: disabled, access revoked, deleted, unreachable).
@@ -25,10 +28,13 @@
  * re-encryption stopped with an error. 2 usage or setup.
  */
 #include <getopt.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -38,6 +44,7 @@
 #include "keys/kmsprov.h"
 #include "cli/admin.h"
 #include "storage/rekey.h"
+#include "storage/store.h"
 
 int cmd_keys(int argc, char **argv);
 
@@ -208,12 +215,19 @@ static void show_stores(const char *data_dir, int layers)
 
 static int rotate_usage(void)
 {
-    fprintf(stderr, "usage: atrest keys rotate-data-keys --endpoint https://HOST:PORT --master-key "
-                    "B64 [--insecure | --cacert F] [--wait]\n");
+    fprintf(stderr,
+            "usage: atrest keys rotate-data-keys --endpoint https://HOST:PORT --master-key B64\n"
+            "                                    [--insecure | --cacert F] [--wait]\n"
+            "       atrest keys rotate-data-keys --data-dir D [--wait]\n"
+            "                                    [--key-dir K | --kms-token-file F [--kms-ca F]\n"
+            "                                     [--cmk-token-file F] [--cmk-ca F] "
+            "[--kms-insecure]]\n"
+            "With --data-dir it asks the atrestd serving D through D/atrestd.sock, or, when none\n"
+            "runs, rotates and re-encrypts D itself (the key flags open its keys).\n");
     return 2;
 }
 
-/* GET /atrest/datakeys, parsed. NULL (printed) on failure. */
+/* GET or POST /atrest/datakeys, parsed. NULL (printed) on failure. */
 static json_t *datakeys_get(const struct admin_conn *a, const char *what, const char *verb,
                             long want)
 {
@@ -232,39 +246,62 @@ static json_t *datakeys_get(const struct admin_conn *a, const char *what, const 
     return j;
 }
 
-static int cmd_rotate(int argc, char **argv)
+/* Where the state of a rotation comes from: atrestd over HTTPS or over
+ * its control socket. */
+struct rot_src {
+    const char *what;
+    const struct admin_conn *http; /* or */
+    char sock[108];
+};
+
+/* One command to the control socket; its JSON answer, or NULL. errno_out:
+ * the connect error when atrestd does not listen there. */
+static json_t *sock_call(const char *path, const char *cmd, int *errno_out)
 {
-    static const struct option opts[] = {
-        {"endpoint", required_argument, NULL, 'e'}, {"master-key", required_argument, NULL, 'm'},
-        {"cacert", required_argument, NULL, 'c'},   {"insecure", no_argument, NULL, 'i'},
-        {"wait", no_argument, NULL, 'w'},           {NULL, 0, NULL, 0},
-    };
-    struct admin_conn a = {0};
-    int wait = 0, ch;
-    const char *what = "atrest keys rotate-data-keys";
-    optind = 1;
-    while ((ch = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'e':
-            a.endpoint = optarg;
-            break;
-        case 'm':
-            a.master_key = optarg;
-            break;
-        case 'c':
-            a.cacert = optarg;
-            break;
-        case 'i':
-            a.insecure = 1;
-            break;
-        case 'w':
-            wait = 1;
-            break;
-        default:
-            return rotate_usage();
-        }
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    *errno_out = 0;
+    if (strlen(path) >= sizeof a.sun_path) {
+        *errno_out = ENAMETOOLONG;
+        return NULL;
     }
-    json_t *j = datakeys_get(&a, what, "POST", 202);
+    strcpy(a.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        *errno_out = errno ? errno : ECONNREFUSED;
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    char buf[65536];
+    size_t n = 0;
+    int sent = dprintf(fd, "%s\n", cmd) > 0;
+    while (sent && n < sizeof buf - 1) {
+        ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = 0;
+    return json_loads(buf, 0, NULL);
+}
+
+static json_t *rot_call(const struct rot_src *src, int rotate)
+{
+    if (src->http)
+        return datakeys_get(src->http, src->what, rotate ? "POST" : "GET", rotate ? 202 : 200);
+    int e;
+    json_t *j = sock_call(src->sock, rotate ? "rotate-data-keys" : "status", &e);
+    if (!j)
+        fprintf(stderr, "%s: %s: %s\n", src->what, src->sock, e ? strerror(e) : "no answer");
+    return j;
+}
+
+/* Ask for a rotation; with wait, follow it to its end. */
+static int rotate_online(const struct rot_src *src, int wait)
+{
+    const char *what = src->what;
+    json_t *j = rot_call(src, 1);
     if (!j)
         return 2;
     json_int_t mine = json_integer_value(json_object_get(j, "requested"));
@@ -277,7 +314,7 @@ static int cmd_rotate(int argc, char **argv)
     int tty = isatty(2);
     for (;;) {
         sleep(1);
-        if (!(j = datakeys_get(&a, what, "GET", 200)))
+        if (!(j = rot_call(src, 0)))
             return 2;
         json_int_t served = json_integer_value(json_object_get(j, "requestsDone"));
         const char *state = json_string_value(json_object_get(j, "state"));
@@ -308,6 +345,161 @@ static int cmd_rotate(int argc, char **argv)
     }
 }
 
+/* No atrestd on the folder: rotate and re-encrypt every store here. */
+static int rotate_offline(const struct keys_opts *o, const char *what)
+{
+    struct keyring_info info;
+    struct key_provider *kp[2] = {NULL, NULL};
+    struct store_env *env = NULL;
+    int rc = keyring_peek(o->data, &info), out = 2;
+    if (rc) {
+        fprintf(stderr, "%s: %s\n", what,
+                rc == AT_ENOTFOUND ? "the data folder has no keyring" : at_error_detail());
+        return 2;
+    }
+    for (int l = 0; l < info.layers; l++)
+        if (!(kp[l] = layer_provider(o, info.key_id[l], l))) {
+            fprintf(stderr, "%s: cannot open the keys of layer %d (give --key-dir, or the key "
+                            "service's token flags)\n",
+                    what, l);
+            goto done;
+        }
+    struct store_env_options eo = {.data_dir = o->data, .outer = kp[0], .inner = kp[1]};
+    if ((rc = store_env_open(&eo, &env)) != 0) {
+        fprintf(stderr, "%s: %s%s\n", what, at_error_detail(),
+                rc == AT_ELOCKED ? " (atrestd holds it: ask it with --endpoint)" : "");
+        goto done;
+    }
+    struct keyring *kr = store_env_keyring(env);
+    char(*names)[KEYRING_NAME_MAX] = calloc(4096, KEYRING_NAME_MAX);
+    uint8_t(*ids)[KEYRING_FILE_ID_LEN] = calloc(4096, KEYRING_FILE_ID_LEN);
+    size_t n = 0;
+    if (!names || !ids || keyring_list_files(kr, names, ids, 4096, &n) != 0) {
+        fprintf(stderr, "%s: cannot list the stores\n", what);
+        free(names);
+        free(ids);
+        goto done;
+    }
+    out = 0;
+    for (size_t i = 0; i < n && out == 0; i++) {
+        struct store *st = NULL;
+        struct store_rekey *rk = NULL;
+        int done = 0;
+        rc = store_open(env, names[i], &st);
+        if (!rc && !store_rekey_pending(st))
+            rc = store_rotate_keys(st);
+        if (!rc)
+            rc = store_rekey_new(st, &rk);
+        while (!rc && !done)
+            rc = store_rekey_step(rk, 0, &done);
+        struct store_rekey_progress p = {0};
+        if (rk)
+            store_rekey_progress(rk, &p);
+        store_rekey_free(rk);
+        if (st && store_close(st) != 0 && !rc)
+            rc = AT_ESQLITE;
+        if (rc) {
+            fprintf(stderr, "%s: store %s: %s\n", what, names[i], at_error_detail());
+            out = rc == AT_EINTEGRITY ? 1 : 2;
+        } else {
+            fprintf(stderr, "%s: store %s: %llu pages re-encrypted, %llu old DEK versions "
+                            "destroyed\n",
+                    what, names[i], (unsigned long long)p.rewritten,
+                    (unsigned long long)p.destroyed);
+        }
+    }
+    free(names);
+    free(ids);
+    if (out == 0)
+        fprintf(stderr, "%s: done: every page is under the new data keys; the old ones are "
+                        "destroyed\n",
+                what);
+done:
+    store_env_close(env);
+    kp_destroy(kp[0]);
+    kp_destroy(kp[1]);
+    return out;
+}
+
+static int cmd_rotate(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"endpoint", required_argument, NULL, 'e'},       {"master-key", required_argument, NULL, 'm'},
+        {"cacert", required_argument, NULL, 'a'},         {"insecure", no_argument, NULL, 'I'},
+        {"wait", no_argument, NULL, 'w'},                 {"data-dir", required_argument, NULL, 'd'},
+        {"key-dir", required_argument, NULL, 'k'},        {"kms-token-file", required_argument, NULL, 't'},
+        {"kms-ca", required_argument, NULL, 'c'},         {"cmk-token-file", required_argument, NULL, 'T'},
+        {"cmk-ca", required_argument, NULL, 'C'},         {"kms-insecure", no_argument, NULL, 'i'},
+        {NULL, 0, NULL, 0},
+    };
+    struct admin_conn a = {0};
+    struct keys_opts o = {0};
+    int wait = 0, ch;
+    const char *what = "atrest keys rotate-data-keys";
+    optind = 1;
+    while ((ch = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'e':
+            a.endpoint = optarg;
+            break;
+        case 'm':
+            a.master_key = optarg;
+            break;
+        case 'a':
+            a.cacert = optarg;
+            break;
+        case 'I':
+            a.insecure = 1;
+            break;
+        case 'w':
+            wait = 1;
+            break;
+        case 'd':
+            o.data = optarg;
+            break;
+        case 'k':
+            o.keys = optarg;
+            break;
+        case 't':
+            o.kms_token = optarg;
+            break;
+        case 'c':
+            o.kms_ca = optarg;
+            break;
+        case 'T':
+            o.cmk_token = optarg;
+            break;
+        case 'C':
+            o.cmk_ca = optarg;
+            break;
+        case 'i':
+            o.insecure = 1;
+            break;
+        default:
+            return rotate_usage();
+        }
+    }
+    if (optind + 1 != argc || (!a.endpoint && !o.data))
+        return rotate_usage();
+    struct rot_src src = {.what = what};
+    if (a.endpoint) {
+        src.http = &a;
+        return rotate_online(&src, wait);
+    }
+    if (snprintf(src.sock, sizeof src.sock, "%s/atrestd.sock", o.data) >= (int)sizeof src.sock)
+        return rotate_offline(&o, what);
+    int e;
+    json_t *probe = sock_call(src.sock, "status", &e);
+    if (!probe) {
+        if (e == ENOENT || e == ECONNREFUSED)
+            return rotate_offline(&o, what); /* no atrestd serves the folder */
+        fprintf(stderr, "%s: %s: %s\n", what, src.sock, e ? strerror(e) : "no answer");
+        return 2;
+    }
+    json_decref(probe);
+    return rotate_online(&src, wait);
+}
+
 int cmd_keys(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "rotate-data-keys") == 0)
@@ -326,7 +518,9 @@ int cmd_keys(int argc, char **argv)
                         "[--kms-insecure]\n"
                         "       atrest keys rotate-data-keys --endpoint https://HOST:PORT "
                         "--master-key B64\n"
-                        "                          [--insecure | --cacert F] [--wait]\n");
+                        "                          [--insecure | --cacert F] [--wait]\n"
+                        "       atrest keys rotate-data-keys --data-dir D [--wait] [key flags as "
+                        "for status]\n");
         return 2;
     }
     int c;

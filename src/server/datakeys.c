@@ -15,6 +15,13 @@
  * Signed like every request (resource type "atrest", link
  * "atrest/datakeys"); a read-only key may GET but not POST (auth.c).
  *
+ * The same two operations answer on a Unix socket in the data folder,
+ * <data>/atrestd.sock (mode 0600, in a 0700 folder: only the account's
+ * owner can connect), one command line per connection — "rotate-data-keys"
+ * or "status" — and one JSON line back. `atrest keys rotate-data-keys
+ * --data-dir D` uses it, so an operator on the machine needs no endpoint
+ * or master key.
+ *
  * Invariants:
  *   1. One thread does all of it: rotations and re-encryptions never run
  *      twice at once, and a rotation requested during a re-encryption is
@@ -29,11 +36,17 @@
  *   4. Throttle: after each batch the thread sleeps so that the bytes it
  *      read stay under --reencrypt-mbps (0: no limit).
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "server/keymon.h"
 #include "server/server.h"
@@ -64,6 +77,11 @@ struct datakeys {
     char error[512];
     struct dk_store *stores;
     size_t nstores;
+    /* the control socket */
+    int sock;
+    char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    pthread_t ctl_thread;
+    int ctl_on;
 };
 
 static double now_s(void)
@@ -296,6 +314,108 @@ static void *datakeys_main(void *p)
     return NULL;
 }
 
+static json_t *status_json(struct datakeys *d);
+
+static void request_rotation(struct datakeys *d)
+{
+    pthread_mutex_lock(&d->mu);
+    d->requested++;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* One connection: a command line in, a JSON line out. */
+static void ctl_serve(struct datakeys *d, int fd)
+{
+    char line[128];
+    size_t n = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    while (n < sizeof line - 1 && poll(&p, 1, 2000) == 1) {
+        ssize_t r = read(fd, line + n, sizeof line - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (memchr(line, '\n', n))
+            break;
+    }
+    line[n] = 0;
+    line[strcspn(line, "\r\n")] = 0;
+    json_t *o;
+    if (strcmp(line, "rotate-data-keys") == 0) {
+        request_rotation(d);
+        o = status_json(d);
+    } else if (strcmp(line, "status") == 0) {
+        o = status_json(d);
+    } else {
+        o = json_pack("{s:s}", "error", "unknown command (rotate-data-keys, status)");
+    }
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (text) {
+        size_t len = strlen(text), off = 0;
+        while (off < len) {
+            ssize_t w = send(fd, text + off, len - off, MSG_NOSIGNAL);
+            if (w <= 0)
+                break;
+            off += (size_t)w;
+        }
+        if (off == len && send(fd, "\n", 1, MSG_NOSIGNAL) != 1)
+            off = 0;
+        free(text);
+    }
+}
+
+static void *ctl_main(void *p)
+{
+    struct datakeys *d = p;
+    while (!stopping(d)) {
+        struct pollfd pf = {.fd = d->sock, .events = POLLIN};
+        if (poll(&pf, 1, 250) != 1)
+            continue;
+        int fd = accept4(d->sock, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ctl_serve(d, fd);
+        close(fd);
+    }
+    return NULL;
+}
+
+/* Listen on <data>/atrestd.sock; without it (a path too long for a Unix
+ * socket, an error) the HTTP resource still works. */
+static void ctl_start(struct datakeys *d, const char *data_dir)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    d->sock = -1;
+    int n = snprintf(d->sock_path, sizeof d->sock_path, "%s/atrestd.sock", data_dir);
+    if (n < 0 || (size_t)n >= sizeof d->sock_path) {
+        fprintf(stderr, "atrestd: data folder path too long for the control socket; use "
+                        "/atrest/datakeys\n");
+        d->sock_path[0] = 0;
+        return;
+    }
+    memcpy(a.sun_path, d->sock_path, (size_t)n + 1);
+    unlink(d->sock_path); /* left by a killed atrestd: the folder's lock is ours */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    mode_t old = umask(077);
+    int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 8) == 0;
+    umask(old);
+    if (!ok) {
+        fprintf(stderr, "atrestd: control socket %s: %s\n", d->sock_path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        d->sock_path[0] = 0;
+        return;
+    }
+    d->sock = fd;
+    d->ctl_on = pthread_create(&d->ctl_thread, NULL, ctl_main, d) == 0;
+    if (!d->ctl_on) {
+        close(fd);
+        unlink(d->sock_path);
+        d->sock = -1;
+    }
+}
+
 int datakeys_start(struct server *srv, struct store_env *env, const struct datakeys_settings *s)
 {
     struct datakeys *d = calloc(1, sizeof *d);
@@ -320,6 +440,7 @@ int datakeys_start(struct server *srv, struct store_env *env, const struct datak
         return at_error_set(rc, "cannot start the data-key thread: %s", strerror(rc));
     }
     srv->datakeys = d;
+    ctl_start(d, store_env_data_dir(env));
     return 0;
 }
 
@@ -333,6 +454,11 @@ void datakeys_stop(struct server *srv)
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);
     pthread_join(d->thread, NULL);
+    if (d->ctl_on) {
+        pthread_join(d->ctl_thread, NULL);
+        close(d->sock);
+        unlink(d->sock_path);
+    }
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv);
     free(d->stores);
@@ -387,10 +513,7 @@ void datakeys_handle(struct req *r)
                 return;
             }
         }
-        pthread_mutex_lock(&d->mu);
-        d->requested++;
-        pthread_cond_broadcast(&d->cv);
-        pthread_mutex_unlock(&d->mu);
+        request_rotation(d);
         json_t *o = status_json(d);
         resp_json(r, 202, o);
         json_decref(o);

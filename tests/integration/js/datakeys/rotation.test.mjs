@@ -174,6 +174,19 @@ test("DEK rotation under load survives SIGKILL mid-re-encryption and destroys th
   assert.deepEqual({ code: r.code, forced: r.forced }, { code: 0, forced: false });
   const v = cli(["verify", "--data-dir", srv.dataDir, "--key-dir", srv.keyDir]);
   assert.equal(v.code, 0, v.out + v.err);
+
+  // no atrestd on the folder: the CLI rotates and re-encrypts it itself
+  const off = cli(["keys", "rotate-data-keys", "--data-dir", srv.dataDir, "--key-dir", srv.keyDir]);
+  assert.equal(off.code, 0, off.err);
+  assert.match(off.err, /old ones are destroyed/);
+  for (const s of Object.values(storesStatus())) assert.deepEqual([s.oldest, s.current, s.pct, Object.keys(s.versions)], [4, 4, 100, ["4"]]);
+  const v2 = cli(["verify", "--data-dir", srv.dataDir, "--key-dir", srv.keyDir]);
+  assert.equal(v2.code, 0, v2.out + v2.err);
+  // and atrestd serves it afterwards
+  c = await start([]);
+  assert.equal((await c.items.query("SELECT VALUE COUNT(1) FROM c").fetchAll()).resources[0], count);
+  client.dispose();
+  await srv.stop();
 });
 
 test("a DEK that reaches its encryption limit is replaced, and its pages re-encrypted on their own; an older backup still restores", async () => {
@@ -197,8 +210,13 @@ test("a DEK that reaches its encryption limit is replaced, and its pages re-encr
     assert.equal(first.statusCode, 201);
     const b = cli(["backup", "now", "--endpoint", s2.endpoint, "--master-key", s2.masterKey, "--cacert", s2.certPath]);
     assert.equal(b.code, 0, b.err);
+    // ask through the folder's control socket (no endpoint, no key)
+    const viaSock = cli(["keys", "rotate-data-keys", "--data-dir", s2.dataDir, "--wait"]);
+    assert.equal(viaSock.code, 0, viaSock.err);
+    assert.match(viaSock.err, /old ones are destroyed/);
     let st = status(), rounds = 0;
-    for (; rounds < 100 && st.current < 2; rounds++) {
+    assert.deepEqual([st.oldest, st.current], [2, 2], "rotated through the control socket");
+    for (; rounds < 100 && st.current < 3; rounds++) {
       const ops = [];
       for (let j = 0; j < 100; j++) ops.push({ operationType: "Upsert", resourceBody: { id: `d${(rounds * 100 + j) % 1000}`, pk: `k${j % 3}`, n: rounds, pad } });
       for (const r of await container.items.bulk(ops)) assert.ok(r.statusCode === 200 || r.statusCode === 201);
@@ -206,10 +224,10 @@ test("a DEK that reaches its encryption limit is replaced, and its pages re-encr
     }
     for (let i = 0; i < 300; i++) {
       st = status();
-      if (st.current >= 2 && st.oldest === st.current && st.pct === 100) break;
+      if (st.current >= 3 && st.oldest === st.current && st.pct === 100) break;
       await sleep(100);
     }
-    assert.ok(st.current >= 2, `the container's DEK was replaced after 4000 encryptions (${JSON.stringify(st)})`);
+    assert.ok(st.current >= 3, `the container's DEK was replaced after 4000 encryptions (${JSON.stringify(st)})`);
     assert.equal(st.oldest, st.current, `older DEK versions destroyed (${JSON.stringify(st)})`);
     assert.equal(st.pct, 100);
     const { resources } = await container.items.query("SELECT VALUE COUNT(1) FROM c").fetchAll();
