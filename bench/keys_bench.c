@@ -163,6 +163,7 @@ static void *rk_main(void *p)
     int rc = store_rekey_new(r->st, &rk);
     if (rc)
         die("store_rekey_new", rc);
+    store_rekey_set_threads(rk, r->mbps ? 1 : 2);
     double t0 = now_s();
     while (!r->stop && !r->done) {
         if ((rc = store_rekey_step(rk, r->mbps ? 1024 : 8192, &r->done)) != 0)

@@ -390,6 +390,8 @@ static int rotate_offline(const struct keys_opts *o, const char *what)
             rc = store_rotate_keys(st);
         if (!rc)
             rc = store_rekey_new(st, &rk);
+        if (!rc)
+            store_rekey_set_threads(rk, 2); /* nothing else runs on the folder */
         while (!rc && !done)
             rc = store_rekey_step(rk, 0, &done);
         struct store_rekey_progress p = {0};

@@ -225,6 +225,8 @@ static int reencrypt(struct datakeys *d, struct work *w, size_t i)
     snprintf(sname, sizeof sname, "%s", name); /* the container may go before the log line */
     struct store_rekey *rk;
     int rc = store_rekey_new(st, &rk), done = 0;
+    if (!rc && d->rate_mbps == 0)
+        store_rekey_set_threads(rk, 2); /* unthrottled: as fast as the machine goes */
     double t0 = now_s();
     for (;;) {
         work_release_dying(w, i);

@@ -51,6 +51,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,8 @@ struct store_rekey {
     uint64_t npages;
     uint8_t *journal; /* header + up to MAX_BATCH pages + sum */
     uint8_t *plain;   /* secmem page */
+    uint8_t *plain2;  /* the second thread's, when threads == 2 */
+    int threads;      /* 1 or 2: threads reading and re-sealing a batch */
     struct store_rekey_progress prog;
     char jpath[PATH_MAX + 8];
     int jfd;
@@ -358,7 +361,9 @@ int store_rekey_new(struct store *st, struct store_rekey **out)
     snprintf(rk->jpath, sizeof rk->jpath, "%s-rekey", store_path(st));
     rk->journal = malloc(RJ_HDR + (size_t)MAX_BATCH * RJ_REC + RJ_SUM);
     rk->plain = secmem_alloc(PAGE_SIZE);
-    int rc = rk->journal && rk->plain ? store_connect(st, &rk->db) : AT_ENOMEM;
+    rk->plain2 = secmem_alloc(PAGE_SIZE);
+    rk->threads = 1;
+    int rc = rk->journal && rk->plain && rk->plain2 ? store_connect(st, &rk->db) : AT_ENOMEM;
     if (rc) {
         store_rekey_free(rk);
         return rc;
@@ -380,7 +385,13 @@ void store_rekey_free(struct store_rekey *rk)
         close(rk->jfd);
     free(rk->journal);
     secmem_free(rk->plain, PAGE_SIZE);
+    secmem_free(rk->plain2, PAGE_SIZE);
     free(rk);
+}
+
+void store_rekey_set_threads(struct store_rekey *rk, int threads)
+{
+    rk->threads = threads == 2 ? 2 : 1;
 }
 
 void store_rekey_progress(const struct store_rekey *rk, struct store_rekey_progress *p)
@@ -391,25 +402,66 @@ void store_rekey_progress(const struct store_rekey *rk, struct store_rekey_progr
 /* Re-seal one sealed page in place if it is under an older version in
  * any layer (*resealed set), or leave it as it is. The outer version is
  * in the clear; the inner one only shows once the outer layer is open. */
-static int reseal(struct store_rekey *rk, uint32_t pgno, uint8_t *page, int *resealed)
+static int reseal(struct store_rekey *rk, uint8_t *plain, uint32_t pgno, uint8_t *page,
+                  int *resealed)
 {
     *resealed = trailer_version(page, 0) < rk->cur[0];
     if (!*resealed && rk->layers == 1)
         return 0;
     uint32_t v[2];
-    memcpy(rk->plain, page, PAGE_SIZE);
-    int rc = page_open_versions(rk->kr, rk->id, rk->layers, pgno, rk->plain, v);
+    memcpy(plain, page, PAGE_SIZE);
+    int rc = page_open_versions(rk->kr, rk->id, rk->layers, pgno, plain, v);
     if (rc == 0 && rk->layers == 2 && v[1] < rk->cur[1])
         *resealed = 1;
     if (rc == 0 && *resealed)
-        rc = page_seal(rk->kr, rk->id, rk->layers, pgno, rk->plain);
+        rc = page_seal(rk->kr, rk->id, rk->layers, pgno, plain);
     if (rc == 0 && *resealed)
-        memcpy(page, rk->plain, PAGE_SIZE);
-    secmem_wipe(rk->plain, PAGE_SIZE);
+        memcpy(page, plain, PAGE_SIZE);
+    secmem_wipe(plain, PAGE_SIZE);
     if (rc == AT_EINTEGRITY)
         return at_error_set(rc, "store %s: page %u fails authentication; re-encryption stopped",
                             store_path(rk->st), pgno);
     return rc;
+}
+
+/* A part of a batch: pages [index, index + n) of it, read into the
+ * journal buffer and re-sealed there. */
+struct part {
+    struct store_rekey *rk;
+    int fd;
+    uint32_t index, n;
+    uint8_t *plain;
+    int rc;
+    uint32_t got, lo, hi, resealed; /* pages read; older pages [lo, hi] (batch indexes) */
+};
+
+static void part_run(struct part *p)
+{
+    struct store_rekey *rk = p->rk;
+    uint8_t *pages = rk->journal + RJ_HDR + (size_t)p->index * PAGE_SIZE;
+    size_t got;
+    if (pread_full(p->fd, pages, (size_t)p->n * PAGE_SIZE,
+                   (off_t)(rk->next + p->index - 1) * PAGE_SIZE, &got) != 0) {
+        p->rc = sys_error("cannot read", store_path(rk->st));
+        return;
+    }
+    p->got = (uint32_t)(got / PAGE_SIZE);
+    for (uint32_t i = 0; i < p->got && !p->rc; i++) {
+        int resealed = 0;
+        p->rc = reseal(rk, p->plain, rk->next + p->index + i, pages + (size_t)i * PAGE_SIZE,
+                       &resealed);
+        if (resealed) {
+            p->lo = p->lo < p->index + i ? p->lo : p->index + i;
+            p->hi = p->index + i;
+            p->resealed++;
+        }
+    }
+}
+
+static void *part_main(void *arg)
+{
+    part_run(arg);
+    return NULL;
 }
 
 /* One batch of the main pass, under the rewrite lock (invariant 2). */
@@ -422,6 +474,7 @@ static int pass_batch(struct store_rekey *rk, uint32_t max)
         return rc;
     struct stat sb;
     uint32_t n = 0, lo = UINT32_MAX, hi = 0, resealed_n = 0; /* older pages: [lo, hi] */
+    struct part part[2] = {{0}};
     uint8_t *pages = rk->journal + RJ_HDR;
     if (fstat(fd, &sb) != 0) {
         rc = sys_error("cannot stat", path);
@@ -435,23 +488,37 @@ static int pass_batch(struct store_rekey *rk, uint32_t max)
         goto out;
     }
     n = (uint32_t)(npages - rk->next + 1 < max ? npages - rk->next + 1 : max);
-    size_t got;
-    if (pread_full(fd, pages, (size_t)n * PAGE_SIZE, (off_t)(rk->next - 1) * PAGE_SIZE, &got) !=
-        0) {
-        rc = sys_error("cannot read", path);
-        goto out;
-    }
-    n = (uint32_t)(got / PAGE_SIZE); /* shorter: a checkpoint truncated the file before */
-    for (uint32_t i = 0; i < n; i++) {
-        int resealed;
-        if ((rc = reseal(rk, rk->next + i, pages + (size_t)i * PAGE_SIZE, &resealed)) != 0)
-            goto out;
-        if (resealed) {
-            lo = lo < i ? lo : i;
-            hi = i;
-            resealed_n++;
+    /* Read and re-seal in one or two parts (threads); a part that reads
+     * short (a checkpoint truncated the file before we held the lock) ends
+     * the batch there. */
+    int nparts = rk->threads == 2 && n >= 256 ? 2 : 1;
+    uint32_t half = nparts == 2 ? n / 2 : n;
+    for (int k = 0; k < nparts; k++)
+        part[k] = (struct part){.rk = rk, .fd = fd, .index = k ? half : 0,
+                                .n = k ? n - half : half, .plain = k ? rk->plain2 : rk->plain,
+                                .lo = UINT32_MAX};
+    pthread_t t2;
+    int spawned = nparts == 2 && pthread_create(&t2, NULL, part_main, &part[1]) == 0;
+    part_run(&part[0]);
+    if (nparts == 2 && spawned)
+        pthread_join(t2, NULL);
+    else if (nparts == 2)
+        part_run(&part[1]);
+    n = 0;
+    for (int k = 0; k < nparts; k++) {
+        if (!rc)
+            rc = part[k].rc;
+        if (part[k].lo != UINT32_MAX) {
+            lo = lo < part[k].lo ? lo : part[k].lo;
+            hi = part[k].hi;
         }
+        resealed_n += part[k].resealed;
+        n += part[k].got;
+        if (part[k].got < part[k].n)
+            break;
     }
+    if (rc)
+        goto out;
     rk->prog.bytes += (uint64_t)n * PAGE_SIZE;
     rk->prog.visited += n;
     if (lo != UINT32_MAX) {

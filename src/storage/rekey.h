@@ -38,6 +38,10 @@ int store_rekey_new(struct store *st, struct store_rekey **out) AT_WUR;
  * key destroyed), errno values (I/O), keyring errors. */
 int store_rekey_step(struct store_rekey *rk, uint32_t max_pages, int *done) AT_WUR;
 
+/* Read and re-seal each batch with 1 (default) or 2 threads: 2 for an
+ * unthrottled run on an idle machine, 1 beside foreground work. */
+void store_rekey_set_threads(struct store_rekey *rk, int threads);
+
 struct store_rekey_progress {
     uint64_t pages;     /* main-file pages when the current pass began */
     uint64_t visited;   /* pages of the current pass looked at */

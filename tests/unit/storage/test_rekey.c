@@ -42,11 +42,14 @@
 #include "storage/store.h"
 #include "storage/verify.h"
 
-/* Run a re-encryption of st to the end in batches of batch pages. */
-static void rekey_all(struct store *st, uint32_t batch, struct store_rekey_progress *out)
+/* Run a re-encryption of st to the end in batches of batch pages, with
+ * threads (1 or 2) reading and re-sealing each batch. */
+static void rekey_all(struct store *st, uint32_t batch, int threads,
+                      struct store_rekey_progress *out)
 {
     struct store_rekey *rk;
     assert_int_equal(store_rekey_new(st, &rk), 0);
+    store_rekey_set_threads(rk, threads);
     int done = 0;
     for (int i = 0; i < 1000000 && !done; i++) {
         int rc = store_rekey_step(rk, batch, &done);
@@ -110,7 +113,7 @@ static void test_idle(void **state)
     assert_true(store_rekey_pending(st));
     assert_versions(st, 1, 1, 2);
     struct store_rekey_progress p;
-    rekey_all(st, 64, &p);
+    rekey_all(st, 64, 1, &p);
     assert_true(p.rewritten > 100);
     assert_int_equal(p.destroyed, 1);
     assert_false(store_rekey_pending(st));
@@ -120,7 +123,7 @@ static void test_idle(void **state)
     assert_verifies(&fx);
     /* A second rotation works the same way. */
     assert_int_equal(store_rotate_keys(st), 0);
-    rekey_all(st, 8192, NULL);
+    rekey_all(st, 8192, 2, NULL); /* two threads, 2 parts per batch */
     assert_census_only(st, 1, 3);
     assert_int_equal(store_close(st), 0);
     fx_close(&fx);
@@ -208,7 +211,7 @@ static void run_under_load(int layers)
     assert_int_equal(pthread_create(&rt, NULL, reader_main, &L), 0);
     assert_int_equal(store_rotate_keys(st), 0);
     struct store_rekey_progress p;
-    rekey_all(st, 32, &p);
+    rekey_all(st, layers == 2 ? 300 : 32, layers, &p);
     L.stop = 1;
     pthread_join(wt, NULL);
     pthread_join(rt, NULL);
@@ -344,7 +347,7 @@ static void test_sigkill(void **state)
     assert_int_equal(fx_reopen(&fx), 0);
     assert_int_equal(store_open(fx.env, "s", &st), 0);
     if (store_rekey_pending(st))
-        rekey_all(st, 256, NULL);
+        rekey_all(st, 256, 2, NULL);
     assert_versions(st, 1, 2, 2);
     assert_census_only(st, 1, 2);
     assert_int_equal(fx_check_docs(st, 6000, 700, NULL), 0);
