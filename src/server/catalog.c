@@ -49,7 +49,7 @@ struct catalog {
 
 static const char COLL_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS docs(seq INTEGER PRIMARY KEY, pk TEXT NOT NULL, id TEXT NOT "
-    "NULL, etag TEXT NOT NULL, ts INTEGER NOT NULL, body TEXT NOT NULL);"
+    "NULL, etag TEXT NOT NULL, ts INTEGER NOT NULL, body TEXT NOT NULL, noix INTEGER);"
     "CREATE UNIQUE INDEX IF NOT EXISTS docs_pk_id ON docs(pk, id);"
     "CREATE TABLE IF NOT EXISTS uniq(pk TEXT NOT NULL, k INTEGER NOT NULL, val TEXT NOT NULL, "
     "seq INTEGER NOT NULL, PRIMARY KEY(pk, k, val)) WITHOUT ROWID;"
@@ -100,6 +100,19 @@ static int meta_write(struct catalog *cat, char *sql)
     int rc = store_write(cat->mw, exec_sql, sql);
     sqlite3_free(sql);
     return rc;
+}
+
+/* docs.noix (1: written unindexed, x-ms-indexing-directive) came after the
+ * first stores were made: add it to one that lacks it. */
+static int docs_add_noix(struct store *st)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(store_db(st), "SELECT noix FROM docs LIMIT 0", -1, &s, NULL) ==
+        SQLITE_OK) {
+        sqlite3_finalize(s);
+        return 0;
+    }
+    return store_exec(st, "ALTER TABLE docs ADD COLUMN noix INTEGER");
 }
 
 static int set_paths(struct coll *c)
@@ -179,7 +192,8 @@ static int coll_start(struct catalog *cat, struct coll *c, int create)
                     : store_open(cat->env, c->store_name, &c->st);
     if (rc)
         return rc;
-    if ((rc = store_exec(c->st, COLL_SCHEMA)) != 0 || (rc = store_exec(c->st, IX_SCHEMA)) != 0)
+    if ((rc = store_exec(c->st, COLL_SCHEMA)) != 0 || (rc = docs_add_noix(c->st)) != 0 ||
+        (rc = store_exec(c->st, IX_SCHEMA)) != 0)
         goto fail;
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(store_db(c->st), "SELECT COALESCE(MAX(seq),0)+1 FROM docs", -1, &s,

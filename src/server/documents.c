@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "query/query.h"
@@ -28,9 +29,10 @@
 enum { W_GET, W_INS, W_UPD, W_DEL, W_UQ_GET, W_UQ_DEL, W_UQ_INS };
 
 static const char *const WSQL[] = {
-    [W_GET] = "SELECT seq, etag, body FROM docs WHERE pk=?1 AND id=?2",
-    [W_INS] = "INSERT INTO docs(seq, pk, id, etag, ts, body) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-    [W_UPD] = "UPDATE docs SET etag=?2, ts=?3, body=?4 WHERE seq=?1",
+    [W_GET] = "SELECT seq, etag, body, noix FROM docs WHERE pk=?1 AND id=?2",
+    [W_INS] = "INSERT INTO docs(seq, pk, id, etag, ts, body, noix) VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
+              "?7)",
+    [W_UPD] = "UPDATE docs SET etag=?2, ts=?3, body=?4, noix=?5 WHERE seq=?1",
     [W_DEL] = "DELETE FROM docs WHERE seq=?1",
     [W_UQ_GET] = "SELECT seq FROM uniq WHERE pk=?1 AND k=?2 AND val=?3",
     [W_UQ_DEL] = "DELETE FROM uniq WHERE seq=?1",
@@ -356,8 +358,10 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
     uint64_t seq = 0;
     char etag[48] = "";
     char *old = NULL;
+    int old_noix = 0;
     if (exists) {
         seq = (uint64_t)sqlite3_column_int64(g, 0);
+        old_noix = sqlite3_column_int(g, 3) != 0;
         snprintf(etag, sizeof etag, "%s", (const char *)sqlite3_column_text(g, 1));
         int indexed = c->wpol && ixpol_mode(c->wpol) != IX_NONE;
         if (op->kind == DOP_READ || op->kind == DOP_PATCH || (indexed && op->kind != DOP_CREATE)) {
@@ -407,7 +411,7 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
         }
         if ((rc = uniq_apply(c, db, op, seq, 1)) != 0)
             break;
-        if (ix_update(c, db, seq, old, NULL, 0) != 0) {
+        if (ix_update(c, db, seq, old_noix ? NULL : old, NULL, 0) != 0) {
             rc = sql_fail(op);
             break;
         }
@@ -446,6 +450,13 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
             rc = sql_fail(op);
             break;
         }
+        /* Indexed unless the request says Exclude, or the policy is not
+         * automatic and the request does not say Include. */
+        int noix = op->directive ? op->directive < 0
+                                 : c->wpol && ixpol_mode(c->wpol) == IX_CONSISTENT &&
+                                       !ixpol_automatic(c->wpol);
+        if (op->kind == DOP_PATCH && !op->directive)
+            noix = old_noix; /* a patch keeps how the document was indexed */
         sqlite3_bind_int64(w, 1, (sqlite3_int64)seq);
         if (exists) {
             sqlite3_bind_text(w, 2, op->etag, -1, SQLITE_STATIC);
@@ -458,6 +469,10 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
             sqlite3_bind_int64(w, 5, ts);
             sqlite3_bind_text(w, 6, op->body, (int)op->body_len, SQLITE_STATIC);
         }
+        if (noix)
+            sqlite3_bind_int(w, exists ? 5 : 7, 1);
+        else
+            sqlite3_bind_null(w, exists ? 5 : 7);
         int s = sqlite3_step(w);
         sqlite3_reset(w);
         if (s != SQLITE_DONE) {
@@ -466,7 +481,9 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
         }
         if ((rc = uniq_apply(c, db, op, seq, 0)) != 0)
             break;
-        if (ix_update(c, db, seq, exists ? old : NULL, op->doc, ts) != 0) {
+        /* the old version's keys are in the index only if it was indexed */
+        if (ix_update(c, db, seq, exists && !old_noix ? old : NULL, noix ? NULL : op->doc, ts) !=
+            0) {
             rc = sql_fail(op);
             break;
         }
@@ -606,11 +623,32 @@ static void doc_read(struct req *r, struct coll *c, const char *id)
     free(pk);
 }
 
+/* x-ms-indexing-directive: Include (1), Exclude (-1), Default or absent
+ * (0). Anything else is answered 400 (nonzero returned). */
+int req_directive(struct req *r, int *out)
+{
+    const char *v = req_header(r, "x-ms-indexing-directive");
+    *out = 0;
+    if (!v || strcasecmp(v, "Default") == 0)
+        return 0;
+    if (strcasecmp(v, "Include") == 0)
+        *out = 1;
+    else if (strcasecmp(v, "Exclude") == 0)
+        *out = -1;
+    else
+        return srv_error(r, 400, 0,
+                         "Invalid value for the header x-ms-indexing-directive: expected "
+                         "Include, Exclude or Default.");
+    return 0;
+}
+
 static void doc_write(struct req *r, struct coll *c, int kind, const char *id)
 {
     struct dop op = {0};
     op.kind = kind;
     op.if_match = req_header(r, "if-match");
+    if (kind != DOP_DELETE && req_directive(r, &op.directive) != 0)
+        return;
     json_t *pkv = NULL;
     char *pk = NULL;
     if (req_pk(r, c, &pkv, &pk, 1) != 0)

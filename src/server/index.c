@@ -179,7 +179,9 @@ static int rebuild_batch(sqlite3 *db, void *arg)
     maxseq = (uint64_t)sqlite3_column_int64(s, 1);
     sqlite3_finalize(s);
     s = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT seq, body FROM docs WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT seq, body FROM docs WHERE seq > ?1 AND noix IS NULL ORDER BY "
+                           "seq LIMIT ?2",
                            -1, &s, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_int64(s, 1, (sqlite3_int64)cursor);

@@ -228,6 +228,10 @@ void patch_handle(struct req *r, struct coll *c, const char *id)
     op.patch = ops;
     op.cond = json_is_string(cond) ? json_string_value(cond) : NULL;
     op.if_match = req_header(r, "if-match");
+    if (req_directive(r, &op.directive) != 0) {
+        json_decref(b);
+        return;
+    }
     if (req_pk(r, c, &op.pkval, &op.pk, 1) == 0)
         documents_run(r, c, &op);
     dop_free(&op);

@@ -280,6 +280,7 @@ struct plan {
     struct krange order; /* P_ORDERED */
     int desc;
     int index_used;
+    int hide_noix; /* P_SCAN: leave out documents written unindexed (consistent mode) */
     double lookup_ms;
 };
 
@@ -353,7 +354,7 @@ static int whole_path_in_order(struct rconn *db, const struct ixpol *pol, const 
     const char *exists = "SELECT EXISTS(SELECT 1 FROM ix WHERE k >= ?1 AND k < ?2)";
     ok = ok && count_sql(db, exists, &empty) == 0 && count_sql(db, exists, &below) == 0;
     if (ok) {
-        long long docs = count_sql(db, "SELECT count(*) FROM docs", NULL);
+        long long docs = count_sql(db, "SELECT count(*) FROM docs WHERE noix IS NULL", NULL);
         ok = docs >= 0 &&
              count_sql(db, "SELECT count(*) FROM ix WHERE k >= ?1 AND k < ?2", &scalars) == docs;
     }
@@ -407,6 +408,10 @@ static int plan_make(struct rconn *db, const struct q_query *q, const json_t *pk
 {
     memset(pl, 0, sizeof *pl);
     pl->kind = P_SCAN;
+    /* A document written with x-ms-indexing-directive Exclude (or not
+     * included under automatic: false) is in no index, so no query finds
+     * it; a scan leaves it out too, so answers do not depend on the plan. */
+    pl->hide_noix = !pol || ixpol_mode(pol) == IX_CONSISTENT;
     if (!ix_usable(db, pol))
         return 0;
     double t0 = now_ms();
@@ -669,9 +674,13 @@ static int src_open(struct src *s, struct plan *pl, struct rconn *rc, const char
     if (!(s->load = rconn_stmt(rc, "SELECT pk, body FROM docs WHERE seq=?1")))
         return AT_ESQLITE;
     if (pl->kind == P_SCAN) {
-        const char *sql = pk ? "SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND pk = ?2 "
-                               "ORDER BY seq"
-                             : "SELECT seq, pk, body FROM docs WHERE seq >= ?1 ORDER BY seq";
+        static const char *const scan_sql[2][2] = {
+            {"SELECT seq, pk, body FROM docs WHERE seq >= ?1 ORDER BY seq",
+             "SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND pk = ?2 ORDER BY seq"},
+            {"SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND noix IS NULL ORDER BY seq",
+             "SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND pk = ?2 AND noix IS NULL "
+             "ORDER BY seq"}};
+        const char *sql = scan_sql[pl->hide_noix][pk != NULL];
         if (!(s->st = rconn_stmt(rc, sql)))
             return AT_ESQLITE;
         sqlite3_bind_int64(s->st, 1, (sqlite3_int64)from);

@@ -300,6 +300,7 @@ struct dop {
     json_t *patch;    /* PATCH: operations array (borrowed) */
     const char *cond; /* PATCH: "from c where ..." (borrowed) */
     const char *if_match, *if_none_match;
+    int directive; /* x-ms-indexing-directive: 1 Include, -1 Exclude, 0 the policy's automatic */
     /* results */
     int status, substatus;
     char msg[400];
@@ -316,6 +317,9 @@ int dop_prepare_doc(struct coll *c, struct dop *op, json_t *doc, json_t *hdr_pk,
  * else the HTTP status (op->status, op->msg set). */
 int dop_exec(struct coll *c, sqlite3 *db, struct dop *op);
 void dop_free(struct dop *op);
+/* x-ms-indexing-directive of r into *out (1 Include, -1 Exclude, 0
+ * Default/absent); a bad value is answered 400 and returns nonzero. */
+int req_directive(struct req *r, int *out);
 /* Run one op through the container's writer and answer r. */
 void documents_run(struct req *r, struct coll *c, struct dop *op);
 /* Answer r from a finished op. */

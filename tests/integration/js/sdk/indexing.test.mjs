@@ -1,8 +1,9 @@
 // Automatic indexing through @azure/cosmos 4.9.3: the index serves queries
 // (query metrics show how many documents were read), follows writes,
 // replaces and deletes, honours the policy (excluded paths, indexingMode
-// none, composite indexes for multi-field ORDER BY), and is rebuilt online
-// when the policy is replaced, with the progress header reaching 100.
+// none, composite indexes for multi-field ORDER BY, automatic: false with
+// the per-write indexing directive), and is rebuilt online when the policy
+// is replaced, with the progress header reaching 100.
 import { after, before, test } from "node:test";
 import { assert, shutdown, startWithClient, uid } from "./common.mjs";
 
@@ -217,4 +218,47 @@ test("an invalid indexing policy is refused with 400 and changes nothing", async
   const { resource: still } = await c.read();
   assert.deepEqual(still.indexingPolicy, def.indexingPolicy);
   assert.equal((await run(c, "SELECT VALUE c.id FROM c WHERE c.n = 3")).retrieved, 1);
+});
+
+test("x-ms-indexing-directive and automatic: false: unindexed documents are read by id, never found by queries", async () => {
+  // automatic (the default): Exclude keeps one document out of the index
+  const c = await filled("directive", undefined);
+  await c.items.create({ id: "hidden", pk: "p0", n: 7, s: "name007" }, { indexingDirective: "Exclude" });
+  let r = await run(c, "SELECT VALUE c.id FROM c WHERE c.n = 7");
+  assert.deepEqual(r.rows, ["d7"], "an equality through the index does not see it");
+  r = await run(c, "SELECT VALUE c.id FROM c WHERE c.s = 'name007' AND LENGTH(c.id) > 0");
+  assert.deepEqual(r.rows, ["d7"]);
+  r = await run(c, "SELECT VALUE COUNT(1) FROM c");
+  assert.deepEqual(r.rows, [N], "COUNT does not count it");
+  r = await run(c, "SELECT VALUE c.id FROM c WHERE ENDSWITH(c.id, 'dden')"); // a scan
+  assert.deepEqual(r.rows, [], "a scan does not see it either");
+  const { resource } = await c.item("hidden", "p0").read();
+  assert.equal(resource.n, 7, "it is stored and read by id");
+  // a replace without the directive indexes it again; an upsert with Exclude hides it
+  await c.item("hidden", "p0").replace({ id: "hidden", pk: "p0", n: 7 });
+  r = await run(c, "SELECT VALUE c.id FROM c WHERE c.n = 7 ORDER BY c.id");
+  assert.deepEqual(r.rows, ["d7", "hidden"]);
+  await c.items.upsert({ id: "hidden", pk: "p0", n: 7 }, { indexingDirective: "Exclude" });
+  r = await run(c, "SELECT VALUE c.id FROM c WHERE c.n = 7");
+  assert.deepEqual(r.rows, ["d7"]);
+  // a patch keeps it out
+  await c.item("hidden", "p0").patch([{ op: "set", path: "/n", value: 8 }]);
+  r = await run(c, "SELECT VALUE c.id FROM c WHERE c.n = 8");
+  assert.deepEqual(r.rows, ["d8"]);
+
+  // automatic: false: only documents written with Include are indexed
+  const { container: m } = await database.containers.create({
+    id: "manual", partitionKey: { paths: ["/pk"] },
+    indexingPolicy: { indexingMode: "consistent", automatic: false, includedPaths: [{ path: "/*" }], excludedPaths: [] },
+  });
+  await m.items.create({ id: "a", pk: "x", v: 1 });
+  await m.items.create({ id: "b", pk: "x", v: 1 }, { indexingDirective: "Include" });
+  r = await run(m, "SELECT VALUE c.id FROM m c WHERE c.v = 1");
+  assert.deepEqual(r.rows, ["b"]);
+  assert.equal((await m.item("a", "x").read()).resource.v, 1);
+
+  // a bad directive is a 400 and writes nothing
+  const bad = await c.items.create({ id: "bad", pk: "p0" }, { indexingDirective: "Sometimes" }).catch((e) => e);
+  assert.equal(bad.code, 400);
+  assert.equal((await c.item("bad", "p0").read()).statusCode, 404);
 });
