@@ -17,9 +17,12 @@
  *
  * Invariants:
  *   1. The main pass starts only after the WAL held no frame under an older
- *      version: from then on a checkpoint only copies current frames into
- *      the main file, so a page the pass made (or found) current stays
- *      current, and one pass over every page suffices.
+ *      version — looked at once every frame sealed before the rotation is
+ *      in the file (vfs_wal_settled: a transaction that fetched the old key
+ *      just before the rotation may not have written its frames yet): from
+ *      then on a checkpoint only copies current frames into the main file,
+ *      so a page the pass made (or found) current stays current, and one
+ *      pass over every page suffices.
  *   2. A page is re-sealed with its plaintext unchanged, under the VFS's
  *      rewrite lock (vfs.c invariant 6): no checkpoint write to that main
  *      file interleaves with the batch's read and write, and a reader whose
@@ -89,6 +92,7 @@ struct store_rekey {
     enum phase phase;
     uint32_t cur[2]; /* the versions this pass makes current */
     uint32_t next;   /* next page of the pass */
+    uint64_t wal_mark; /* vfs_wal_settled's mark */
     uint64_t npages;
     uint8_t *journal; /* header + up to MAX_BATCH pages + sum */
     uint8_t *plain;   /* secmem page */
@@ -575,6 +579,12 @@ int store_rekey_step(struct store_rekey *rk, uint32_t max_pages, int *done)
         int pending, older;
         if ((rc = current_versions(rk->kr, rk->id, rk->layers, rk->cur, &pending)) != 0)
             return rc;
+        /* Frames sealed just before the rotation may still be on their
+         * way into the WAL file: wait until they are in it. */
+        if (!vfs_wal_settled(store_path(rk->st), &rk->wal_mark)) {
+            rk->prog.waiting_wal = 1;
+            return 0;
+        }
         if ((rc = wal_has_older(rk, &older)) != 0)
             return rc;
         rk->prog.waiting_wal = older;

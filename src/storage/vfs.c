@@ -49,6 +49,13 @@
  *      runs), and a main-file page that fails authentication while a
  *      rewrite may have overlapped the read is read again under the mutex
  *      before it counts as a failure.
+ *   7. A WAL file handle is "unsettled" from just before it seals its first
+ *      frame (the key is fetched then) until an xSync of it succeeds; the
+ *      binding counts such handles (wal_unsettled) and the syncs that
+ *      settled one (wal_settles). Data-key rotation waits, before it looks
+ *      at the WAL, until every frame sealed before the rotation is in the
+ *      file: no handle unsettled, or a settle since the rotation
+ *      (vfs_wal_settled).
  */
 #include "storage/vfs.h"
 
@@ -84,6 +91,9 @@ struct binding {
     int rekey_fd;          /* the main file, opened at the first rewrite; closed
                               only when the binding is freed (closing a file
                               descriptor drops the process's POSIX locks on it) */
+    /* invariant 7 */
+    atomic_int wal_unsettled;
+    atomic_uint_fast64_t wal_settles;
 };
 
 struct efile {
@@ -95,6 +105,7 @@ struct efile {
     uint32_t hdr_pgno;       /*      and its page number */
     sqlite3_int64 jpgno_off; /* journal: offset of the last 4-byte write */
     uint32_t jpgno;          /*          and its value */
+    int unsettled;           /* WAL: frames sealed since the last xSync (invariant 7) */
     uint8_t *wbuf;           /* WAL: sealed frames not yet handed to the file */
     size_t wlen;             /*      bytes in wbuf, */
     sqlite3_int64 woff;      /*      which belong at this offset */
@@ -249,6 +260,23 @@ int vfs_rekey_hold(const char *path, struct vfs_rekey **out, int *fd)
     *fd = b->rekey_fd;
     *out = (struct vfs_rekey *)b;
     return 0;
+}
+
+int vfs_wal_settled(const char *path, uint64_t *mark)
+{
+    int settled = 0;
+    pthread_mutex_lock(&bind_lock);
+    struct binding *b = find_locked(path);
+    if (b) {
+        uint64_t n = atomic_load(&b->wal_settles);
+        if (*mark == 0) /* the first look: remember where the settles were */
+            *mark = n + 1;
+        else
+            settled = n >= *mark;
+        settled = settled || atomic_load(&b->wal_unsettled) == 0;
+    }
+    pthread_mutex_unlock(&bind_lock);
+    return settled;
 }
 
 void vfs_rekey_release(struct vfs_rekey *h)
@@ -471,6 +499,24 @@ static int wal_pgno(struct efile *f, sqlite3_int64 hdr_off, uint32_t *pgno)
     return SQLITE_OK;
 }
 
+/* Invariant 7: this handle is about to seal a frame. */
+static void wal_unsettle(struct efile *f)
+{
+    if (!f->unsettled) {
+        f->unsettled = 1;
+        atomic_fetch_add(&f->b->wal_unsettled, 1);
+    }
+}
+
+static void wal_settle(struct efile *f)
+{
+    if (f->unsettled) {
+        f->unsettled = 0;
+        atomic_fetch_add(&f->b->wal_settles, 1);
+        atomic_fetch_sub(&f->b->wal_unsettled, 1);
+    }
+}
+
 static int wal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64 off)
 {
     if (off + amt <= WAL_HDR) {
@@ -491,6 +537,8 @@ static int wal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64
         }
         return rc;
     }
+    if ((r == FRAME_HDR && amt == PAGE_SIZE) || (r == 0 && amt == FRAME_SIZE))
+        wal_unsettle(f);
     if (r == FRAME_HDR && amt == PAGE_SIZE) {
         uint32_t pgno;
         if ((rc = wal_pgno(f, frame, &pgno)) != SQLITE_OK)
@@ -648,6 +696,10 @@ static int x_close(sqlite3_file *pf)
 {
     struct efile *f = (struct efile *)pf;
     int frc = f->real->pMethods ? wal_flush(f) : SQLITE_OK;
+    if (f->unsettled) { /* unsynced frames on close: a rollback's, or a failure's */
+        f->unsettled = 0;
+        atomic_fetch_sub(&f->b->wal_unsettled, 1);
+    }
     int rc = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
     if (rc == SQLITE_OK)
         rc = frc;
@@ -705,8 +757,13 @@ static int x_truncate(sqlite3_file *pf, sqlite3_int64 size)
 }
 static int x_sync(sqlite3_file *pf, int flags)
 {
-    int rc = wal_flush((struct efile *)pf);
-    return rc == SQLITE_OK ? REAL(pf)->pMethods->xSync(REAL(pf), flags) : rc;
+    struct efile *f = (struct efile *)pf;
+    int rc = wal_flush(f);
+    if (rc == SQLITE_OK)
+        rc = f->real->pMethods->xSync(f->real, flags);
+    if (rc == SQLITE_OK && f->kind == K_WAL)
+        wal_settle(f);
+    return rc;
 }
 static int x_file_size(sqlite3_file *pf, sqlite3_int64 *size)
 {

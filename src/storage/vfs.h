@@ -45,6 +45,11 @@ struct vfs_rekey;
 int vfs_rekey_hold(const char *path, struct vfs_rekey **h, int *fd) AT_WUR;
 void vfs_rekey_release(struct vfs_rekey *h);
 
+/* 1 once every WAL frame of path sealed before the first call (with *mark
+ * 0; it sets *mark) is in the file: no connection holds unsynced frames,
+ * or one synced since (invariant 7 in vfs.c). 0: not yet, ask again. */
+int vfs_wal_settled(const char *path, uint64_t *mark);
+
 /* Number of authentication failures seen on path's files since bound. */
 uint64_t vfs_auth_failures(const char *path);
 
