@@ -46,6 +46,10 @@
 #define FRAME_HDR  24
 #define FRAME_SIZE (FRAME_HDR + PAGE_SIZE)
 
+/* SQLite never writes the page holding its lock byte (offset 2^30): in a
+ * store of more than 1 GiB it is a hole of zeros, no sealed page. */
+#define PAGE_LOCK_BYTE_PGNO ((uint32_t)(0x40000000u / PAGE_SIZE) + 1)
+
 #define PAGE_TRAILER_LEN      32
 #define PAGE_PLAIN_HDR        24 /* page 1 only */
 #define PAGE_RESERVED(layers) (PAGE_TRAILER_LEN * (layers))

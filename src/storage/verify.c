@@ -14,7 +14,6 @@
 #include "storage/page.h"
 
 /* SQLite never writes the page holding the lock bytes at offset 2^30. */
-#define LOCK_BYTE_PGNO ((uint32_t)(0x40000000 / PAGE_SIZE) + 1)
 
 static int read_full(int fd, uint8_t *buf, size_t n, off_t off)
 {
@@ -56,7 +55,7 @@ static int verify_main(struct keyring *kr, const uint8_t *id, int layers, const 
         uint32_t pgno = (uint32_t)i + 1;
         r->pages_checked++;
         if (read_full(fd, page, PAGE_SIZE, off) != 0 ||
-            (!(pgno == LOCK_BYTE_PGNO && all_zero(page, PAGE_SIZE)) &&
+            (!(pgno == PAGE_LOCK_BYTE_PGNO && all_zero(page, PAGE_SIZE)) &&
              page_open(kr, id, layers, pgno, page) != 0)) {
             r->pages_failed++;
             if (on_fail)
