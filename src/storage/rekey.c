@@ -99,6 +99,8 @@ struct store_rekey {
     uint8_t *plain2;  /* the second thread's, when threads == 2 */
     int threads;      /* 1 or 2: threads reading and re-sealing a batch */
     struct store_rekey_progress prog;
+    store_rekey_retire_fn before_retire;
+    void *before_retire_arg;
     char jpath[PATH_MAX + 8];
     int jfd;
 };
@@ -393,6 +395,12 @@ void store_rekey_free(struct store_rekey *rk)
     free(rk);
 }
 
+void store_rekey_set_before_retire(struct store_rekey *rk, store_rekey_retire_fn fn, void *arg)
+{
+    rk->before_retire = fn;
+    rk->before_retire_arg = arg;
+}
+
 void store_rekey_set_threads(struct store_rekey *rk, int threads)
 {
     rk->threads = threads == 2 ? 2 : 1;
@@ -562,9 +570,21 @@ out:
     return rc;
 }
 
-/* Destroy the versions below the ones the pass made current (invariant 4). */
-static int finish(struct store_rekey *rk)
+/* Destroy the versions below the ones the pass made current (invariant 4).
+ * *later: the caller's before-retire hook asked to wait. */
+static int finish(struct store_rekey *rk, int *later)
 {
+    *later = 0;
+    if (rk->before_retire) {
+        int r = rk->before_retire(rk->before_retire_arg, rk->cur);
+        if (r == 1) {
+            *later = 1;
+            rk->prog.waiting_wal = 1; /* reported as waiting, like the WAL */
+            return 0;
+        }
+        if (r)
+            return r;
+    }
     for (int l = 0; l < rk->layers; l++) {
         size_t destroyed = 0;
         int rc = keyring_retire(rk->kr, rk->id, l, rk->cur[l], &destroyed);
@@ -611,9 +631,10 @@ int store_rekey_step(struct store_rekey *rk, uint32_t max_pages, int *done)
     if (rk->phase == MAIN_PASS && (rc = pass_batch(rk, max_pages)) != 0)
         return rc;
     if (rk->phase == DONE) {
-        if ((rc = finish(rk)) != 0)
+        int later;
+        if ((rc = finish(rk, &later)) != 0)
             return rc;
-        *done = 1;
+        *done = !later;
     }
     return 0;
 }

@@ -42,6 +42,15 @@ int store_rekey_step(struct store_rekey *rk, uint32_t max_pages, int *done) AT_W
  * unthrottled run on an idle machine, 1 beside foreground work. */
 void store_rekey_set_threads(struct store_rekey *rk, int threads);
 
+/* Called once the pages are all current, before the older DEK versions
+ * are destroyed, with the versions they were made current under: for keys
+ * kept outside the pages that the older versions wrap or derive (media
+ * keys), to move them first. Returns 0 to go on, 1 to be asked again at a
+ * later step (something still uses an older version), or an error, which
+ * the step returns (nothing destroyed). */
+typedef int (*store_rekey_retire_fn)(void *arg, const uint32_t current[2]);
+void store_rekey_set_before_retire(struct store_rekey *rk, store_rekey_retire_fn fn, void *arg);
+
 struct store_rekey_progress {
     uint64_t pages;     /* main-file pages when the current pass began */
     uint64_t visited;   /* pages of the current pass looked at */

@@ -136,6 +136,54 @@ static void test_idle(void **state)
     fx_teardown(&fx);
 }
 
+/* The before-retire hook: asked once the pages are current; "later" holds
+ * the old DEK back, an error stops the step and destroys nothing. */
+struct hook_state {
+    int calls, later, fail;
+    uint32_t seen;
+};
+
+static int hook(void *arg, const uint32_t current[2])
+{
+    struct hook_state *h = arg;
+    h->calls++;
+    h->seen = current[0];
+    if (h->fail)
+        return AT_EIO;
+    return h->later-- > 0 ? 1 : 0;
+}
+
+static void test_before_retire(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    struct store *st;
+    fx_setup(&fx, "rekey-hook");
+    assert_int_equal(store_create(fx.env, "s", &st), 0);
+    fx_fill(st, 500, 500, 100, NULL);
+    assert_int_equal(store_rotate_keys(st), 0);
+    struct store_rekey *rk;
+    struct hook_state h = {.fail = 1};
+    assert_int_equal(store_rekey_new(st, &rk), 0);
+    store_rekey_set_before_retire(rk, hook, &h);
+    int done = 0, rc = 0;
+    for (int i = 0; i < 1000 && !done && !rc; i++)
+        rc = store_rekey_step(rk, 64, &done);
+    assert_int_equal(rc, AT_EIO);
+    assert_int_equal(h.calls, 1);
+    assert_int_equal(h.seen, 2);
+    assert_versions(st, 1, 1, 2); /* nothing destroyed */
+    h = (struct hook_state){.later = 2};
+    int steps = 0;
+    for (done = 0; !done; steps++)
+        assert_int_equal(store_rekey_step(rk, 8192, &done), 0);
+    assert_int_equal(h.calls, 3); /* later, later, go */
+    assert_versions(st, 1, 2, 2);
+    store_rekey_free(rk);
+    assert_int_equal(store_close(st), 0);
+    fx_teardown(&fx);
+}
+
 /* ---- under load ------------------------------------------------------------ */
 
 struct load {
@@ -420,7 +468,8 @@ static void test_journal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_idle),         cmocka_unit_test(test_under_load),
+        cmocka_unit_test(test_idle),         cmocka_unit_test(test_before_retire),
+        cmocka_unit_test(test_under_load),
         cmocka_unit_test(test_two_layers),   cmocka_unit_test(test_sigkill),
         cmocka_unit_test(test_journal),
     };
