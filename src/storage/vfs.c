@@ -40,6 +40,15 @@
  *      the log there exactly as it does for a torn write (and nothing of the
  *      frame is ever used as data). verify.c applies the same rule.
  *   5. Temporary files and files not bound with vfs_bind() are refused.
+ *   6. Commit capture (continuous backups). When a binding has a commit
+ *      hook (vfs_set_commit_hook), every successful xSync of a WAL hands
+ *      the hook the sealed frames written since the previous sync, up to
+ *      and including the last commit frame among them, in WAL order, read
+ *      back from the file. With synchronous=FULL SQLite syncs the WAL once
+ *      per commit, after the commit frame and before publishing it, so each
+ *      call is one durable transaction of that WAL's connection. The hook
+ *      runs on the committing thread with SQLite's write lock held: it must
+ *      only copy.
  */
 #include "storage/vfs.h"
 
@@ -66,6 +75,8 @@ struct binding {
     int layers;
     int refs; /* open files using it, plus one while bound */
     atomic_uint_fast64_t auth_failures;
+    vfs_commit_fn hook; /* invariant 6; under bind_lock while set */
+    void *hook_ctx;
 };
 
 struct efile {
@@ -80,6 +91,8 @@ struct efile {
     uint8_t *wbuf;           /* WAL: sealed frames not yet handed to the file */
     size_t wlen;             /*      bytes in wbuf, */
     sqlite3_int64 woff;      /*      which belong at this offset */
+    sqlite3_int64 cap_lo;    /* WAL: frames written since the last sync */
+    sqlite3_int64 cap_hi;    /*      (invariant 6); cap_lo == cap_hi: none */
     sqlite3_file *real;
 };
 
@@ -186,6 +199,17 @@ uint64_t vfs_auth_failures(const char *path)
         n = atomic_load(&b->auth_failures);
     pthread_mutex_unlock(&bind_lock);
     return n;
+}
+
+void vfs_set_commit_hook(const char *path, vfs_commit_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&bind_lock);
+    struct binding *b = find_locked(path);
+    if (b) {
+        b->hook = fn;
+        b->hook_ctx = ctx;
+    }
+    pthread_mutex_unlock(&bind_lock);
 }
 
 void vfs_stats_get(struct vfs_stats *out)
@@ -379,8 +403,51 @@ static int wal_pgno(struct efile *f, sqlite3_int64 hdr_off, uint32_t *pgno)
     return SQLITE_OK;
 }
 
+/* Invariant 6: remember which frames this connection wrote since its last
+ * sync. A WAL header write starts the log over. */
+static void note_frames(struct efile *f, sqlite3_int64 off, int amt)
+{
+    if (off + amt <= WAL_HDR) {
+        f->cap_lo = f->cap_hi = WAL_HDR;
+        return;
+    }
+    sqlite3_int64 frame = WAL_HDR + (off - WAL_HDR) / FRAME_SIZE * FRAME_SIZE;
+    if (f->cap_lo == f->cap_hi || frame < f->cap_lo)
+        f->cap_lo = frame;
+    if (frame + FRAME_SIZE > f->cap_hi)
+        f->cap_hi = frame + FRAME_SIZE;
+}
+
+/* After a successful WAL sync: read back the frames since the last one and
+ * hand those up to the last commit frame to the hook. Frames that do not
+ * end in a commit frame wait for the next sync. */
+static void capture(struct efile *f)
+{
+    vfs_commit_fn hook = f->b->hook;
+    if (!hook || f->cap_hi <= f->cap_lo)
+        return;
+    size_t len = (size_t)(f->cap_hi - f->cap_lo);
+    uint8_t *buf = malloc(len);
+    if (!buf || real_read(f, buf, (int)len, f->cap_lo) != SQLITE_OK) {
+        free(buf);
+        hook(f->b->hook_ctx, NULL, 0); /* tells the hook a commit was missed */
+        f->cap_lo = f->cap_hi;
+        return;
+    }
+    size_t n = 0;
+    for (size_t k = 0; k < len / FRAME_SIZE; k++)
+        if (page_get32(buf + k * FRAME_SIZE + 4) != 0)
+            n = k + 1;
+    if (n)
+        hook(f->b->hook_ctx, buf, n);
+    f->cap_lo += (sqlite3_int64)(n * FRAME_SIZE);
+    free(buf);
+}
+
 static int wal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64 off)
 {
+    if (f->b->hook)
+        note_frames(f, off, amt);
     if (off + amt <= WAL_HDR) {
         int rc = wal_flush(f);
         return rc == SQLITE_OK ? real_write(f, buf, amt, off) : rc;
@@ -605,8 +672,13 @@ static int x_truncate(sqlite3_file *pf, sqlite3_int64 size)
 }
 static int x_sync(sqlite3_file *pf, int flags)
 {
-    int rc = wal_flush((struct efile *)pf);
-    return rc == SQLITE_OK ? REAL(pf)->pMethods->xSync(REAL(pf), flags) : rc;
+    struct efile *f = (struct efile *)pf;
+    int rc = wal_flush(f);
+    if (rc == SQLITE_OK)
+        rc = REAL(pf)->pMethods->xSync(REAL(pf), flags);
+    if (rc == SQLITE_OK && f->kind == K_WAL)
+        capture(f);
+    return rc;
 }
 static int x_file_size(sqlite3_file *pf, sqlite3_int64 *size)
 {
