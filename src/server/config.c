@@ -96,6 +96,12 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
         c->backup_interval_h = v ? atoi(v) : -1;
     else if (!strcmp(k, "backup_retain"))
         c->backup_retain = v ? atoi(v) : -1;
+    else if (!strcmp(k, "backup_mode"))
+        c->backup_continuous = !v ? -1 : !strcmp(v, "continuous") ? 1 : !strcmp(v, "full") ? 0 : -1;
+    else if (!strcmp(k, "backup_continuous_days"))
+        c->backup_days = v ? atoi(v) : -1;
+    else if (!strcmp(k, "backup_ship_seconds"))
+        c->backup_ship_s = v ? atoi(v) : -1;
     else
         return -1;
     return 0;
@@ -153,13 +159,17 @@ static void usage(FILE *to)
           "                [--cmk-ca F]]\n"
           "               [--kms-grace-seconds N] [--cmk-check-seconds N]\n"
           "               [--backup-target file:DIR|azblob:URL [--backup-account-key-file F]\n"
-          "                [--backup-interval-hours 1-24] [--backup-retain N]]\n"
+          "                [--backup-interval-hours 1-24] [--backup-retain N]\n"
+          "                [--backup-mode full|continuous [--backup-continuous-days 7|30]\n"
+          "                 [--backup-ship-seconds 1-60]]]\n"
           "defaults: --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081\n"
           "environment: ATREST_DATA_DIR ATREST_KEY_DIR ATREST_LISTEN ATREST_MASTER_KEY\n"
           "  ATREST_SECONDARY_KEY ATREST_READONLY_KEY ATREST_TLS_CERT ATREST_TLS_KEY\n"
           "  ATREST_CONFIG ATREST_LOG_REQUESTS ATREST_KMS ATREST_KMS_TOKEN_FILE ATREST_KMS_CA\n"
           "  ATREST_KMS_INSECURE ATREST_KMS_KEY ATREST_CMK ATREST_CMK_TOKEN_FILE ATREST_CMK_CA\n"
-          "  ATREST_KMS_GRACE_SECONDS ATREST_CMK_CHECK_SECONDS\n",
+          "  ATREST_KMS_GRACE_SECONDS ATREST_CMK_CHECK_SECONDS ATREST_BACKUP_TARGET\n"
+          "  ATREST_BACKUP_ACCOUNT_KEY_FILE ATREST_BACKUP_INTERVAL_HOURS ATREST_BACKUP_RETAIN\n"
+          "  ATREST_BACKUP_MODE ATREST_BACKUP_CONTINUOUS_DAYS ATREST_BACKUP_SHIP_SECONDS\n",
           to);
 }
 
@@ -216,6 +226,9 @@ int config_load(struct config *c, int argc, char **argv)
         {"backup-account-key-file", required_argument, NULL, 1102},
         {"backup-interval-hours", required_argument, NULL, 1103},
         {"backup-retain", required_argument, NULL, 1104},
+        {"backup-mode", required_argument, NULL, 1105},
+        {"backup-continuous-days", required_argument, NULL, 1106},
+        {"backup-ship-seconds", required_argument, NULL, 1107},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -262,6 +275,9 @@ int config_load(struct config *c, int argc, char **argv)
         {"ATREST_BACKUP_ACCOUNT_KEY_FILE", "backup_account_key_file"},
         {"ATREST_BACKUP_INTERVAL_HOURS", "backup_interval_hours"},
         {"ATREST_BACKUP_RETAIN", "backup_retain"},
+        {"ATREST_BACKUP_MODE", "backup_mode"},
+        {"ATREST_BACKUP_CONTINUOUS_DAYS", "backup_continuous_days"},
+        {"ATREST_BACKUP_SHIP_SECONDS", "backup_ship_seconds"},
     };
     int ro_reset = 1;
     for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
@@ -347,6 +363,15 @@ int config_load(struct config *c, int argc, char **argv)
         case 1104:
             c->backup_retain = atoi(optarg);
             break;
+        case 1105:
+            apply(c, "backup_mode", optarg, &ro_reset);
+            break;
+        case 1106:
+            c->backup_days = atoi(optarg);
+            break;
+        case 1107:
+            c->backup_ship_s = atoi(optarg);
+            break;
         default:
             usage(stderr);
             return -1;
@@ -384,7 +409,25 @@ int config_load(struct config *c, int argc, char **argv)
         fprintf(stderr, "atrestd: --backup-retain wants 1 to 720\n");
         return -1;
     }
-    if (!c->backup_target && (c->backup_key_file || c->backup_interval_h || c->backup_retain)) {
+    if (c->backup_continuous < 0) {
+        fprintf(stderr, "atrestd: --backup-mode wants full or continuous\n");
+        return -1;
+    }
+    if (c->backup_days && (c->backup_days != 7 && c->backup_days != 30)) {
+        fprintf(stderr, "atrestd: --backup-continuous-days wants 7 or 30\n");
+        return -1;
+    }
+    if (c->backup_ship_s && (c->backup_ship_s < 1 || c->backup_ship_s > 60)) {
+        fprintf(stderr, "atrestd: --backup-ship-seconds wants 1 to 60\n");
+        return -1;
+    }
+    if (!c->backup_continuous && (c->backup_days || c->backup_ship_s)) {
+        fprintf(stderr, "atrestd: --backup-continuous-days and --backup-ship-seconds need "
+                        "--backup-mode continuous\n");
+        return -1;
+    }
+    if (!c->backup_target && (c->backup_key_file || c->backup_interval_h || c->backup_retain ||
+                              c->backup_continuous)) {
         fprintf(stderr, "atrestd: the --backup-* settings need --backup-target\n");
         return -1;
     }

@@ -20,6 +20,7 @@ const suites = {
   query: path.join(jsDir, "query"),
   raw: path.join(here, "raw"),
   backup: path.join(jsDir, "backup"),
+  continuous: path.join(jsDir, "continuous"),
 };
 
 function ensureSdk() {
