@@ -582,7 +582,7 @@ static void put_leftovers(struct ship *sh)
         memcpy(epoch, e->d_name, (size_t)(dash - e->d_name));
         epoch[dash - e->d_name] = 0;
         unsigned long long segno = strtoull(dash + 1, NULL, 10);
-        char path[PATH_MAX + 64], name[BLOB_NAME_MAX];
+        char path[PATH_MAX + 300], name[BLOB_NAME_MAX];
         snprintf(path, sizeof path, "%s/%s", sh->spool, e->d_name);
         cs_seg_name(epoch, segno, name, sizeof name);
         uint8_t *b = NULL;
