@@ -868,6 +868,18 @@ int bk_import_page(void *ctx, uint8_t *page)
     return store_import_page(ctx, page);
 }
 
+int bk_check_empty(struct store_env *env)
+{
+    char one[1][KEYRING_NAME_MAX];
+    uint8_t oneid[1][KEYRING_FILE_ID_LEN];
+    size_t have = 0;
+    int rc = keyring_list_files(store_env_keyring(env), one, oneid, 1, &have);
+    if (!rc && have)
+        rc = at_error_set(AT_EEXIST, "restore goes to a new, empty data folder; %s holds stores",
+                          store_env_data_dir(env));
+    return rc;
+}
+
 int backup_restore(struct blob_store *bs, const struct backup_keys *keys, const char *id,
                    struct store_env *env, backup_progress_fn progress, void *ctx,
                    struct backup_info *info)
@@ -876,16 +888,9 @@ int backup_restore(struct blob_store *bs, const struct backup_keys *keys, const 
     struct bk_keys *k = NULL;
     if (!keys)
         return AT_EINVAL;
-    struct keyring *kr = store_env_keyring(env);
-    char one[1][KEYRING_NAME_MAX];
-    uint8_t oneid[1][KEYRING_FILE_ID_LEN];
-    size_t have = 0;
-    int rc = keyring_list_files(kr, one, oneid, 1, &have);
+    int rc = bk_check_empty(env);
     if (rc)
         return rc;
-    if (have)
-        return at_error_set(AT_EEXIST, "restore goes to a new, empty data folder; %s holds stores",
-                            store_env_data_dir(env));
     if ((rc = load_manifest(bs, keys, id, &m, &k)) != 0)
         return rc;
     uint64_t total = plain_total(&m), done = 0;

@@ -131,6 +131,9 @@ int bk_read_store(struct blob_store *bs, const struct bk_manifest *m, const stru
                   const char *phase, backup_progress_fn progress, void *pctx) AT_WUR;
 /* A bk_page_fn for store_import_page (ctx: the struct store_import). */
 int bk_import_page(void *ctx, uint8_t *page) AT_WUR;
+/* 0 when env holds no store (a restore makes a new account), else
+ * AT_EEXIST with a detail. */
+int bk_check_empty(struct store_env *env) AT_WUR;
 /* Delete backup id: manifest first, then every other blob under it. */
 int bk_delete_backup(struct blob_store *bs, const char *id) AT_WUR;
 /* Names of the blobs under prefix, in name order (out->v malloc'd). */
@@ -168,7 +171,10 @@ int bk_get_all(struct blob_store *bs, const char *name, size_t max, uint8_t **ou
  * Body: records, one per captured commit of one store:
  *   store name (64) | commit sequence (8, from 1 per store and epoch) |
  *   commit time (8, µs) | database size in pages after it (4) | frames F
- *   (4) | F × (page number (4) | plaintext page (4096))
+ *   (4) | F frames
+ * Frame: page number (4) | zero run start Z (2) | zero run length N (2) |
+ *   the plaintext page without bytes [Z, Z+N) (4096 - N bytes); those are
+ *   zero (a page's free space: SQLite zeroes freed bytes)
  *
  * Log head cont/<epoch>/head (rewritten after every upload):
  *   "ATRCHD01" | epoch (32) | segments uploaded N (8) | tag of segment N-1
@@ -191,7 +197,8 @@ int bk_get_all(struct blob_store *bs, const char *name, size_t max, uint8_t **ou
 #define CS_MAGIC_POS  "ATRCPS01"
 #define CS_SEG_HDR    96
 #define CS_REC_HDR    88
-#define CS_FRAME      (4 + PAGE_SIZE)
+#define CS_FRAME_HDR  8
+#define CS_FRAME_MAX  (CS_FRAME_HDR + PAGE_SIZE)
 #define CS_HEAD_LEN   112
 #define CS_POS_HDR    96
 #define CS_POS_REC    72
@@ -239,6 +246,14 @@ int cs_seg_seal(const struct bk_keys *k, uint8_t *blob, size_t body_len) AT_WUR;
  * (len - CS_SEG_HDR - AEAD_TAG_LEN bytes); AT_EINTEGRITY, body wiped. */
 int cs_seg_open(const struct bk_keys *k, const uint8_t *blob, size_t len, uint8_t *body) AT_WUR;
 void cs_rec_encode(const struct cs_rec *r, uint8_t out[CS_REC_HDR]);
+/* f + CS_FRAME_HDR holds a plaintext page: drop its longest zero run in
+ * place, fill the frame header; returns the frame's length. */
+size_t cs_frame_pack(uint8_t *f, uint32_t pgno);
+/* The frame at b + off (b holds len bytes): its page number and where the
+ * next one starts; AT_EINTEGRITY when it does not fit. */
+int cs_frame_next(const uint8_t *b, size_t len, size_t off, uint32_t *pgno, size_t *next) AT_WUR;
+/* The page of a frame that cs_frame_next accepted. */
+void cs_frame_unpack(const uint8_t *f, uint8_t page[PAGE_SIZE]);
 int cs_rec_decode(const uint8_t *p, size_t left, struct cs_rec *r) AT_WUR;
 int cs_head_encode(const struct cs_head *h, const struct bk_keys *k, uint8_t out[CS_HEAD_LEN]) AT_WUR;
 int cs_head_decode(const uint8_t *b, size_t len, const struct bk_keys *k, struct cs_head *h) AT_WUR;

@@ -399,9 +399,62 @@ int cs_rec_decode(const uint8_t *p, size_t left, struct cs_rec *r)
     r->time_us = (int64_t)get64(p + 72);
     r->db_pages = page_get32(p + 80);
     r->nframes = page_get32(p + 84);
-    if ((uint64_t)r->nframes * CS_FRAME > left - CS_REC_HDR || r->nframes == 0 || r->db_pages == 0)
+    if ((uint64_t)r->nframes * CS_FRAME_HDR > left - CS_REC_HDR || r->nframes == 0 ||
+        r->db_pages == 0)
         return AT_EINTEGRITY;
     return 0;
+}
+
+size_t cs_frame_pack(uint8_t *f, uint32_t pgno)
+{
+    uint8_t *page = f + CS_FRAME_HDR;
+    size_t best = 0, best_len = 0;
+    /* in 8-byte words: cheap, and a page's free space is one long run */
+    for (size_t i = 0; i < PAGE_SIZE;) {
+        uint64_t w;
+        memcpy(&w, page + i, 8);
+        if (w) {
+            i += 8;
+            continue;
+        }
+        size_t j = i + 8;
+        for (; j < PAGE_SIZE; j += 8) {
+            memcpy(&w, page + j, 8);
+            if (w)
+                break;
+        }
+        if (j - i > best_len)
+            best = i, best_len = j - i;
+        i = j;
+    }
+    memmove(page + best, page + best + best_len, PAGE_SIZE - best - best_len);
+    page_put32(f, pgno);
+    f[4] = (uint8_t)(best >> 8);
+    f[5] = (uint8_t)best;
+    f[6] = (uint8_t)(best_len >> 8);
+    f[7] = (uint8_t)best_len;
+    return CS_FRAME_HDR + PAGE_SIZE - best_len;
+}
+
+int cs_frame_next(const uint8_t *b, size_t len, size_t off, uint32_t *pgno, size_t *next)
+{
+    if (off > len || len - off < CS_FRAME_HDR)
+        return AT_EINTEGRITY;
+    const uint8_t *f = b + off;
+    size_t z = (size_t)f[4] << 8 | f[5], n = (size_t)f[6] << 8 | f[7];
+    if (z + n > PAGE_SIZE || len - off - CS_FRAME_HDR < PAGE_SIZE - n || page_get32(f) == 0)
+        return AT_EINTEGRITY;
+    *pgno = page_get32(f);
+    *next = off + CS_FRAME_HDR + PAGE_SIZE - n;
+    return 0;
+}
+
+void cs_frame_unpack(const uint8_t *f, uint8_t page[PAGE_SIZE])
+{
+    size_t z = (size_t)f[4] << 8 | f[5], n = (size_t)f[6] << 8 | f[7];
+    memcpy(page, f + CS_FRAME_HDR, z);
+    memset(page + z, 0, n);
+    memcpy(page + z + n, f + CS_FRAME_HDR + z, PAGE_SIZE - z - n);
 }
 
 int cs_head_encode(const struct cs_head *h, const struct bk_keys *k, uint8_t out[CS_HEAD_LEN])

@@ -258,37 +258,38 @@ static int scan_body(struct pitr *p, uint32_t segi, const struct cs_seg_hdr *h)
         if (cs_rec_decode(p->body.p + off, p->body.len - off, &rec) != 0)
             return at_error_set(AT_EINTEGRITY, "log segment %llu: record %u is damaged",
                                 (unsigned long long)h->segno, r);
-        size_t frames = off + CS_REC_HDR;
-        off = frames + (size_t)rec.nframes * CS_FRAME;
+        size_t fo = off + CS_REC_HDR;
         struct pstore *ps = find_store(p, rec.name, 1);
         if (!ps)
             return AT_ENOMEM;
-        if (ps->done)
-            continue;
-        if (rec.seq < ps->next_seq) {
-            if (ps->base_idx >= 0)
-                continue; /* in the base snapshot already */
-            return at_error_set(AT_EINTEGRITY, "the log holds commit %llu of store %s twice",
-                                (unsigned long long)rec.seq, rec.name);
-        }
-        if (rec.seq > ps->next_seq)
+        int apply = !ps->done && rec.seq >= ps->next_seq;
+        if (apply && rec.seq > ps->next_seq)
             return at_error_set(AT_EINTEGRITY,
                                 "store %s: commits %llu to %llu are missing from the log (a "
                                 "gap: restore to a time after the next base backup)",
                                 rec.name, (unsigned long long)ps->next_seq,
                                 (unsigned long long)rec.seq - 1);
-        if (rec.time_us > p->at) {
-            ps->done = 1;
-            continue;
-        }
+        if (!ps->done && rec.seq < ps->next_seq && ps->base_idx < 0)
+            return at_error_set(AT_EINTEGRITY, "the log holds commit %llu of store %s twice",
+                                (unsigned long long)rec.seq, rec.name);
+        if (apply && rec.time_us > p->at)
+            ps->done = 1, apply = 0;
         for (uint32_t f = 0; f < rec.nframes; f++) {
-            size_t fo = frames + (size_t)f * CS_FRAME;
-            int rc = set_win(ps, page_get32(p->body.p + fo), segi, (uint32_t)(fo + 4));
-            if (rc)
-                return rc == AT_EINTEGRITY ? at_error_set(rc, "store %s: page number 0 in the "
-                                                              "log", rec.name)
-                                           : rc;
+            uint32_t pgno;
+            size_t next;
+            if (cs_frame_next(p->body.p, p->body.len, fo, &pgno, &next) != 0)
+                return at_error_set(AT_EINTEGRITY, "log segment %llu: record %u is damaged",
+                                    (unsigned long long)h->segno, r);
+            if (apply) {
+                int rc = set_win(ps, pgno, segi, (uint32_t)fo);
+                if (rc)
+                    return rc;
+            }
+            fo = next;
         }
+        off = fo;
+        if (!apply)
+            continue;
         p->wins[segi] = 1;
         ps->db_pages = rec.db_pages;
         ps->next_seq++;
@@ -455,19 +456,24 @@ static int apply_log(struct pitr *p)
                 rc = AT_EINTEGRITY;
                 break;
             }
-            size_t frames = off + CS_REC_HDR;
-            off = frames + (size_t)rec.nframes * CS_FRAME;
+            size_t fo = off + CS_REC_HDR;
             struct pstore *ps = find_store(p, rec.name, 0);
-            for (uint32_t f = 0; ps && ps->im && !rc && f < rec.nframes; f++) {
-                size_t fo = frames + (size_t)f * CS_FRAME;
-                uint32_t pgno = page_get32(p->body.p + fo);
-                if (pgno > ps->cap || ps->wseg[pgno - 1] != si || ps->woff[pgno - 1] != fo + 4)
-                    continue;
-                if (ps->db_pages && pgno > ps->db_pages)
-                    continue; /* cut off by the last commit applied */
-                memcpy(page, p->body.p + fo + 4, PAGE_SIZE);
-                rc = store_import_page_at(ps->im, pgno, page);
+            for (uint32_t f = 0; !rc && f < rec.nframes; f++) {
+                uint32_t pgno;
+                size_t next;
+                if (cs_frame_next(p->body.p, p->body.len, fo, &pgno, &next) != 0) {
+                    rc = AT_EINTEGRITY;
+                    break;
+                }
+                int win = ps && ps->im && pgno <= ps->cap && ps->wseg[pgno - 1] == si &&
+                          ps->woff[pgno - 1] == fo && !(ps->db_pages && pgno > ps->db_pages);
+                if (win) {
+                    cs_frame_unpack(p->body.p + fo, page);
+                    rc = store_import_page_at(ps->im, pgno, page);
+                }
+                fo = next;
             }
+            off = fo;
         }
         secmem_wipe(p->body.p, p->body.len);
     }
@@ -534,16 +540,9 @@ int backup_restore_at(struct blob_store *bs, const struct backup_keys *keys, int
     clock_gettime(CLOCK_REALTIME, &now);
     if (at_us > (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000)
         return at_error_set(AT_EINVAL, "the time to restore to is in the future");
-    struct keyring *kr = store_env_keyring(env);
-    char one[1][KEYRING_NAME_MAX];
-    uint8_t oneid[1][KEYRING_FILE_ID_LEN];
-    size_t have = 0;
-    int rc = keyring_list_files(kr, one, oneid, 1, &have);
+    int rc = bk_check_empty(env);
     if (rc)
         return rc;
-    if (have)
-        return at_error_set(AT_EEXIST, "restore goes to a new, empty data folder; %s holds stores",
-                            store_env_data_dir(env));
     struct pitr p = {.bs = bs, .keys = keys, .at = at_us};
     rc = choose_base(&p);
     if (!rc)

@@ -56,7 +56,7 @@ struct commit {
     uint64_t seq;
     int64_t time_us;
     size_t nframes;
-    uint8_t frames[]; /* sealed WAL frames */
+    uint8_t *frames; /* sealed WAL frames (the VFS's buffer, owned) */
 };
 
 struct pending {
@@ -126,23 +126,27 @@ static void gap_locked(struct ship *sh, const char *what)
     snprintf(sh->last_error, sizeof sh->last_error, "%s", what);
 }
 
-static void on_commit(void *ctx, const uint8_t *frames, size_t n)
+static void on_commit(void *ctx, uint8_t *frames, size_t n)
 {
     struct sstore *st = ctx;
     struct ship *sh = st->sh;
     size_t bytes = n * FRAME_SIZE;
-    struct commit *c = n ? malloc(sizeof *c + bytes) : NULL;
+    struct commit *c = n ? malloc(sizeof *c) : NULL;
     if (c) {
-        memcpy(c->frames, frames, bytes);
+        c->frames = frames;
         c->next = NULL;
         c->st = st;
         c->nframes = n;
+    } else {
+        free(frames);
     }
     pthread_mutex_lock(&sh->mu);
     st->seq++; /* a lost commit still takes its number: the gap shows */
     if (!c || sh->queue_bytes + bytes > QUEUE_MAX) {
         gap_locked(sh, "a commit could not be captured (memory or queue full)");
         pthread_mutex_unlock(&sh->mu);
+        if (c)
+            free(c->frames);
         free(c);
         return;
     }
@@ -209,33 +213,33 @@ static void on_detach(void *ctx)
  * store's DEK. The plaintext exists only in sh->body. */
 static int add_record(struct ship *sh, const struct commit *c, size_t *off)
 {
-    size_t need = CS_REC_HDR + c->nframes * CS_FRAME;
+    size_t need = CS_REC_HDR + c->nframes * CS_FRAME_MAX;
     int rc = bk_mem_reserve(&sh->body, *off + need + AEAD_TAG_LEN);
     if (rc)
         return rc;
     uint8_t *r = sh->body.p + *off;
     struct cs_rec rec = {.seq = c->seq, .time_us = c->time_us, .nframes = (uint32_t)c->nframes};
     snprintf(rec.name, sizeof rec.name, "%s", c->st->name);
+    if (!c->st->kr)
+        return at_error_set(AT_EINVAL, "store %s closed with commits queued", c->st->name);
     uint8_t *p = r + CS_REC_HDR;
-    for (size_t i = 0; i < c->nframes; i++, p += CS_FRAME) {
+    for (size_t i = 0; i < c->nframes; i++) {
         const uint8_t *f = c->frames + i * FRAME_SIZE;
         uint32_t pgno = page_get32(f);
         if (page_get32(f + 4))
             rec.db_pages = page_get32(f + 4);
-        memcpy(p, f, 4);
-        memcpy(p + 4, f + FRAME_HDR, PAGE_SIZE);
-        if (!c->st->kr)
-            return at_error_set(AT_EINVAL, "store %s closed with commits queued", c->st->name);
-        if ((rc = page_open(c->st->kr, c->st->id, c->st->layers, pgno, p + 4)) != 0)
+        memcpy(p + CS_FRAME_HDR, f + FRAME_HDR, PAGE_SIZE);
+        if ((rc = page_open(c->st->kr, c->st->id, c->st->layers, pgno, p + CS_FRAME_HDR)) != 0)
             return at_error_set(rc, "store %s, commit %llu: page %u failed to open", c->st->name,
                                 (unsigned long long)c->seq, pgno);
+        p += cs_frame_pack(p, pgno);
     }
     if (rec.db_pages == 0)
         return at_error_set(AT_EFORMAT, "store %s: a captured commit has no commit frame",
                             c->st->name);
     cs_rec_encode(&rec, r);
-    sh->body.len = *off + need;
-    *off += need;
+    *off = (size_t)(p - sh->body.p);
+    sh->body.len = *off;
     return 0;
 }
 
@@ -273,6 +277,7 @@ static void build_segment(struct ship *sh, struct commit *take, int64_t take_us)
         c->st->queued--;
         sh->queued--;
         sh->queue_bytes -= c->nframes * FRAME_SIZE;
+        free(c->frames);
         free(c);
     }
     if (lost)
@@ -625,6 +630,7 @@ static void ship_free(struct ship *sh)
     }
     for (struct commit *c = sh->head, *n; c; c = n) {
         n = c->next;
+        free(c->frames);
         free(c);
     }
     for (struct pending *pd = sh->pend, *n; pd; pd = n) {

@@ -57,13 +57,13 @@ void store_env_providers(struct store_env *env, struct key_provider **outer,
  * attach (on the opening thread; it returns the observer's context for
  * that store, or NULL to leave it alone); each of its durable commits is
  * passed to commit (the sealed WAL frames, see vfs_set_commit_hook: on the
- * committing thread, copy only); detach follows the store's close. Set it
+ * committing thread, which hands over the buffer); detach follows the store's close. Set it
  * before the first store is opened; obs must outlive the environment's
  * stores. */
 struct store_observer {
     void *(*attach)(void *ctx, const char *name, struct keyring *kr,
                     const uint8_t id[KEYRING_FILE_ID_LEN], int layers);
-    void (*commit)(void *store_ctx, const uint8_t *frames, size_t nframes);
+    void (*commit)(void *store_ctx, uint8_t *frames, size_t nframes); /* owns frames */
     void (*detach)(void *store_ctx);
 };
 void store_env_observe(struct store_env *env, const struct store_observer *obs, void *ctx);

@@ -47,8 +47,8 @@
  *      back from the file. With synchronous=FULL SQLite syncs the WAL once
  *      per commit, after the commit frame and before publishing it, so each
  *      call is one durable transaction of that WAL's connection. The hook
- *      runs on the committing thread with SQLite's write lock held: it must
- *      only copy.
+ *      runs on the committing thread with SQLite's write lock held: it takes
+ *      the buffer and returns at once.
  */
 #include "storage/vfs.h"
 
@@ -438,10 +438,11 @@ static void capture(struct efile *f)
     for (size_t k = 0; k < len / FRAME_SIZE; k++)
         if (page_get32(buf + k * FRAME_SIZE + 4) != 0)
             n = k + 1;
-    if (n)
-        hook(f->b->hook_ctx, buf, n);
     f->cap_lo += (sqlite3_int64)(n * FRAME_SIZE);
-    free(buf);
+    if (n)
+        hook(f->b->hook_ctx, buf, n); /* the hook owns buf */
+    else
+        free(buf);
 }
 
 static int wal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64 off)

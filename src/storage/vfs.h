@@ -45,9 +45,9 @@ uint64_t vfs_auth_failures(const char *path);
  * under the store's DEK) of the transaction that sync made durable, on the
  * committing thread, before SQLite publishes the commit. n = 0 (frames
  * NULL) says a commit could not be read back: the capture has a gap. fn
- * must copy what it keeps and return at once. NULL fn removes the hook;
- * set it before the store's first write. */
-typedef void (*vfs_commit_fn)(void *ctx, const uint8_t *frames, size_t nframes);
+ * owns frames (malloc'd; it frees them) and must return at once. NULL fn
+ * removes the hook; set it before the store's first write. */
+typedef void (*vfs_commit_fn)(void *ctx, uint8_t *frames, size_t nframes);
 void vfs_set_commit_hook(const char *path, vfs_commit_fn fn, void *ctx);
 
 /* Process-wide counters, for tests and benchmarks. */

@@ -48,18 +48,23 @@ static uint8_t *make_segment(const struct bk_keys *k, uint64_t segno, size_t *le
 {
     struct cs_rec r = {.seq = 7, .time_us = 1234567, .db_pages = 3, .nframes = 2};
     snprintf(r.name, sizeof r.name, "c-1");
-    size_t body = CS_REC_HDR + 2 * CS_FRAME;
+    uint8_t *b = calloc(1, CS_SEG_HDR + CS_REC_HDR + 2 * CS_FRAME_MAX + AEAD_TAG_LEN);
+    uint8_t *f = b + CS_SEG_HDR + CS_REC_HDR;
+    /* page 1: a canary at the start, zeros, a byte at the end */
+    memcpy(f + CS_FRAME_HDR, CANARY, sizeof CANARY);
+    f[CS_FRAME_HDR + PAGE_SIZE - 1] = 0x77;
+    f += cs_frame_pack(f, 1);
+    /* page 3: no zeros at all */
+    memset(f + CS_FRAME_HDR, 0x5c, PAGE_SIZE);
+    f += cs_frame_pack(f, 3);
+    size_t body = (size_t)(f - b) - CS_SEG_HDR;
     *len = CS_SEG_HDR + body + AEAD_TAG_LEN;
-    uint8_t *b = calloc(1, *len);
     struct cs_seg_hdr h = {.segno = segno, .first_us = 1234567, .last_us = 1234567, .nrec = 1,
                            .body_len = body};
     snprintf(h.epoch, sizeof h.epoch, "20261128T000000000Z-abcdef");
     memset(h.prev_tag, 0x5a, sizeof h.prev_tag);
     cs_seg_hdr_encode(&h, b);
     cs_rec_encode(&r, b + CS_SEG_HDR);
-    page_put32(b + CS_SEG_HDR + CS_REC_HDR, 1);
-    memcpy(b + CS_SEG_HDR + CS_REC_HDR + 4, CANARY, sizeof CANARY);
-    page_put32(b + CS_SEG_HDR + CS_REC_HDR + CS_FRAME, 3);
     assert_int_equal(cs_seg_seal(k, b, body), 0);
     return b;
 }
@@ -84,9 +89,31 @@ static void test_segment_format(void **state)
     assert_int_equal(r.nframes, 2);
     assert_int_equal(r.db_pages, 3);
     assert_string_equal(r.name, "c-1");
-    assert_memory_equal(body + CS_REC_HDR + 4, CANARY, sizeof CANARY);
-    /* a record claiming more frames than the body holds */
-    page_put32(body + 84, 3);
+    /* the frames: zero runs dropped, pages rebuilt exactly */
+    uint32_t pgno;
+    size_t next, f2;
+    uint8_t page[PAGE_SIZE], want[PAGE_SIZE] = {0};
+    assert_int_equal(cs_frame_next(body, h.body_len, CS_REC_HDR, &pgno, &f2), 0);
+    assert_int_equal(pgno, 1);
+    assert_true(f2 - CS_REC_HDR < 64);
+    cs_frame_unpack(body + CS_REC_HDR, page);
+    memcpy(want, CANARY, sizeof CANARY);
+    want[PAGE_SIZE - 1] = 0x77;
+    assert_memory_equal(page, want, PAGE_SIZE);
+    assert_int_equal(cs_frame_next(body, h.body_len, f2, &pgno, &next), 0);
+    assert_int_equal(pgno, 3);
+    assert_int_equal(next, h.body_len);
+    cs_frame_unpack(body + f2, page);
+    memset(want, 0x5c, PAGE_SIZE);
+    assert_memory_equal(page, want, PAGE_SIZE);
+    /* a frame that claims more than the body holds, or a page 0 */
+    assert_int_equal(cs_frame_next(body, h.body_len - 1, f2, &pgno, &next), AT_EINTEGRITY);
+    body[f2 + 6] = 0x20; /* zero run longer than the page */
+    assert_int_equal(cs_frame_next(body, h.body_len, f2, &pgno, &next), AT_EINTEGRITY);
+    memset(body + f2, 0, 4);
+    assert_int_equal(cs_frame_next(body, h.body_len, f2, &pgno, &next), AT_EINTEGRITY);
+    /* a record claiming more frames than the body can hold */
+    page_put32(body + 84, 1000);
     assert_int_equal(cs_rec_decode(body, h.body_len, &r), AT_EINTEGRITY);
     /* every header byte is associated data; the body and tag are sealed */
     size_t probes[] = {9, 40, 47, 50, 65, 80, CS_SEG_HDR + 10, len - 1};

@@ -12,7 +12,6 @@
 //
 // Environment: ATREST_BIN (atrestd), ATREST_CLI (atrest).
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import https from "node:https";
@@ -20,6 +19,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import "../../lib/webcrypto.mjs";
 import { CosmosClient } from "@azure/cosmos";
+import { walk, runTool } from "../../lib/files.mjs";
 import { REPO_ROOT, startServer, stopAndCheck } from "../../lib/harness.mjs";
 import { request } from "../../lib/rawhttp.mjs";
 
@@ -32,19 +32,7 @@ const CONT_ARGS = (target) => ["--backup-target", target, "--backup-mode", "cont
 
 let srv, client, items, root, bkdir, target;
 
-function cli(args) {
-  const r = spawnSync(CLI, args, { encoding: "utf8", timeout: 120000 });
-  return { code: r.status, out: r.stdout || "", err: r.stderr || "" };
-}
-
-function walk(dir, out = []) {
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) walk(p, out);
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
+const cli = (args) => runTool(CLI, args);
 
 const doc = (i, tag = "") => ({ id: `d${i}`, pk: `p${i % 3}`, n: i, text: `${CANARY} document ${i}${tag}` });
 
