@@ -9,7 +9,9 @@
  * a time before the base or beyond the log is refused (AT_EINVAL); a
  * missing or edited segment is refused (AT_EINTEGRITY) and leaves no
  * store; segments wait in the spool while the target fails and arrive
- * once it is back; no canary in the target or the spool.
+ * once it is back; no canary in the target or the spool. Retention by
+ * days keeps the newest base before the window and the log it needs, and
+ * removes older bases, their segments and unused epochs.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -520,6 +522,57 @@ static void test_target_down_spools(void **state)
     assert_int_equal(restore_at(t, at, d1, NULL), 0);
 }
 
+static void test_retention(void **state)
+{
+    struct t *t = *state;
+    char id1[BACKUP_ID_LEN], id2[BACKUP_ID_LEN], d2[256], name[BLOB_NAME_MAX];
+    insert(t->c1, 0, 50, 500);
+    base_backup(t, id1);
+    insert(t->c1, 100, 50, 500);
+    flush(t);
+    int64_t between = now_us();
+    usleep(2000);
+    insert(t->c1, 200, 50, 500);
+    flush(t);
+    uint64_t f2 = ship_next_seg(t->sh);
+    assert_true(f2 >= 2);
+    base_backup(t, id2);
+    insert(t->c1, 300, 50, 500);
+    digest(store_db(t->c1), d2, sizeof d2);
+    flush(t);
+    int64_t at = now_us();
+    flush(t);
+    /* an epoch no base uses (a run whose bases were all pruned) */
+    static const uint8_t x[1] = {1};
+    assert_int_equal(bk_put_mem(t->bs, "cont/20200101T000000000Z-dead00/000000000000", x, 1), 0);
+    assert_int_equal(bk_put_mem(t->bs, "cont/20200101T000000000Z-dead00/key", x, 1), 0);
+
+    /* eight days on, with a 7-day window: both bases are older than the
+     * window; the newest of them stays (the window's first moment) */
+    struct backup_keys keys = {.outer = t->fx.kp};
+    assert_int_equal(backup_prune_days(t->bs, &keys, 7, 1, ship_epoch(t->sh),
+                                       (int64_t)time(NULL) + 8 * 86400),
+                     0);
+    struct backup_info *v;
+    size_t n;
+    assert_int_equal(backup_list(t->bs, NULL, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].id, id2);
+    free(v);
+    struct bk_mem m = {0};
+    cs_seg_name(ship_epoch(t->sh), f2 - 1, name, sizeof name);
+    assert_int_equal(blob_get(t->bs, name, 0, UINT64_MAX, grab, &m), AT_ENOTFOUND);
+    cs_seg_name(ship_epoch(t->sh), f2, name, sizeof name);
+    assert_int_equal(blob_get(t->bs, name, 0, UINT64_MAX, grab, &m), 0);
+    bk_mem_free(&m);
+    assert_int_equal(blob_get(t->bs, "cont/20200101T000000000Z-dead00/key", 0, UINT64_MAX, grab, &m),
+                     AT_ENOTFOUND);
+    /* what is left still restores; the pruned past is refused */
+    assert_int_equal(restore_at(t, at, d2, NULL), 0);
+    assert_int_equal(restore_at(t, between, NULL, NULL), AT_EINVAL);
+    assert_non_null(strstr(at_error_detail(), "before the oldest base"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -527,6 +580,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_point_in_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_target_down_spools, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
