@@ -571,11 +571,19 @@ static int id_of(const char *name, char id[BACKUP_ID_LEN], int *is_manifest)
     return 0;
 }
 
+/* Listings come in name order and the continuous log's names ("cont/...")
+ * sort after every backup id (ids start with a digit): a listing of
+ * backups stops there, however long the log is. */
+#define LIST_DONE (-1999)
+#define IS_LOG(name) (strncmp((name), "cont/", 5) == 0)
+
 static int collect(void *ctx, const struct blob_info *info)
 {
     struct idlist *l = ctx;
     char id[BACKUP_ID_LEN];
     int is_manifest;
+    if (IS_LOG(info->name))
+        return LIST_DONE;
     if (id_of(info->name, id, &is_manifest) != 0 || (!is_manifest && !l->orphans))
         return 0;
     if (l->n && strcmp(l->id[l->n - 1], id) == 0)
@@ -600,6 +608,8 @@ static int cmp_id(const void *a, const void *b)
 static int list_ids(struct blob_store *bs, struct idlist *l)
 {
     int rc = blob_list(bs, "", collect, l);
+    if (rc == LIST_DONE)
+        rc = 0;
     if (rc) {
         free(l->id);
         l->id = NULL;
@@ -930,10 +940,14 @@ int backup_restore(struct blob_store *bs, const struct backup_keys *keys, const 
 
 static int collect_names(void *ctx, const struct blob_info *info);
 
-int bk_list_names(struct blob_store *bs, const char *prefix, struct bk_names *out)
+int bk_list_names(struct blob_store *bs, const char *prefix, int backups_only,
+                  struct bk_names *out)
 {
     memset(out, 0, sizeof *out);
+    out->backups_only = backups_only;
     int rc = blob_list(bs, prefix, collect_names, out);
+    if (rc == LIST_DONE)
+        rc = 0;
     if (rc) {
         free(out->v);
         memset(out, 0, sizeof *out);
@@ -944,6 +958,8 @@ int bk_list_names(struct blob_store *bs, const char *prefix, struct bk_names *ou
 static int collect_names(void *ctx, const struct blob_info *info)
 {
     struct bk_names *l = ctx;
+    if (l->backups_only && IS_LOG(info->name))
+        return LIST_DONE;
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 16;
         void *v = realloc(l->v, nc * sizeof *l->v);

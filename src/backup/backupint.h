@@ -136,12 +136,15 @@ int bk_import_page(void *ctx, uint8_t *page) AT_WUR;
 int bk_check_empty(struct store_env *env) AT_WUR;
 /* Delete backup id: manifest first, then every other blob under it. */
 int bk_delete_backup(struct blob_store *bs, const char *id) AT_WUR;
-/* Names of the blobs under prefix, in name order (out->v malloc'd). */
+/* Names of the blobs under prefix, in name order (out->v malloc'd); with
+ * backups_only, those of backups (not of the continuous log). */
 struct bk_names {
     char (*v)[BLOB_NAME_MAX + 1];
     size_t n, cap;
+    int backups_only;
 };
-int bk_list_names(struct blob_store *bs, const char *prefix, struct bk_names *out) AT_WUR;
+int bk_list_names(struct blob_store *bs, const char *prefix, int backups_only,
+                  struct bk_names *out) AT_WUR;
 
 /* A new backup or epoch id (time-sorted). */
 int bk_new_id(char id[BACKUP_ID_LEN]) AT_WUR;

@@ -101,7 +101,7 @@ static int list_bases(struct blob_store *bs, struct bk_names *ids)
 {
     struct bk_names all;
     memset(ids, 0, sizeof *ids);
-    int rc = bk_list_names(bs, "", &all);
+    int rc = bk_list_names(bs, "", 1, &all);
     for (size_t i = 0; !rc && i < all.n; i++) {
         char *slash = strchr(all.v[i], '/');
         if (!slash || strcmp(slash + 1, "position") != 0)
@@ -610,7 +610,7 @@ int backup_prune_days(struct blob_store *bs, const struct backup_keys *keys, uns
      * oldest kept base of an epoch. */
     struct bk_names names = {0};
     if (!rc)
-        rc = bk_list_names(bs, "cont/", &names);
+        rc = bk_list_names(bs, "cont/", 0, &names);
     for (size_t i = 0; !rc && i < names.n; i++) {
         char epoch[BACKUP_ID_LEN];
         const char *e = names.v[i] + 5, *slash = strchr(e, '/');
