@@ -147,6 +147,21 @@ int backup_restore_at(struct blob_store *bs, const struct backup_keys *keys, int
                       struct store_env *env, backup_progress_fn progress, void *ctx,
                       char used_id[BACKUP_ID_LEN]) AT_WUR;
 
+/* The continuous log's epochs in the target, oldest first (*out
+ * malloc'd): segments counted; with keys, the head authenticated and read
+ * (covered_us: every commit up to it is in the log; closed: the server
+ * stopped cleanly). verified: 1 head authentic, 0 not checked, -1 missing
+ * or failed. */
+struct backup_log_info {
+    char epoch[BACKUP_ID_LEN];
+    uint64_t segments;
+    int64_t covered_us;
+    int closed;
+    int verified;
+};
+int backup_log_list(struct blob_store *bs, const struct backup_keys *keys,
+                    struct backup_log_info **out, size_t *n) AT_WUR;
+
 /* Continuous-mode retention: keep every base made in the last `days` days,
  * the newest older one (so the window's first moment stays restorable) and
  * at least the newest keep_min; delete the others, each epoch's log

@@ -559,6 +559,77 @@ int backup_restore_at(struct blob_store *bs, const struct backup_keys *keys, int
     return rc;
 }
 
+/* ---- the log's epochs ------------------------------------------------------- */
+
+static void read_head(struct blob_store *bs, const struct backup_keys *keys,
+                      struct backup_log_info *e)
+{
+    char name[BLOB_NAME_MAX];
+    struct bk_manifest m;
+    struct bk_keys *k = NULL;
+    struct cs_head h;
+    uint8_t *b = NULL;
+    size_t len = 0;
+    snprintf(name, sizeof name, "cont/%s/key", e->epoch);
+    e->verified = -1;
+    if (bk_load_manifest(bs, keys, name, e->epoch, &m, &k) != 0)
+        return;
+    snprintf(name, sizeof name, "cont/%s/head", e->epoch);
+    if (bk_get_all(bs, name, CS_HEAD_LEN, &b, &len) == 0 && cs_head_decode(b, len, k, &h) == 0 &&
+        strcmp(h.epoch, e->epoch) == 0) {
+        e->verified = 1;
+        e->covered_us = h.covered_us;
+        e->closed = (int)h.closed;
+    }
+    free(b);
+    bk_manifest_free(&m);
+    bk_keys_free(k);
+}
+
+int backup_log_list(struct blob_store *bs, const struct backup_keys *keys,
+                    struct backup_log_info **out, size_t *n)
+{
+    struct bk_names names;
+    *out = NULL;
+    *n = 0;
+    int rc = bk_list_names(bs, "cont/", 0, &names);
+    if (rc)
+        return rc;
+    struct backup_log_info *v = NULL;
+    size_t nv = 0;
+    for (size_t i = 0; !rc && i < names.n; i++) {
+        const char *e = names.v[i] + 5, *slash = strchr(e, '/');
+        if (!slash || (size_t)(slash - e) >= BACKUP_ID_LEN)
+            continue;
+        if (!nv || strncmp(v[nv - 1].epoch, e, (size_t)(slash - e)) != 0 ||
+            v[nv - 1].epoch[slash - e] != 0) {
+            void *nvv = realloc(v, (nv + 1) * sizeof *v);
+            if (!nvv) {
+                rc = AT_ENOMEM;
+                break;
+            }
+            v = nvv;
+            memset(&v[nv], 0, sizeof v[nv]);
+            memcpy(v[nv].epoch, e, (size_t)(slash - e));
+            nv++;
+        }
+        char *end = NULL;
+        strtoull(slash + 1, &end, 10);
+        if (end && *end == 0 && end != slash + 1)
+            v[nv - 1].segments++;
+    }
+    free(names.v);
+    for (size_t i = 0; !rc && keys && i < nv; i++)
+        read_head(bs, keys, &v[i]);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = nv;
+    return 0;
+}
+
 /* ---- retention ---------------------------------------------------------------- */
 
 struct kept {

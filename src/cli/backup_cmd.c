@@ -299,11 +299,17 @@ static int cmd_list(const struct opts *o)
     struct backup_keys keys = {.outer = kp};
     struct backup_info *v = NULL;
     size_t n = 0;
+    struct backup_log_info *lv = NULL;
+    size_t ln = 0;
     int rc = backup_list(bs, kp ? &keys : NULL, &v, &n);
+    if (!rc)
+        rc = backup_log_list(bs, kp ? &keys : NULL, &lv, &ln);
     blob_close(bs);
     kp_destroy(kp);
-    if (rc)
+    if (rc) {
+        free(v);
         return failed("list", rc);
+    }
     printf("%-27s %-20s %12s %6s  %s\n", "ID", "TIME (UTC)", "BYTES", "STORES", "MANIFEST");
     for (size_t i = 0; i < n; i++) {
         char t[32];
@@ -315,6 +321,26 @@ static int cmd_list(const struct opts *o)
                                     : "FAILED authentication");
     }
     free(v);
+    if (ln)
+        printf("\n%-27s %9s  %-24s %s\n", "LOG EPOCH (continuous)", "SEGMENTS",
+               "COVERS UNTIL (UTC)", "HEAD");
+    for (size_t i = 0; i < ln; i++) {
+        char t[40] = "-";
+        if (lv[i].verified > 0) {
+            time_t s = (time_t)(lv[i].covered_us / 1000000);
+            struct tm tm;
+            gmtime_r(&s, &tm);
+            strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm);
+            snprintf(t + strlen(t), sizeof t - strlen(t), ".%03dZ",
+                     (int)(lv[i].covered_us % 1000000 / 1000));
+        }
+        printf("%-27s %9" PRIu64 "  %-24s %s\n", lv[i].epoch, lv[i].segments, t,
+               lv[i].verified > 0 && lv[i].closed ? "authentic, closed (a clean stop)"
+               : lv[i].verified > 0               ? "authentic"
+               : lv[i].verified == 0              ? "not checked (no --key-dir)"
+                                                  : "MISSING or FAILED authentication");
+    }
+    free(lv);
     return 0;
 }
 

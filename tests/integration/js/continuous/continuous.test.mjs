@@ -133,6 +133,9 @@ test("restore --at two moments: exactly the documents of each", async () => {
   assert.equal(Object.keys(c.docs).length, Object.keys(expectB).length + 10 - 1);
   assert.deepEqual(c.colls, ["items", "later"]);
   assert.match(r.out, /restored .* as of/);
+  const l = cli(["backup", "list", "--target", target, "--key-dir", srv.keyDir]);
+  assert.equal(l.code, 0, l.err);
+  assert.match(l.out, new RegExp(`${st.continuous.epoch} +\\d+ +\\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z +authentic`));
 });
 
 test("no canary in the backup folder", () => {
