@@ -137,8 +137,8 @@ int backup_restore(struct blob_store *bs, const struct backup_keys *keys, const 
  * snapshots all began at or before at_us (unix µs), then, per store, every
  * logged commit after its base position with a commit time <= at_us, into
  * env as backup_restore does (fresh DEKs; plaintext only in memory). The
- * log must reach at_us (its head's covered-until time, or the epoch was
- * closed by a clean stop). AT_EINVAL (with a detail) when at_us is before
+ * log must reach at_us (the covered-until time of its head or of a
+ * segment, or the epoch was closed by a clean stop). AT_EINVAL (with a detail) when at_us is before
  * the first base, in the future, or beyond what the log holds;
  * AT_EINTEGRITY when a segment, the head or a position fails
  * authentication, a segment is missing or a store's commits have a gap.

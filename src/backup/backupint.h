@@ -166,10 +166,12 @@ int bk_get_all(struct blob_store *bs, const char *name, size_t max, uint8_t **ou
  *   72    8    last commit time
  *   80    4    record count
  *   84    4    reserved (0)
- *   88    8    body length B
- *   96    B    body, AES-256-GCM under the epoch's data key; nonce
- *              0xffffffff | segment number; associated data bytes [0, 96)
- *   96+B  16   GCM tag
+ *   88    8    covered-until time (µs): every commit of the epoch up to it
+ *              is in this segment or an earlier one
+ *   96    8    body length B
+ *   104   B    body, AES-256-GCM under the epoch's data key; nonce
+ *              0xffffffff | segment number; associated data bytes [0, 104)
+ *   104+B 16   GCM tag
  *
  * Body: records, one per captured commit of one store:
  *   store name (64) | commit sequence (8, from 1 per store and epoch) |
@@ -198,7 +200,7 @@ int bk_get_all(struct blob_store *bs, const char *name, size_t max, uint8_t **ou
 #define CS_MAGIC_SEG  "ATRCSG01"
 #define CS_MAGIC_HEAD "ATRCHD01"
 #define CS_MAGIC_POS  "ATRCPS01"
-#define CS_SEG_HDR    96
+#define CS_SEG_HDR    104
 #define CS_REC_HDR    88
 #define CS_FRAME_HDR  8
 #define CS_FRAME_MAX  (CS_FRAME_HDR + PAGE_SIZE)
@@ -210,7 +212,7 @@ struct cs_seg_hdr {
     char epoch[BACKUP_ID_LEN];
     uint64_t segno;
     uint8_t prev_tag[AEAD_TAG_LEN];
-    int64_t first_us, last_us;
+    int64_t first_us, last_us, covered_us;
     uint32_t nrec;
     uint64_t body_len;
 };

@@ -329,7 +329,8 @@ void cs_seg_hdr_encode(const struct cs_seg_hdr *h, uint8_t out[CS_SEG_HDR])
     put64(out + 64, (uint64_t)h->first_us);
     put64(out + 72, (uint64_t)h->last_us);
     page_put32(out + 80, h->nrec);
-    put64(out + 88, h->body_len);
+    put64(out + 88, (uint64_t)h->covered_us);
+    put64(out + 96, h->body_len);
 }
 
 int cs_seg_hdr_decode(const uint8_t *b, size_t len, struct cs_seg_hdr *h)
@@ -343,7 +344,8 @@ int cs_seg_hdr_decode(const uint8_t *b, size_t len, struct cs_seg_hdr *h)
     h->first_us = (int64_t)get64(b + 64);
     h->last_us = (int64_t)get64(b + 72);
     h->nrec = page_get32(b + 80);
-    h->body_len = get64(b + 88);
+    h->covered_us = (int64_t)get64(b + 88);
+    h->body_len = get64(b + 96);
     if (h->body_len != len - CS_SEG_HDR - AEAD_TAG_LEN)
         return at_error_set(AT_EINTEGRITY, "log segment %llu is truncated or damaged",
                             (unsigned long long)h->segno);

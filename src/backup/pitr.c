@@ -387,8 +387,8 @@ static int scan_log(struct pitr *p)
         p->nseg++;
         if (rc)
             return rc;
-        if (h.last_us > reach)
-            reach = h.last_us;
+        if (h.covered_us > reach)
+            reach = h.covered_us; /* segments past the head (spooled by a run that died) */
         if (h.first_us > p->at)
             break; /* everything later is after T */
     }

@@ -296,6 +296,7 @@ static void build_segment(struct ship *sh, struct commit *take, int64_t take_us)
     snprintf(h.epoch, sizeof h.epoch, "%s", sh->epoch);
     memcpy(h.prev_tag, sh->prev_tag, AEAD_TAG_LEN);
     h.body_len = off - CS_SEG_HDR;
+    h.covered_us = take_us;
     cs_seg_hdr_encode(&h, sh->body.p);
     pd->segno = h.segno;
     pd->covered_us = take_us;

@@ -9,7 +9,8 @@
  * a time before the base or beyond the log is refused (AT_EINVAL); a
  * missing or edited segment is refused (AT_EINTEGRITY) and leaves no
  * store; segments wait in the spool while the target fails and arrive
- * once it is back; no canary in the target or the spool. Retention by
+ * once it is back, or, after a stop, at the next start; no canary in the
+ * target or the spool. Retention by
  * days keeps the newest base before the window and the log it needs, and
  * removes older bases, their segments and unused epochs.
  */
@@ -118,7 +119,7 @@ static void test_segment_format(void **state)
     page_put32(body + 84, 1000);
     assert_int_equal(cs_rec_decode(body, h.body_len, &r), AT_EINTEGRITY);
     /* every header byte is associated data; the body and tag are sealed */
-    size_t probes[] = {9, 40, 47, 50, 65, 80, CS_SEG_HDR + 10, len - 1};
+    size_t probes[] = {9, 40, 47, 50, 65, 80, 90, 99, CS_SEG_HDR + 10, len - 1};
     for (size_t i = 0; i < sizeof probes / sizeof *probes; i++) {
         b[probes[i]] ^= 1;
         struct cs_seg_hdr h2;
@@ -193,6 +194,7 @@ struct t {
     char bkdir[PATH_MAX + 8], target[PATH_MAX + 16], spool[PATH_MAX + 16];
     struct blob_store *bs;
     char to_data[PATH_MAX + 16], to_keys[PATH_MAX + 16];
+    struct ship_options so;
 };
 
 static void exec(struct store *st, const char *sql)
@@ -255,12 +257,12 @@ static int setup(void **state)
     snprintf(t->spool, sizeof t->spool, "%s/spool", t->fx.data_dir);
     snprintf(t->to_data, sizeof t->to_data, "%s/restored-data", t->fx.root);
     snprintf(t->to_keys, sizeof t->to_keys, "%s/restored-keys", t->fx.root);
-    struct ship_options so = {.target = t->target,
-                              .keys = {.outer = t->fx.kp},
-                              .spool_dir = t->spool,
-                              .interval_ms = 100,
-                              .fault = fault};
-    if (ship_start(t->fx.env, &so, &t->sh) != 0)
+    t->so = (struct ship_options){.target = t->target,
+                                  .keys = {.outer = t->fx.kp},
+                                  .spool_dir = t->spool,
+                                  .interval_ms = 100,
+                                  .fault = fault};
+    if (ship_start(t->fx.env, &t->so, &t->sh) != 0)
         fail_msg("ship_start: %s", at_error_detail());
     assert_int_equal(store_create(t->fx.env, "meta", &t->meta), 0);
     assert_int_equal(store_create(t->fx.env, "c-1", &t->c1), 0);
@@ -522,6 +524,41 @@ static void test_target_down_spools(void **state)
     assert_int_equal(restore_at(t, at, d1, NULL), 0);
 }
 
+static int count_files(const char *dir)
+{
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -gt 0", dir);
+    return system(cmd) == 0;
+}
+
+/* Segments a run could not put stay spooled across a stop; the next run
+ * puts them, and the log is followed past the old epoch's head. */
+static void test_spool_survives_a_restart(void **state)
+{
+    struct t *t = *state;
+    char id[BACKUP_ID_LEN], d1[256];
+    insert(t->c1, 0, 50, 500);
+    base_backup(t, id);
+    flush(t);
+    target_down = 1;
+    for (int i = 0; i < 3; i++) {
+        insert(t->c1, 100 + i * 20, 20, 500);
+        usleep(150000);
+    }
+    digest(store_db(t->c1), d1, sizeof d1);
+    int64_t at = now_us();
+    /* a later commit, cut into a segment whose covered-until passes at */
+    insert(t->meta, 0, 1, 10);
+    assert_int_equal(ship_flush(t->sh, 300), ETIMEDOUT);
+    stop_ship(t);
+    assert_true(count_files(t->spool));
+    target_down = 0;
+    if (ship_start(t->fx.env, &t->so, &t->sh) != 0)
+        fail_msg("ship_start: %s", at_error_detail());
+    assert_false(count_files(t->spool));
+    assert_int_equal(restore_at(t, at, d1, NULL), 0);
+}
+
 static void test_retention(void **state)
 {
     struct t *t = *state;
@@ -580,6 +617,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_point_in_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_target_down_spools, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_survives_a_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
