@@ -223,9 +223,10 @@ static int continuous_main(int argc, char **argv)
         const char *name;
         double rate;
         int ship_ms;
-    } cases[] = {{"paced 500/s", 500, 1000}, {"paced 500/s", 500, 2000}, {"max", 0, 1000},
-                 {"max", 0, 2000}};
-    printf("backup-bench --continuous: %.0f s per run, %d writer threads, 1 KB rows, file target in %s\n",
+    } cases[] = {
+        {"paced 500/s", 500, 1000}, {"paced 500/s", 500, 2000}, {"max", 0, 1000}, {"max", 0, 2000}};
+    printf("backup-bench --continuous: %.0f s per run, %d writer threads, 1 KB rows, file target "
+           "in %s\n",
            secs, THREADS, base);
     printf("| load | segment every | creates/s off | creates/s on | on/off | lag p50 | lag p99 "
            "| lag max | segments | MB shipped |\n|---|---|---|---|---|---|---|---|---|---|\n");

@@ -37,10 +37,10 @@
 
 struct pstore {
     char name[BK_NAME_LEN];
-    int base_idx;       /* index in the base manifest, or -1 */
-    uint64_t next_seq;  /* the commit expected next */
-    int done;           /* a commit after T was met */
-    uint32_t db_pages;  /* size after the last commit applied; 0: none */
+    int base_idx;      /* index in the base manifest, or -1 */
+    uint64_t next_seq; /* the commit expected next */
+    int done;          /* a commit after T was met */
+    uint32_t db_pages; /* size after the last commit applied; 0: none */
     uint32_t base_pages;
     uint32_t *wseg, *woff; /* per page (pgno - 1): latest image, NO_SEG none */
     uint32_t cap;
@@ -83,8 +83,8 @@ static int load_position(struct blob_store *bs, const char *id, const struct bk_
     snprintf(name, sizeof name, "%s/position", id);
     uint8_t *b = NULL;
     size_t len = 0;
-    int rc = bk_get_all(bs, name, CS_POS_HDR + BACKUP_MAX_STORES * CS_POS_REC + BK_MAC_LEN, &b,
-                        &len);
+    int rc =
+        bk_get_all(bs, name, CS_POS_HDR + BACKUP_MAX_STORES * CS_POS_REC + BK_MAC_LEN, &b, &len);
     if (!rc && (rc = cs_position_decode(b, len, k, p)) != 0)
         rc = at_error_set(rc, "backup %s: %s", id, at_error_detail());
     if (!rc && strcmp(p->id, id) != 0) {
@@ -232,14 +232,16 @@ static int get_segment(struct pitr *p, uint64_t segno, struct cs_seg_hdr *h,
         return rc;
     rc = cs_seg_hdr_decode(b, len, h);
     if (!rc && (strcmp(h->epoch, p->pos.epoch) != 0 || h->segno != segno))
-        rc = at_error_set(AT_EINTEGRITY, "log segment %s holds segment %llu of epoch %s "
-                                         "(moved or swapped)",
+        rc = at_error_set(AT_EINTEGRITY,
+                          "log segment %s holds segment %llu of epoch %s "
+                          "(moved or swapped)",
                           name, (unsigned long long)h->segno, h->epoch);
     if (!rc)
         rc = bk_mem_reserve(&p->body, h->body_len ? h->body_len : 1);
     if (!rc && cs_seg_open(p->ek, b, len, p->body.p) != 0)
-        rc = at_error_set(AT_EINTEGRITY, "log segment %s failed authentication (damaged or "
-                                         "edited)",
+        rc = at_error_set(AT_EINTEGRITY,
+                          "log segment %s failed authentication (damaged or "
+                          "edited)",
                           name);
     if (!rc) {
         p->body.len = h->body_len;
@@ -348,8 +350,9 @@ static int scan_log(struct pitr *p)
     for (uint32_t i = 0; i < p->pos.nstores; i++) {
         struct pstore *ps = find_store(p, p->pos.stores[i].name, 0);
         if (!ps)
-            return at_error_set(AT_EINTEGRITY, "backup %s: its position names a store it does "
-                                               "not hold",
+            return at_error_set(AT_EINTEGRITY,
+                                "backup %s: its position names a store it does "
+                                "not hold",
                                 p->base.id);
         ps->next_seq = p->pos.stores[i].seq + 1;
     }

@@ -90,10 +90,10 @@ struct ship {
     struct commit *head, *tail;
     size_t queue_bytes;
     int stopping, flush_req;
-    uint64_t next_seg;     /* segments cut */
-    int64_t covered_us;    /* head's covered-until, as put */
+    uint64_t next_seg;  /* segments cut */
+    int64_t covered_us; /* head's covered-until, as put */
     uint64_t gaps, segments, commits_shipped, bytes_shipped, spooled, queued;
-    int want_base;         /* a gap happened: ask for a base once puts work */
+    int want_base; /* a gap happened: ask for a base once puts work */
     char last_error[256];
     double lag[LAG_SAMPLES];
     size_t nlag;
@@ -398,7 +398,8 @@ static void spool_pending(struct ship *sh)
             continue;
         char path[PATH_MAX + 64];
         spool_path(sh, sh->epoch, pd->segno, path, sizeof path);
-        int rc = sh->spool_bytes + pd->len > SPOOL_MAX ? ENOSPC : write_file(path, pd->blob, pd->len);
+        int rc =
+            sh->spool_bytes + pd->len > SPOOL_MAX ? ENOSPC : write_file(path, pd->blob, pd->len);
         if (rc) {
             /* Stays in memory; if memory fails too the queue cap makes the gap. */
             continue;
@@ -414,7 +415,8 @@ static void spool_pending(struct ship *sh)
 
 static int put_head(struct ship *sh, int64_t covered_us, int closed)
 {
-    struct cs_head h = {.nsegs = sh->uploaded, .covered_us = covered_us, .closed = (uint32_t)closed};
+    struct cs_head h = {
+        .nsegs = sh->uploaded, .covered_us = covered_us, .closed = (uint32_t)closed};
     snprintf(h.epoch, sizeof h.epoch, "%s", sh->epoch);
     memcpy(h.last_tag, sh->head_tag, AEAD_TAG_LEN);
     uint8_t b[CS_HEAD_LEN];

@@ -82,11 +82,11 @@ struct ship_status {
     uint64_t commits_shipped; /* commits in them */
     uint64_t commits_queued;  /* captured, not yet in the target */
     uint64_t bytes_shipped;
-    uint64_t spooled;         /* segments waiting in the spool folder */
-    uint64_t gaps;            /* commits lost to the log (invariant 3) */
+    uint64_t spooled;                          /* segments waiting in the spool folder */
+    uint64_t gaps;                             /* commits lost to the log (invariant 3) */
     double lag_p50_ms, lag_p99_ms, lag_max_ms; /* commit → in the target,
                                                   over the last 8192 commits */
-    char last_error[256];     /* the last failed put, "" when none since */
+    char last_error[256];                      /* the last failed put, "" when none since */
 };
 void ship_status_get(struct ship *s, struct ship_status *out);
 

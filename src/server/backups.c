@@ -297,15 +297,15 @@ static void backup_list_resp(struct req *r, struct backups *b)
     if (b->ship) {
         struct ship_status st;
         ship_status_get(b->ship, &st);
-        json_object_set_new(
-            o, "continuous",
-            json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:s}", "epoch", st.epoch,
-                      "coveredUntil", (json_int_t)(st.covered_us / 1000), "segments",
-                      (json_int_t)st.segments, "commitsShipped", (json_int_t)st.commits_shipped,
-                      "commitsQueued", (json_int_t)st.commits_queued, "spooled",
-                      (json_int_t)st.spooled, "gaps", (json_int_t)st.gaps, "lagP50Ms",
-                      st.lag_p50_ms, "lagP99Ms", st.lag_p99_ms, "lagMaxMs", st.lag_max_ms,
-                      "lastError", st.last_error));
+        json_object_set_new(o, "continuous",
+                            json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:s}", "epoch",
+                                      st.epoch, "coveredUntil", (json_int_t)(st.covered_us / 1000),
+                                      "segments", (json_int_t)st.segments, "commitsShipped",
+                                      (json_int_t)st.commits_shipped, "commitsQueued",
+                                      (json_int_t)st.commits_queued, "spooled",
+                                      (json_int_t)st.spooled, "gaps", (json_int_t)st.gaps,
+                                      "lagP50Ms", st.lag_p50_ms, "lagP99Ms", st.lag_p99_ms,
+                                      "lagMaxMs", st.lag_max_ms, "lastError", st.last_error));
     }
     resp_json(r, 200, o);
     json_decref(o);

@@ -62,8 +62,8 @@ static uint8_t *make_segment(const struct bk_keys *k, uint64_t segno, size_t *le
     f += cs_frame_pack(f, 3);
     size_t body = (size_t)(f - b) - CS_SEG_HDR;
     *len = CS_SEG_HDR + body + AEAD_TAG_LEN;
-    struct cs_seg_hdr h = {.segno = segno, .first_us = 1234567, .last_us = 1234567, .nrec = 1,
-                           .body_len = body};
+    struct cs_seg_hdr h = {
+        .segno = segno, .first_us = 1234567, .last_us = 1234567, .nrec = 1, .body_len = body};
     snprintf(h.epoch, sizeof h.epoch, "20261128T000000000Z-abcdef");
     memset(h.prev_tag, 0x5a, sizeof h.prev_tag);
     cs_seg_hdr_encode(&h, b);
@@ -209,9 +209,9 @@ static void insert(struct store *st, int from, int n, int size)
     char *body = malloc((size_t)size + 64);
     exec(st, "BEGIN");
     sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(store_db(st), "INSERT OR REPLACE INTO t VALUES (?, ?)",
-                                        -1, &s, NULL),
-                     0);
+    assert_int_equal(
+        sqlite3_prepare_v2(store_db(st), "INSERT OR REPLACE INTO t VALUES (?, ?)", -1, &s, NULL),
+        0);
     for (int i = from; i < from + n; i++) {
         fx_doc_body(body, (size_t)size + 64, i, size, CANARY);
         sqlite3_bind_int(s, 1, i);
@@ -587,9 +587,9 @@ static void test_retention(void **state)
     /* eight days on, with a 7-day window: both bases are older than the
      * window; the newest of them stays (the window's first moment) */
     struct backup_keys keys = {.outer = t->fx.kp};
-    assert_int_equal(backup_prune_days(t->bs, &keys, 7, 1, ship_epoch(t->sh),
-                                       (int64_t)time(NULL) + 8 * 86400),
-                     0);
+    assert_int_equal(
+        backup_prune_days(t->bs, &keys, 7, 1, ship_epoch(t->sh), (int64_t)time(NULL) + 8 * 86400),
+        0);
     struct backup_info *v;
     size_t n;
     assert_int_equal(backup_list(t->bs, NULL, &v, &n), 0);
@@ -602,8 +602,9 @@ static void test_retention(void **state)
     cs_seg_name(ship_epoch(t->sh), f2, name, sizeof name);
     assert_int_equal(blob_get(t->bs, name, 0, UINT64_MAX, grab, &m), 0);
     bk_mem_free(&m);
-    assert_int_equal(blob_get(t->bs, "cont/20200101T000000000Z-dead00/key", 0, UINT64_MAX, grab, &m),
-                     AT_ENOTFOUND);
+    assert_int_equal(
+        blob_get(t->bs, "cont/20200101T000000000Z-dead00/key", 0, UINT64_MAX, grab, &m),
+        AT_ENOTFOUND);
     /* what is left still restores; the pruned past is refused */
     assert_int_equal(restore_at(t, at, d2, NULL), 0);
     assert_int_equal(restore_at(t, between, NULL, NULL), AT_EINVAL);
