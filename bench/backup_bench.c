@@ -68,6 +68,17 @@ static void open_account(const char *dir, struct key_provider **kp, struct store
         die("data folder");
 }
 
+/* Close an account from open_account and remove dir. */
+static void close_account(struct key_provider *kp, struct store_env *env, const char *dir)
+{
+    store_env_close(env);
+    kp_destroy(kp);
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "backup-bench: could not remove %s\n", dir);
+}
+
 struct writer {
     struct store *st;
     atomic_int stop;
@@ -204,12 +215,7 @@ static void run(const char *root, int n, int ship_ms, double secs, double rate, 
     if (store_close(c))
         die("close");
     ship_stop(sh);
-    store_env_close(env);
-    kp_destroy(kp);
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "backup-bench: could not remove %s\n", dir);
+    close_account(kp, env, dir);
 }
 
 static int continuous_main(int argc, char **argv)
@@ -332,11 +338,6 @@ int main(int argc, char **argv)
     blob_close(bs);
     if (store_close(meta) || store_close(c))
         die("close");
-    store_env_close(env);
-    kp_destroy(kp);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "backup-bench: could not remove %s\n", root);
+    close_account(kp, env, root);
     return 0;
 }
