@@ -548,7 +548,7 @@ static void test_spool_survives_a_restart(void **state)
     digest(store_db(t->c1), d1, sizeof d1);
     int64_t at = now_us();
     /* a later commit, cut into a segment whose covered-until passes at */
-    insert(t->meta, 0, 1, 10);
+    insert(t->meta, 0, 1, 200);
     assert_int_equal(ship_flush(t->sh, 300), ETIMEDOUT);
     stop_ship(t);
     assert_true(count_files(t->spool));
