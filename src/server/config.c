@@ -88,6 +88,12 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
         c->kms_grace_s = v ? atoi(v) : -1;
     else if (!strcmp(k, "cmk_check_seconds"))
         c->cmk_check_s = v ? atoi(v) : 0;
+    else if (!strcmp(k, "backup_mode"))
+        c->backup_continuous = !v ? -1 : !strcmp(v, "continuous") ? 1 : !strcmp(v, "full") ? 0 : -1;
+    else if (!strcmp(k, "backup_continuous_days"))
+        c->backup_days = v ? atoi(v) : -1;
+    else if (!strcmp(k, "backup_ship_seconds"))
+        c->backup_ship_s = v ? atoi(v) : -1;
     else if (!strcmp(k, "backup_target"))
         set(&c->backup_target, v);
     else if (!strcmp(k, "backup_account_key_file"))
@@ -96,12 +102,6 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
         c->backup_interval_h = v ? atoi(v) : -1;
     else if (!strcmp(k, "backup_retain"))
         c->backup_retain = v ? atoi(v) : -1;
-    else if (!strcmp(k, "backup_mode"))
-        c->backup_continuous = !v ? -1 : !strcmp(v, "continuous") ? 1 : !strcmp(v, "full") ? 0 : -1;
-    else if (!strcmp(k, "backup_continuous_days"))
-        c->backup_days = v ? atoi(v) : -1;
-    else if (!strcmp(k, "backup_ship_seconds"))
-        c->backup_ship_s = v ? atoi(v) : -1;
     else
         return -1;
     return 0;
@@ -158,18 +158,16 @@ static void usage(FILE *to)
           "                [--kms-key NAME]] [--cmk https://HOST:PORT/keys/NAME [--cmk-token-file F]\n"
           "                [--cmk-ca F]]\n"
           "               [--kms-grace-seconds N] [--cmk-check-seconds N]\n"
+          "               [--backup-mode full|continuous [--backup-continuous-days 7|30]\n"
+          "                [--backup-ship-seconds 1-60]] (with --backup-target)\n"
           "               [--backup-target file:DIR|azblob:URL [--backup-account-key-file F]\n"
-          "                [--backup-interval-hours 1-24] [--backup-retain N]\n"
-          "                [--backup-mode full|continuous [--backup-continuous-days 7|30]\n"
-          "                 [--backup-ship-seconds 1-60]]]\n"
+          "                [--backup-interval-hours 1-24] [--backup-retain N]]\n"
           "defaults: --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081\n"
           "environment: ATREST_DATA_DIR ATREST_KEY_DIR ATREST_LISTEN ATREST_MASTER_KEY\n"
           "  ATREST_SECONDARY_KEY ATREST_READONLY_KEY ATREST_TLS_CERT ATREST_TLS_KEY\n"
           "  ATREST_CONFIG ATREST_LOG_REQUESTS ATREST_KMS ATREST_KMS_TOKEN_FILE ATREST_KMS_CA\n"
           "  ATREST_KMS_INSECURE ATREST_KMS_KEY ATREST_CMK ATREST_CMK_TOKEN_FILE ATREST_CMK_CA\n"
-          "  ATREST_KMS_GRACE_SECONDS ATREST_CMK_CHECK_SECONDS ATREST_BACKUP_TARGET\n"
-          "  ATREST_BACKUP_ACCOUNT_KEY_FILE ATREST_BACKUP_INTERVAL_HOURS ATREST_BACKUP_RETAIN\n"
-          "  ATREST_BACKUP_MODE ATREST_BACKUP_CONTINUOUS_DAYS ATREST_BACKUP_SHIP_SECONDS\n",
+          "  ATREST_KMS_GRACE_SECONDS ATREST_CMK_CHECK_SECONDS\n",
           to);
 }
 
@@ -222,13 +220,13 @@ int config_load(struct config *c, int argc, char **argv)
         {"kms-grace-seconds", required_argument, NULL, 1008},
         {"cmk-check-seconds", required_argument, NULL, 1009},
         {"cmk-ca", required_argument, NULL, 1010},
+        {"backup-mode", required_argument, NULL, 1105},
+        {"backup-continuous-days", required_argument, NULL, 1106},
+        {"backup-ship-seconds", required_argument, NULL, 1107},
         {"backup-target", required_argument, NULL, 1101},
         {"backup-account-key-file", required_argument, NULL, 1102},
         {"backup-interval-hours", required_argument, NULL, 1103},
         {"backup-retain", required_argument, NULL, 1104},
-        {"backup-mode", required_argument, NULL, 1105},
-        {"backup-continuous-days", required_argument, NULL, 1106},
-        {"backup-ship-seconds", required_argument, NULL, 1107},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };

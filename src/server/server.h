@@ -43,11 +43,11 @@ struct config {
     char *tls_cert, *tls_key;
     int log_requests;
     /* backups (docs/backup.md) */
-    char *backup_target, *backup_key_file;
-    int backup_interval_h, backup_retain; /* 0: defaults (4, 2) */
     int backup_continuous;                /* --backup-mode continuous */
     int backup_days;                      /* 7 or 30; 0: 7 */
     int backup_ship_s;                    /* segment interval; 0: 2 */
+    char *backup_target, *backup_key_file;
+    int backup_interval_h, backup_retain; /* 0: defaults (4, 2) */
     char host[256];
     int port;
     /* key service (docs/kms.md, "atrestd and the key service") */

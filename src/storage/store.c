@@ -47,6 +47,7 @@ struct store {
     char path[PATH_MAX];
     uint64_t failures_seen;
     void *observed; /* the observer's per-store context, or NULL */
+    char name[KEYRING_NAME_MAX];
 };
 
 #ifdef ATREST_BENCH_PLAINTEXT
@@ -188,19 +189,13 @@ static void unobserve(struct store *st)
     }
 }
 
-static int open_db(struct store *st, const char *name, const uint8_t id[KEYRING_FILE_ID_LEN],
-                   int create)
+static int open_db(struct store *st, const uint8_t id[KEYRING_FILE_ID_LEN], int create)
 {
     struct store_env *env = st->env;
     int reserved = STORE_RESERVED(env->layers);
     int rc = vfs_bind(st->path, env->kr, id, env->layers);
     if (rc)
         return rc;
-    if (env->obs) {
-        st->observed = env->obs->attach(env->obs_ctx, name, env->kr, id, env->layers);
-        if (st->observed)
-            vfs_set_commit_hook(st->path, env->obs->commit, st->observed);
-    }
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
                 (create ? SQLITE_OPEN_CREATE : 0);
     int src = sqlite3_open_v2(st->path, &st->db, flags, STORE_VFS);
@@ -252,12 +247,18 @@ static int open_db(struct store *st, const char *name, const uint8_t id[KEYRING_
                           st->path, have, reserved);
         goto fail;
     }
+    /* Nothing above wrote a WAL frame (a new store's first frames come
+     * with its schema): the observer sees every commit from here on. */
+    if (env->obs) {
+        st->observed = env->obs->attach(env->obs_ctx, st->name, env->kr, id, env->layers);
+        if (st->observed)
+            vfs_set_commit_hook(st->path, env->obs->commit, st->observed);
+    }
     return 0;
 fail:
     sqlite3_close_v2(st->db);
     st->db = NULL;
     vfs_unbind(st->path);
-    unobserve(st);
     return rc;
 }
 
@@ -281,12 +282,13 @@ int store_create(struct store_env *env, const char *name, struct store **out)
     if ((rc = new_store(env, &st)) != 0)
         goto undo;
     file_path(env, id, st->path, sizeof st->path);
+    snprintf(st->name, sizeof st->name, "%s", name);
     if (access(st->path, F_OK) == 0) {
         rc = at_error_set(AT_EEXIST, "store file %s already exists", st->path);
         free(st);
         goto undo;
     }
-    rc = open_db(st, name, id, 1);
+    rc = open_db(st, id, 1);
     if (rc) {
         char side[PATH_MAX + 8];
         unlink(st->path);
@@ -318,12 +320,13 @@ int store_open(struct store_env *env, const char *name, struct store **out)
     if ((rc = new_store(env, &st)) != 0)
         return rc;
     file_path(env, id, st->path, sizeof st->path);
+    snprintf(st->name, sizeof st->name, "%s", name);
     if (access(st->path, F_OK) != 0) {
         rc = at_error_set(AT_ENOTFOUND, "store %s: file %s is missing", name, st->path);
         free(st);
         return rc;
     }
-    if ((rc = open_db(st, name, id, 0)) != 0) {
+    if ((rc = open_db(st, id, 0)) != 0) {
         free(st);
         return rc;
     }

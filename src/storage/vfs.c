@@ -40,15 +40,6 @@
  *      the log there exactly as it does for a torn write (and nothing of the
  *      frame is ever used as data). verify.c applies the same rule.
  *   5. Temporary files and files not bound with vfs_bind() are refused.
- *   6. Commit capture (continuous backups). When a binding has a commit
- *      hook (vfs_set_commit_hook), every successful xSync of a WAL hands
- *      the hook the sealed frames written since the previous sync, up to
- *      and including the last commit frame among them, in WAL order, read
- *      back from the file. With synchronous=FULL SQLite syncs the WAL once
- *      per commit, after the commit frame and before publishing it, so each
- *      call is one durable transaction of that WAL's connection. The hook
- *      runs on the committing thread with SQLite's write lock held: it takes
- *      the buffer and returns at once.
  */
 #include "storage/vfs.h"
 
@@ -73,10 +64,10 @@ struct binding {
     struct keyring *kr;
     uint8_t id[KEYRING_FILE_ID_LEN];
     int layers;
+    vfs_commit_fn hook; /* commit capture (below), set before the first write */
+    void *hook_ctx;
     int refs; /* open files using it, plus one while bound */
     atomic_uint_fast64_t auth_failures;
-    vfs_commit_fn hook; /* invariant 6; under bind_lock while set */
-    void *hook_ctx;
 };
 
 struct efile {
@@ -92,7 +83,7 @@ struct efile {
     size_t wlen;             /*      bytes in wbuf, */
     sqlite3_int64 woff;      /*      which belong at this offset */
     sqlite3_int64 cap_lo;    /* WAL: frames written since the last sync */
-    sqlite3_int64 cap_hi;    /*      (invariant 6); cap_lo == cap_hi: none */
+    sqlite3_int64 cap_hi;    /*      (commit capture); cap_lo == cap_hi: none */
     sqlite3_file *real;
 };
 
@@ -369,42 +360,20 @@ static int main_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int6
 
 /* ---- WAL ------------------------------------------------------------------ */
 
-/* Commit frames at or after frame k (whose header is hdr) with k's salts. */
-static int commits_from(struct efile *f, sqlite3_int64 k, const uint8_t *hdr)
-{
-    const uint8_t *salts = hdr + 8;
-    int n = page_get32(hdr + 4) != 0;
-    sqlite3_int64 size = 0;
-    if (f->real->pMethods->xFileSize(f->real, &size) != SQLITE_OK)
-        return n;
-    uint8_t h[FRAME_HDR];
-    for (sqlite3_int64 j = k + 1; WAL_HDR + (j + 1) * FRAME_SIZE <= size && n < 2; j++) {
-        if (real_read(f, h, FRAME_HDR, WAL_HDR + j * FRAME_SIZE) != SQLITE_OK)
-            break;
-        if (memcmp(h + 8, salts, 8) == 0 && page_get32(h + 4) != 0)
-            n++;
-    }
-    return n;
-}
+/*
+ * Commit capture (continuous backups). When a binding has a commit hook
+ * (vfs_set_commit_hook), every successful xSync of a WAL hands the hook the
+ * sealed frames written since the previous sync, up to and including the
+ * last commit frame among them, in WAL order, read back from the file.
+ * With synchronous=FULL SQLite syncs the WAL once per commit, after the
+ * commit frame and before publishing it, so each call is one durable
+ * transaction of that WAL's connection. The hook runs on the committing
+ * thread with SQLite's write lock held: it takes the buffer and returns at
+ * once. Without a hook nothing here runs.
+ */
 
-static int wal_pgno(struct efile *f, sqlite3_int64 hdr_off, uint32_t *pgno)
-{
-    if (f->hdr_off == hdr_off) {
-        *pgno = f->hdr_pgno;
-        return SQLITE_OK;
-    }
-    uint8_t h[4];
-    int rc = wal_flush(f);
-    if (rc == SQLITE_OK)
-        rc = real_read(f, h, 4, hdr_off);
-    if (rc != SQLITE_OK)
-        return rc == SQLITE_IOERR_SHORT_READ ? SQLITE_IOERR_DATA : rc;
-    *pgno = page_get32(h);
-    return SQLITE_OK;
-}
-
-/* Invariant 6: remember which frames this connection wrote since its last
- * sync. A WAL header write starts the log over. */
+/* Remember which frames this connection wrote since its last sync. A WAL
+ * header write starts the log over. */
 static void note_frames(struct efile *f, sqlite3_int64 off, int amt)
 {
     if (off + amt <= WAL_HDR) {
@@ -443,6 +412,40 @@ static void capture(struct efile *f)
         hook(f->b->hook_ctx, buf, n); /* the hook owns buf */
     else
         free(buf);
+}
+
+/* Commit frames at or after frame k (whose header is hdr) with k's salts. */
+static int commits_from(struct efile *f, sqlite3_int64 k, const uint8_t *hdr)
+{
+    const uint8_t *salts = hdr + 8;
+    int n = page_get32(hdr + 4) != 0;
+    sqlite3_int64 size = 0;
+    if (f->real->pMethods->xFileSize(f->real, &size) != SQLITE_OK)
+        return n;
+    uint8_t h[FRAME_HDR];
+    for (sqlite3_int64 j = k + 1; WAL_HDR + (j + 1) * FRAME_SIZE <= size && n < 2; j++) {
+        if (real_read(f, h, FRAME_HDR, WAL_HDR + j * FRAME_SIZE) != SQLITE_OK)
+            break;
+        if (memcmp(h + 8, salts, 8) == 0 && page_get32(h + 4) != 0)
+            n++;
+    }
+    return n;
+}
+
+static int wal_pgno(struct efile *f, sqlite3_int64 hdr_off, uint32_t *pgno)
+{
+    if (f->hdr_off == hdr_off) {
+        *pgno = f->hdr_pgno;
+        return SQLITE_OK;
+    }
+    uint8_t h[4];
+    int rc = wal_flush(f);
+    if (rc == SQLITE_OK)
+        rc = real_read(f, h, 4, hdr_off);
+    if (rc != SQLITE_OK)
+        return rc == SQLITE_IOERR_SHORT_READ ? SQLITE_IOERR_DATA : rc;
+    *pgno = page_get32(h);
+    return SQLITE_OK;
 }
 
 static int wal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64 off)
@@ -673,13 +676,8 @@ static int x_truncate(sqlite3_file *pf, sqlite3_int64 size)
 }
 static int x_sync(sqlite3_file *pf, int flags)
 {
-    struct efile *f = (struct efile *)pf;
-    int rc = wal_flush(f);
-    if (rc == SQLITE_OK)
-        rc = REAL(pf)->pMethods->xSync(REAL(pf), flags);
-    if (rc == SQLITE_OK && f->kind == K_WAL)
-        capture(f);
-    return rc;
+    int rc = wal_flush((struct efile *)pf);
+    return rc == SQLITE_OK ? REAL(pf)->pMethods->xSync(REAL(pf), flags) : rc;
 }
 static int x_file_size(sqlite3_file *pf, sqlite3_int64 *size)
 {
@@ -743,9 +741,19 @@ static int x_file_control(sqlite3_file *pf, int op, void *arg)
     return rc == SQLITE_OK ? f->real->pMethods->xFileControl(f->real, op, arg) : rc;
 }
 
+/* xSync, then the commit capture of a WAL (above). */
+static int x_sync_capture(sqlite3_file *pf, int flags)
+{
+    struct efile *f = (struct efile *)pf;
+    int rc = x_sync(pf, flags);
+    if (rc == SQLITE_OK && f->kind == K_WAL)
+        capture(f);
+    return rc;
+}
+
 static const sqlite3_io_methods io_methods = {
     2, /* no xFetch/xUnfetch: SQLite never memory-maps a store */
-    x_close,   x_read,     x_write,          x_truncate,     x_sync,        x_file_size,
+    x_close,   x_read,     x_write,          x_truncate,     x_sync_capture, x_file_size,
     x_lock,    x_unlock,   x_check_reserved, x_file_control, x_sector_size, x_device_chars,
     x_shm_map, x_shm_lock, x_shm_barrier,    x_shm_unmap,    NULL,          NULL,
 };

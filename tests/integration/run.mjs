@@ -19,8 +19,8 @@ const suites = {
   noplaintext: path.join(jsDir, "noplaintext"),
   query: path.join(jsDir, "query"),
   raw: path.join(here, "raw"),
-  backup: path.join(jsDir, "backup"),
   continuous: path.join(jsDir, "continuous"),
+  backup: path.join(jsDir, "backup"),
 };
 
 function ensureSdk() {
