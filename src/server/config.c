@@ -269,13 +269,13 @@ int config_load(struct config *c, int argc, char **argv)
         {"ATREST_CMK_CA", "cmk_ca"},
         {"ATREST_KMS_GRACE_SECONDS", "kms_grace_seconds"},
         {"ATREST_CMK_CHECK_SECONDS", "cmk_check_seconds"},
+        {"ATREST_BACKUP_MODE", "backup_mode"},
+        {"ATREST_BACKUP_CONTINUOUS_DAYS", "backup_continuous_days"},
+        {"ATREST_BACKUP_SHIP_SECONDS", "backup_ship_seconds"},
         {"ATREST_BACKUP_TARGET", "backup_target"},
         {"ATREST_BACKUP_ACCOUNT_KEY_FILE", "backup_account_key_file"},
         {"ATREST_BACKUP_INTERVAL_HOURS", "backup_interval_hours"},
         {"ATREST_BACKUP_RETAIN", "backup_retain"},
-        {"ATREST_BACKUP_MODE", "backup_mode"},
-        {"ATREST_BACKUP_CONTINUOUS_DAYS", "backup_continuous_days"},
-        {"ATREST_BACKUP_SHIP_SECONDS", "backup_ship_seconds"},
     };
     int ro_reset = 1;
     for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
@@ -349,6 +349,15 @@ int config_load(struct config *c, int argc, char **argv)
         case 1010:
             set(&c->cmk_ca, optarg);
             break;
+        case 1105:
+            apply(c, "backup_mode", optarg, &ro_reset);
+            break;
+        case 1106:
+            c->backup_days = atoi(optarg);
+            break;
+        case 1107:
+            c->backup_ship_s = atoi(optarg);
+            break;
         case 1101:
             set(&c->backup_target, optarg);
             break;
@@ -360,15 +369,6 @@ int config_load(struct config *c, int argc, char **argv)
             break;
         case 1104:
             c->backup_retain = atoi(optarg);
-            break;
-        case 1105:
-            apply(c, "backup_mode", optarg, &ro_reset);
-            break;
-        case 1106:
-            c->backup_days = atoi(optarg);
-            break;
-        case 1107:
-            c->backup_ship_s = atoi(optarg);
             break;
         default:
             usage(stderr);
@@ -399,14 +399,6 @@ int config_load(struct config *c, int argc, char **argv)
         fprintf(stderr, "atrestd: --kms-grace-seconds and --cmk-check-seconds want a number\n");
         return -1;
     }
-    if (c->backup_interval_h && (c->backup_interval_h < 1 || c->backup_interval_h > 24)) {
-        fprintf(stderr, "atrestd: --backup-interval-hours wants 1 to 24\n");
-        return -1;
-    }
-    if (c->backup_retain && (c->backup_retain < 1 || c->backup_retain > 720)) {
-        fprintf(stderr, "atrestd: --backup-retain wants 1 to 720\n");
-        return -1;
-    }
     if (c->backup_continuous < 0) {
         fprintf(stderr, "atrestd: --backup-mode wants full or continuous\n");
         return -1;
@@ -424,8 +416,19 @@ int config_load(struct config *c, int argc, char **argv)
                         "--backup-mode continuous\n");
         return -1;
     }
-    if (!c->backup_target && (c->backup_key_file || c->backup_interval_h || c->backup_retain ||
-                              c->backup_continuous)) {
+    if (c->backup_continuous && !c->backup_target) {
+        fprintf(stderr, "atrestd: --backup-mode continuous needs --backup-target\n");
+        return -1;
+    }
+    if (c->backup_interval_h && (c->backup_interval_h < 1 || c->backup_interval_h > 24)) {
+        fprintf(stderr, "atrestd: --backup-interval-hours wants 1 to 24\n");
+        return -1;
+    }
+    if (c->backup_retain && (c->backup_retain < 1 || c->backup_retain > 720)) {
+        fprintf(stderr, "atrestd: --backup-retain wants 1 to 720\n");
+        return -1;
+    }
+    if (!c->backup_target && (c->backup_key_file || c->backup_interval_h || c->backup_retain)) {
         fprintf(stderr, "atrestd: the --backup-* settings need --backup-target\n");
         return -1;
     }
