@@ -3,6 +3,7 @@
  * and foreground write throughput while backups run (docs/backup.md).
  *
  *   backup-bench [MB] [DIR]     default 256 MB in $TMPDIR (or /tmp)
+ *   backup-bench --continuous [SECONDS] [DIR]   continuous mode (below)
  *
  * Makes an account (embedded keys) with a metadata store and one container
  * store of about MB megabytes of 3 KB random rows, then measures:
@@ -12,6 +13,19 @@
  *   writes    rows/s of a writer (100 rows of 1 KB per transaction,
  *             synchronous=FULL) for 5 s alone, then for 5 s while backups
  *             run back to back; the ratio is the foreground cost.
+ *
+ * --continuous: shipping lag under a steady write load, and what shipping
+ * costs the writers. Each run makes a fresh account with one container
+ * store and drives its group-commit writer (store_write, as the server's
+ * document creates do) from 8 threads, each inserting one 1 KB row per
+ * call, for SECONDS (default 10):
+ *   paced   500 creates/s in all (the steady load of the lag target)
+ *   max     as fast as the writer goes
+ * once with continuous shipping off and once on (shipper to a local
+ * folder, a segment every second and every 2 s, the default), off and on
+ * alternating over two rounds. The lag of a commit — until its segment is
+ * in the target — comes from ship_status (the last 8192 commits), read
+ * after a final flush.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +37,7 @@
 #include <unistd.h>
 
 #include "backup/backup.h"
+#include "backup/ship.h"
 #include "keys/embedded.h"
 #include "storage/store.h"
 
@@ -37,6 +52,31 @@ static void die(const char *what)
 {
     fprintf(stderr, "backup-bench: %s: %s\n", what, at_error_detail());
     exit(2);
+}
+
+/* A new account in dir: dir/keys (embedded provider) and dir/data. */
+static void open_account(const char *dir, struct key_provider **kp, struct store_env **env)
+{
+    char data[4200], keys[4200];
+    mkdir(dir, 0700);
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(keys, sizeof keys, "%s/keys", dir);
+    if (embedded_provider_open(keys, data, 1, kp))
+        die("keys");
+    struct store_env_options eo = {.data_dir = data, .outer = *kp, .create = 1};
+    if (store_env_open(&eo, env))
+        die("data folder");
+}
+
+/* Close an account from open_account and remove dir. */
+static void close_account(struct key_provider *kp, struct store_env *env, const char *dir)
+{
+    store_env_close(env);
+    kp_destroy(kp);
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "backup-bench: could not remove %s\n", dir);
 }
 
 struct writer {
@@ -91,27 +131,147 @@ static double write_rate(struct writer *w, double secs, struct store *meta, stru
     return (double)w->rows / (now() - t0);
 }
 
-int main(int argc, char **argv)
-{
-    int mb = argc > 1 ? atoi(argv[1]) : 256;
-    const char *base = argc > 2 ? argv[2] : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    char root[4096], data[4200], keys[4200], bk[4200], target[4300], rdata[4200], rkeys[4200];
-    snprintf(root, sizeof root, "%s/atrest-backup-bench-%d", base, (int)getpid());
-    mkdir(root, 0700);
-    snprintf(data, sizeof data, "%s/data", root);
-    snprintf(keys, sizeof keys, "%s/keys", root);
-    snprintf(bk, sizeof bk, "%s/bk", root);
-    snprintf(target, sizeof target, "file:%s", bk);
-    snprintf(rdata, sizeof rdata, "%s/rdata", root);
-    snprintf(rkeys, sizeof rkeys, "%s/rkeys", root);
+/* ---- --continuous ---------------------------------------------------------- */
 
+#define THREADS 8
+
+struct load {
+    struct store_writer *w;
+    double secs, rate; /* rate: creates/s per thread, 0 = as fast as possible */
+    atomic_long done;
+};
+
+static int insert_row(sqlite3 *db, void *arg)
+{
+    (void)arg;
+    static const char sql[] = "INSERT INTO docs(body) VALUES (randomblob(1000))";
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+        return AT_ESQLITE;
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : AT_ESQLITE;
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static void *client(void *p)
+{
+    struct load *l = p;
+    double t0 = now();
+    for (long n = 0;; n++) {
+        double t = now() - t0;
+        if (t >= l->secs)
+            break;
+        if (l->rate > 0 && n / l->rate > t)
+            usleep((useconds_t)((n / l->rate - t) * 1e6));
+        if (store_write(l->w, insert_row, NULL) != 0)
+            die("write");
+        atomic_fetch_add(&l->done, 1);
+    }
+    return NULL;
+}
+
+struct result {
+    double rate;
+    struct ship_status st;
+};
+
+static void run(const char *root, int n, int ship_ms, double secs, double rate, struct result *r)
+{
+    char dir[4200], target[4400], spool[4400];
     struct key_provider *kp;
     struct store_env *env;
-    if (embedded_provider_open(keys, data, 1, &kp))
-        die("keys");
-    struct store_env_options eo = {.data_dir = data, .outer = kp, .create = 1};
-    if (store_env_open(&eo, &env))
-        die("data folder");
+    snprintf(dir, sizeof dir, "%s/run%d", root, n);
+    open_account(dir, &kp, &env);
+    snprintf(target, sizeof target, "file:%s/bk", dir);
+    snprintf(spool, sizeof spool, "%s/spool", store_env_data_dir(env));
+    struct ship *sh = NULL;
+    struct ship_options so = {.target = target,
+                              .keys = {.outer = kp},
+                              .spool_dir = spool,
+                              .interval_ms = (unsigned)ship_ms};
+    if (ship_ms && ship_start(env, &so, &sh))
+        die("ship");
+    struct store *c;
+    if (store_create(env, "c-1", &c) ||
+        store_exec(c, "CREATE TABLE docs(id INTEGER PRIMARY KEY, body BLOB)"))
+        die("store");
+    struct load l = {.secs = secs, .rate = rate / THREADS};
+    if (store_writer_start(c, &l.w))
+        die("writer");
+    pthread_t t[THREADS];
+    double t0 = now();
+    for (int i = 0; i < THREADS; i++)
+        pthread_create(&t[i], NULL, client, &l);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    r->rate = (double)atomic_load(&l.done) / (now() - t0);
+    memset(&r->st, 0, sizeof r->st);
+    if (sh) {
+        if (ship_flush(sh, 60000) != 0)
+            die("flush");
+        ship_status_get(sh, &r->st);
+    }
+    store_writer_stop(l.w);
+    if (store_close(c))
+        die("close");
+    ship_stop(sh);
+    close_account(kp, env, dir);
+}
+
+static int continuous_main(int argc, char **argv)
+{
+    double secs = argc > 2 ? atof(argv[2]) : 10;
+    const char *base = argc > 3 ? argv[3] : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    char root[4096];
+    snprintf(root, sizeof root, "%s/atrest-backup-bench-c%d", base, (int)getpid());
+    mkdir(root, 0700);
+    static const struct {
+        const char *name;
+        double rate;
+        int ship_ms;
+    } cases[] = {
+        {"paced 500/s", 500, 1000}, {"paced 500/s", 500, 2000}, {"max", 0, 1000}, {"max", 0, 2000}};
+    printf("backup-bench --continuous: %.0f s per run, %d writer threads, 1 KB rows, file target "
+           "in %s\n",
+           secs, THREADS, base);
+    printf("| load | segment every | creates/s off | creates/s on | on/off | lag p50 | lag p99 "
+           "| lag max | segments | MB shipped |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    int n = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct result off[2], on[2];
+        for (int round = 0; round < 2; round++) {
+            run(root, n++, 0, secs, cases[i].rate, &off[round]);
+            run(root, n++, cases[i].ship_ms, secs, cases[i].rate, &on[round]);
+        }
+        double roff = (off[0].rate + off[1].rate) / 2, ron = (on[0].rate + on[1].rate) / 2;
+        const struct ship_status *a = &on[0].st, *b = &on[1].st;
+        printf("| %s | %d s | %.0f | %.0f | %.2f | %.0f ms | %.0f ms | %.0f ms | %llu | %.1f |\n",
+               cases[i].name, cases[i].ship_ms / 1000, roff, ron, ron / roff,
+               (a->lag_p50_ms + b->lag_p50_ms) / 2,
+               a->lag_p99_ms > b->lag_p99_ms ? a->lag_p99_ms : b->lag_p99_ms,
+               a->lag_max_ms > b->lag_max_ms ? a->lag_max_ms : b->lag_max_ms,
+               (unsigned long long)(a->segments + b->segments),
+               (double)(a->bytes_shipped + b->bytes_shipped) / 2e6);
+        fflush(stdout);
+    }
+    rmdir(root);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--continuous") == 0)
+        return continuous_main(argc, argv);
+    int mb = argc > 1 ? atoi(argv[1]) : 256;
+    const char *base = argc > 2 ? argv[2] : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    char root[4096], bk[4200], target[4300], rroot[4200];
+    snprintf(root, sizeof root, "%s/atrest-backup-bench-%d", base, (int)getpid());
+    snprintf(bk, sizeof bk, "%s/bk", root);
+    snprintf(target, sizeof target, "file:%s", bk);
+    snprintf(rroot, sizeof rroot, "%s/restored", root);
+    struct key_provider *kp;
+    struct store_env *env;
+    open_account(root, &kp, &env);
     struct store *meta, *c;
     if (store_create(env, "meta", &meta) || store_create(env, "c-00000001", &c))
         die("stores");
@@ -153,11 +313,7 @@ int main(int argc, char **argv)
     double t_verify = now() - t0;
     struct key_provider *rkp;
     struct store_env *renv;
-    if (embedded_provider_open(rkeys, rdata, 1, &rkp))
-        die("new keys");
-    struct store_env_options ro = {.data_dir = rdata, .outer = rkp, .create = 1};
-    if (store_env_open(&ro, &renv))
-        die("new data folder");
+    open_account(rroot, &rkp, &renv);
     t0 = now();
     if (backup_restore(bs, &bkeys, id, renv, NULL, NULL, NULL))
         die("restore");
@@ -182,11 +338,6 @@ int main(int argc, char **argv)
     blob_close(bs);
     if (store_close(meta) || store_close(c))
         die("close");
-    store_env_close(env);
-    kp_destroy(kp);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "backup-bench: could not remove %s\n", root);
+    close_account(kp, env, root);
     return 0;
 }

@@ -49,6 +49,26 @@ static void manifest_name(const char *id, char *out, size_t n)
     snprintf(out, n, "%s/manifest", id);
 }
 
+/* Ids sort in time order (retention relies on it): UTC to the ms, then 3
+ * random bytes. Backups and log epochs (ship.c) are named this way. */
+int bk_new_id(char id[BACKUP_ID_LEN])
+{
+    uint8_t rnd[3];
+    int rc = rand_bytes(rnd, sizeof rnd);
+    if (rc)
+        return rc;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct tm tm;
+    gmtime_r(&now.tv_sec, &tm);
+    char ts[16], rh[7];
+    strftime(ts, sizeof ts, "%Y%m%dT%H%M%S", &tm);
+    hex(rnd, 3, rh);
+    snprintf(id, BACKUP_ID_LEN, "%.15s%03uZ-%.6s", ts, (unsigned)(now.tv_nsec / 1000000) % 1000u,
+             rh);
+    return 0;
+}
+
 /* ---- jobs ------------------------------------------------------------- */
 
 struct jstore {
@@ -63,6 +83,7 @@ struct backup_job {
     struct jstore *s;
     size_t n, cap;
     uint64_t bytes, total;
+    struct cs_position *chain; /* continuous mode, or NULL */
 };
 
 int backup_job_new(const struct backup_keys *keys, struct backup_job **out)
@@ -74,21 +95,11 @@ int backup_job_new(const struct backup_keys *keys, struct backup_job **out)
     if (!j)
         return AT_ENOMEM;
     j->keys = *keys;
-    uint8_t rnd[3];
-    int rc = rand_bytes(rnd, sizeof rnd);
-    if (rc) {
+    int rc;
+    if ((rc = bk_new_id(j->id)) != 0) {
         free(j);
         return rc;
     }
-    /* Ids sort in time order (retention relies on it): UTC to the ms. */
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    struct tm tm;
-    gmtime_r(&now.tv_sec, &tm);
-    char ts[16], rh[7];
-    strftime(ts, sizeof ts, "%Y%m%dT%H%M%S", &tm);
-    hex(rnd, 3, rh);
-    snprintf(j->id, sizeof j->id, "%.15s%03uZ-%.6s", ts, (unsigned)(now.tv_nsec / 1000000) % 1000u, rh);
     *out = j;
     return 0;
 }
@@ -158,8 +169,31 @@ void backup_job_free(struct backup_job *j)
         return;
     for (size_t i = 0; i < j->n; i++)
         end_snapshot(&j->s[i]);
+    if (j->chain)
+        free(j->chain->stores);
+    free(j->chain);
     free(j->s);
     free(j);
+}
+
+int backup_job_set_chain(struct backup_job *j, const char *epoch, uint64_t first_seg,
+                         int64_t t_end_us, const struct backup_chain_store *stores, size_t n)
+{
+    if (j->chain || n > BACKUP_MAX_STORES || strlen(epoch) >= BACKUP_ID_LEN)
+        return AT_EINVAL;
+    struct cs_position *p = calloc(1, sizeof *p);
+    if (!p || !(p->stores = calloc(n ? n : 1, sizeof *p->stores))) {
+        free(p);
+        return AT_ENOMEM;
+    }
+    snprintf(p->id, sizeof p->id, "%s", j->id);
+    snprintf(p->epoch, sizeof p->epoch, "%s", epoch);
+    p->first_seg = first_seg;
+    p->t_end_us = t_end_us;
+    p->nstores = (uint32_t)n;
+    memcpy(p->stores, stores, n * sizeof *stores);
+    j->chain = p;
+    return 0;
 }
 
 /* The put source of one store blob: header, then sealed chunks made on
@@ -280,14 +314,15 @@ out:
     return rc;
 }
 
-static int make_shares(struct backup_job *j, struct bk_manifest *m, struct bk_keys *k)
+int bk_make_shares(const struct backup_keys *keys, const char *id, struct bk_manifest *m,
+                   struct bk_keys *k)
 {
-    struct key_provider *kp[2] = {j->keys.outer, j->keys.inner};
+    struct key_provider *kp[2] = {keys->outer, keys->inner};
     uint8_t *ikm = secmem_alloc(2 * BK_SHARE_LEN);
     if (!ikm)
         return AT_ENOMEM;
     int rc = 0;
-    m->layers = j->keys.inner ? 2 : 1;
+    m->layers = keys->inner ? 2 : 1;
     for (uint32_t i = 0; i < m->layers && !rc; i++) {
         uint8_t *share = ikm + i * BK_SHARE_LEN;
         rc = rand_key(share, BK_SHARE_LEN);
@@ -299,7 +334,7 @@ static int make_shares(struct backup_job *j, struct bk_manifest *m, struct bk_ke
             at_error_set(rc, "cannot wrap the backup key (layer %u): %s", i, at_strerror(rc));
     }
     if (!rc)
-        rc = bk_derive(ikm, m->layers * BK_SHARE_LEN, j->id, k);
+        rc = bk_derive(ikm, m->layers * BK_SHARE_LEN, id, k);
     secmem_free(ikm, 2 * BK_SHARE_LEN);
     return rc;
 }
@@ -317,6 +352,12 @@ static int mem_source(void *ctx, uint8_t *buf, size_t cap, size_t *got)
     m->off += n;
     *got = n;
     return 0;
+}
+
+int bk_put_mem(struct blob_store *bs, const char *name, const uint8_t *buf, size_t len)
+{
+    struct mem_src ms = {buf, len, 0};
+    return blob_put(bs, name, mem_source, &ms, NULL);
 }
 
 static void remove_blobs(struct blob_store *bs, const char *id, uint32_t n)
@@ -355,7 +396,7 @@ int backup_job_run(struct backup_job *j, struct blob_store *bs, backup_progress_
         rc = AT_ENOMEM;
         goto out;
     }
-    if ((rc = make_shares(j, &m, k)) != 0)
+    if ((rc = bk_make_shares(&j->keys, j->id, &m, k)) != 0)
         goto out;
     uint64_t done = 0;
     for (uint32_t i = 0; i < m.nstores; i++) {
@@ -367,12 +408,23 @@ int backup_job_run(struct backup_job *j, struct blob_store *bs, backup_progress_
         put = i + 1;
         done += m.stores[i].plain_len;
     }
+    char name[BLOB_NAME_MAX];
+    if (j->chain) {
+        uint8_t *pos = NULL;
+        size_t pos_len = 0;
+        rc = cs_position_encode(j->chain, k, &pos, &pos_len);
+        snprintf(name, sizeof name, "%s/position", j->id);
+        if (!rc && (rc = bk_put_mem(bs, name, pos, pos_len)) != 0)
+            add_context(rc, "backup %s: writing its log position", j->id);
+        free(pos);
+        if (rc)
+            goto out;
+        j->bytes += pos_len;
+    }
     if ((rc = bk_manifest_encode(&m, k, &man, &man_len)) != 0)
         goto out;
-    char name[BLOB_NAME_MAX];
     manifest_name(j->id, name, sizeof name);
-    struct mem_src ms = {man, man_len, 0};
-    if ((rc = blob_put(bs, name, mem_source, &ms, NULL)) != 0) {
+    if ((rc = bk_put_mem(bs, name, man, man_len)) != 0) {
         add_context(rc, "backup %s: writing the manifest", j->id);
         goto out;
     }
@@ -418,6 +470,53 @@ static int buf_sink(void *ctx, const uint8_t *b, size_t n)
     return 0;
 }
 
+int bk_get_all(struct blob_store *bs, const char *name, size_t max, uint8_t **out, size_t *len)
+{
+    struct buf_sink s = {.max = max};
+    int rc = blob_get(bs, name, 0, UINT64_MAX, buf_sink, &s);
+    if (rc) {
+        free(s.p);
+        return rc;
+    }
+    *out = s.p;
+    *len = s.len;
+    return 0;
+}
+
+int bk_load_manifest(struct blob_store *bs, const struct backup_keys *keys, const char *name,
+                     const char *id, struct bk_manifest *m, struct bk_keys **kout)
+{
+    if (kout)
+        *kout = NULL;
+    uint8_t *b = NULL;
+    size_t len = 0;
+    int rc = bk_get_all(bs, name, BK_MANIFEST_MAX, &b, &len);
+    if (rc == AT_ENOTFOUND)
+        rc = at_error_set(AT_ENOTFOUND, "no backup %s (no %s)", id, name);
+    else if (rc)
+        add_context(rc, "backup %s: reading %s", id, name);
+    if (!rc && (rc = bk_manifest_decode(b, len, m)) != 0)
+        add_context(rc, "backup %s", id);
+    if (!rc && strcmp(m->id, id) != 0)
+        rc = at_error_set(AT_EINTEGRITY, "backup %s: its manifest names backup %s", id, m->id);
+    if (!rc && keys) {
+        struct bk_keys *k = NULL;
+        rc = bk_unwrap(m, keys, &k);
+        if (!rc && bk_manifest_check(b, len, k) != 0)
+            rc = at_error_set(AT_EINTEGRITY,
+                              "backup %s: the manifest failed authentication (edited or damaged)",
+                              id);
+        if (!rc && kout)
+            *kout = k;
+        else
+            bk_keys_free(k);
+    }
+    if (rc)
+        bk_manifest_free(m);
+    free(b);
+    return rc;
+}
+
 /* Get and parse <id>/manifest; with keys, authenticate it (and keep the
  * derived keys in *kout when kout is given). */
 static int load_manifest(struct blob_store *bs, const struct backup_keys *keys, const char *id,
@@ -429,32 +528,7 @@ static int load_manifest(struct blob_store *bs, const struct backup_keys *keys, 
     if (strlen(id) >= BACKUP_ID_LEN || blob_name_check(id) != 0 || strchr(id, '/'))
         return at_error_set(AT_EINVAL, "'%s' is not a backup id", id);
     manifest_name(id, name, sizeof name);
-    struct buf_sink s = {.max = BK_MANIFEST_MAX};
-    int rc = blob_get(bs, name, 0, UINT64_MAX, buf_sink, &s);
-    if (rc == AT_ENOTFOUND)
-        rc = at_error_set(AT_ENOTFOUND, "no backup %s (no manifest)", id);
-    else if (rc)
-        add_context(rc, "backup %s: reading the manifest", id);
-    if (!rc && (rc = bk_manifest_decode(s.p, s.len, m)) != 0)
-        add_context(rc, "backup %s", id);
-    if (!rc && strcmp(m->id, id) != 0)
-        rc = at_error_set(AT_EINTEGRITY, "backup %s: its manifest names backup %s", id, m->id);
-    if (!rc && keys) {
-        struct bk_keys *k = NULL;
-        rc = bk_unwrap(m, keys, &k);
-        if (!rc && bk_manifest_check(s.p, s.len, k) != 0)
-            rc = at_error_set(AT_EINTEGRITY,
-                              "backup %s: the manifest failed authentication (edited or damaged)",
-                              id);
-        if (!rc && kout)
-            *kout = k;
-        else
-            bk_keys_free(k);
-    }
-    if (rc)
-        bk_manifest_free(m);
-    free(s.p);
-    return rc;
+    return bk_load_manifest(bs, keys, name, id, m, kout);
 }
 
 static uint64_t manifest_len_of(const struct bk_manifest *m)
@@ -488,7 +562,8 @@ struct idlist {
 static int id_of(const char *name, char id[BACKUP_ID_LEN], int *is_manifest)
 {
     const char *slash = strchr(name, '/');
-    if (!slash || slash == name || (size_t)(slash - name) >= BACKUP_ID_LEN)
+    if (!slash || slash == name || (size_t)(slash - name) >= BACKUP_ID_LEN ||
+        strncmp(name, "cont/", 5) == 0) /* the continuous log (ship.c) */
         return -1;
     memcpy(id, name, (size_t)(slash - name));
     id[slash - name] = 0;
@@ -496,11 +571,19 @@ static int id_of(const char *name, char id[BACKUP_ID_LEN], int *is_manifest)
     return 0;
 }
 
+/* Listings come in name order and the continuous log's names ("cont/...")
+ * sort after every backup id (ids start with a digit): a listing of
+ * backups stops there, however long the log is. */
+#define LIST_DONE (-1999)
+#define IS_LOG(name) (strncmp((name), "cont/", 5) == 0)
+
 static int collect(void *ctx, const struct blob_info *info)
 {
     struct idlist *l = ctx;
     char id[BACKUP_ID_LEN];
     int is_manifest;
+    if (IS_LOG(info->name))
+        return LIST_DONE;
     if (id_of(info->name, id, &is_manifest) != 0 || (!is_manifest && !l->orphans))
         return 0;
     if (l->n && strcmp(l->id[l->n - 1], id) == 0)
@@ -525,6 +608,8 @@ static int cmp_id(const void *a, const void *b)
 static int list_ids(struct blob_store *bs, struct idlist *l)
 {
     int rc = blob_list(bs, "", collect, l);
+    if (rc == LIST_DONE)
+        rc = 0;
     if (rc) {
         free(l->id);
         l->id = NULL;
@@ -600,7 +685,6 @@ int backup_latest(struct blob_store *bs, char id[BACKUP_ID_LEN])
 /* Streams one store blob: checks the header against the manifest, opens
  * each chunk as soon as it is whole, hands its pages to page_fn (may be
  * NULL), and at the end compares chunk count, length and SHA-256. */
-typedef int (*page_fn)(void *ctx, uint8_t *page);
 
 struct open_sink {
     const struct bk_manifest *m;
@@ -615,7 +699,7 @@ struct open_sink {
     uint32_t chunk;
     uint64_t got;
     EVP_MD_CTX *sha;
-    page_fn fn;
+    bk_page_fn fn;
     void *fn_ctx;
     uint64_t done_before, total;
     const char *phase;
@@ -700,8 +784,8 @@ static int open_sink_fn(void *ctx, const uint8_t *b, size_t n)
     return 0;
 }
 
-static int read_store(struct blob_store *bs, const struct bk_manifest *m, const struct bk_keys *k,
-                      uint32_t idx, page_fn fn, void *fn_ctx, uint64_t done_before,
+int bk_read_store(struct blob_store *bs, const struct bk_manifest *m, const struct bk_keys *k,
+                      uint32_t idx, bk_page_fn fn, void *fn_ctx, uint64_t done_before,
                       uint64_t total, const char *phase, backup_progress_fn progress, void *pctx)
 {
     const struct bk_store *st = &m->stores[idx];
@@ -779,7 +863,7 @@ int backup_verify(struct blob_store *bs, const struct backup_keys *keys, const c
         return rc;
     uint64_t total = plain_total(&m), done = 0;
     for (uint32_t i = 0; i < m.nstores && !rc; i++) {
-        rc = read_store(bs, &m, k, i, NULL, NULL, done, total, "verify", progress, ctx);
+        rc = bk_read_store(bs, &m, k, i, NULL, NULL, done, total, "verify", progress, ctx);
         done += m.stores[i].plain_len;
     }
     if (!rc && info)
@@ -789,9 +873,21 @@ int backup_verify(struct blob_store *bs, const struct backup_keys *keys, const c
     return rc;
 }
 
-static int import_page(void *ctx, uint8_t *page)
+int bk_import_page(void *ctx, uint8_t *page)
 {
     return store_import_page(ctx, page);
+}
+
+int bk_check_empty(struct store_env *env)
+{
+    char one[1][KEYRING_NAME_MAX];
+    uint8_t oneid[1][KEYRING_FILE_ID_LEN];
+    size_t have = 0;
+    int rc = keyring_list_files(store_env_keyring(env), one, oneid, 1, &have);
+    if (!rc && have)
+        rc = at_error_set(AT_EEXIST, "restore goes to a new, empty data folder; %s holds stores",
+                          store_env_data_dir(env));
+    return rc;
 }
 
 int backup_restore(struct blob_store *bs, const struct backup_keys *keys, const char *id,
@@ -802,16 +898,9 @@ int backup_restore(struct blob_store *bs, const struct backup_keys *keys, const 
     struct bk_keys *k = NULL;
     if (!keys)
         return AT_EINVAL;
-    struct keyring *kr = store_env_keyring(env);
-    char one[1][KEYRING_NAME_MAX];
-    uint8_t oneid[1][KEYRING_FILE_ID_LEN];
-    size_t have = 0;
-    int rc = keyring_list_files(kr, one, oneid, 1, &have);
+    int rc = bk_check_empty(env);
     if (rc)
         return rc;
-    if (have)
-        return at_error_set(AT_EEXIST, "restore goes to a new, empty data folder; %s holds stores",
-                            store_env_data_dir(env));
     if ((rc = load_manifest(bs, keys, id, &m, &k)) != 0)
         return rc;
     uint64_t total = plain_total(&m), done = 0;
@@ -821,7 +910,7 @@ int backup_restore(struct blob_store *bs, const struct backup_keys *keys, const 
         rc = store_import_begin(env, m.stores[i].name, &im);
         if (rc)
             break;
-        rc = read_store(bs, &m, k, i, import_page, im, done, total, "restore", progress, ctx);
+        rc = bk_read_store(bs, &m, k, i, bk_import_page, im, done, total, "restore", progress, ctx);
         if (rc) {
             store_import_abort(im);
             break;
@@ -849,14 +938,28 @@ int backup_restore(struct blob_store *bs, const struct backup_keys *keys, const 
 
 /* ---- retention ---------------------------------------------------------- */
 
-struct names {
-    char (*v)[BLOB_NAME_MAX + 1];
-    size_t n, cap;
-};
+static int collect_names(void *ctx, const struct blob_info *info);
+
+int bk_list_names(struct blob_store *bs, const char *prefix, int backups_only,
+                  struct bk_names *out)
+{
+    memset(out, 0, sizeof *out);
+    out->backups_only = backups_only;
+    int rc = blob_list(bs, prefix, collect_names, out);
+    if (rc == LIST_DONE)
+        rc = 0;
+    if (rc) {
+        free(out->v);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
+}
 
 static int collect_names(void *ctx, const struct blob_info *info)
 {
-    struct names *l = ctx;
+    struct bk_names *l = ctx;
+    if (l->backups_only && IS_LOG(info->name))
+        return LIST_DONE;
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 16;
         void *v = realloc(l->v, nc * sizeof *l->v);
@@ -869,7 +972,7 @@ static int collect_names(void *ctx, const struct blob_info *info)
     return 0;
 }
 
-static int delete_backup(struct blob_store *bs, const char *id)
+int bk_delete_backup(struct blob_store *bs, const char *id)
 {
     char prefix[BACKUP_ID_LEN + 2], name[BLOB_NAME_MAX];
     manifest_name(id, name, sizeof name);
@@ -877,7 +980,7 @@ static int delete_backup(struct blob_store *bs, const char *id)
     if (rc && rc != AT_ENOTFOUND)
         return rc;
     snprintf(prefix, sizeof prefix, "%s/", id);
-    struct names l = {0};
+    struct bk_names l = {0};
     rc = blob_list(bs, prefix, collect_names, &l);
     for (size_t i = 0; !rc && i < l.n; i++) {
         rc = blob_delete(bs, l.v[i]);
@@ -898,7 +1001,7 @@ int backup_prune(struct blob_store *bs, unsigned keep)
         rc = list_ids(bs, &all);
     if (!rc && good.n > keep) {
         for (size_t i = 0; !rc && i < good.n - keep; i++)
-            rc = delete_backup(bs, good.id[i]);
+            rc = bk_delete_backup(bs, good.id[i]);
     }
     /* Leftovers of failed backups older than the newest good one. */
     for (size_t i = 0; !rc && good.n && i < all.n; i++) {
@@ -906,7 +1009,7 @@ int backup_prune(struct blob_store *bs, unsigned keep)
             continue;
         int listed = bsearch(all.id[i], good.id, good.n, sizeof *good.id, cmp_id) != NULL;
         if (!listed)
-            rc = delete_backup(bs, all.id[i]);
+            rc = bk_delete_backup(bs, all.id[i]);
     }
     free(good.id);
     free(all.id);

@@ -85,6 +85,20 @@ uint64_t backup_job_bytes(const struct backup_job *j); /* ciphertext put */
 /* End the read transactions, close the connections, wipe keys, free. */
 void backup_job_free(struct backup_job *j);
 
+/* Continuous mode (docs/backup.md, ship.h): the position in each store's
+ * commit stream the job's snapshots hold. store i's snapshot holds exactly
+ * its first seq commits of the log epoch; first_seg is the first log
+ * segment that can hold a later commit; t_end_us (unix µs) is a time after
+ * every snapshot began. The job then puts <id>/position before its
+ * manifest. */
+struct backup_chain_store {
+    char name[64];
+    uint64_t seq;
+};
+int backup_job_set_chain(struct backup_job *j, const char *epoch, uint64_t first_seg,
+                         int64_t t_end_us, const struct backup_chain_store *stores,
+                         size_t n) AT_WUR;
+
 /* ---- reading backups ---------------------------------------------------- */
 
 struct backup_info {
@@ -118,6 +132,43 @@ int backup_verify(struct blob_store *bs, const struct backup_keys *keys, const c
 int backup_restore(struct blob_store *bs, const struct backup_keys *keys, const char *id,
                    struct store_env *env, backup_progress_fn progress, void *ctx,
                    struct backup_info *info) AT_WUR;
+
+/* Point-in-time restore (continuous mode): the newest base backup whose
+ * snapshots all began at or before at_us (unix µs), then, per store, every
+ * logged commit after its base position with a commit time <= at_us, into
+ * env as backup_restore does (fresh DEKs; plaintext only in memory). The
+ * log must reach at_us (the covered-until time of its head or of a
+ * segment, or the epoch was closed by a clean stop). AT_EINVAL (with a detail) when at_us is before
+ * the first base, in the future, or beyond what the log holds;
+ * AT_EINTEGRITY when a segment, the head or a position fails
+ * authentication, a segment is missing or a store's commits have a gap.
+ * used_id (may be NULL) receives the base used. */
+int backup_restore_at(struct blob_store *bs, const struct backup_keys *keys, int64_t at_us,
+                      struct store_env *env, backup_progress_fn progress, void *ctx,
+                      char used_id[BACKUP_ID_LEN]) AT_WUR;
+
+/* The continuous log's epochs in the target, oldest first (*out
+ * malloc'd): segments counted; with keys, the head authenticated and read
+ * (covered_us: every commit up to it is in the log; closed: the server
+ * stopped cleanly). verified: 1 head authentic, 0 not checked, -1 missing
+ * or failed. */
+struct backup_log_info {
+    char epoch[BACKUP_ID_LEN];
+    uint64_t segments;
+    int64_t covered_us;
+    int closed;
+    int verified;
+};
+int backup_log_list(struct blob_store *bs, const struct backup_keys *keys,
+                    struct backup_log_info **out, size_t *n) AT_WUR;
+
+/* Continuous-mode retention: keep every base made in the last `days` days,
+ * the newest older one (so the window's first moment stays restorable) and
+ * at least the newest keep_min; delete the others, each epoch's log
+ * segments older than its oldest kept base, and whole epochs no kept base
+ * uses (except live_epoch, the running one). now: unix seconds. */
+int backup_prune_days(struct blob_store *bs, const struct backup_keys *keys, unsigned days,
+                      unsigned keep_min, const char *live_epoch, int64_t now) AT_WUR;
 
 /* Keep the newest `keep` backups (keep >= 1): delete every older backup
  * (manifest first, then its store blobs) and the leftovers of failed

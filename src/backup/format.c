@@ -316,3 +316,237 @@ void bk_keys_free(struct bk_keys *k)
     if (k)
         secmem_free(k, sizeof *k);
 }
+
+/* ---- continuous mode: segments, log head, base positions ---------------- */
+
+void cs_seg_hdr_encode(const struct cs_seg_hdr *h, uint8_t out[CS_SEG_HDR])
+{
+    memset(out, 0, CS_SEG_HDR);
+    memcpy(out, CS_MAGIC_SEG, 8);
+    put_str(out + 8, 32, h->epoch);
+    put64(out + 40, h->segno);
+    memcpy(out + 48, h->prev_tag, AEAD_TAG_LEN);
+    put64(out + 64, (uint64_t)h->first_us);
+    put64(out + 72, (uint64_t)h->last_us);
+    page_put32(out + 80, h->nrec);
+    put64(out + 88, (uint64_t)h->covered_us);
+    put64(out + 96, h->body_len);
+}
+
+int cs_seg_hdr_decode(const uint8_t *b, size_t len, struct cs_seg_hdr *h)
+{
+    memset(h, 0, sizeof *h);
+    if (len < CS_SEG_HDR + AEAD_TAG_LEN || memcmp(b, CS_MAGIC_SEG, 8) != 0 ||
+        get_str(b + 8, 32, h->epoch, sizeof h->epoch) != 0 || page_get32(b + 84) != 0)
+        return at_error_set(AT_EINTEGRITY, "not a log segment, or its header is damaged");
+    h->segno = get64(b + 40);
+    memcpy(h->prev_tag, b + 48, AEAD_TAG_LEN);
+    h->first_us = (int64_t)get64(b + 64);
+    h->last_us = (int64_t)get64(b + 72);
+    h->nrec = page_get32(b + 80);
+    h->covered_us = (int64_t)get64(b + 88);
+    h->body_len = get64(b + 96);
+    if (h->body_len != len - CS_SEG_HDR - AEAD_TAG_LEN)
+        return at_error_set(AT_EINTEGRITY, "log segment %llu is truncated or damaged",
+                            (unsigned long long)h->segno);
+    return 0;
+}
+
+/* Nonce: 0xffffffff | segment number. Backup chunk nonces start with a
+ * store index below BACKUP_MAX_STORES, so the two never meet (and the keys
+ * differ anyway). The associated data is the whole segment header. */
+static void seg_nonce(const uint8_t *hdr, uint8_t nonce[AEAD_NONCE_LEN])
+{
+    memset(nonce, 0xff, 4);
+    memcpy(nonce + 4, hdr + 40, 8);
+}
+
+int cs_seg_seal(const struct bk_keys *k, uint8_t *blob, size_t body_len)
+{
+    uint8_t nonce[AEAD_NONCE_LEN];
+    seg_nonce(blob, nonce);
+    return aead_seal(k->data, nonce, blob, CS_SEG_HDR, blob + CS_SEG_HDR, body_len,
+                     blob + CS_SEG_HDR, blob + CS_SEG_HDR + body_len);
+}
+
+int cs_seg_open(const struct bk_keys *k, const uint8_t *blob, size_t len, uint8_t *body)
+{
+    uint8_t nonce[AEAD_NONCE_LEN];
+    size_t body_len = len - CS_SEG_HDR - AEAD_TAG_LEN;
+    seg_nonce(blob, nonce);
+    int rc = aead_open(k->data, nonce, blob, CS_SEG_HDR, blob + CS_SEG_HDR, body_len, body,
+                       blob + CS_SEG_HDR + body_len);
+    if (rc) {
+        secmem_wipe(body, body_len);
+        return AT_EINTEGRITY;
+    }
+    return 0;
+}
+
+void cs_rec_encode(const struct cs_rec *r, uint8_t out[CS_REC_HDR])
+{
+    put_str(out, BK_NAME_LEN, r->name);
+    put64(out + 64, r->seq);
+    put64(out + 72, (uint64_t)r->time_us);
+    page_put32(out + 80, r->db_pages);
+    page_put32(out + 84, r->nframes);
+}
+
+int cs_rec_decode(const uint8_t *p, size_t left, struct cs_rec *r)
+{
+    if (left < CS_REC_HDR || get_str(p, BK_NAME_LEN, r->name, sizeof r->name) != 0 ||
+        !r->name[0])
+        return AT_EINTEGRITY;
+    r->seq = get64(p + 64);
+    r->time_us = (int64_t)get64(p + 72);
+    r->db_pages = page_get32(p + 80);
+    r->nframes = page_get32(p + 84);
+    if ((uint64_t)r->nframes * CS_FRAME_HDR > left - CS_REC_HDR || r->nframes == 0 ||
+        r->db_pages == 0)
+        return AT_EINTEGRITY;
+    return 0;
+}
+
+size_t cs_frame_pack(uint8_t *f, uint32_t pgno)
+{
+    uint8_t *page = f + CS_FRAME_HDR;
+    size_t best = 0, best_len = 0;
+    /* in 8-byte words: cheap, and a page's free space is one long run */
+    for (size_t i = 0; i < PAGE_SIZE;) {
+        uint64_t w;
+        memcpy(&w, page + i, 8);
+        if (w) {
+            i += 8;
+            continue;
+        }
+        size_t j = i + 8;
+        for (; j < PAGE_SIZE; j += 8) {
+            memcpy(&w, page + j, 8);
+            if (w)
+                break;
+        }
+        if (j - i > best_len)
+            best = i, best_len = j - i;
+        i = j;
+    }
+    memmove(page + best, page + best + best_len, PAGE_SIZE - best - best_len);
+    page_put32(f, pgno);
+    f[4] = (uint8_t)(best >> 8);
+    f[5] = (uint8_t)best;
+    f[6] = (uint8_t)(best_len >> 8);
+    f[7] = (uint8_t)best_len;
+    return CS_FRAME_HDR + PAGE_SIZE - best_len;
+}
+
+int cs_frame_next(const uint8_t *b, size_t len, size_t off, uint32_t *pgno, size_t *next)
+{
+    if (off > len || len - off < CS_FRAME_HDR)
+        return AT_EINTEGRITY;
+    const uint8_t *f = b + off;
+    size_t z = (size_t)f[4] << 8 | f[5], n = (size_t)f[6] << 8 | f[7];
+    if (z + n > PAGE_SIZE || len - off - CS_FRAME_HDR < PAGE_SIZE - n || page_get32(f) == 0)
+        return AT_EINTEGRITY;
+    *pgno = page_get32(f);
+    *next = off + CS_FRAME_HDR + PAGE_SIZE - n;
+    return 0;
+}
+
+void cs_frame_unpack(const uint8_t *f, uint8_t page[PAGE_SIZE])
+{
+    size_t z = (size_t)f[4] << 8 | f[5], n = (size_t)f[6] << 8 | f[7];
+    memcpy(page, f + CS_FRAME_HDR, z);
+    memset(page + z, 0, n);
+    memcpy(page + z + n, f + CS_FRAME_HDR + z, PAGE_SIZE - z - n);
+}
+
+int cs_head_encode(const struct cs_head *h, const struct bk_keys *k, uint8_t out[CS_HEAD_LEN])
+{
+    memset(out, 0, CS_HEAD_LEN);
+    memcpy(out, CS_MAGIC_HEAD, 8);
+    put_str(out + 8, 32, h->epoch);
+    put64(out + 40, h->nsegs);
+    memcpy(out + 48, h->last_tag, AEAD_TAG_LEN);
+    put64(out + 64, (uint64_t)h->covered_us);
+    page_put32(out + 72, h->closed);
+    return mac(k, out, CS_HEAD_LEN - BK_MAC_LEN, out + CS_HEAD_LEN - BK_MAC_LEN);
+}
+
+int cs_head_decode(const uint8_t *b, size_t len, const struct bk_keys *k, struct cs_head *h)
+{
+    memset(h, 0, sizeof *h);
+    if (len != CS_HEAD_LEN || memcmp(b, CS_MAGIC_HEAD, 8) != 0 ||
+        bk_manifest_check(b, len, k) != 0 || get_str(b + 8, 32, h->epoch, sizeof h->epoch) != 0)
+        return at_error_set(AT_EINTEGRITY, "the log head failed authentication (edited or damaged)");
+    h->nsegs = get64(b + 40);
+    memcpy(h->last_tag, b + 48, AEAD_TAG_LEN);
+    h->covered_us = (int64_t)get64(b + 64);
+    h->closed = page_get32(b + 72);
+    return 0;
+}
+
+static size_t position_len(uint32_t n)
+{
+    return CS_POS_HDR + (size_t)n * CS_POS_REC + BK_MAC_LEN;
+}
+
+int cs_position_encode(const struct cs_position *p, const struct bk_keys *k, uint8_t **out,
+                       size_t *len)
+{
+    size_t L = position_len(p->nstores);
+    uint8_t *b = calloc(1, L);
+    if (!b)
+        return AT_ENOMEM;
+    memcpy(b, CS_MAGIC_POS, 8);
+    put_str(b + 8, 32, p->id);
+    put_str(b + 40, 32, p->epoch);
+    put64(b + 72, p->first_seg);
+    put64(b + 80, (uint64_t)p->t_end_us);
+    page_put32(b + 88, p->nstores);
+    for (uint32_t i = 0; i < p->nstores; i++) {
+        uint8_t *r = b + CS_POS_HDR + (size_t)i * CS_POS_REC;
+        put_str(r, BK_NAME_LEN, p->stores[i].name);
+        put64(r + 64, p->stores[i].seq);
+    }
+    int rc = mac(k, b, L - BK_MAC_LEN, b + L - BK_MAC_LEN);
+    if (rc) {
+        free(b);
+        return rc;
+    }
+    *out = b;
+    *len = L;
+    return 0;
+}
+
+int cs_position_decode(const uint8_t *b, size_t len, const struct bk_keys *k,
+                       struct cs_position *p)
+{
+    memset(p, 0, sizeof *p);
+    if (len < position_len(0) || memcmp(b, CS_MAGIC_POS, 8) != 0 ||
+        bk_manifest_check(b, len, k) != 0)
+        return at_error_set(AT_EINTEGRITY, "the base position failed authentication");
+    p->nstores = page_get32(b + 88);
+    if (p->nstores > BACKUP_MAX_STORES || position_len(p->nstores) != len ||
+        get_str(b + 8, 32, p->id, sizeof p->id) != 0 ||
+        get_str(b + 40, 32, p->epoch, sizeof p->epoch) != 0)
+        return at_error_set(AT_EINTEGRITY, "the base position is damaged");
+    p->first_seg = get64(b + 72);
+    p->t_end_us = (int64_t)get64(b + 80);
+    p->stores = calloc(p->nstores ? p->nstores : 1, sizeof *p->stores);
+    if (!p->stores)
+        return AT_ENOMEM;
+    for (uint32_t i = 0; i < p->nstores; i++) {
+        const uint8_t *r = b + CS_POS_HDR + (size_t)i * CS_POS_REC;
+        if (get_str(r, BK_NAME_LEN, p->stores[i].name, sizeof p->stores[i].name) != 0) {
+            free(p->stores);
+            p->stores = NULL;
+            return at_error_set(AT_EINTEGRITY, "the base position is damaged (store %u)", i);
+        }
+        p->stores[i].seq = get64(r + 64);
+    }
+    return 0;
+}
+
+void cs_seg_name(const char *epoch, uint64_t segno, char *out, size_t n)
+{
+    snprintf(out, n, "cont/%s/%012llu", epoch, (unsigned long long)segno);
+}

@@ -5,7 +5,9 @@
  *            signed with the master key) and prints the backup id
  *   list     id, time, size and stores of every backup in a target
  *   verify   authenticates the manifest and every chunk of a backup
- *   restore  into a NEW data folder and key folder (a new account)
+ *   restore  into a NEW data folder and key folder (a new account); with
+ *            --at TIME (RFC 3339) to that moment, from a continuous-mode
+ *            base and its log
  *
  * Exit codes: 0 done; 1 a backup failed authentication or is damaged
  * (verify/restore refuse it); 2 usage, setup or any other error.
@@ -41,15 +43,18 @@ static void usage(FILE *to)
           "  atrest backup verify --target T [--backup-account-key-file F] --key-dir K "
           "[--backup ID]\n"
           "  atrest backup restore --target T [--backup-account-key-file F] --key-dir K "
-          "[--backup ID]\n"
+          "[--backup ID | --at TIME]\n"
           "                        --to NEWDATA --to-key-dir NEWKEYS\n"
           "T is file:DIR or azblob:URL; K is the key folder of the account that was backed\n"
-          "up (without it its backups cannot be read). --backup defaults to the newest.\n",
+          "up (without it its backups cannot be read). --backup defaults to the newest.\n"
+          "--at restores the moment TIME (RFC 3339, e.g. 2026-11-28T09:30:00.250Z or\n"
+          "2026-11-28T10:30:00+01:00) from a continuous-mode backup (atrestd --backup-mode\n"
+          "continuous).\n",
           to);
 }
 
 struct opts {
-    const char *target, *key_file, *key_dir, *id, *to, *to_keys;
+    const char *target, *key_file, *key_dir, *id, *to, *to_keys, *at;
     const char *endpoint, *master_key, *cacert;
     int insecure;
 };
@@ -218,11 +223,17 @@ static int cmd_list(const struct opts *o)
     struct backup_keys keys = {.outer = kp};
     struct backup_info *v = NULL;
     size_t n = 0;
+    struct backup_log_info *lv = NULL;
+    size_t ln = 0;
     int rc = backup_list(bs, kp ? &keys : NULL, &v, &n);
+    if (!rc)
+        rc = backup_log_list(bs, kp ? &keys : NULL, &lv, &ln);
     blob_close(bs);
     kp_destroy(kp);
-    if (rc)
+    if (rc) {
+        free(v);
         return failed("list", rc);
+    }
     printf("%-27s %-20s %12s %6s  %s\n", "ID", "TIME (UTC)", "BYTES", "STORES", "MANIFEST");
     for (size_t i = 0; i < n; i++) {
         char t[32];
@@ -234,6 +245,26 @@ static int cmd_list(const struct opts *o)
                                     : "FAILED authentication");
     }
     free(v);
+    if (ln)
+        printf("\n%-27s %9s  %-24s %s\n", "LOG EPOCH (continuous)", "SEGMENTS",
+               "COVERS UNTIL (UTC)", "HEAD");
+    for (size_t i = 0; i < ln; i++) {
+        char t[40] = "-";
+        if (lv[i].verified > 0) {
+            time_t s = (time_t)(lv[i].covered_us / 1000000);
+            struct tm tm;
+            gmtime_r(&s, &tm);
+            strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm);
+            snprintf(t + strlen(t), sizeof t - strlen(t), ".%03dZ",
+                     (int)(lv[i].covered_us % 1000000 / 1000));
+        }
+        printf("%-27s %9" PRIu64 "  %-24s %s\n", lv[i].epoch, lv[i].segments, t,
+               lv[i].verified > 0 && lv[i].closed ? "authentic, closed (a clean stop)"
+               : lv[i].verified > 0               ? "authentic"
+               : lv[i].verified == 0              ? "not checked (no --key-dir)"
+                                                  : "MISSING or FAILED authentication");
+    }
+    free(lv);
     return 0;
 }
 
@@ -265,7 +296,7 @@ static int cmd_verify(const struct opts *o)
     no_data(o->key_dir, nd, sizeof nd);
     if (open_keys(o->key_dir, nd, &kp) != 0)
         return 2;
-    if (open_target(o, &bs) != 0 || pick_id(bs, o, id) != 0) {
+    if (open_target(o, &bs) != 0 || (!o->at && pick_id(bs, o, id) != 0)) {
         blob_close(bs);
         kp_destroy(kp);
         return 2;
@@ -323,8 +354,60 @@ static void rm_rf(const char *path)
     rmdir(path);
 }
 
+/* RFC 3339 date-time (fraction and offset optional, "Z" or ±HH:MM) to unix
+ * microseconds; -1 when it is not one. */
+static int64_t parse_time(const char *s)
+{
+    struct tm tm = {0};
+    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!p)
+        p = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
+    if (!p)
+        return -1;
+    int64_t us = 0, scale = 100000;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            us += scale ? (*p - '0') * scale : 0;
+    int off = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int hh, mm, n = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != 5)
+            return -1;
+        off = (hh * 60 + mm) * 60 * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p)
+        return -1;
+    return ((int64_t)timegm(&tm) - off) * 1000000 + us;
+}
+
+static int cmd_restore_at(const struct opts *o, struct blob_store *bs, struct key_provider *kp,
+                          struct store_env *env, struct progress *p)
+{
+    int64_t at = parse_time(o->at);
+    if (at < 0)
+        return at_error_set(AT_EINVAL, "--at '%s' is not an RFC 3339 time", o->at);
+    struct backup_keys keys = {.outer = kp};
+    char id[BACKUP_ID_LEN];
+    int rc = backup_restore_at(bs, &keys, at, env, on_progress, p, id);
+    if (!rc)
+        printf("restored %s as of %s (base backup %s and its log)\n"
+               "  data folder: %s\n  key folder:  %s\n"
+               "serve it with: atrestd --data-dir %s --key-dir %s\n",
+               o->target, o->at, id, o->to, o->to_keys, o->to, o->to_keys);
+    return rc;
+}
+
 static int cmd_restore(const struct opts *o)
 {
+    if (o->at && o->id) {
+        fprintf(stderr, "atrest backup restore: --backup and --at exclude each other\n");
+        return 2;
+    }
     if (!o->target || !o->key_dir || !o->to || !o->to_keys) {
         fprintf(stderr, "atrest backup restore: --target, --key-dir, --to and --to-key-dir are "
                         "required\n");
@@ -341,7 +424,7 @@ static int cmd_restore(const struct opts *o)
     char id[BACKUP_ID_LEN];
     if (open_keys(o->key_dir, o->to, &kp) != 0)
         return 2;
-    if (open_target(o, &bs) != 0 || pick_id(bs, o, id) != 0) {
+    if (open_target(o, &bs) != 0 || (!o->at && pick_id(bs, o, id) != 0)) {
         blob_close(bs);
         kp_destroy(kp);
         return 2;
@@ -365,7 +448,10 @@ static int cmd_restore(const struct opts *o)
     struct backup_keys keys = {.outer = kp};
     struct progress p = {.t0 = now_s(), .tty = isatty(2)};
     struct backup_info info;
-    rc = backup_restore(bs, &keys, id, env, on_progress, &p, &info);
+    if (o->at)
+        rc = cmd_restore_at(o, bs, kp, env, &p);
+    else
+        rc = backup_restore(bs, &keys, id, env, on_progress, &p, &info);
     store_env_close(env);
     kp_destroy(nkp);
     blob_close(bs);
@@ -381,6 +467,8 @@ static int cmd_restore(const struct opts *o)
                 o->to, o->to_keys);
         return code;
     }
+    if (o->at)
+        return 0;
     double el = now_s() - p.t0;
     printf("restored backup %s: %u stores, %.1f MB in %.1f s (%.1f MB/s)\n"
            "  data folder: %s\n  key folder:  %s\n"
@@ -398,6 +486,7 @@ int cmd_backup(int argc, char **argv)
         {"backup-account-key-file", required_argument, NULL, 'a'},
         {"key-dir", required_argument, NULL, 'k'},
         {"backup", required_argument, NULL, 'b'},
+        {"at", required_argument, NULL, 'T'},
         {"to", required_argument, NULL, 'o'},
         {"to-key-dir", required_argument, NULL, 'K'},
         {"endpoint", required_argument, NULL, 'e'},
@@ -429,6 +518,9 @@ int cmd_backup(int argc, char **argv)
             break;
         case 'b':
             o.id = optarg;
+            break;
+        case 'T':
+            o.at = optarg;
             break;
         case 'o':
             o.to = optarg;

@@ -7,7 +7,13 @@
  *                          "stores", "durationMs"} once it is complete, or
  *                          the Cosmos error body (500) naming what failed
  *   GET  /atrest/backups   {"backups": [{"id", "created", "bytes",
- *                          "stores"}...]}, oldest first
+ *                          "stores"}...]}, oldest first; in continuous
+ *                          mode also "continuous": {"epoch",
+ *                          "coveredUntil" (unix ms: every commit up to
+ *                          it is in the target), "segments",
+ *                          "commitsShipped", "commitsQueued", "spooled",
+ *                          "gaps", "lagP50Ms", "lagP99Ms", "lagMaxMs",
+ *                          "lastError"}
  *
  * Signed like every request (master-key HMAC; resource type "atrest",
  * link "atrest/backups"); a read-only key may GET but not POST (auth.c).
@@ -17,6 +23,11 @@
  *      while one runs waits for the next one, which starts right after.
  *   2. Retention runs only after a backup completed: a failed backup never
  *      deletes or replaces an older one (backup_prune, backup.h).
+ *   3. Continuous mode (--backup-mode continuous): the shipper (ship.h)
+ *      starts before the catalog opens any store and stops after the last
+ *      one closed; the periodic backups are the log's bases, the first one
+ *      right at start (a new epoch needs one), another whenever the
+ *      shipper reports a gap; retention is by days (backup_prune_days).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -32,6 +43,9 @@ struct backups {
     struct backup_keys keys;
     char *target, *key_file;
     int interval_h, retain;
+    struct ship *ship; /* continuous mode, else NULL */
+    int days;
+    int running; /* the thread was started */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;   /* work for the thread, or stopping */
@@ -70,11 +84,13 @@ static void run_one(struct backups *b)
     at_error_clear();
     int rc = open_target(b, &bs);
     if (!rc)
-        rc = catalog_backup(b->cat, &b->keys, bs, id, &bytes, &nstores);
+        rc = catalog_backup(b->cat, &b->keys, b->ship, bs, id, &bytes, &nstores);
     char err[512] = "";
     if (rc)
         snprintf(err, sizeof err, "%s", at_error_detail());
-    else if (backup_prune(bs, (unsigned)b->retain) != 0)
+    else if (b->ship ? backup_prune_days(bs, &b->keys, (unsigned)b->days, (unsigned)b->retain,
+                                         ship_epoch(b->ship), (int64_t)time(NULL)) != 0
+                     : backup_prune(bs, (unsigned)b->retain) != 0)
         fprintf(stderr, "atrestd: backup %s done; removing older backups failed: %s\n", id,
                 at_error_detail());
     blob_close(bs);
@@ -120,10 +136,29 @@ static void *backups_main(void *p)
     return NULL;
 }
 
-int backups_start(struct server *srv, struct store_env *env, const struct backup_settings *s)
+/* The shipper found a gap in the log: a new base makes later times
+ * restorable again. */
+static void need_base(void *ctx)
 {
-    if (!s->target)
-        return 0;
+    struct backups *b = ctx;
+    pthread_mutex_lock(&b->mu);
+    b->requested++;
+    pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void backups_free(struct backups *b)
+{
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->cv);
+    pthread_cond_destroy(&b->done);
+    free(b->target);
+    free(b->key_file);
+    free(b);
+}
+
+static int backups_new(struct server *srv, struct store_env *env, const struct backup_settings *s)
+{
     struct backups *b = calloc(1, sizeof *b);
     if (!b)
         return AT_ENOMEM;
@@ -133,6 +168,7 @@ int backups_start(struct server *srv, struct store_env *env, const struct backup
     b->key_file = s->account_key_file ? strdup(s->account_key_file) : NULL;
     b->interval_h = s->interval_h ? s->interval_h : 4;
     b->retain = s->retain ? s->retain : 2;
+    b->days = s->days ? s->days : 7;
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv, NULL);
     pthread_cond_init(&b->done, NULL);
@@ -140,21 +176,45 @@ int backups_start(struct server *srv, struct store_env *env, const struct backup
     struct blob_store *bs = NULL;
     int rc = b->target ? open_target(b, &bs) : AT_ENOMEM;
     blob_close(bs);
-    if (!rc) {
-        rc = pthread_create(&b->thread, NULL, backups_main, b);
-        if (rc)
-            at_error_set(rc, "cannot start the backup thread");
+    if (!rc && s->continuous) {
+        char spool[4096];
+        snprintf(spool, sizeof spool, "%s/backup-spool", store_env_data_dir(env));
+        struct ship_options so = {.target = b->target,
+                                  .account_key_file = b->key_file,
+                                  .keys = b->keys,
+                                  .spool_dir = spool,
+                                  .interval_ms = (unsigned)(s->ship_s ? s->ship_s : 2) * 1000,
+                                  .need_base = need_base,
+                                  .need_base_ctx = b};
+        rc = ship_start(env, &so, &b->ship);
+        b->requested = 1; /* the new epoch's first base, at once */
     }
     if (rc) {
-        pthread_mutex_destroy(&b->mu);
-        pthread_cond_destroy(&b->cv);
-        pthread_cond_destroy(&b->done);
-        free(b->target);
-        free(b->key_file);
-        free(b);
+        backups_free(b);
         return rc;
     }
     srv->backups = b;
+    return 0;
+}
+
+int backups_prepare(struct server *srv, struct store_env *env, const struct backup_settings *s)
+{
+    return s->target && s->continuous ? backups_new(srv, env, s) : 0;
+}
+
+int backups_start(struct server *srv, struct store_env *env, const struct backup_settings *s)
+{
+    if (!s->target)
+        return 0;
+    int rc = srv->backups ? 0 : backups_new(srv, env, s);
+    if (rc)
+        return rc;
+    struct backups *b = srv->backups;
+    b->cat = srv->cat;
+    rc = pthread_create(&b->thread, NULL, backups_main, b);
+    if (rc)
+        return at_error_set(rc, "cannot start the backup thread");
+    b->running = 1;
     return 0;
 }
 
@@ -163,17 +223,29 @@ void backups_stop(struct server *srv)
     struct backups *b = srv->backups;
     if (!b)
         return;
-    pthread_mutex_lock(&b->mu);
-    b->stopping = 1;
-    pthread_cond_signal(&b->cv);
-    pthread_mutex_unlock(&b->mu);
-    pthread_join(b->thread, NULL); /* a backup in progress completes first */
-    pthread_mutex_destroy(&b->mu);
-    pthread_cond_destroy(&b->cv);
-    pthread_cond_destroy(&b->done);
-    free(b->target);
-    free(b->key_file);
-    free(b);
+    if (b->running) {
+        pthread_mutex_lock(&b->mu);
+        b->stopping = 1;
+        pthread_cond_signal(&b->cv);
+        pthread_mutex_unlock(&b->mu);
+        pthread_join(b->thread, NULL); /* a backup in progress completes first */
+        b->running = 0;
+    }
+    if (!b->ship) {
+        backups_free(b);
+        srv->backups = NULL;
+    }
+}
+
+void backups_finish(struct server *srv)
+{
+    struct backups *b = srv->backups;
+    if (!b)
+        return;
+    backups_stop(srv);
+    if (b->ship)
+        ship_stop(b->ship);
+    backups_free(b);
     srv->backups = NULL;
 }
 
@@ -222,6 +294,19 @@ static void backup_list_resp(struct req *r, struct backups *b)
                                            (json_int_t)v[i].bytes, "stores", (int)v[i].nstores));
     free(v);
     json_t *o = json_pack("{s:o}", "backups", a);
+    if (b->ship) {
+        struct ship_status st;
+        ship_status_get(b->ship, &st);
+        json_object_set_new(o, "continuous",
+                            json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:s}", "epoch",
+                                      st.epoch, "coveredUntil", (json_int_t)(st.covered_us / 1000),
+                                      "segments", (json_int_t)st.segments, "commitsShipped",
+                                      (json_int_t)st.commits_shipped, "commitsQueued",
+                                      (json_int_t)st.commits_queued, "spooled",
+                                      (json_int_t)st.spooled, "gaps", (json_int_t)st.gaps,
+                                      "lagP50Ms", st.lag_p50_ms, "lagP99Ms", st.lag_p99_ms,
+                                      "lagMaxMs", st.lag_max_ms, "lastError", st.last_error));
+    }
     resp_json(r, 200, o);
     json_decref(o);
 }

@@ -1041,32 +1041,70 @@ int catalog_coll_delete(struct catalog *cat, struct req *r, const char *db, cons
 
 /* ---- backups (backups.c) ---- */
 
-int catalog_backup(struct catalog *cat, const struct backup_keys *keys, struct blob_store *bs,
-                   char id[BACKUP_ID_LEN], uint64_t *bytes, int *nstores)
+/* Continuous mode: a store's snapshot begins on its writer thread, between
+ * two batches, so no commit of the store is in flight and the shipper's
+ * commit count is exactly what the snapshot holds. */
+struct chain_add {
+    struct backup_job *j;
+    const char *name;
+    struct store *st;
+    struct ship *ship;
+    struct backup_chain_store *rec;
+};
+
+static int chain_add_op(sqlite3 *db, void *arg)
+{
+    (void)db;
+    struct chain_add *a = arg;
+    snprintf(a->rec->name, sizeof a->rec->name, "%s", a->name);
+    a->rec->seq = ship_store_seq(a->ship, a->name);
+    return backup_job_add(a->j, a->name, a->st);
+}
+
+static int add_store(struct backup_job *j, struct ship *ship, struct store_writer *w,
+                     const char *name, struct store *st, struct backup_chain_store *rec)
+{
+    if (!ship)
+        return backup_job_add(j, name, st);
+    struct chain_add a = {j, name, st, ship, rec};
+    return store_write(w, chain_add_op, &a);
+}
+
+int catalog_backup(struct catalog *cat, const struct backup_keys *keys, struct ship *ship,
+                   struct blob_store *bs, char id[BACKUP_ID_LEN], uint64_t *bytes, int *nstores)
 {
     struct backup_job *j = NULL;
     int rc = backup_job_new(keys, &j);
     if (rc)
         return rc;
     snprintf(id, BACKUP_ID_LEN, "%s", backup_job_id(j));
+    uint64_t first_seg = ship ? ship_next_seg(ship) : 0;
     /* The snapshots are taken under the DDL lock, meta first: the backed-up
      * meta lists exactly the containers backed up with it. Each container
      * stays referenced until the job is done, so a drop waits for it. */
     pthread_mutex_lock(&cat->ddl);
-    rc = backup_job_add(j, "meta", cat->meta);
     pthread_rwlock_rdlock(&cat->lock);
     size_t n = cat->ncoll;
     struct coll **held = calloc(n ? n : 1, sizeof *held);
-    if (!held)
-        n = 0, rc = rc ? rc : AT_ENOMEM;
+    struct backup_chain_store *chain = calloc(n + 1, sizeof *chain);
+    if (!held || !chain)
+        n = 0, rc = AT_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         held[i] = cat->colls[i];
         catalog_coll_hold(held[i]);
     }
     pthread_rwlock_unlock(&cat->lock);
+    if (!rc)
+        rc = add_store(j, ship, cat->mw, "meta", cat->meta, &chain[0]);
     for (size_t i = 0; i < n && !rc; i++)
-        rc = backup_job_add(j, held[i]->store_name, held[i]->st);
+        rc = add_store(j, ship, held[i]->w, held[i]->store_name, held[i]->st, &chain[i + 1]);
     pthread_mutex_unlock(&cat->ddl);
+    if (!rc && ship) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        rc = backup_job_set_chain(j, ship_epoch(ship), first_seg,
+                                  (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, chain, n + 1);
+    }
     if (!rc)
         rc = backup_job_run(j, bs, NULL, NULL);
     *bytes = backup_job_bytes(j);
@@ -1075,6 +1113,7 @@ int catalog_backup(struct catalog *cat, const struct backup_keys *keys, struct b
     for (size_t i = 0; i < n; i++)
         catalog_coll_put(held[i]);
     free(held);
+    free(chain);
     return rc;
 }
 

@@ -88,6 +88,12 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
         c->kms_grace_s = v ? atoi(v) : -1;
     else if (!strcmp(k, "cmk_check_seconds"))
         c->cmk_check_s = v ? atoi(v) : 0;
+    else if (!strcmp(k, "backup_mode"))
+        c->backup_continuous = !v ? -1 : !strcmp(v, "continuous") ? 1 : !strcmp(v, "full") ? 0 : -1;
+    else if (!strcmp(k, "backup_continuous_days"))
+        c->backup_days = v ? atoi(v) : -1;
+    else if (!strcmp(k, "backup_ship_seconds"))
+        c->backup_ship_s = v ? atoi(v) : -1;
     else if (!strcmp(k, "backup_target"))
         set(&c->backup_target, v);
     else if (!strcmp(k, "backup_account_key_file"))
@@ -158,6 +164,8 @@ static void usage(FILE *to)
           "                [--kms-key NAME]] [--cmk https://HOST:PORT/keys/NAME [--cmk-token-file F]\n"
           "                [--cmk-ca F]]\n"
           "               [--kms-grace-seconds N] [--cmk-check-seconds N]\n"
+          "               [--backup-mode full|continuous [--backup-continuous-days 7|30]\n"
+          "                [--backup-ship-seconds 1-60]] (with --backup-target)\n"
           "               [--backup-target file:DIR|azblob:URL [--backup-account-key-file F]\n"
           "                [--backup-interval-hours 1-24] [--backup-retain N]]\n"
           "               [--dek-rotation-days N] [--reencrypt-mbps N] [--dek-max-encryptions N]\n"
@@ -220,6 +228,9 @@ int config_load(struct config *c, int argc, char **argv)
         {"kms-grace-seconds", required_argument, NULL, 1008},
         {"cmk-check-seconds", required_argument, NULL, 1009},
         {"cmk-ca", required_argument, NULL, 1010},
+        {"backup-mode", required_argument, NULL, 1105},
+        {"backup-continuous-days", required_argument, NULL, 1106},
+        {"backup-ship-seconds", required_argument, NULL, 1107},
         {"backup-target", required_argument, NULL, 1101},
         {"backup-account-key-file", required_argument, NULL, 1102},
         {"backup-interval-hours", required_argument, NULL, 1103},
@@ -270,6 +281,9 @@ int config_load(struct config *c, int argc, char **argv)
         {"ATREST_CMK_CA", "cmk_ca"},
         {"ATREST_KMS_GRACE_SECONDS", "kms_grace_seconds"},
         {"ATREST_CMK_CHECK_SECONDS", "cmk_check_seconds"},
+        {"ATREST_BACKUP_MODE", "backup_mode"},
+        {"ATREST_BACKUP_CONTINUOUS_DAYS", "backup_continuous_days"},
+        {"ATREST_BACKUP_SHIP_SECONDS", "backup_ship_seconds"},
         {"ATREST_BACKUP_TARGET", "backup_target"},
         {"ATREST_BACKUP_ACCOUNT_KEY_FILE", "backup_account_key_file"},
         {"ATREST_BACKUP_INTERVAL_HOURS", "backup_interval_hours"},
@@ -350,6 +364,15 @@ int config_load(struct config *c, int argc, char **argv)
         case 1010:
             set(&c->cmk_ca, optarg);
             break;
+        case 1105:
+            apply(c, "backup_mode", optarg, &ro_reset);
+            break;
+        case 1106:
+            c->backup_days = atoi(optarg);
+            break;
+        case 1107:
+            c->backup_ship_s = atoi(optarg);
+            break;
         case 1101:
             set(&c->backup_target, optarg);
             break;
@@ -398,6 +421,27 @@ int config_load(struct config *c, int argc, char **argv)
     }
     if (c->kms_grace_s < -1 || c->cmk_check_s < 0) {
         fprintf(stderr, "atrestd: --kms-grace-seconds and --cmk-check-seconds want a number\n");
+        return -1;
+    }
+    if (c->backup_continuous < 0) {
+        fprintf(stderr, "atrestd: --backup-mode wants full or continuous\n");
+        return -1;
+    }
+    if (c->backup_days && (c->backup_days != 7 && c->backup_days != 30)) {
+        fprintf(stderr, "atrestd: --backup-continuous-days wants 7 or 30\n");
+        return -1;
+    }
+    if (c->backup_ship_s && (c->backup_ship_s < 1 || c->backup_ship_s > 60)) {
+        fprintf(stderr, "atrestd: --backup-ship-seconds wants 1 to 60\n");
+        return -1;
+    }
+    if (!c->backup_continuous && (c->backup_days || c->backup_ship_s)) {
+        fprintf(stderr, "atrestd: --backup-continuous-days and --backup-ship-seconds need "
+                        "--backup-mode continuous\n");
+        return -1;
+    }
+    if (c->backup_continuous && !c->backup_target) {
+        fprintf(stderr, "atrestd: --backup-mode continuous needs --backup-target\n");
         return -1;
     }
     if (c->backup_interval_h && (c->backup_interval_h < 1 || c->backup_interval_h > 24)) {

@@ -122,14 +122,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "atrestd: cannot open the data folder: %s\n", at_error_detail());
         goto out;
     }
+    struct backup_settings bset = {.target = cfg.backup_target,
+                                   .account_key_file = cfg.backup_key_file,
+                                   .interval_h = cfg.backup_interval_h,
+                                   .retain = cfg.backup_retain,
+                                   .continuous = cfg.backup_continuous,
+                                   .days = cfg.backup_days,
+                                   .ship_s = cfg.backup_ship_s};
+    if ((rc = backups_prepare(&srv, env, &bset)) != 0) {
+        fprintf(stderr, "atrestd: continuous backups: %s\n", at_error_detail());
+        goto out;
+    }
     if ((rc = catalog_open(env, &srv.cat)) != 0) {
         fprintf(stderr, "atrestd: cannot open the account: %s\n", at_error_detail());
         goto out;
     }
-    struct backup_settings bset = {.target = cfg.backup_target,
-                                   .account_key_file = cfg.backup_key_file,
-                                   .interval_h = cfg.backup_interval_h,
-                                   .retain = cfg.backup_retain};
     if ((rc = backups_start(&srv, env, &bset)) != 0) {
         fprintf(stderr, "atrestd: backups: %s\n", at_error_detail());
         goto out;
@@ -198,6 +205,7 @@ out:
     keymon_stop(srv.keymon);
     backups_stop(&srv);
     catalog_close(srv.cat);
+    backups_finish(&srv); /* the shipper, once every store is closed */
     if (env)
         store_env_close(env);
     keysetup_close(&ks);

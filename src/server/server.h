@@ -43,6 +43,9 @@ struct config {
     char *tls_cert, *tls_key;
     int log_requests;
     /* backups (docs/backup.md) */
+    int backup_continuous;                /* --backup-mode continuous */
+    int backup_days;                      /* 7 or 30; 0: 7 */
+    int backup_ship_s;                    /* segment interval; 0: 2 */
     char *backup_target, *backup_key_file;
     int backup_interval_h, backup_retain; /* 0: defaults (4, 2) */
     /* data-key rotation (docs/kms.md) */
@@ -69,10 +72,20 @@ struct store_env;
 struct backup_settings {
     const char *target, *account_key_file;
     int interval_h, retain; /* 0: defaults */
+    int continuous;         /* ship every commit (ship.h) */
+    int days;               /* continuous retention window; 0: 7 */
+    int ship_s;             /* continuous: a segment every ship_s seconds; 0: 2 */
 };
+/* In continuous mode backups_prepare runs before the catalog opens (the
+ * shipper must see every store open); backups_start after it. */
+int backups_prepare(struct server *srv, struct store_env *env,
+                    const struct backup_settings *s) AT_WUR;
 int backups_start(struct server *srv, struct store_env *env,
                   const struct backup_settings *s) AT_WUR;
-void backups_stop(struct server *srv); /* waits for a backup in progress */
+/* Waits for a backup in progress. backups_finish stops the shipper once
+ * every store is closed (after catalog_close). */
+void backups_stop(struct server *srv);
+void backups_finish(struct server *srv);
 
 /* datakeys.c: data-key rotation and re-encryption (docs/kms.md). */
 struct datakeys_settings {

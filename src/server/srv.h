@@ -22,6 +22,7 @@
 
 #include "doc/doc.h"
 #include "backup/backup.h"
+#include "backup/ship.h"
 #include "storage/store.h"
 
 #define SRV_MAX_SEGS 8
@@ -379,9 +380,11 @@ void datakeys_handle(struct req *r);
 
 /* ---- backups (backups.c, catalog.c; docs/backup.md) ---- */
 
-/* One full backup of the account into bs (catalog.c). */
-int catalog_backup(struct catalog *cat, const struct backup_keys *keys, struct blob_store *bs,
-                   char id[BACKUP_ID_LEN], uint64_t *bytes, int *nstores) AT_WUR;
+/* One full backup of the account into bs (catalog.c); with ship (continuous
+ * mode) a base that records its position in the shipper's log. */
+int catalog_backup(struct catalog *cat, const struct backup_keys *keys, struct ship *ship,
+                   struct blob_store *bs, char id[BACKUP_ID_LEN], uint64_t *bytes,
+                   int *nstores) AT_WUR;
 /* /atrest/backups: POST runs a backup now and answers when it is done;
  * GET lists the backups. */
 void backups_handle(struct req *r);

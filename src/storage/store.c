@@ -38,6 +38,8 @@ struct store_env {
     struct keyring *kr;
     int layers;
     struct key_provider *outer, *inner; /* not owned */
+    const struct store_observer *obs;   /* continuous backups; may be NULL */
+    void *obs_ctx;
 };
 
 struct store {
@@ -46,6 +48,8 @@ struct store {
     char path[PATH_MAX];
     uint8_t id[KEYRING_FILE_ID_LEN];
     uint64_t failures_seen;
+    void *observed; /* the observer's per-store context, or NULL */
+    char name[KEYRING_NAME_MAX];
 };
 
 #ifdef ATREST_BENCH_PLAINTEXT
@@ -145,6 +149,12 @@ void store_env_providers(struct store_env *env, struct key_provider **outer,
     *inner = env->inner;
 }
 
+void store_env_observe(struct store_env *env, const struct store_observer *obs, void *ctx)
+{
+    env->obs = obs;
+    env->obs_ctx = ctx;
+}
+
 static void file_path(const struct store_env *env, const uint8_t id[KEYRING_FILE_ID_LEN], char *out,
                       size_t n)
 {
@@ -171,6 +181,14 @@ int store_exec(struct store *st, const char *sql)
 {
     int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
     return rc == SQLITE_OK ? 0 : store_error(st, rc);
+}
+
+static void unobserve(struct store *st)
+{
+    if (st->observed) {
+        st->env->obs->detach(st->observed);
+        st->observed = NULL;
+    }
 }
 
 static int open_db(struct store *st, const uint8_t id[KEYRING_FILE_ID_LEN], int create)
@@ -237,6 +255,13 @@ static int open_db(struct store *st, const uint8_t id[KEYRING_FILE_ID_LEN], int 
                           st->path, have, reserved);
         goto fail;
     }
+    /* Nothing above wrote a WAL frame (a new store's first frames come
+     * with its schema): the observer sees every commit from here on. */
+    if (env->obs) {
+        st->observed = env->obs->attach(env->obs_ctx, st->name, env->kr, id, env->layers);
+        if (st->observed)
+            vfs_set_commit_hook(st->path, env->obs->commit, st->observed);
+    }
     return 0;
 fail:
     sqlite3_close_v2(st->db);
@@ -265,6 +290,7 @@ int store_create(struct store_env *env, const char *name, struct store **out)
     if ((rc = new_store(env, &st)) != 0)
         goto undo;
     file_path(env, id, st->path, sizeof st->path);
+    snprintf(st->name, sizeof st->name, "%s", name);
     if (access(st->path, F_OK) == 0) {
         rc = at_error_set(AT_EEXIST, "store file %s already exists", st->path);
         free(st);
@@ -302,6 +328,7 @@ int store_open(struct store_env *env, const char *name, struct store **out)
     if ((rc = new_store(env, &st)) != 0)
         return rc;
     file_path(env, id, st->path, sizeof st->path);
+    snprintf(st->name, sizeof st->name, "%s", name);
     if (access(st->path, F_OK) != 0) {
         rc = at_error_set(AT_ENOTFOUND, "store %s: file %s is missing", name, st->path);
         free(st);
@@ -326,6 +353,7 @@ int store_close(struct store *st)
         sqlite3_close_v2(st->db);
     }
     vfs_unbind(st->path);
+    unobserve(st);
     free(st);
     return rc;
 }
@@ -739,6 +767,7 @@ struct store_import {
     uint32_t pgno; /* pages written or buffered */
     uint8_t *buf;  /* IMPORT_BATCH sealed pages */
     size_t nbuf;
+    uint32_t npages; /* store_import_set_pages; 0: as written */
 };
 
 static void import_free(struct store_import *im, int remove)
@@ -807,21 +836,31 @@ static int import_flush(struct store_import *im)
     return 0;
 }
 
+static int check_page1(struct store_import *im, const uint8_t *page)
+{
+    int layers = im->env->layers;
+    (void)layers; /* unused where STORE_RESERVED ignores it */
+    unsigned psz = (unsigned)page[16] << 8 | page[17];
+    if (psz == 1)
+        psz = 65536;
+    if (memcmp(page, "SQLite format 3", 16) != 0 || psz != PAGE_SIZE)
+        return at_error_set(AT_EFORMAT, "store %s: page 1 is not a %d-byte SQLite page", im->name,
+                            PAGE_SIZE);
+    if (page[20] != STORE_RESERVED(layers))
+        return at_error_set(AT_EFORMAT,
+                            "store %s has %u reserved bytes per page; this account's stores "
+                            "need %d (a backup keeps its account's key layer count)",
+                            im->name, page[20], STORE_RESERVED(layers));
+    return 0;
+}
+
 int store_import_page(struct store_import *im, uint8_t *page)
 {
     int layers = im->env->layers;
     if (im->pgno == 0) {
-        unsigned psz = (unsigned)page[16] << 8 | page[17];
-        if (psz == 1)
-            psz = 65536;
-        if (memcmp(page, "SQLite format 3", 16) != 0 || psz != PAGE_SIZE)
-            return at_error_set(AT_EFORMAT, "store %s: page 1 is not a %d-byte SQLite page",
-                                im->name, PAGE_SIZE);
-        if (page[20] != STORE_RESERVED(layers))
-            return at_error_set(AT_EFORMAT,
-                                "store %s has %u reserved bytes per page; this account's stores "
-                                "need %d (a backup keeps its account's key layer count)",
-                                im->name, page[20], STORE_RESERVED(layers));
+        int rc = check_page1(im, page);
+        if (rc)
+            return rc;
     }
     if (im->pgno == UINT32_MAX)
         return at_error_set(AT_EFORMAT, "store %s: too many pages", im->name);
@@ -840,11 +879,46 @@ int store_import_page(struct store_import *im, uint8_t *page)
     return im->nbuf == IMPORT_BATCH ? import_flush(im) : 0;
 }
 
+int store_import_page_at(struct store_import *im, uint32_t pgno, uint8_t *page)
+{
+    int rc = im->nbuf ? import_flush(im) : 0;
+    if (!rc && pgno == 0)
+        rc = at_error_set(AT_EFORMAT, "store %s: page number 0", im->name);
+    if (!rc && pgno == 1)
+        rc = check_page1(im, page);
+#ifndef ATREST_BENCH_PLAINTEXT
+    if (!rc)
+        rc = page_seal(im->env->kr, im->id, im->env->layers, pgno, page);
+#endif
+    for (size_t done = 0; !rc && done < PAGE_SIZE;) {
+        ssize_t w = pwrite(im->fd, page + done, PAGE_SIZE - done,
+                           (off_t)(pgno - 1) * PAGE_SIZE + (off_t)done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            rc = at_error_set(w < 0 ? errno : ENOSPC, "cannot write %s: %s", im->path,
+                              strerror(w < 0 ? errno : ENOSPC));
+        else
+            done += (size_t)w;
+    }
+    secmem_wipe(page, PAGE_SIZE);
+    if (!rc && pgno > im->pgno)
+        im->pgno = pgno;
+    return rc;
+}
+
+void store_import_set_pages(struct store_import *im, uint32_t npages)
+{
+    im->npages = npages;
+}
+
 int store_import_finish(struct store_import *im)
 {
     int rc = im->pgno == 0 ? at_error_set(AT_EFORMAT, "store %s: no pages", im->name) : 0;
     if (!rc && im->nbuf)
         rc = import_flush(im);
+    if (!rc && im->npages && ftruncate(im->fd, (off_t)im->npages * PAGE_SIZE) != 0)
+        rc = at_error_set(errno, "cannot truncate %s: %s", im->path, strerror(errno));
     if (!rc && fsync(im->fd) != 0)
         rc = at_error_set(errno, "cannot fsync %s: %s", im->path, strerror(errno));
     if (!rc) {

@@ -20,6 +20,7 @@
 #define ATREST_STORAGE_STORE_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/error.h"
@@ -50,6 +51,22 @@ const char *store_env_data_dir(struct store_env *env);
  * layer); owned by the caller of store_env_open. */
 void store_env_providers(struct store_env *env, struct key_provider **outer,
                          struct key_provider **inner);
+
+/* ---- commit observer (continuous backups, docs/backup.md) ----------------
+ * With an observer set, every store opened afterwards is announced with
+ * attach (on the opening thread; it returns the observer's context for
+ * that store, or NULL to leave it alone); each of its durable commits is
+ * passed to commit (the sealed WAL frames, see vfs_set_commit_hook: on the
+ * committing thread, which hands over the buffer); detach follows the store's close. Set it
+ * before the first store is opened; obs must outlive the environment's
+ * stores. */
+struct store_observer {
+    void *(*attach)(void *ctx, const char *name, struct keyring *kr,
+                    const uint8_t id[KEYRING_FILE_ID_LEN], int layers);
+    void (*commit)(void *store_ctx, uint8_t *frames, size_t nframes); /* owns frames */
+    void (*detach)(void *store_ctx);
+};
+void store_env_observe(struct store_env *env, const struct store_observer *obs, void *ctx);
 
 /* Create a new, empty store called name (AT_EEXIST if it exists). */
 int store_create(struct store_env *env, const char *name, struct store **out) AT_WUR;
@@ -134,6 +151,12 @@ struct store_import;
 int store_import_begin(struct store_env *env, const char *name, struct store_import **out) AT_WUR;
 /* Seals page (PAGE_SIZE bytes) in place and writes it. */
 int store_import_page(struct store_import *im, uint8_t *page) AT_WUR;
+/* Point-in-time restore: seal page (plaintext, wiped on return) as page
+ * pgno and write it in place, over whatever was written there; page 1 is
+ * checked as above. store_import_set_pages makes finish cut the file to
+ * npages pages (the database size of the last commit applied). */
+int store_import_page_at(struct store_import *im, uint32_t pgno, uint8_t *page) AT_WUR;
+void store_import_set_pages(struct store_import *im, uint32_t npages);
 int store_import_finish(struct store_import *im) AT_WUR; /* frees im */
 void store_import_abort(struct store_import *im);        /* frees im */
 

@@ -83,6 +83,8 @@ struct binding {
     struct keyring *kr;
     uint8_t id[KEYRING_FILE_ID_LEN];
     int layers;
+    vfs_commit_fn hook; /* commit capture (below), set before the first write */
+    void *hook_ctx;
     int refs; /* open files using it, plus one while bound */
     atomic_uint_fast64_t auth_failures;
     /* invariant 6 */
@@ -109,6 +111,8 @@ struct efile {
     uint8_t *wbuf;           /* WAL: sealed frames not yet handed to the file */
     size_t wlen;             /*      bytes in wbuf, */
     sqlite3_int64 woff;      /*      which belong at this offset */
+    sqlite3_int64 cap_lo;    /* WAL: frames written since the last sync */
+    sqlite3_int64 cap_hi;    /*      (commit capture); cap_lo == cap_hi: none */
     sqlite3_file *real;
 };
 
@@ -222,6 +226,17 @@ uint64_t vfs_auth_failures(const char *path)
         n = atomic_load(&b->auth_failures);
     pthread_mutex_unlock(&bind_lock);
     return n;
+}
+
+void vfs_set_commit_hook(const char *path, vfs_commit_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&bind_lock);
+    struct binding *b = find_locked(path);
+    if (b) {
+        b->hook = fn;
+        b->hook_ctx = ctx;
+    }
+    pthread_mutex_unlock(&bind_lock);
 }
 
 void vfs_stats_get(struct vfs_stats *out)
@@ -465,6 +480,60 @@ static int main_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int6
 
 /* ---- WAL ------------------------------------------------------------------ */
 
+/*
+ * Commit capture (continuous backups). When a binding has a commit hook
+ * (vfs_set_commit_hook), every successful xSync of a WAL hands the hook the
+ * sealed frames written since the previous sync, up to and including the
+ * last commit frame among them, in WAL order, read back from the file.
+ * With synchronous=FULL SQLite syncs the WAL once per commit, after the
+ * commit frame and before publishing it, so each call is one durable
+ * transaction of that WAL's connection. The hook runs on the committing
+ * thread with SQLite's write lock held: it takes the buffer and returns at
+ * once. Without a hook nothing here runs.
+ */
+
+/* Remember which frames this connection wrote since its last sync. A WAL
+ * header write starts the log over. */
+static void note_frames(struct efile *f, sqlite3_int64 off, int amt)
+{
+    if (off + amt <= WAL_HDR) {
+        f->cap_lo = f->cap_hi = WAL_HDR;
+        return;
+    }
+    sqlite3_int64 frame = WAL_HDR + (off - WAL_HDR) / FRAME_SIZE * FRAME_SIZE;
+    if (f->cap_lo == f->cap_hi || frame < f->cap_lo)
+        f->cap_lo = frame;
+    if (frame + FRAME_SIZE > f->cap_hi)
+        f->cap_hi = frame + FRAME_SIZE;
+}
+
+/* After a successful WAL sync: read back the frames since the last one and
+ * hand those up to the last commit frame to the hook. Frames that do not
+ * end in a commit frame wait for the next sync. */
+static void capture(struct efile *f)
+{
+    vfs_commit_fn hook = f->b->hook;
+    if (!hook || f->cap_hi <= f->cap_lo)
+        return;
+    size_t len = (size_t)(f->cap_hi - f->cap_lo);
+    uint8_t *buf = malloc(len);
+    if (!buf || real_read(f, buf, (int)len, f->cap_lo) != SQLITE_OK) {
+        free(buf);
+        hook(f->b->hook_ctx, NULL, 0); /* tells the hook a commit was missed */
+        f->cap_lo = f->cap_hi;
+        return;
+    }
+    size_t n = 0;
+    for (size_t k = 0; k < len / FRAME_SIZE; k++)
+        if (page_get32(buf + k * FRAME_SIZE + 4) != 0)
+            n = k + 1;
+    f->cap_lo += (sqlite3_int64)(n * FRAME_SIZE);
+    if (n)
+        hook(f->b->hook_ctx, buf, n); /* the hook owns buf */
+    else
+        free(buf);
+}
+
 /* Commit frames at or after frame k (whose header is hdr) with k's salts. */
 static int commits_from(struct efile *f, sqlite3_int64 k, const uint8_t *hdr)
 {
@@ -519,6 +588,8 @@ static void wal_settle(struct efile *f)
 
 static int wal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64 off)
 {
+    if (f->b->hook)
+        note_frames(f, off, amt);
     if (off + amt <= WAL_HDR) {
         int rc = wal_flush(f);
         return rc == SQLITE_OK ? real_write(f, buf, amt, off) : rc;
@@ -827,9 +898,19 @@ static int x_file_control(sqlite3_file *pf, int op, void *arg)
     return rc == SQLITE_OK ? f->real->pMethods->xFileControl(f->real, op, arg) : rc;
 }
 
+/* xSync, then the commit capture of a WAL (above). */
+static int x_sync_capture(sqlite3_file *pf, int flags)
+{
+    struct efile *f = (struct efile *)pf;
+    int rc = x_sync(pf, flags);
+    if (rc == SQLITE_OK && f->kind == K_WAL)
+        capture(f);
+    return rc;
+}
+
 static const sqlite3_io_methods io_methods = {
     2, /* no xFetch/xUnfetch: SQLite never memory-maps a store */
-    x_close,   x_read,     x_write,          x_truncate,     x_sync,        x_file_size,
+    x_close,   x_read,     x_write,          x_truncate,     x_sync_capture, x_file_size,
     x_lock,    x_unlock,   x_check_reserved, x_file_control, x_sector_size, x_device_chars,
     x_shm_map, x_shm_lock, x_shm_barrier,    x_shm_unmap,    NULL,          NULL,
 };

@@ -17,6 +17,7 @@
 #ifndef ATREST_STORAGE_VFS_H
 #define ATREST_STORAGE_VFS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/error.h"
@@ -52,6 +53,17 @@ int vfs_wal_settled(const char *path, uint64_t *mark);
 
 /* Number of authentication failures seen on path's files since bound. */
 uint64_t vfs_auth_failures(const char *path);
+
+/* Commit capture (continuous backups; invariant 6 in vfs.c). After each
+ * successful sync of path's WAL, fn(ctx, frames, n) receives the n sealed
+ * WAL frames (FRAME_SIZE bytes each: frame header, then the page sealed
+ * under the store's DEK) of the transaction that sync made durable, on the
+ * committing thread, before SQLite publishes the commit. n = 0 (frames
+ * NULL) says a commit could not be read back: the capture has a gap. fn
+ * owns frames (malloc'd; it frees them) and must return at once. NULL fn
+ * removes the hook; set it before the store's first write. */
+typedef void (*vfs_commit_fn)(void *ctx, uint8_t *frames, size_t nframes);
+void vfs_set_commit_hook(const char *path, vfs_commit_fn fn, void *ctx);
 
 /* Process-wide counters, for tests and benchmarks. */
 struct vfs_stats {

@@ -19,6 +19,7 @@ const suites = {
   noplaintext: path.join(jsDir, "noplaintext"),
   query: path.join(jsDir, "query"),
   raw: path.join(here, "raw"),
+  continuous: path.join(jsDir, "continuous"),
   backup: path.join(jsDir, "backup"),
   datakeys: path.join(jsDir, "datakeys"),
 };

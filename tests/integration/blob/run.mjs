@@ -4,7 +4,8 @@
 //   node tests/integration/blob/run.mjs npm    only the npm ci (a ctest fixture)
 // Azurite (pinned in package.json / package-lock.json) is installed with
 // `npm ci` into tests/integration/blob/node_modules when missing or older
-// than the lock file. ATREST_CLI names the atrest binary (default build/atrest).
+// than the lock file. ATREST_CLI names the atrest binary (default build/atrest),
+// ATREST_BIN the atrestd binary (continuous.test.mjs).
 
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";

@@ -19,6 +19,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import "../../lib/webcrypto.mjs";
 import { CosmosClient } from "@azure/cosmos";
+import { walk, runTool } from "../../lib/files.mjs";
 import { REPO_ROOT, startServer, stopAndCheck } from "../../lib/harness.mjs";
 
 const CLI = process.env.ATREST_CLI || path.join(REPO_ROOT, "build", "atrest");
@@ -28,19 +29,7 @@ const RO_KEY = crypto.randomBytes(64).toString("base64");
 
 let srv, client, container, bkdir, target, firstId;
 
-function cli(args) {
-  const r = spawnSync(CLI, args, { encoding: "utf8", timeout: 120000 });
-  return { code: r.status, out: r.stdout || "", err: r.stderr || "" };
-}
-
-function walk(dir, out = []) {
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) walk(p, out);
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
+const cli = (args) => runTool(CLI, args);
 
 function backupNow(key = srv.masterKey) {
   return cli(["backup", "now", "--endpoint", srv.endpoint, "--master-key", key, "--cacert", srv.certPath]);

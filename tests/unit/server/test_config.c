@@ -1,0 +1,101 @@
+/*
+ * test_config.c — atrestd's backup settings (config.c): continuous mode
+ * from flags and from the environment, and the combinations refused
+ * (an unknown mode, a window other than 7 or 30 days, a ship interval out
+ * of range, continuous-only settings without continuous mode, continuous
+ * mode without a target).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "server/server.h"
+
+/* config_load on a copy of args (getopt may permute, key flags are wiped). */
+static int load(struct config *c, const char *const *args)
+{
+    char *argv[32];
+    int argc = 0;
+    argv[argc++] = strdup("atrestd");
+    for (; *args; args++)
+        argv[argc++] = strdup(*args);
+    argv[argc] = NULL;
+    int rc = config_load(c, argc, argv);
+    for (int i = 0; i < argc; i++)
+        free(argv[i]);
+    return rc;
+}
+
+static void test_continuous_flags(void **state)
+{
+    (void)state;
+    struct config c;
+    const char *ok[] = {"--backup-target", "file:/tmp/x", "--backup-mode", "continuous",
+                        "--backup-continuous-days", "30", "--backup-ship-seconds", "5", NULL};
+    assert_int_equal(load(&c, ok), 0);
+    assert_int_equal(c.backup_continuous, 1);
+    assert_int_equal(c.backup_days, 30);
+    assert_int_equal(c.backup_ship_s, 5);
+    config_free(&c);
+    const char *full[] = {"--backup-target", "file:/tmp/x", "--backup-mode", "full", NULL};
+    assert_int_equal(load(&c, full), 0);
+    assert_int_equal(c.backup_continuous, 0);
+    config_free(&c);
+}
+
+static void test_continuous_refused(void **state)
+{
+    (void)state;
+    struct config c;
+    const char *bad_mode[] = {"--backup-target", "file:/x", "--backup-mode", "sometimes", NULL};
+    const char *bad_days[] = {"--backup-target", "file:/x", "--backup-mode", "continuous",
+                              "--backup-continuous-days", "10", NULL};
+    const char *bad_ship[] = {"--backup-target", "file:/x", "--backup-mode", "continuous",
+                              "--backup-ship-seconds", "61", NULL};
+    const char *days_full[] = {"--backup-target", "file:/x", "--backup-continuous-days", "7", NULL};
+    const char *no_target[] = {"--backup-mode", "continuous", NULL};
+    const char *const *cases[] = {bad_mode, bad_days, bad_ship, days_full, no_target};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        assert_int_equal(load(&c, cases[i]), -1);
+        config_free(&c);
+    }
+}
+
+static void test_continuous_from_environment(void **state)
+{
+    (void)state;
+    struct config c;
+    setenv("ATREST_BACKUP_TARGET", "file:/tmp/y", 1);
+    setenv("ATREST_BACKUP_MODE", "continuous", 1);
+    setenv("ATREST_BACKUP_CONTINUOUS_DAYS", "7", 1);
+    const char *none[] = {NULL};
+    assert_int_equal(load(&c, none), 0);
+    assert_int_equal(c.backup_continuous, 1);
+    assert_int_equal(c.backup_days, 7);
+    assert_string_equal(c.backup_target, "file:/tmp/y");
+    config_free(&c);
+    /* a flag wins over the environment */
+    const char *flag[] = {"--backup-mode", "full", "--backup-continuous-days", "0", NULL};
+    assert_int_equal(load(&c, flag), 0);
+    assert_int_equal(c.backup_continuous, 0);
+    config_free(&c);
+    unsetenv("ATREST_BACKUP_TARGET");
+    unsetenv("ATREST_BACKUP_MODE");
+    unsetenv("ATREST_BACKUP_CONTINUOUS_DAYS");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_continuous_flags),
+        cmocka_unit_test(test_continuous_refused),
+        cmocka_unit_test(test_continuous_from_environment),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
