@@ -96,6 +96,10 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
         c->backup_interval_h = v ? atoi(v) : -1;
     else if (!strcmp(k, "backup_retain"))
         c->backup_retain = v ? atoi(v) : -1;
+    else if (!strcmp(k, "media_target"))
+        set(&c->media_target, v);
+    else if (!strcmp(k, "media_account_key_file"))
+        set(&c->media_key_file, v);
     else
         return -1;
     return 0;
@@ -145,22 +149,28 @@ static int load_file(struct config *c, const char *path)
 
 static void usage(FILE *to)
 {
-    fputs("usage: atrestd [--data-dir D] [--key-dir K] [--listen HOST:PORT]\n"
-          "               [--master-key B64] [--secondary-key B64] [--readonly-key B64]...\n"
-          "               [--tls-cert FILE --tls-key FILE] [--config FILE] [--log-requests]\n"
-          "               [--kms https://HOST:PORT --kms-token-file F [--kms-ca F] [--kms-insecure]\n"
-          "                [--kms-key NAME]] [--cmk https://HOST:PORT/keys/NAME [--cmk-token-file F]\n"
-          "                [--cmk-ca F]]\n"
-          "               [--kms-grace-seconds N] [--cmk-check-seconds N]\n"
-          "               [--backup-target file:DIR|azblob:URL [--backup-account-key-file F]\n"
-          "                [--backup-interval-hours 1-24] [--backup-retain N]]\n"
-          "defaults: --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081\n"
-          "environment: ATREST_DATA_DIR ATREST_KEY_DIR ATREST_LISTEN ATREST_MASTER_KEY\n"
-          "  ATREST_SECONDARY_KEY ATREST_READONLY_KEY ATREST_TLS_CERT ATREST_TLS_KEY\n"
-          "  ATREST_CONFIG ATREST_LOG_REQUESTS ATREST_KMS ATREST_KMS_TOKEN_FILE ATREST_KMS_CA\n"
-          "  ATREST_KMS_INSECURE ATREST_KMS_KEY ATREST_CMK ATREST_CMK_TOKEN_FILE ATREST_CMK_CA\n"
-          "  ATREST_KMS_GRACE_SECONDS ATREST_CMK_CHECK_SECONDS\n",
-          to);
+    fputs(
+        "usage: atrestd [--data-dir D] [--key-dir K] [--listen HOST:PORT]\n"
+        "               [--master-key B64] [--secondary-key B64] [--readonly-key B64]...\n"
+        "               [--tls-cert FILE --tls-key FILE] [--config FILE] [--log-requests]\n"
+        "               [--kms https://HOST:PORT --kms-token-file F [--kms-ca F] [--kms-insecure]\n"
+        "                [--kms-key NAME]] [--cmk https://HOST:PORT/keys/NAME [--cmk-token-file "
+        "F]\n"
+        "                [--cmk-ca F]]\n"
+        "               [--kms-grace-seconds N] [--cmk-check-seconds N]\n"
+        "               [--backup-target file:DIR|azblob:URL [--backup-account-key-file F]\n"
+        "                [--backup-interval-hours 1-24] [--backup-retain N]]\n"
+        "               [--media-target file:DIR|azblob:URL [--media-account-key-file F]]\n"
+        "defaults: --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081\n"
+        "  --media-target file:<data-dir>/media\n"
+        "environment: ATREST_DATA_DIR ATREST_KEY_DIR ATREST_LISTEN ATREST_MASTER_KEY\n"
+        "  ATREST_SECONDARY_KEY ATREST_READONLY_KEY ATREST_TLS_CERT ATREST_TLS_KEY\n"
+        "  ATREST_CONFIG ATREST_LOG_REQUESTS ATREST_KMS ATREST_KMS_TOKEN_FILE ATREST_KMS_CA\n"
+        "  ATREST_KMS_INSECURE ATREST_KMS_KEY ATREST_CMK ATREST_CMK_TOKEN_FILE ATREST_CMK_CA\n"
+        "  ATREST_KMS_GRACE_SECONDS ATREST_CMK_CHECK_SECONDS ATREST_BACKUP_TARGET\n"
+        "  ATREST_BACKUP_ACCOUNT_KEY_FILE ATREST_BACKUP_INTERVAL_HOURS ATREST_BACKUP_RETAIN\n"
+        "  ATREST_MEDIA_TARGET ATREST_MEDIA_ACCOUNT_KEY_FILE\n",
+        to);
 }
 
 static int parse_listen(struct config *c)
@@ -216,6 +226,8 @@ int config_load(struct config *c, int argc, char **argv)
         {"backup-account-key-file", required_argument, NULL, 1102},
         {"backup-interval-hours", required_argument, NULL, 1103},
         {"backup-retain", required_argument, NULL, 1104},
+        {"media-target", required_argument, NULL, 1201},
+        {"media-account-key-file", required_argument, NULL, 1202},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -262,6 +274,8 @@ int config_load(struct config *c, int argc, char **argv)
         {"ATREST_BACKUP_ACCOUNT_KEY_FILE", "backup_account_key_file"},
         {"ATREST_BACKUP_INTERVAL_HOURS", "backup_interval_hours"},
         {"ATREST_BACKUP_RETAIN", "backup_retain"},
+        {"ATREST_MEDIA_TARGET", "media_target"},
+        {"ATREST_MEDIA_ACCOUNT_KEY_FILE", "media_account_key_file"},
     };
     int ro_reset = 1;
     for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
@@ -347,6 +361,12 @@ int config_load(struct config *c, int argc, char **argv)
         case 1104:
             c->backup_retain = atoi(optarg);
             break;
+        case 1201:
+            set(&c->media_target, optarg);
+            break;
+        case 1202:
+            set(&c->media_key_file, optarg);
+            break;
         default:
             usage(stderr);
             return -1;
@@ -364,6 +384,13 @@ int config_load(struct config *c, int argc, char **argv)
         set(&c->key_dir, "./keys");
     if (!c->listen)
         set(&c->listen, "127.0.0.1:8081");
+    if (!c->media_target) {
+        size_t n = strlen(c->data_dir) + 16;
+        char *t = malloc(n);
+        if (t)
+            snprintf(t, n, "file:%s/media", c->data_dir);
+        c->media_target = t;
+    }
     if (parse_listen(c) != 0) {
         fprintf(stderr, "atrestd: --listen wants HOST:PORT\n");
         return -1;
@@ -395,6 +422,8 @@ void config_free(struct config *c)
 {
     set(&c->backup_target, NULL);
     set(&c->backup_key_file, NULL);
+    set(&c->media_target, NULL);
+    set(&c->media_key_file, NULL);
     set(&c->data_dir, NULL);
     set(&c->key_dir, NULL);
     set(&c->listen, NULL);

@@ -407,6 +407,10 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
         }
         if ((rc = uniq_apply(c, db, op, seq, 1)) != 0)
             break;
+        if (att_doc_deleted(c, db, seq) != 0) { /* its attachments go with it */
+            rc = sql_fail(op);
+            break;
+        }
         if (ix_update(c, db, seq, old, NULL, 0) != 0) {
             rc = sql_fail(op);
             break;
@@ -504,6 +508,8 @@ static int write_one(sqlite3 *db, void *arg)
 /* Answer r once op went through the writer with result rc. */
 static void write_done(struct req *r, struct coll *c, struct dop *op, int rc)
 {
+    if (op->kind == DOP_DELETE)
+        attachments_after_write(c);
     if (rc && op->status < 400) {
         fprintf(stderr, "atrestd: a write failed: %s\n", at_strerror(rc));
         srv_error(r, 503, 0, "The write could not be made durable; retry.");

@@ -125,6 +125,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "atrestd: cannot open the account: %s\n", at_error_detail());
         goto out;
     }
+    if (!cfg.media_target ||
+        (rc = catalog_set_media(srv.cat, cfg.media_target, cfg.media_key_file)) != 0) {
+        fprintf(stderr, "atrestd: media target: %s\n",
+                cfg.media_target ? at_error_detail() : "out of memory");
+        goto out;
+    }
     struct backup_settings bset = {.target = cfg.backup_target,
                                    .account_key_file = cfg.backup_key_file,
                                    .interval_h = cfg.backup_interval_h,

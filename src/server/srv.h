@@ -24,10 +24,11 @@
 #include "backup/backup.h"
 #include "storage/store.h"
 
-#define SRV_MAX_SEGS 8
-#define SRV_MAX_HDRS 12
-#define SRV_MAX_KEYS 8
-#define SRV_BODY_MAX (16u * 1024 * 1024)
+#define SRV_MAX_SEGS  8
+#define SRV_MAX_HDRS  12
+#define SRV_MAX_KEYS  8
+#define SRV_BODY_MAX  (16u * 1024 * 1024)
+#define SRV_MEDIA_MAX (2ull << 30) /* bytes of one attachment's media (Cosmos: 2 GB) */
 
 enum srv_verb { SRV_GET, SRV_HEAD, SRV_POST, SRV_PUT, SRV_DELETE, SRV_PATCH, SRV_OTHER };
 
@@ -86,6 +87,9 @@ struct req {
     void (*finish)(struct req *r, int rc); /* builds the response */
     void *fin_arg;
     char *owned_id; /* documents.c: a document id resolved from a _rid link */
+    /* attachments.c: a media upload in progress; a media response body */
+    struct upload *up;
+    struct media_stream *ms;
 };
 
 /* http.c */
@@ -133,9 +137,10 @@ void router_dispatch(struct req *r);
 
 /* ---- catalog (catalog.c): databases, containers and their stores ---- */
 
-/* Writer statements (coll_wstmt): documents.c's W_* and the index's. */
-#define COLL_NWSTMT 10
-enum { W_IX_DEL = 8, W_IX_INS = 9 };
+/* Writer statements (coll_wstmt): documents.c's W_*, the index's and
+ * attachments.c's. */
+#define COLL_NWSTMT 12
+enum { W_IX_DEL = 8, W_IX_INS = 9, W_ATT_GC = 10, W_ATT_DEL = 11 };
 
 #define RCONN_STMTS 24
 struct rconn {
@@ -177,6 +182,7 @@ struct coll {
     atomic_int ix_progress, ix_stop;
     pthread_t ix_thread;
     int ix_thread_on;
+    atomic_int media_trash; /* a write retired media blobs (attachments.c) */
 };
 
 struct dbinfo {
@@ -187,6 +193,16 @@ struct dbinfo {
 };
 
 int catalog_open(struct store_env *env, struct catalog **out) AT_WUR;
+/* Where media blobs go and the keys that wrap their DEKs (attachments.c). */
+struct media_conf {
+    char *target, *key_file;
+    struct key_provider *outer, *inner; /* the account's, not owned */
+};
+/* Set the media blob store (target string, azblob key file or NULL); then
+ * finish what a crash interrupted: delete retired blobs and the blobs of
+ * dropped containers. */
+int catalog_set_media(struct catalog *cat, const char *target, const char *key_file) AT_WUR;
+const struct media_conf *catalog_media(struct catalog *cat);
 void catalog_close(struct catalog *cat);
 int catalog_count_colls(struct catalog *cat);
 
@@ -356,6 +372,36 @@ void query_handle(struct req *r, struct coll *c);
 void query_plan_handle(struct req *r, struct coll *c);
 void batch_handle(struct req *r, struct coll *c);
 void patch_handle(struct req *r, struct coll *c, const char *id);
+
+/* ---- attachments and media (attachments.c; docs/attachments.md) ---- */
+
+extern const char ATT_SCHEMA[];
+void attachments_handle(struct req *r); /* .../docs/{doc}/attachments[/{id}] */
+void media_handle(struct req *r);       /* /media/{mediaId} */
+/* http.c, first call of a request: whether it uploads media (POST of
+ * media bytes to .../attachments, PUT /media/{id}); then begin (0, or the
+ * error answered), data for each piece of the body (nonzero: beyond
+ * SRV_MEDIA_MAX), and abort when the request ends without its handler
+ * taking the upload (req_free). */
+int attachments_upload_route(struct req *r);
+int attachments_upload_begin(struct req *r);
+int attachments_upload_data(struct req *r, const char *p, size_t n);
+void attachments_upload_abort(struct req *r);
+/* A media response (r->ms): size, content type, the next bytes (-1: the
+ * media failed its check mid-stream; the connection must be cut). */
+uint64_t media_stream_size(const struct media_stream *ms);
+const char *media_stream_type(const struct media_stream *ms);
+long media_stream_read(struct media_stream *ms, char *buf, size_t max);
+void media_stream_free(struct media_stream *ms);
+/* On the writer, when document seq is deleted: drop its attachments and
+ * retire their blobs (0, or -1 on a store error). */
+int att_doc_deleted(struct coll *c, sqlite3 *db, uint64_t seq) AT_WUR;
+/* After a write: delete the blobs it retired, if any. */
+void attachments_after_write(struct coll *c);
+/* Delete c's retired blobs now. */
+void attachments_gc(struct coll *c);
+/* Delete every media blob of a dropped container. */
+void media_drop_container(struct catalog *cat, const char *store_name);
 
 /* ---- backups (backups.c, catalog.c; docs/backup.md) ---- */
 
