@@ -1221,8 +1221,15 @@ static void media_get(struct req *r, struct coll *c, const char *mid)
     }
     struct media_keys keys = media_keys_of(c->cat);
     int e = media_dek_open(&keys, blob, wrapped, wlen, &ms->dek);
-    if (!e)
-        e = media_store(c->cat, &ms->bs);
+    if (e) {
+        fprintf(stderr, "atrestd: a media key cannot be unwrapped: %s\n", at_error_detail());
+        media_stream_free(ms);
+        srv_error(r, 500, 0,
+                  "The media's key cannot be unwrapped with this account's keys (media of "
+                  "another account, or a key that is unavailable).");
+        return;
+    }
+    e = media_store(c->cat, &ms->bs);
     if (!e)
         e = media_reader_open(ms->bs, blob, ms->dek, ms->size, &ms->rd);
     if (!e && !(ms->first = malloc(MEDIA_CHUNK)))
