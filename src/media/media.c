@@ -67,6 +67,24 @@ static int derive(const uint8_t *ikm, size_t n, const char *name, struct media_d
     return 0;
 }
 
+/* The end of media_dek_new/open: unless rc, derive the DEK from the shares
+ * in ikm[0..n) into k and hand k out; wipe and free ikm (2 * KP_KEY_MAX
+ * bytes), k when not handed out, and w. */
+static int dek_finish(int rc, uint8_t *ikm, size_t n, const char *name, struct media_dek *k,
+                      struct kp_wrapped *w, struct media_dek **dek)
+{
+    if (!rc)
+        rc = derive(ikm, n, name, k);
+    if (!rc) {
+        *dek = k;
+        k = NULL;
+    }
+    secmem_free(ikm, 2 * KP_KEY_MAX);
+    secmem_free(k, sizeof *k);
+    free(w);
+    return rc;
+}
+
 void media_dek_free(struct media_dek *dek)
 {
     secmem_free(dek, sizeof *dek);
@@ -78,7 +96,7 @@ int media_dek_new(const struct media_keys *keys, const char *name, struct media_
     *dek = NULL;
     struct key_provider *kp[2] = {keys->outer, keys->inner};
     uint32_t layers = keys->inner ? 2 : 1;
-    uint8_t *ikm = secmem_alloc(2 * MEDIA_SHARE_LEN);
+    uint8_t *ikm = secmem_alloc(2 * KP_KEY_MAX);
     struct media_dek *k = secmem_alloc(sizeof *k);
     struct kp_wrapped *w = calloc(1, sizeof *w);
     int rc = !ikm || !k || !w ? AT_ENOMEM : 0;
@@ -100,16 +118,9 @@ int media_dek_new(const struct media_keys *keys, const char *name, struct media_
         memcpy(wrapped + o + 6, w->bytes, w->len);
         o += 6 + w->len;
     }
+    rc = dek_finish(rc, ikm, layers * MEDIA_SHARE_LEN, name, k, w, dek);
     if (!rc)
-        rc = derive(ikm, layers * MEDIA_SHARE_LEN, name, k);
-    if (!rc) {
-        *dek = k;
         *wlen = o;
-        k = NULL;
-    }
-    secmem_free(ikm, 2 * MEDIA_SHARE_LEN);
-    secmem_free(k, sizeof *k);
-    free(w);
     return rc;
 }
 
@@ -155,16 +166,7 @@ int media_dek_open(const struct media_keys *keys, const char *name, const uint8_
     }
     if (!rc && o != wlen)
         rc = at_error_set(AT_EFORMAT, "a media key record is damaged");
-    if (!rc)
-        rc = derive(ikm, off, name, k);
-    if (!rc) {
-        *dek = k;
-        k = NULL;
-    }
-    secmem_free(ikm, 2 * KP_KEY_MAX);
-    secmem_free(k, sizeof *k);
-    free(w);
-    return rc;
+    return dek_finish(rc, ikm, off, name, k, w, dek);
 }
 
 /* ---- chunks ---- */

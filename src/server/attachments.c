@@ -631,24 +631,41 @@ static int row_json(const struct coll *c, sqlite3_stmt *s, struct doc_buf *b)
 
 #define READ_COLS "aseq, doc, etag, mid, blob, body, ts"
 
-static void att_read(struct req *r, struct coll *c, const char *pk, const char *doc, const char *id)
+/* A reader connection and the sequence number of the owner document, or
+ * NULL with the error (503, 404, 500) answered. */
+static struct rconn *doc_reader(struct req *r, struct coll *c, const char *pk, const char *doc,
+                                uint64_t *seq)
 {
     struct rconn *rc = coll_reader(c);
     if (!rc) {
         srv_error(r, 503, 0, "No store connection available; retry.");
-        return;
+        return NULL;
     }
+    int f = doc_seq(rc, pk, doc, seq);
+    if (f == 1)
+        return rc;
+    coll_reader_put(c, rc);
+    if (f == 0)
+        srv_error(r, 404, 0, MSG_NODOC);
+    else
+        srv_error(r, 500, 0, "The store failed the read.");
+    return NULL;
+}
+
+static void att_read(struct req *r, struct coll *c, const char *pk, const char *doc, const char *id)
+{
     uint64_t seq = 0;
-    int f = doc_seq(rc, pk, doc, &seq);
-    sqlite3_stmt *s =
-        f == 1 ? rconn_stmt(rc, "SELECT " READ_COLS " FROM atts WHERE doc=?1 AND id=?2") : NULL;
-    int st = SQLITE_DONE;
+    struct rconn *rc = doc_reader(r, c, pk, doc, &seq);
+    if (!rc)
+        return;
+    sqlite3_stmt *s = rconn_stmt(rc, "SELECT " READ_COLS " FROM atts WHERE doc=?1 AND id=?2");
+    int st = SQLITE_ERROR;
     if (s) {
         sqlite3_bind_int64(s, 1, (sqlite3_int64)seq);
         sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
         st = sqlite3_step(s);
     }
-    if (f < 0 || (f == 1 && !s) || (st != SQLITE_ROW && st != SQLITE_DONE)) {
+    if (st != SQLITE_ROW && st != SQLITE_DONE) {
         srv_error(r, 500, 0, "The store failed the read.");
     } else if (st != SQLITE_ROW) {
         srv_error(r, 404, 0, MSG_NODOC);
@@ -672,31 +689,12 @@ static void att_read(struct req *r, struct coll *c, const char *pk, const char *
 static void att_feed(struct req *r, struct coll *c, const char *pk, const char *doc)
 {
     long limit = req_max_items(r);
-    uint64_t after = 0;
-    const char *cont = req_header(r, "x-ms-continuation");
-    if (cont && *cont) {
-        char *end;
-        after = strtoull(cont, &end, 10);
-        if (*end) {
-            srv_error(r, 400, 0, "The continuation token is invalid.");
-            return;
-        }
-    }
-    struct rconn *rc = coll_reader(c);
-    if (!rc) {
-        srv_error(r, 503, 0, "No store connection available; retry.");
+    uint64_t after = 0, seq = 0;
+    if (req_continuation(r, &after) != 0)
         return;
-    }
-    uint64_t seq = 0;
-    int f = doc_seq(rc, pk, doc, &seq);
-    if (f != 1) {
-        coll_reader_put(c, rc);
-        if (f == 0)
-            srv_error(r, 404, 0, MSG_NODOC);
-        else
-            srv_error(r, 500, 0, "The store failed the read.");
+    struct rconn *rc = doc_reader(r, c, pk, doc, &seq);
+    if (!rc)
         return;
-    }
     sqlite3_stmt *s =
         rconn_stmt(rc, "SELECT " READ_COLS " FROM atts WHERE doc=?1 AND aseq>?2 ORDER BY aseq");
     char drid[32];
@@ -721,19 +719,7 @@ static void att_feed(struct req *r, struct coll *c, const char *pk, const char *
         n++;
     }
     coll_reader_put(c, rc);
-    char num[32];
-    snprintf(num, sizeof num, "%ld", n);
-    err =
-        err || doc_buf_puts(&b, "],\"_count\":") || doc_buf_puts(&b, num) || doc_buf_puts(&b, "}");
-    if (err) {
-        doc_buf_free(&b);
-        srv_error(r, 500, 0, "The store failed the read.");
-        return;
-    }
-    resp_body(r, 200, b.p, b.len);
-    resp_header(r, "x-ms-item-count", "%ld", n);
-    if (more)
-        resp_header(r, "x-ms-continuation", "%" PRIu64, last);
+    resp_feed(r, &b, err, n, more, last);
 }
 
 /* ---- uploads ---- */
@@ -918,16 +904,14 @@ int attachments_upload_begin(struct req *r)
             return -1;
         }
         json_decref(pkv);
-        struct rconn *rc = coll_reader(c);
         uint64_t seq = 0;
-        int f = rc ? doc_seq(rc, pk, r->segs[5], &seq) : -1;
-        coll_reader_put(c, rc);
+        struct rconn *rc = doc_reader(r, c, pk, r->segs[5], &seq);
         free(pk);
-        if (f != 1) {
+        if (!rc) {
             catalog_coll_put(c);
-            return f == 0 ? srv_error(r, 404, 0, MSG_NODOC)
-                          : srv_error(r, 503, 0, "No store connection available; retry.");
+            return -1;
         }
+        coll_reader_put(c, rc);
     }
     struct upload *u = calloc(1, sizeof *u);
     if (!u) {

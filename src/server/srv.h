@@ -351,6 +351,13 @@ int patch_apply(json_t *doc, const json_t *ops, char *msg, size_t msgsz);
 /* Rows per page from x-ms-max-item-count: 1..1000; -1 (or less) 1000;
  * absent, 0 or over 1000: 100. */
 long req_max_items(struct req *r);
+/* The feed position from x-ms-continuation (a number; absent: 0). 0, or
+ * 400 answered. */
+int req_continuation(struct req *r, uint64_t *after);
+/* Answer a feed page: b holds '{"_rid":…,"<Key>":[' and n items; close it
+ * with "_count", send it with x-ms-item-count and, when more follow,
+ * x-ms-continuation = last. err (or no memory): 500 instead. */
+void resp_feed(struct req *r, struct doc_buf *b, int err, long n, int more, uint64_t last);
 
 /* The feed of a container's documents: pages by seq, filters by partition
  * key (pk NULL: all). Answers r. */

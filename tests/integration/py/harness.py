@@ -140,6 +140,21 @@ class Server:
         m = SANITIZER_RE.search(out)
         return self.proc.returncode, forced, (out[m.start():m.start() + 2000] if m else None)
 
+    def stop_and_check(self):
+        """Stops the server; returns what was wrong: died early, a sanitizer
+        report, or no clean exit on SIGTERM (an empty list when all is well)."""
+        alive = self.alive()
+        code, forced, sanitizer = self.stop()
+        problems = []
+        if not alive:
+            problems.append("atrestd died during the tests")
+        if sanitizer:
+            problems.append("sanitizer report:\n" + sanitizer)
+        if forced or code != 0:
+            problems.append("atrestd did not shut down cleanly on SIGTERM (exit %s, forced %s)\n%s"
+                            % (code, forced, self.log()[-2000:]))
+        return problems
+
     def cleanup(self):
         if os.environ.get("ATREST_KEEP_TMP"):
             print("atrest-it: kept %s" % self.root)
