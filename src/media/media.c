@@ -49,40 +49,21 @@ uint64_t media_sealed_size(uint64_t plain_len)
 
 /* ---- keys ---- */
 
-static int derive(const uint8_t *ikm, size_t n, const char *name, struct media_dek *out)
+static int hkdf(const uint8_t *ikm, size_t n, const char *salt, const char *info, uint8_t *out,
+                size_t outlen)
 {
-    size_t outlen = sizeof out->key;
-    static const char info[] = "atrest media v1";
     EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
     int ok = c && EVP_PKEY_derive_init(c) > 0 && EVP_PKEY_CTX_set_hkdf_md(c, EVP_sha256()) > 0 &&
-             EVP_PKEY_CTX_set1_hkdf_salt(c, (const unsigned char *)name, (int)strlen(name)) > 0 &&
+             EVP_PKEY_CTX_set1_hkdf_salt(c, (const unsigned char *)salt, (int)strlen(salt)) > 0 &&
              EVP_PKEY_CTX_set1_hkdf_key(c, ikm, (int)n) > 0 &&
-             EVP_PKEY_CTX_add1_hkdf_info(c, (const unsigned char *)info, sizeof info - 1) > 0 &&
-             EVP_PKEY_derive(c, out->key, &outlen) > 0;
+             EVP_PKEY_CTX_add1_hkdf_info(c, (const unsigned char *)info, (int)strlen(info)) > 0 &&
+             EVP_PKEY_derive(c, out, &outlen) > 0;
     EVP_PKEY_CTX_free(c);
     if (!ok) {
-        secmem_wipe(out->key, sizeof out->key);
+        secmem_wipe(out, outlen);
         return at_error_set(AT_ECRYPTO, "HKDF failed");
     }
     return 0;
-}
-
-/* The end of media_dek_new/open: unless rc, derive the DEK from the shares
- * in ikm[0..n) into k and hand k out; wipe and free ikm (2 * KP_KEY_MAX
- * bytes), k when not handed out, and w. */
-static int dek_finish(int rc, uint8_t *ikm, size_t n, const char *name, struct media_dek *k,
-                      struct kp_wrapped *w, struct media_dek **dek)
-{
-    if (!rc)
-        rc = derive(ikm, n, name, k);
-    if (!rc) {
-        *dek = k;
-        k = NULL;
-    }
-    secmem_free(ikm, 2 * KP_KEY_MAX);
-    secmem_free(k, sizeof *k);
-    free(w);
-    return rc;
 }
 
 void media_dek_free(struct media_dek *dek)
@@ -90,35 +71,75 @@ void media_dek_free(struct media_dek *dek)
     secmem_free(dek, sizeof *dek);
 }
 
+/* Scratch for one DEK operation, all in secmem. */
+struct dek_work {
+    uint8_t shares[2 * MEDIA_SHARE_LEN];
+    uint8_t cdek[KEYRING_DEK_LEN]; /* a container DEK */
+    uint8_t kek[AEAD_KEY_LEN];     /* derived from it */
+};
+
+/* Wrap (unwrap = 0) or unwrap share under layer's container DEK version
+ * *version (wrap: the current one, returned in *version). */
+static int share_key(const struct media_keys *keys, const char *name, int layer, int wrap,
+                     uint32_t *version, struct dek_work *w)
+{
+    int rc = wrap ? keyring_copy_key_for_write(keys->kr, keys->file_id, layer, version, w->cdek)
+                  : keyring_copy_key_for_read(keys->kr, keys->file_id, layer, *version, w->cdek);
+    if (rc)
+        return at_error_set(rc, "media %s: no container key of layer %d (version %u): %s", name,
+                            layer, *version, at_strerror(rc));
+    rc = hkdf(w->cdek, sizeof w->cdek, name, "atrest media kek v1", w->kek, sizeof w->kek);
+    secmem_wipe(w->cdek, sizeof w->cdek);
+    return rc;
+}
+
+/* The end of media_dek_new/open: unless rc, derive the DEK from the shares
+ * of layers layers into a new secmem key handed out in *dek; wipe w. */
+static int dek_finish(int rc, struct dek_work *w, int layers, const char *name,
+                      struct media_dek **dek)
+{
+    struct media_dek *k = rc ? NULL : secmem_alloc(sizeof *k);
+    if (!rc && !k)
+        rc = AT_ENOMEM;
+    if (!rc)
+        rc = hkdf(w->shares, (size_t)layers * MEDIA_SHARE_LEN, name, "atrest media v1", k->key,
+                  sizeof k->key);
+    if (!rc) {
+        *dek = k;
+        k = NULL;
+    }
+    secmem_free(k, sizeof *k);
+    secmem_free(w, sizeof *w);
+    return rc;
+}
+
 int media_dek_new(const struct media_keys *keys, const char *name, struct media_dek **dek,
                   uint8_t *wrapped, size_t *wlen)
 {
     *dek = NULL;
-    struct key_provider *kp[2] = {keys->outer, keys->inner};
-    uint32_t layers = keys->inner ? 2 : 1;
-    uint8_t *ikm = secmem_alloc(2 * KP_KEY_MAX);
-    struct media_dek *k = secmem_alloc(sizeof *k);
-    struct kp_wrapped *w = calloc(1, sizeof *w);
-    int rc = !ikm || !k || !w ? AT_ENOMEM : 0;
-    size_t o = 0;
-    if (!rc)
-        wrapped[o++] = (uint8_t)layers;
-    for (uint32_t i = 0; i < layers && !rc; i++) {
-        uint8_t *share = ikm + i * MEDIA_SHARE_LEN;
+    int layers = keyring_layers(keys->kr);
+    struct dek_work *w = secmem_alloc(sizeof *w);
+    if (!w)
+        return AT_ENOMEM;
+    int rc = 0;
+    size_t o = 1;
+    wrapped[0] = (uint8_t)layers;
+    for (int l = 0; l < layers && !rc; l++) {
+        uint8_t *share = w->shares + l * MEDIA_SHARE_LEN;
+        uint32_t version = 0;
+        size_t n = 0;
         rc = rand_key(share, MEDIA_SHARE_LEN);
         if (!rc)
-            rc = kp_wrap(kp[i], share, MEDIA_SHARE_LEN, w);
-        if (rc) {
-            at_error_set(rc, "cannot wrap a media key (layer %u): %s", i, at_strerror(rc));
-            break;
-        }
-        be32(wrapped + o, w->kek_version);
-        wrapped[o + 4] = (uint8_t)(w->len >> 8);
-        wrapped[o + 5] = (uint8_t)w->len;
-        memcpy(wrapped + o + 6, w->bytes, w->len);
-        o += 6 + w->len;
+            rc = share_key(keys, name, l, 1, &version, w);
+        if (!rc)
+            rc = keywrap_wrap(w->kek, sizeof w->kek, share, MEDIA_SHARE_LEN, wrapped + o + 4, &n);
+        secmem_wipe(w->kek, sizeof w->kek);
+        if (!rc && n != MEDIA_WRAPPED_REC - 4)
+            rc = at_error_set(AT_ECRYPTO, "media %s: unexpected wrapped key size", name);
+        be32(wrapped + o, version);
+        o += MEDIA_WRAPPED_REC;
     }
-    rc = dek_finish(rc, ikm, layers * MEDIA_SHARE_LEN, name, k, w, dek);
+    rc = dek_finish(rc, w, layers, name, dek);
     if (!rc)
         *wlen = o;
     return rc;
@@ -128,45 +149,27 @@ int media_dek_open(const struct media_keys *keys, const char *name, const uint8_
                    size_t wlen, struct media_dek **dek)
 {
     *dek = NULL;
-    struct key_provider *kp[2] = {keys->outer, keys->inner};
-    if (wlen < 1 || wrapped[0] < 1 || wrapped[0] > 2)
-        return at_error_set(AT_EFORMAT, "a media key record is damaged");
-    uint32_t layers = wrapped[0];
-    uint8_t *ikm = secmem_alloc(2 * KP_KEY_MAX);
-    struct media_dek *k = secmem_alloc(sizeof *k);
-    struct kp_wrapped *w = calloc(1, sizeof *w);
-    int rc = !ikm || !k || !w ? AT_ENOMEM : 0;
-    size_t o = 1, off = 0;
-    for (uint32_t i = 0; i < layers && !rc; i++) {
-        if (!kp[i]) {
-            rc = at_error_set(AT_EKEYUNAVAIL, "a media key needs key layer %u, which is not open",
-                              i);
-            break;
-        }
-        if (wlen - o < 6 || (size_t)(wrapped[o + 4] << 8 | wrapped[o + 5]) > KP_WRAPPED_MAX ||
-            wlen - o - 6 < (size_t)(wrapped[o + 4] << 8 | wrapped[o + 5])) {
-            rc = at_error_set(AT_EFORMAT, "a media key record is damaged");
-            break;
-        }
-        w->kek_version = get32(wrapped + o);
-        w->len = (uint16_t)(wrapped[o + 4] << 8 | wrapped[o + 5]);
-        memcpy(w->bytes, wrapped + o + 6, w->len);
-        o += 6 + w->len;
+    int layers = keyring_layers(keys->kr);
+    if (wlen != 1 + (size_t)layers * MEDIA_WRAPPED_REC || wrapped[0] != layers)
+        return at_error_set(AT_EFORMAT, "media %s: its key record is damaged", name);
+    struct dek_work *w = secmem_alloc(sizeof *w);
+    if (!w)
+        return AT_ENOMEM;
+    int rc = 0;
+    for (int l = 0; l < layers && !rc; l++) {
+        const uint8_t *rec = wrapped + 1 + l * MEDIA_WRAPPED_REC;
+        uint32_t version = get32(rec);
         size_t n = 0;
-        if ((rc = kp_unwrap(kp[i], w, ikm + off, &n)) != 0) {
-            at_error_set(rc, "cannot unwrap a media key (layer %u, KEK version %u): %s", i,
-                         w->kek_version, at_strerror(rc));
-            break;
-        }
-        if (n != MEDIA_SHARE_LEN) {
-            rc = at_error_set(AT_EINTEGRITY, "a media key has the wrong size");
-            break;
-        }
-        off += n;
+        rc = share_key(keys, name, l, 0, &version, w);
+        if (!rc && keywrap_unwrap(w->kek, sizeof w->kek, rec + 4, MEDIA_WRAPPED_REC - 4,
+                                  w->shares + l * MEDIA_SHARE_LEN, &n) != 0)
+            rc = at_error_set(AT_EINTEGRITY, "media %s: its key does not unwrap (layer %d)", name,
+                              l);
+        secmem_wipe(w->kek, sizeof w->kek);
+        if (!rc && n != MEDIA_SHARE_LEN)
+            rc = at_error_set(AT_EINTEGRITY, "media %s: its key has the wrong size", name);
     }
-    if (!rc && o != wlen)
-        rc = at_error_set(AT_EFORMAT, "a media key record is damaged");
-    return dek_finish(rc, ikm, off, name, k, w, dek);
+    return dek_finish(rc, w, layers, name, dek);
 }
 
 /* ---- chunks ---- */

@@ -24,13 +24,22 @@
  * after any chunk is caught (the last chunk is marked; the reader also
  * knows C from P).
  *
- * Keys: one random 32-byte share per key layer, each wrapped by that
- * layer's key provider (the account's outer provider always, the customer
- * key's too when the account has one);
- *   DEK = HKDF-SHA256(share_0 [|| share_1], salt = blob name,
- *                     info = "atrest media v1")
- * The wrapped shares ("wrapped DEK", media_dek_new) are kept by the caller
- * in the container's store; the DEK itself lives only in secmem.
+ * Keys: media DEKs live with the keys of the container the media belongs
+ * to. For every key layer (the account's service key always, the customer
+ * key too when the account has one) the container's store has a DEK in the
+ * keyring, wrapped by that layer's key provider. A media blob gets one
+ * random 32-byte share per layer, each wrapped (AES key wrap, RFC 5649)
+ * under a key derived from that layer's current container DEK:
+ *   KEK_l = HKDF-SHA256(container DEK_l version v, salt = blob name,
+ *                       info = "atrest media kek v1")
+ *   DEK   = HKDF-SHA256(share_0 [|| share_1], salt = blob name,
+ *                       info = "atrest media v1")
+ * The wrapped shares with their DEK versions ("wrapped DEK") are kept by
+ * the caller in the container's store. So: a KEK or customer-key rotation
+ * (which rewraps keyring DEKs) leaves media readable; a revoked layer
+ * (keyring_layer_drop) makes it unreadable at once; dropping the container
+ * (keyring_remove_file) crypto-shreds it. The media DEK lives only in
+ * secmem.
  *
  * Invariants:
  *   1. The blob store receives ciphertext only.
@@ -41,8 +50,8 @@
  *      that fails, a short blob or a wrong header is AT_EINTEGRITY.
  *
  * Errors (error.h): AT_EINTEGRITY, AT_EFORMAT (not a sealed media blob),
- * EFBIG (media_put: more than max bytes), AT_ENOMEM, AT_ECRYPTO, a key
- * provider's error, a blob store's error, a source's error (passed
+ * EFBIG (media_put: more than max bytes), AT_ENOMEM, AT_ECRYPTO, a
+ * keyring error, a blob store's error, a source's error (passed
  * through).
  */
 #ifndef ATREST_MEDIA_MEDIA_H
@@ -54,7 +63,8 @@
 #include "blob/blob.h"
 #include "common/error.h"
 #include "crypto/aead.h"
-#include "keys/provider.h"
+#include "crypto/keywrap.h"
+#include "keys/keyring.h"
 
 #define MEDIA_MAGIC       "ATRMED01"
 #define MEDIA_HDR_LEN     16
@@ -64,12 +74,14 @@
 #define MEDIA_NAME_MAX    64 /* blob name, NUL excluded */
 #define MEDIA_AAD_LEN     (8 + MEDIA_NAME_MAX + 4 + 8 + 1)
 #define MEDIA_SHARE_LEN   32
-#define MEDIA_WRAPPED_MAX (1 + 2 * (4 + 2 + KP_WRAPPED_MAX))
+#define MEDIA_WRAPPED_REC (4 + KEYWRAP_OUT_LEN(MEDIA_SHARE_LEN)) /* DEK version, share */
+#define MEDIA_WRAPPED_MAX (1 + 2 * MEDIA_WRAPPED_REC)
 
-/* The account's key providers (not owned); inner NULL for one layer. */
+/* Where a media DEK's shares are wrapped: the keyring and the keyring
+ * entry of the container's store (not owned). */
 struct media_keys {
-    struct key_provider *outer;
-    struct key_provider *inner;
+    struct keyring *kr;
+    uint8_t file_id[KEYRING_FILE_ID_LEN];
 };
 
 /* A media DEK, in secmem (media_dek_free wipes it). */
@@ -79,11 +91,14 @@ struct media_dek {
 
 /* A fresh DEK for blob name: *dek (secmem) and its wrapped shares, encoded
  * into wrapped[0..*wlen) (room for MEDIA_WRAPPED_MAX bytes):
- *   layers (1) | per layer: KEK version (4) | length (2) | wrapped share */
+ *   layers (1) | per layer: container DEK version (4) | wrapped share (40)
+ * AT_EKEYUNAVAIL when a layer is unavailable (revoked). */
 int media_dek_new(const struct media_keys *keys, const char *name, struct media_dek **dek,
                   uint8_t *wrapped, size_t *wlen) AT_WUR;
 /* The DEK of blob name from its wrapped shares. AT_EFORMAT when wrapped
- * does not parse, AT_EKEYUNAVAIL when it needs a layer keys lacks. */
+ * does not parse, AT_EKEYUNAVAIL when a layer is unavailable,
+ * AT_EINTEGRITY when a share does not unwrap (another container's, or
+ * damaged), AT_ENOTFOUND when the container's keys are gone. */
 int media_dek_open(const struct media_keys *keys, const char *name, const uint8_t *wrapped,
                    size_t wlen, struct media_dek **dek) AT_WUR;
 void media_dek_free(struct media_dek *dek);

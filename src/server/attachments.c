@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -182,11 +183,11 @@ static int media_store(struct catalog *cat, struct blob_store **bs)
     return blob_open(&o, bs);
 }
 
-static struct media_keys media_keys_of(struct catalog *cat)
+/* The keys that wrap c's media DEKs: its store's keyring entry. */
+static int media_keys_of(const struct coll *c, struct media_keys *k)
 {
-    const struct media_conf *m = catalog_media(cat);
-    struct media_keys k = {m->outer, m->inner};
-    return k;
+    k->kr = catalog_media(c->cat)->kr;
+    return keyring_find_file(k->kr, c->store_name, k->file_id);
 }
 
 /* Delete the blobs in c's media_gc, then their rows. */
@@ -245,6 +246,15 @@ void attachments_gc(struct coll *c)
     }
 }
 
+int media_target_absent(const struct media_conf *m)
+{
+    const char *t = m->target;
+    if (strncmp(t, "azblob:", 7) == 0)
+        return 0;
+    struct stat sb;
+    return stat(strncmp(t, "file:", 5) == 0 ? t + 5 : t, &sb) != 0 && errno == ENOENT;
+}
+
 /* Every blob of a dropped container (its keys are already shredded). */
 static int drop_one(void *ctx, const struct blob_info *info)
 {
@@ -255,7 +265,7 @@ static int drop_one(void *ctx, const struct blob_info *info)
 void media_drop_container(struct catalog *cat, const char *store_name)
 {
     struct blob_store *bs = NULL;
-    if (media_store(cat, &bs) != 0)
+    if (media_target_absent(catalog_media(cat)) || media_store(cat, &bs) != 0)
         return;
     char prefix[64];
     snprintf(prefix, sizeof prefix, "%s/", store_name);
@@ -308,7 +318,9 @@ struct aop {
     const char *mid_in;      /* MEDIA_UPDATE: the media id in the URL */
     char *text;              /* CREATE/UPSERT/REPLACE: stored properties */
     const char *new_id;      /* their id */
-    int keep_media;          /* REPLACE/UPSERT: the body names the current /media link */
+    const char *media_link;  /* CREATE/UPSERT/REPLACE: the body's "media" */
+    char *text_managed;      /* text without "media": kept when the link is the
+                                attachment's own /media link (its bytes stay) */
     const char *if_match;
     /* a newly put blob (media uploads) */
     const char *blob;
@@ -484,9 +496,12 @@ static int aop_exec(struct coll *c, sqlite3 *db, struct aop *op)
             }
             body = owned_body;
         }
-    } else if (a.exists && a.mid && op->keep_media) {
+    } else if (a.exists && a.mid && op->text_managed &&
+               strncmp(op->media_link, "/media/", 7) == 0 &&
+               strcmp(op->media_link + 7, a.mid) == 0) {
         keep_old = 1;
         mid = a.mid;
+        body = op->text_managed;
     }
     if (a.exists && !keep_old && trash(db, a.blob) != 0) {
         free(owned_body);
@@ -920,8 +935,8 @@ int attachments_upload_begin(struct req *r)
     }
     u->c = c;
     u->fd[0] = u->fd[1] = -1;
-    struct media_keys keys = media_keys_of(c->cat);
-    int rc = blob_name_new(c, u->blob) != 0 ? AT_ECRYPTO : 0;
+    struct media_keys keys;
+    int rc = blob_name_new(c, u->blob) != 0 ? AT_ECRYPTO : media_keys_of(c, &keys);
     if (!rc)
         rc = media_dek_new(&keys, u->blob, &u->dek, u->wrapped, &u->wlen);
     if (!rc)
@@ -1018,14 +1033,21 @@ static int att_props(struct req *r, struct aop *op, json_t **out)
         json_decref(o);
         return srv_error(r, 400, 0, "%s", bad);
     }
-    /* A /media link of this account stays managed media only when it is
-     * the attachment's own (aop_exec checks); it is never stored. */
-    if (strncmp(json_string_value(media), "/media/", 7) == 0) {
-        op->keep_media = 1;
-        json_object_del(o, "media");
-    }
     doc_strip_system(o);
+    op->new_id = json_string_value(json_object_get(o, "id"));
+    op->media_link = json_string_value(media);
+    op->text = doc_dump(o, NULL);
+    /* The attachment's own /media link keeps its bytes (aop_exec decides);
+     * then the link is not stored: it is made from the media id. */
+    if (op->text && strncmp(op->media_link, "/media/", 7) == 0) {
+        json_t *m = json_copy(o);
+        json_object_del(m, "media");
+        op->text_managed = m ? doc_dump(m, NULL) : NULL;
+        json_decref(m);
+    }
     *out = o;
+    if (!op->text)
+        return srv_error(r, 500, 0, "Out of memory.");
     return 0;
 }
 
@@ -1086,14 +1108,8 @@ void attachments_handle(struct req *r)
                   : req_header_true(r, "x-ms-documentdb-is-upsert") ? AOP_UPSERT
                                                                     : AOP_CREATE;
         op.url_id = r->nseg == 8 ? r->segs[7] : NULL;
-        if (att_props(r, &op, &props) == 0) {
-            op.new_id = json_string_value(json_object_get(props, "id"));
-            op.text = doc_dump(props, NULL);
-            if (!op.text)
-                srv_error(r, 500, 0, "Out of memory.");
-            else
-                aop_run(r, c, &op);
-        }
+        if (att_props(r, &op, &props) == 0)
+            aop_run(r, c, &op);
     } else if (r->nseg == 8 && r->verb == SRV_DELETE) {
         op.kind = AOP_DELETE;
         op.url_id = r->segs[7];
@@ -1103,6 +1119,7 @@ void attachments_handle(struct req *r)
         srv_error(r, 405, 0, "The requested verb is not supported.");
     }
     free(op.text);
+    free(op.text_managed);
     json_decref(props);
     free(pk);
     catalog_coll_put(c);
@@ -1203,8 +1220,10 @@ static void media_get(struct req *r, struct coll *c, const char *mid)
         srv_error(r, 404, 0, "The requested media does not exist.");
         return;
     }
-    struct media_keys keys = media_keys_of(c->cat);
-    int e = media_dek_open(&keys, blob, wrapped, wlen, &ms->dek);
+    struct media_keys keys;
+    int e = media_keys_of(c, &keys);
+    if (!e)
+        e = media_dek_open(&keys, blob, wrapped, wlen, &ms->dek);
     if (e) {
         fprintf(stderr, "atrestd: a media key cannot be unwrapped: %s\n", at_error_detail());
         media_stream_free(ms);

@@ -436,7 +436,9 @@ int catalog_set_media(struct catalog *cat, const char *target, const char *key_f
     cat->media.key_file = key_file ? strdup(key_file) : NULL;
     if (!cat->media.target || (key_file && !cat->media.key_file))
         return AT_ENOMEM;
-    store_env_providers(cat->env, &cat->media.outer, &cat->media.inner);
+    cat->media.kr = store_env_keyring(cat->env);
+    if (media_target_absent(&cat->media))
+        return 0; /* no media yet: nothing to finish */
     struct blob_options o = {.target = target, .account_key_file = key_file};
     struct blob_store *bs = NULL;
     int rc = blob_open(&o, &bs);

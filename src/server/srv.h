@@ -193,16 +193,20 @@ struct dbinfo {
 };
 
 int catalog_open(struct store_env *env, struct catalog **out) AT_WUR;
-/* Where media blobs go and the keys that wrap their DEKs (attachments.c). */
+/* Where media blobs go, and the keyring whose container DEKs wrap their
+ * DEKs (attachments.c, media.h). */
 struct media_conf {
     char *target, *key_file;
-    struct key_provider *outer, *inner; /* the account's, not owned */
+    struct keyring *kr; /* the account's, not owned */
 };
 /* Set the media blob store (target string, azblob key file or NULL); then
  * finish what a crash interrupted: delete retired blobs and the blobs of
  * dropped containers. */
 int catalog_set_media(struct catalog *cat, const char *target, const char *key_file) AT_WUR;
 const struct media_conf *catalog_media(struct catalog *cat);
+/* 1 when the media target is a local folder that does not exist yet: no
+ * media was ever stored (the folder is made by the first upload). */
+int media_target_absent(const struct media_conf *m);
 void catalog_close(struct catalog *cat);
 int catalog_count_colls(struct catalog *cat);
 

@@ -217,6 +217,12 @@ class Attachments(ServerCase):
         self.assertNotEqual(new["_rid"], a["_rid"])
         got = self.client.ReadAttachment(doc + "/attachments/ext", {"partitionKey": "p1"})
         self.assertEqual(got["media"], "https://example.com/x.png")
+        # Another attachment's /media link is just a link here: stored as given.
+        other = self.upload(doc, b"other bytes")
+        x = self.client.ReplaceAttachment(doc + "/attachments/ext",
+                                          dict(att, media=other["media"]), {"partitionKey": "p1"})
+        self.assertEqual(x["media"], other["media"])
+        self.assertEqual(self.client.ReadMedia(x["media"]), "other bytes")
 
     def test_replace_attachment(self):
         doc = self.new_doc()

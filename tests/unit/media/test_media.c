@@ -1,7 +1,8 @@
 /*
  * test_media.c — the sealed media format (src/media/media.h): round trips
- * at chunk boundaries, streaming reads in odd sizes, the size limit, two
- * key layers, and tampering (a flipped byte, a truncation at a chunk
+ * at chunk boundaries, streaming reads in odd sizes, the size limit, keys
+ * (two layers, a revoked layer, KEK and container DEK rotation,
+ * crypto-shredding), and tampering (a flipped byte, a truncation at a chunk
  * boundary, two chunks swapped, a blob copied under another name, the
  * wrong key) — each refused, never returned as data.
  */
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -36,7 +38,8 @@ static int setup(void **state)
                 (int)sizeof t->blobdir);
     struct blob_options o = {.target = t->blobdir, .block_size = 1u << 20};
     assert_int_equal(blob_open(&o, &t->bs), 0);
-    t->keys.outer = t->fx.kp;
+    t->keys.kr = store_env_keyring(t->fx.env);
+    assert_int_equal(keyring_add_file(t->keys.kr, "c-00000001", t->keys.file_id), 0);
     *state = t;
     return 0;
 }
@@ -169,22 +172,66 @@ static void test_two_layers(void **state)
     assert_true(snprintf(dd, sizeof dd, "%s/data2", t->fx.root) < (int)sizeof dd);
     struct key_provider *inner = NULL;
     assert_int_equal(embedded_provider_open(kd, dd, 1, &inner), 0);
-    struct media_keys two = {t->fx.kp, inner};
+    assert_int_equal(mkdir(dd, 0700), 0);
+    struct media_keys two = {0};
+    assert_int_equal(keyring_open(dd, t->fx.kp, inner, 1, &two.kr), 0);
+    assert_int_equal(keyring_add_file(two.kr, "c-00000002", two.file_id), 0);
     struct media_dek *dek = NULL, *back = NULL;
     uint8_t w[MEDIA_WRAPPED_MAX];
     size_t wlen = 0;
-    assert_int_equal(media_dek_new(&two, "c-00000001/two", &dek, w, &wlen), 0);
+    assert_int_equal(media_dek_new(&two, "c-00000002/two", &dek, w, &wlen), 0);
     assert_int_equal(w[0], 2);
-    assert_int_equal(media_dek_open(&two, "c-00000001/two", w, wlen, &back), 0);
+    assert_int_equal(wlen, 1 + 2 * MEDIA_WRAPPED_REC);
+    assert_int_equal(media_dek_open(&two, "c-00000002/two", w, wlen, &back), 0);
     assert_memory_equal(back->key, dek->key, sizeof dek->key);
     media_dek_free(back);
-    /* Without the customer layer the key cannot be had. */
-    assert_int_equal(media_dek_open(&t->keys, "c-00000001/two", w, wlen, &back), AT_EKEYUNAVAIL);
-    assert_null(back);
     /* A damaged record is refused, not misread. */
-    assert_int_equal(media_dek_open(&two, "c-00000001/two", w, wlen - 1, &back), AT_EFORMAT);
+    assert_int_equal(media_dek_open(&two, "c-00000002/two", w, wlen - 1, &back), AT_EFORMAT);
+    w[wlen - 3] ^= 1;
+    assert_int_equal(media_dek_open(&two, "c-00000002/two", w, wlen, &back), AT_EINTEGRITY);
+    w[wlen - 3] ^= 1;
+    /* The customer layer revoked: no media key until it is back. */
+    assert_int_equal(keyring_layer_drop(two.kr, KEYRING_LAYER_INNER), 0);
+    assert_int_equal(media_dek_open(&two, "c-00000002/two", w, wlen, &back), AT_EKEYUNAVAIL);
+    assert_null(back);
+    assert_int_equal(keyring_layer_restore(two.kr, KEYRING_LAYER_INNER), 0);
+    assert_int_equal(media_dek_open(&two, "c-00000002/two", w, wlen, &back), 0);
+    media_dek_free(back);
     media_dek_free(dek);
+    keyring_close(two.kr);
     kp_destroy(inner);
+}
+
+static void test_rotation_and_shredding(void **state)
+{
+    struct t *t = *state;
+    struct media_dek *dek = NULL, *back = NULL, *dek2 = NULL;
+    uint8_t w[MEDIA_WRAPPED_MAX], w2[MEDIA_WRAPPED_MAX];
+    size_t wlen = 0, wlen2 = 0;
+    const char *name = "c-00000001/rot";
+    assert_int_equal(media_dek_new(&t->keys, name, &dek, w, &wlen), 0);
+    /* A KEK rotation rewraps the container's DEKs: media stays readable. */
+    size_t n = 0;
+    assert_int_equal(embedded_provider_rotate(t->fx.kp), 0);
+    assert_int_equal(keyring_rewrap(t->keys.kr, KEYRING_LAYER_OUTER, &n), 0);
+    assert_int_equal(media_dek_open(&t->keys, name, w, wlen, &back), 0);
+    assert_memory_equal(back->key, dek->key, sizeof dek->key);
+    media_dek_free(back);
+    /* A container DEK rotation: new media under the new version, old media
+     * under the version it names. */
+    assert_int_equal(keyring_rotate_file(t->keys.kr, t->keys.file_id, KEYRING_LAYER_OUTER), 0);
+    assert_int_equal(media_dek_new(&t->keys, "c-00000001/rot2", &dek2, w2, &wlen2), 0);
+    assert_memory_not_equal(w + 1, w2 + 1, 4);
+    assert_int_equal(media_dek_open(&t->keys, name, w, wlen, &back), 0);
+    media_dek_free(back);
+    /* The wrapped key of one blob is not another's (the name is bound). */
+    assert_int_equal(media_dek_open(&t->keys, "c-00000001/rot2", w, wlen, &back), AT_EINTEGRITY);
+    /* Dropping the container's keys crypto-shreds its media. */
+    assert_int_equal(keyring_remove_file(t->keys.kr, t->keys.file_id), 0);
+    assert_int_not_equal(media_dek_open(&t->keys, name, w, wlen, &back), 0);
+    assert_null(back);
+    media_dek_free(dek);
+    media_dek_free(dek2);
 }
 
 static void blob_path(struct t *t, const char *name, char *out, size_t n)
@@ -309,6 +356,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_round_trip_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_layers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_and_shredding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tamper, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_plaintext, setup, teardown),
     };
