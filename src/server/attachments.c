@@ -246,7 +246,7 @@ void attachments_gc(struct coll *c)
     }
 }
 
-int media_target_absent(const struct media_conf *m)
+int attachments_target_absent(const struct media_conf *m)
 {
     const char *t = m->target;
     if (strncmp(t, "azblob:", 7) == 0)
@@ -262,10 +262,10 @@ static int drop_one(void *ctx, const struct blob_info *info)
     return 0;
 }
 
-void media_drop_container(struct catalog *cat, const char *store_name)
+void attachments_drop_container(struct catalog *cat, const char *store_name)
 {
     struct blob_store *bs = NULL;
-    if (media_target_absent(catalog_media(cat)) || media_store(cat, &bs) != 0)
+    if (attachments_target_absent(catalog_media(cat)) || media_store(cat, &bs) != 0)
         return;
     char prefix[64];
     snprintf(prefix, sizeof prefix, "%s/", store_name);
@@ -277,7 +277,7 @@ void media_drop_container(struct catalog *cat, const char *store_name)
 
 /* ---- the doc-delete hook (documents.c, on the writer) ---- */
 
-int att_doc_deleted(struct coll *c, sqlite3 *db, uint64_t seq)
+int attachments_doc_deleted(struct coll *c, sqlite3 *db, uint64_t seq)
 {
     sqlite3_stmt *g = coll_wstmt(c, db, W_ATT_GC,
                                  "INSERT OR IGNORE INTO media_gc(blob) SELECT blob FROM atts "
@@ -1127,7 +1127,7 @@ void attachments_handle(struct req *r)
 
 /* ---- /media/{mid} ---- */
 
-struct media_stream {
+struct att_stream {
     struct blob_store *bs;
     struct media_dek *dek;
     struct media_reader *rd;
@@ -1137,7 +1137,7 @@ struct media_stream {
     size_t first_len, first_off;
 };
 
-void media_stream_free(struct media_stream *ms)
+void att_stream_free(struct att_stream *ms)
 {
     if (!ms)
         return;
@@ -1150,17 +1150,17 @@ void media_stream_free(struct media_stream *ms)
     free(ms);
 }
 
-uint64_t media_stream_size(const struct media_stream *ms)
+uint64_t att_stream_size(const struct att_stream *ms)
 {
     return ms->size;
 }
 
-const char *media_stream_type(const struct media_stream *ms)
+const char *att_stream_type(const struct att_stream *ms)
 {
     return ms->type;
 }
 
-long media_stream_read(struct media_stream *ms, char *buf, size_t max)
+long att_stream_read(struct att_stream *ms, char *buf, size_t max)
 {
     if (ms->first_off < ms->first_len) {
         size_t n = ms->first_len - ms->first_off;
@@ -1187,7 +1187,7 @@ static void media_get(struct req *r, struct coll *c, const char *mid)
     }
     sqlite3_stmt *s = rconn_stmt(rc, "SELECT blob, size, dek, body, etag FROM atts WHERE mid=?1");
     int st = SQLITE_ERROR;
-    struct media_stream *ms = calloc(1, sizeof *ms);
+    struct att_stream *ms = calloc(1, sizeof *ms);
     char blob[MEDIA_NAME_MAX + 1] = "", etag[48] = "";
     uint8_t wrapped[MEDIA_WRAPPED_MAX];
     size_t wlen = 0;
@@ -1211,12 +1211,12 @@ static void media_get(struct req *r, struct coll *c, const char *mid)
     }
     coll_reader_put(c, rc);
     if (st != SQLITE_ROW && st != SQLITE_DONE) {
-        media_stream_free(ms);
+        att_stream_free(ms);
         srv_error(r, 500, 0, "The store failed the read.");
         return;
     }
     if (!blob[0]) {
-        media_stream_free(ms);
+        att_stream_free(ms);
         srv_error(r, 404, 0, "The requested media does not exist.");
         return;
     }
@@ -1226,7 +1226,7 @@ static void media_get(struct req *r, struct coll *c, const char *mid)
         e = media_dek_open(&keys, blob, wrapped, wlen, &ms->dek);
     if (e) {
         fprintf(stderr, "atrestd: a media key cannot be unwrapped: %s\n", at_error_detail());
-        media_stream_free(ms);
+        att_stream_free(ms);
         srv_error(r, 500, 0,
                   "The media's key cannot be unwrapped with this account's keys (media of "
                   "another account, or a key that is unavailable).");
@@ -1241,7 +1241,7 @@ static void media_get(struct req *r, struct coll *c, const char *mid)
         e = media_read(ms->rd, ms->first, MEDIA_CHUNK, &ms->first_len);
     if (e) {
         fprintf(stderr, "atrestd: a media read failed: %s\n", at_error_detail());
-        media_stream_free(ms);
+        att_stream_free(ms);
         if (e == AT_EINTEGRITY || e == AT_EFORMAT)
             srv_error(r, 500, 0,
                       "The stored media failed its integrity check (damaged or tampered with); "
@@ -1257,7 +1257,7 @@ static void media_get(struct req *r, struct coll *c, const char *mid)
     resp_header(r, "etag", "%s", etag);
 }
 
-void media_handle(struct req *r)
+void attachments_media_handle(struct req *r)
 {
     if (r->nseg != 2) {
         attachments_upload_abort(r);

@@ -437,7 +437,7 @@ int catalog_set_media(struct catalog *cat, const char *target, const char *key_f
     if (!cat->media.target || (key_file && !cat->media.key_file))
         return AT_ENOMEM;
     cat->media.kr = store_env_keyring(cat->env);
-    if (media_target_absent(&cat->media))
+    if (attachments_target_absent(&cat->media))
         return 0; /* no media yet: nothing to finish */
     struct blob_options o = {.target = target, .account_key_file = key_file};
     struct blob_store *bs = NULL;
@@ -735,7 +735,7 @@ static void shred(struct catalog *cat, struct coll **v, size_t n)
         if (store_drop(cat->env, v[k]->store_name) != 0)
             fprintf(stderr, "atrestd: dropping a container store: %s\n", at_error_detail());
         else if (cat->media.target) /* their keys are gone: now the sealed bytes */
-            media_drop_container(cat, v[k]->store_name);
+            attachments_drop_container(cat, v[k]->store_name);
         coll_free(v[k]);
     }
 }

@@ -407,7 +407,7 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
         }
         if ((rc = uniq_apply(c, db, op, seq, 1)) != 0)
             break;
-        if (att_doc_deleted(c, db, seq) != 0) { /* its attachments go with it */
+        if (attachments_doc_deleted(c, db, seq) != 0) { /* its attachments go with it */
             rc = sql_fail(op);
             break;
         }

@@ -299,7 +299,7 @@ static void req_free(struct req *r)
     free(r->body);
     free(r->owned_id);
     attachments_upload_abort(r);
-    media_stream_free(r->ms);
+    att_stream_free(r->ms);
     doc_buf_free(&r->out);
     free(r);
 }
@@ -352,7 +352,7 @@ static void uncork(struct MHD_Connection *conn, struct req *r)
 static ssize_t media_reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
-    long n = media_stream_read(cls, buf, max);
+    long n = att_stream_read(cls, buf, max);
     return n < 0    ? MHD_CONTENT_READER_END_WITH_ERROR
            : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
                     : (ssize_t)n;
@@ -360,22 +360,22 @@ static ssize_t media_reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void media_free_cb(void *cls)
 {
-    media_stream_free(cls);
+    att_stream_free(cls);
 }
 
 /* A media body: streamed from r->ms, which the response then owns. */
 static enum MHD_Result queue_media(struct MHD_Connection *conn, struct req *r)
 {
-    struct media_stream *ms = r->ms;
+    struct att_stream *ms = r->ms;
     r->ms = NULL;
     srv_std_headers(r);
     struct MHD_Response *resp = MHD_create_response_from_callback(
-        media_stream_size(ms), 64 * 1024, media_reader_cb, ms, media_free_cb);
+        att_stream_size(ms), 64 * 1024, media_reader_cb, ms, media_free_cb);
     if (!resp) {
-        media_stream_free(ms);
+        att_stream_free(ms);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, "Content-Type", media_stream_type(ms));
+    MHD_add_response_header(resp, "Content-Type", att_stream_type(ms));
     for (int i = 0; i < r->nhdr; i++)
         MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
     MHD_add_response_header(resp, "x-ms-gatewayversion", "version=2.14.0");

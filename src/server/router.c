@@ -61,7 +61,7 @@ void router_dispatch(struct req *r)
         }
     }
     if (strcmp(r->segs[0], "media") == 0) {
-        media_handle(r);
+        attachments_media_handle(r);
         return;
     }
     if (r->nseg <= 2) {

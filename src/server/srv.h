@@ -89,7 +89,7 @@ struct req {
     char *owned_id; /* documents.c: a document id resolved from a _rid link */
     /* attachments.c: a media upload in progress; a media response body */
     struct upload *up;
-    struct media_stream *ms;
+    struct att_stream *ms;
 };
 
 /* http.c */
@@ -206,7 +206,7 @@ int catalog_set_media(struct catalog *cat, const char *target, const char *key_f
 const struct media_conf *catalog_media(struct catalog *cat);
 /* 1 when the media target is a local folder that does not exist yet: no
  * media was ever stored (the folder is made by the first upload). */
-int media_target_absent(const struct media_conf *m);
+int attachments_target_absent(const struct media_conf *m);
 void catalog_close(struct catalog *cat);
 int catalog_count_colls(struct catalog *cat);
 
@@ -387,8 +387,8 @@ void patch_handle(struct req *r, struct coll *c, const char *id);
 /* ---- attachments and media (attachments.c; docs/attachments.md) ---- */
 
 extern const char ATT_SCHEMA[];
-void attachments_handle(struct req *r); /* .../docs/{doc}/attachments[/{id}] */
-void media_handle(struct req *r);       /* /media/{mediaId} */
+void attachments_handle(struct req *r);       /* .../docs/{doc}/attachments[/{id}] */
+void attachments_media_handle(struct req *r); /* /media/{mediaId} */
 /* http.c, first call of a request: whether it uploads media (POST of
  * media bytes to .../attachments, PUT /media/{id}); then begin (0, or the
  * error answered), data for each piece of the body (nonzero: beyond
@@ -400,19 +400,19 @@ int attachments_upload_data(struct req *r, const char *p, size_t n);
 void attachments_upload_abort(struct req *r);
 /* A media response (r->ms): size, content type, the next bytes (-1: the
  * media failed its check mid-stream; the connection must be cut). */
-uint64_t media_stream_size(const struct media_stream *ms);
-const char *media_stream_type(const struct media_stream *ms);
-long media_stream_read(struct media_stream *ms, char *buf, size_t max);
-void media_stream_free(struct media_stream *ms);
+uint64_t att_stream_size(const struct att_stream *ms);
+const char *att_stream_type(const struct att_stream *ms);
+long att_stream_read(struct att_stream *ms, char *buf, size_t max);
+void att_stream_free(struct att_stream *ms);
 /* On the writer, when document seq is deleted: drop its attachments and
  * retire their blobs (0, or -1 on a store error). */
-int att_doc_deleted(struct coll *c, sqlite3 *db, uint64_t seq) AT_WUR;
+int attachments_doc_deleted(struct coll *c, sqlite3 *db, uint64_t seq) AT_WUR;
 /* After a write: delete the blobs it retired, if any. */
 void attachments_after_write(struct coll *c);
 /* Delete c's retired blobs now. */
 void attachments_gc(struct coll *c);
 /* Delete every media blob of a dropped container. */
-void media_drop_container(struct catalog *cat, const char *store_name);
+void attachments_drop_container(struct catalog *cat, const char *store_name);
 
 /* ---- backups (backups.c, catalog.c; docs/backup.md) ---- */
 

@@ -450,7 +450,7 @@ class DropContainer(ServerCase):
 class NoPlaintext(ServerCase):
     """A canary in media bytes, an attachment id and its properties appears in
     no file under the data folder (media folder included) or the key folder,
-    while the server runs and after it stopped."""
+    while the server runs and after it stopped, nor in the server's log."""
 
     def scan(self):
         hits = []
@@ -481,6 +481,7 @@ class NoPlaintext(ServerCase):
         problems = self.server.stop_and_check()
         self.assertEqual(problems, [])
         self.assertEqual(self.scan(), [])
+        self.assertNotIn(CANARY, self.server.log())  # no user data in the log either
         # Restart so tearDownClass finds a server to stop.
         type(self).server = harness.Server(extra_args=self.extra_args)
 
