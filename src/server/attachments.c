@@ -62,6 +62,7 @@ const char ATT_SCHEMA[] =
     "NULL, etag TEXT NOT NULL, ts INTEGER NOT NULL, body TEXT NOT NULL, mid TEXT, blob TEXT, "
     "size INTEGER, dek BLOB, UNIQUE(doc, id));"
     "CREATE UNIQUE INDEX IF NOT EXISTS atts_mid ON atts(mid) WHERE mid IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS atts_blob ON atts(blob) WHERE blob IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS media_gc(blob TEXT PRIMARY KEY) WITHOUT ROWID;";
 
 #define MID_BYTES 18

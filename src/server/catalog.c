@@ -413,19 +413,36 @@ void catalog_close(struct catalog *cat)
     free(cat);
 }
 
-/* A media blob whose container is gone (a drop interrupted before its
- * blobs were deleted): names start with the container's store name. */
+/* 1 when a row of c names blob (or the store cannot say: keep it). */
+static int blob_referenced(struct coll *c, const char *blob)
+{
+    struct rconn *rc = coll_reader(c);
+    sqlite3_stmt *s = rc ? rconn_stmt(rc, "SELECT 1 FROM atts WHERE blob=?1") : NULL;
+    int st = SQLITE_ROW;
+    if (s) {
+        sqlite3_bind_text(s, 1, blob, -1, SQLITE_STATIC);
+        st = sqlite3_step(s);
+    }
+    coll_reader_put(c, rc);
+    return st != SQLITE_DONE;
+}
+
+/* At start, before any request: a media blob that no attachment names is
+ * the leftover of a crash — an upload stored but never committed, or a
+ * container drop interrupted before its blobs were deleted (names start
+ * with the container's store name). */
 static int sweep_one(void *ctx, const struct blob_info *info)
 {
     void **a = ctx;
     struct catalog *cat = a[0];
     const char *slash = strchr(info->name, '/');
     size_t n = slash ? (size_t)(slash - info->name) : strlen(info->name);
-    int used = 0;
+    struct coll *owner = NULL;
     for (size_t j = 0; j < cat->ncoll; j++)
-        used |= strlen(cat->colls[j]->store_name) == n &&
-                strncmp(cat->colls[j]->store_name, info->name, n) == 0;
-    if (!used && blob_delete(a[1], info->name) == 0)
+        if (strlen(cat->colls[j]->store_name) == n &&
+            strncmp(cat->colls[j]->store_name, info->name, n) == 0)
+            owner = cat->colls[j];
+    if ((!owner || !blob_referenced(owner, info->name)) && blob_delete(a[1], info->name) == 0)
         (*(int *)a[2])++;
     return 0;
 }
@@ -449,7 +466,7 @@ int catalog_set_media(struct catalog *cat, const char *target, const char *key_f
     rc = blob_list(bs, "", sweep_one, a);
     blob_close(bs);
     if (swept)
-        fprintf(stderr, "atrestd: removed %d media blob%s of dropped containers\n", swept,
+        fprintf(stderr, "atrestd: removed %d media blob%s no attachment refers to\n", swept,
                 swept == 1 ? "" : "s");
     for (size_t i = 0; i < cat->ncoll && !rc; i++)
         attachments_gc(cat->colls[i]);

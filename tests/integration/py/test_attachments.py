@@ -447,6 +447,31 @@ class DropContainer(ServerCase):
         self.assertEqual(self.client.ReadMedia(keep["media"]), "stays")
 
 
+class Restart(ServerCase):
+    def test_media_survives_restart_and_leftovers_go(self):
+        doc = self.new_doc()
+        data = os.urandom(300000)
+        a = self.upload(doc, data, slug="kept")
+        media = os.path.join(self.server.data_dir, "media")
+        (mine,) = blob_files(self.server)
+        # What a crash can leave: an upload stored but never committed, and
+        # the blobs of a container whose drop was interrupted.
+        prefix = mine.split("%2F")[0]
+        leftovers = [prefix + "%2F" + "ab" * 16 + ".blob", "c-0000fffe%2F" + "cd" * 16 + ".blob"]
+        for name in leftovers:
+            with open(os.path.join(media, mine), "rb") as src, \
+                    open(os.path.join(media, name), "wb") as dst:
+                dst.write(src.read())
+        self.server.restart()
+        self.assertEqual(blob_files(self.server), {mine})
+        self.assertIn("removed 2 media blobs", self.server.log())
+        st = cosmos_client.CosmosClient(self.server.endpoint,
+                                        {"masterKey": self.server.master_key},
+                                        self.streamer.connection_policy)
+        raw = st.ReadMedia(a["media"])
+        self.assertEqual(raw.read(), data)
+
+
 class NoPlaintext(ServerCase):
     """A canary in media bytes, an attachment id and its properties appears in
     no file under the data folder (media folder included) or the key folder,
