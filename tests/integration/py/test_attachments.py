@@ -363,6 +363,26 @@ class Attachments(ServerCase):
         self.assertIn(b"RequestEntityTooLarge", resp.read())
         conn.close()
 
+    def test_chunked_upload(self):
+        # No Content-Length: Transfer-Encoding chunked, as a client streaming
+        # media of unknown size sends it.
+        doc = self.new_doc()
+        data = os.urandom(700001)
+        conn, headers = self.raw(
+            "POST", doc + "/attachments", "attachments", doc,
+            {"Content-Type": "application/octet-stream", "Slug": "chunked",
+             "x-ms-documentdb-partitionkey": '["p1"]'})
+        pieces = (data[i:i + 50000] for i in range(0, len(data), 50000))
+        conn.request("POST", "/" + doc + "/attachments", body=pieces, headers=headers,
+                     encode_chunked=True)
+        resp = conn.getresponse()
+        body = resp.read()
+        self.assertEqual(resp.status, 201, body)
+        conn.close()
+        a = self.client.ReadAttachment(doc + "/attachments/chunked", {"partitionKey": "p1"})
+        self.assertEqual(self.read_streamed(a["media"]),
+                         (len(data), hashlib.sha256(data).hexdigest()))
+
     def raw(self, verb, path, rtype, link, extra, key=None):
         date = datetime.datetime.utcnow().strftime("%a, %d %b %Y %H:%M:%S GMT")
         text = "%s\n%s\n%s\n%s\n\n" % (verb.lower(), rtype, link, date.lower())
