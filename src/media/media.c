@@ -8,11 +8,11 @@
  *         is consumed ─▶ caller's buffer
  */
 #include <errno.h>
-#include <openssl/evp.h>
-#include <openssl/kdf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/kdf.h"
 #include "crypto/rand.h"
 #include "crypto/secmem.h"
 #include "media/media.h"
@@ -49,23 +49,6 @@ uint64_t media_sealed_size(uint64_t plain_len)
 
 /* ---- keys ---- */
 
-static int hkdf(const uint8_t *ikm, size_t n, const char *salt, const char *info, uint8_t *out,
-                size_t outlen)
-{
-    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
-    int ok = c && EVP_PKEY_derive_init(c) > 0 && EVP_PKEY_CTX_set_hkdf_md(c, EVP_sha256()) > 0 &&
-             EVP_PKEY_CTX_set1_hkdf_salt(c, (const unsigned char *)salt, (int)strlen(salt)) > 0 &&
-             EVP_PKEY_CTX_set1_hkdf_key(c, ikm, (int)n) > 0 &&
-             EVP_PKEY_CTX_add1_hkdf_info(c, (const unsigned char *)info, (int)strlen(info)) > 0 &&
-             EVP_PKEY_derive(c, out, &outlen) > 0;
-    EVP_PKEY_CTX_free(c);
-    if (!ok) {
-        secmem_wipe(out, outlen);
-        return at_error_set(AT_ECRYPTO, "HKDF failed");
-    }
-    return 0;
-}
-
 void media_dek_free(struct media_dek *dek)
 {
     secmem_free(dek, sizeof *dek);
@@ -88,7 +71,8 @@ static int share_key(const struct media_keys *keys, const char *name, int layer,
     if (rc)
         return at_error_set(rc, "media %s: no container key of layer %d (version %u): %s", name,
                             layer, *version, at_strerror(rc));
-    rc = hkdf(w->cdek, sizeof w->cdek, name, "atrest media kek v1", w->kek, sizeof w->kek);
+    rc = kdf_hkdf_sha256(w->cdek, sizeof w->cdek, name, "atrest media kek v1", w->kek,
+                         sizeof w->kek);
     secmem_wipe(w->cdek, sizeof w->cdek);
     return rc;
 }
@@ -102,8 +86,8 @@ static int dek_finish(int rc, struct dek_work *w, int layers, const char *name,
     if (!rc && !k)
         rc = AT_ENOMEM;
     if (!rc)
-        rc = hkdf(w->shares, (size_t)layers * MEDIA_SHARE_LEN, name, "atrest media v1", k->key,
-                  sizeof k->key);
+        rc = kdf_hkdf_sha256(w->shares, (size_t)layers * MEDIA_SHARE_LEN, name, "atrest media v1",
+                             k->key, sizeof k->key);
     if (!rc) {
         *dek = k;
         k = NULL;
