@@ -12,7 +12,8 @@
  *        container's encrypted store: body holds the user's properties;
  *        mid/blob/size/dek are set for media atrest keeps ("managed"):
  *        the media id of its /media link, the sealed blob's name, the
- *        plaintext size and the wrapped per-blob DEK (media.h).
+ *        plaintext size and the per-blob DEK's shares, wrapped under keys
+ *        derived from this container's keyring DEKs (media.h).
  *   media_gc(blob) in the same store: blobs no row refers to any more,
  *        written in the same transaction that let go of them and deleted
  *        from the blob store after it committed (attachments_gc).
@@ -39,10 +40,11 @@
  *   2. Every media put has a fresh DEK and a fresh blob name: replacing
  *      media writes a new blob and retires the old one.
  *   3. Media DEKs exist unwrapped only in secmem, for one request.
+ *   4. At start, before serving, every blob no row names (a crash between
+ *      a put and its commit, an interrupted drop) is deleted (catalog.c).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
