@@ -11,12 +11,12 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/kdf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backup/backupint.h"
+#include "crypto/kdf.h"
 #include "crypto/secmem.h"
 #include "storage/page.h"
 
@@ -53,24 +53,11 @@ static int get_str(const uint8_t *p, size_t n, char *out, size_t outn)
     return 0;
 }
 
-static int hkdf(const uint8_t *ikm, size_t n, const char *salt, const char *info, uint8_t *out,
-                size_t outlen)
-{
-    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
-    int ok = c && EVP_PKEY_derive_init(c) > 0 && EVP_PKEY_CTX_set_hkdf_md(c, EVP_sha256()) > 0 &&
-             EVP_PKEY_CTX_set1_hkdf_salt(c, (const unsigned char *)salt, (int)strlen(salt)) > 0 &&
-             EVP_PKEY_CTX_set1_hkdf_key(c, ikm, (int)n) > 0 &&
-             EVP_PKEY_CTX_add1_hkdf_info(c, (const unsigned char *)info, (int)strlen(info)) > 0 &&
-             EVP_PKEY_derive(c, out, &outlen) > 0;
-    EVP_PKEY_CTX_free(c);
-    return ok ? 0 : at_error_set(AT_ECRYPTO, "HKDF failed");
-}
-
 int bk_derive(const uint8_t *ikm, size_t n, const char *id, struct bk_keys *out)
 {
-    int rc = hkdf(ikm, n, id, "atrest backup v1 data", out->data, sizeof out->data);
+    int rc = kdf_hkdf_sha256(ikm, n, id, "atrest backup v1 data", out->data, sizeof out->data);
     if (!rc)
-        rc = hkdf(ikm, n, id, "atrest backup v1 manifest", out->mac, sizeof out->mac);
+        rc = kdf_hkdf_sha256(ikm, n, id, "atrest backup v1 manifest", out->mac, sizeof out->mac);
     if (rc)
         secmem_wipe(out, sizeof *out);
     return rc;
@@ -149,8 +136,8 @@ int bk_manifest_decode(const uint8_t *b, size_t len, struct bk_manifest *m)
     m->nstores = page_get32(b + 100);
     if (m->layers < 1 || m->layers > 2 || m->nstores > BACKUP_MAX_STORES ||
         page_get32(b + 8) != len || manifest_len(m->layers, m->nstores) != len)
-        return at_error_set(AT_EINTEGRITY, "the backup manifest is truncated or damaged (%zu bytes)",
-                            len);
+        return at_error_set(AT_EINTEGRITY,
+                            "the backup manifest is truncated or damaged (%zu bytes)", len);
     if (get_str(b + 16, 32, m->id, sizeof m->id) != 0 ||
         get_str(b + 56, 32, m->version, sizeof m->version) != 0)
         return at_error_set(AT_EINTEGRITY, "the backup manifest is damaged (id or version)");
@@ -214,8 +201,8 @@ void bk_store_blob_name(const char *id, uint32_t idx, char *out, size_t n)
     snprintf(out, n, "%s/s%04u", id, idx);
 }
 
-void bk_store_hdr(uint8_t h[BK_STORE_HDR], uint32_t chunk_size, uint32_t chunks,
-                  uint64_t plain_len, uint32_t idx)
+void bk_store_hdr(uint8_t h[BK_STORE_HDR], uint32_t chunk_size, uint32_t chunks, uint64_t plain_len,
+                  uint32_t idx)
 {
     memset(h, 0, BK_STORE_HDR);
     memcpy(h, BK_MAGIC_STORE, 8);
@@ -293,8 +280,8 @@ int bk_unwrap(const struct bk_manifest *m, const struct backup_keys *keys, struc
             goto out;
         }
         if (n != BK_SHARE_LEN) {
-            rc = at_error_set(AT_EINTEGRITY, "backup %s: its wrapped key has the wrong size",
-                              m->id);
+            rc =
+                at_error_set(AT_EINTEGRITY, "backup %s: its wrapped key has the wrong size", m->id);
             goto out;
         }
         off += n;

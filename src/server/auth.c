@@ -140,6 +140,15 @@ int auth_check(struct req *r)
     const char *rtype;
     char *link;
     srv_resource_of(r->segs, r->nseg, &rtype, &link);
+    /* /media/{id}: the SDKs sign resource type "media" with the media id,
+     * lowercased, as the link (attachments.c), and nothing else. */
+    int media = r->nseg == 2 && strcmp(r->segs[0], "media") == 0;
+    if (media && link) {
+        free(link);
+        link = strdup(r->segs[1]);
+        for (char *p = link; p && *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+    }
     if (!link) {
         free(dec);
         return srv_error(r, 500, 0, "Out of memory.");
@@ -147,7 +156,7 @@ int auth_check(struct req *r)
     /* A resource-id based link ("dbs/AQAAAA==/colls") is signed with the
      * last resource id, lowercased (Python SDK 3.x does this). */
     char ridlink[32] = "";
-    if (r->nseg >= 2) {
+    if (r->nseg >= 2 && !media) {
         const char *last = r->segs[r->nseg % 2 ? r->nseg - 2 : r->nseg - 1];
         if (looks_like_rid(last))
             for (size_t i = 0; i <= strlen(last); i++)

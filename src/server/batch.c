@@ -187,6 +187,7 @@ void batch_handle(struct req *r, struct coll *c)
         prepare(r, c, &b.ops[i], o, batch_pk);
     }
     int rc = store_write(c->w, run, &b);
+    attachments_after_write(c); /* deletes retire the documents' media */
     if (rc && !b.failed) {
         srv_error(r, 503, 0, "The batch could not be made durable; retry.");
     } else {

@@ -11,6 +11,7 @@
  *          colls(num, db, id, store, body)
  *   c-*:   docs(seq, pk, id, etag, ts, body), UNIQUE(pk, id)
  *          uniq(pk, k, val, seq)         unique key values per partition key
+ *          atts, media_gc                attachments (attachments.c)
  *
  * Invariants:
  *   1. Every container in meta has an open store and a running writer while
@@ -45,6 +46,7 @@ struct catalog {
     size_t ncoll, capcoll;
     uint32_t next_db, next_coll;
     int64_t dek_rotated_at; /* kv 'dek_rotated_at': unix time of the last data-key rotation */
+    struct media_conf media;
 };
 
 static const char COLL_SCHEMA[] =
@@ -193,7 +195,7 @@ static int coll_start(struct catalog *cat, struct coll *c, int create)
     if (rc)
         return rc;
     if ((rc = store_exec(c->st, COLL_SCHEMA)) != 0 || (rc = docs_add_noix(c->st)) != 0 ||
-        (rc = store_exec(c->st, IX_SCHEMA)) != 0)
+        (rc = store_exec(c->st, IX_SCHEMA)) != 0 || (rc = store_exec(c->st, ATT_SCHEMA)) != 0)
         goto fail;
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(store_db(c->st), "SELECT COALESCE(MAX(seq),0)+1 FROM docs", -1, &s,
@@ -418,11 +420,78 @@ void catalog_close(struct catalog *cat)
         fprintf(stderr, "atrestd: closing the metadata store: %s\n", at_error_detail());
     free(cat->colls);
     free(cat->dbs);
+    free(cat->media.target);
+    free(cat->media.key_file);
     pthread_rwlock_destroy(&cat->lock);
     pthread_mutex_destroy(&cat->ddl);
     pthread_mutex_destroy(&cat->ref_mu);
     pthread_cond_destroy(&cat->ref_cv);
     free(cat);
+}
+
+/* 1 when a row of c names blob (or the store cannot say: keep it). */
+static int blob_referenced(struct coll *c, const char *blob)
+{
+    struct rconn *rc = coll_reader(c);
+    sqlite3_stmt *s = rc ? rconn_stmt(rc, "SELECT 1 FROM atts WHERE blob=?1") : NULL;
+    int st = SQLITE_ROW;
+    if (s) {
+        sqlite3_bind_text(s, 1, blob, -1, SQLITE_STATIC);
+        st = sqlite3_step(s);
+    }
+    coll_reader_put(c, rc);
+    return st != SQLITE_DONE;
+}
+
+/* At start, before any request: a media blob that no attachment names is
+ * the leftover of a crash — an upload stored but never committed, or a
+ * container drop interrupted before its blobs were deleted (names start
+ * with the container's store name). */
+static int sweep_one(void *ctx, const struct blob_info *info)
+{
+    void **a = ctx;
+    struct catalog *cat = a[0];
+    const char *slash = strchr(info->name, '/');
+    size_t n = slash ? (size_t)(slash - info->name) : strlen(info->name);
+    struct coll *owner = NULL;
+    for (size_t j = 0; j < cat->ncoll; j++)
+        if (strlen(cat->colls[j]->store_name) == n &&
+            strncmp(cat->colls[j]->store_name, info->name, n) == 0)
+            owner = cat->colls[j];
+    if ((!owner || !blob_referenced(owner, info->name)) && blob_delete(a[1], info->name) == 0)
+        (*(int *)a[2])++;
+    return 0;
+}
+
+int catalog_set_media(struct catalog *cat, const char *target, const char *key_file)
+{
+    cat->media.target = strdup(target);
+    cat->media.key_file = key_file ? strdup(key_file) : NULL;
+    if (!cat->media.target || (key_file && !cat->media.key_file))
+        return AT_ENOMEM;
+    cat->media.kr = store_env_keyring(cat->env);
+    if (attachments_target_absent(&cat->media))
+        return 0; /* no media yet: nothing to finish */
+    struct blob_options o = {.target = target, .account_key_file = key_file};
+    struct blob_store *bs = NULL;
+    int rc = blob_open(&o, &bs);
+    if (rc)
+        return rc;
+    int swept = 0;
+    void *a[3] = {cat, bs, &swept};
+    rc = blob_list(bs, "", sweep_one, a);
+    blob_close(bs);
+    if (swept)
+        fprintf(stderr, "atrestd: removed %d media blob%s no attachment refers to\n", swept,
+                swept == 1 ? "" : "s");
+    for (size_t i = 0; i < cat->ncoll && !rc; i++)
+        attachments_gc(cat->colls[i]);
+    return rc;
+}
+
+const struct media_conf *catalog_media(struct catalog *cat)
+{
+    return &cat->media;
 }
 
 int catalog_count_colls(struct catalog *cat)
@@ -698,6 +767,8 @@ static void shred(struct catalog *cat, struct coll **v, size_t n)
     for (size_t k = 0; k < n; k++) {
         if (store_drop(cat->env, v[k]->store_name) != 0)
             fprintf(stderr, "atrestd: dropping a container store: %s\n", at_error_detail());
+        else if (cat->media.target) /* their keys are gone: now the sealed bytes */
+            attachments_drop_container(cat, v[k]->store_name);
         coll_free(v[k]);
     }
 }

@@ -108,6 +108,10 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
         c->reencrypt_mbps = v ? atoi(v) : -2;
     else if (!strcmp(k, "dek_max_encryptions"))
         c->dek_max_encryptions = v ? atoll(v) : -1;
+    else if (!strcmp(k, "media_target"))
+        set(&c->media_target, v);
+    else if (!strcmp(k, "media_account_key_file"))
+        set(&c->media_key_file, v);
     else
         return -1;
     return 0;
@@ -169,13 +173,16 @@ static void usage(FILE *to)
           "               [--backup-target file:DIR|azblob:URL [--backup-account-key-file F]\n"
           "                [--backup-interval-hours 1-24] [--backup-retain N]]\n"
           "               [--dek-rotation-days N] [--reencrypt-mbps N] [--dek-max-encryptions N]\n"
+          "               [--media-target file:DIR|azblob:URL [--media-account-key-file F]]\n"
           "defaults: --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081\n"
+          "  --media-target file:<data-dir>/media\n"
           "environment: ATREST_DATA_DIR ATREST_KEY_DIR ATREST_LISTEN ATREST_MASTER_KEY\n"
           "  ATREST_SECONDARY_KEY ATREST_READONLY_KEY ATREST_TLS_CERT ATREST_TLS_KEY\n"
           "  ATREST_CONFIG ATREST_LOG_REQUESTS ATREST_KMS ATREST_KMS_TOKEN_FILE ATREST_KMS_CA\n"
           "  ATREST_KMS_INSECURE ATREST_KMS_KEY ATREST_CMK ATREST_CMK_TOKEN_FILE ATREST_CMK_CA\n"
           "  ATREST_KMS_GRACE_SECONDS ATREST_CMK_CHECK_SECONDS ATREST_DEK_ROTATION_DAYS\n"
-          "  ATREST_REENCRYPT_MBPS ATREST_DEK_MAX_ENCRYPTIONS (and the ATREST_BACKUP_* settings)\n",
+          "  ATREST_REENCRYPT_MBPS ATREST_DEK_MAX_ENCRYPTIONS ATREST_MEDIA_TARGET\n"
+          "  ATREST_MEDIA_ACCOUNT_KEY_FILE (and the ATREST_BACKUP_* settings)\n",
           to);
 }
 
@@ -238,6 +245,8 @@ int config_load(struct config *c, int argc, char **argv)
         {"dek-rotation-days", required_argument, NULL, 1201},
         {"reencrypt-mbps", required_argument, NULL, 1202},
         {"dek-max-encryptions", required_argument, NULL, 1203},
+        {"media-target", required_argument, NULL, 1301},
+        {"media-account-key-file", required_argument, NULL, 1302},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -291,6 +300,8 @@ int config_load(struct config *c, int argc, char **argv)
         {"ATREST_DEK_ROTATION_DAYS", "dek_rotation_days"},
         {"ATREST_REENCRYPT_MBPS", "reencrypt_mbps"},
         {"ATREST_DEK_MAX_ENCRYPTIONS", "dek_max_encryptions"},
+        {"ATREST_MEDIA_TARGET", "media_target"},
+        {"ATREST_MEDIA_ACCOUNT_KEY_FILE", "media_account_key_file"},
     };
     int ro_reset = 1;
     for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
@@ -394,6 +405,12 @@ int config_load(struct config *c, int argc, char **argv)
         case 1203:
             c->dek_max_encryptions = atoll(optarg);
             break;
+        case 1301:
+            set(&c->media_target, optarg);
+            break;
+        case 1302:
+            set(&c->media_key_file, optarg);
+            break;
         default:
             usage(stderr);
             return -1;
@@ -411,6 +428,13 @@ int config_load(struct config *c, int argc, char **argv)
         set(&c->key_dir, "./keys");
     if (!c->listen)
         set(&c->listen, "127.0.0.1:8081");
+    if (!c->media_target) {
+        size_t n = strlen(c->data_dir) + 16;
+        char *t = malloc(n);
+        if (t)
+            snprintf(t, n, "file:%s/media", c->data_dir);
+        c->media_target = t;
+    }
     if (parse_listen(c) != 0) {
         fprintf(stderr, "atrestd: --listen wants HOST:PORT\n");
         return -1;
@@ -477,6 +501,8 @@ void config_free(struct config *c)
 {
     set(&c->backup_target, NULL);
     set(&c->backup_key_file, NULL);
+    set(&c->media_target, NULL);
+    set(&c->media_key_file, NULL);
     set(&c->data_dir, NULL);
     set(&c->key_dir, NULL);
     set(&c->listen, NULL);

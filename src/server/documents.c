@@ -411,6 +411,10 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
         }
         if ((rc = uniq_apply(c, db, op, seq, 1)) != 0)
             break;
+        if (attachments_doc_deleted(c, db, seq) != 0) { /* its attachments go with it */
+            rc = sql_fail(op);
+            break;
+        }
         if (ix_update(c, db, seq, old_noix ? NULL : old, NULL, 0) != 0) {
             rc = sql_fail(op);
             break;
@@ -521,6 +525,8 @@ static int write_one(sqlite3 *db, void *arg)
 /* Answer r once op went through the writer with result rc. */
 static void write_done(struct req *r, struct coll *c, struct dop *op, int rc)
 {
+    if (op->kind == DOP_DELETE)
+        attachments_after_write(c);
     if (rc && op->status < 400) {
         fprintf(stderr, "atrestd: a write failed: %s\n", at_strerror(rc));
         srv_error(r, 503, 0, "The write could not be made durable; retry.");
@@ -696,19 +702,41 @@ long req_max_items(struct req *r)
     return n;
 }
 
+int req_continuation(struct req *r, uint64_t *after)
+{
+    *after = 0;
+    const char *cont = req_header(r, "x-ms-continuation");
+    if (cont && *cont) {
+        char *end;
+        *after = strtoull(cont, &end, 10);
+        if (*end)
+            return srv_error(r, 400, 0, "The continuation token is invalid.");
+    }
+    return 0;
+}
+
+void resp_feed(struct req *r, struct doc_buf *b, int err, long n, int more, uint64_t last)
+{
+    char num[32];
+    snprintf(num, sizeof num, "%ld", n);
+    err = err || doc_buf_puts(b, "],\"_count\":") || doc_buf_puts(b, num) || doc_buf_puts(b, "}");
+    if (err) {
+        doc_buf_free(b);
+        srv_error(r, 500, 0, "Out of memory.");
+        return;
+    }
+    resp_body(r, 200, b->p, b->len);
+    resp_header(r, "x-ms-item-count", "%ld", n);
+    if (more)
+        resp_header(r, "x-ms-continuation", "%" PRIu64, last);
+}
+
 void documents_scan(struct req *r, struct coll *c, const char *pk)
 {
     long limit = req_max_items(r);
     uint64_t after = 0;
-    const char *cont = req_header(r, "x-ms-continuation");
-    if (cont && *cont) {
-        char *end;
-        after = strtoull(cont, &end, 10);
-        if (*end) {
-            srv_error(r, 400, 0, "The continuation token is invalid.");
-            return;
-        }
-    }
+    if (req_continuation(r, &after) != 0)
+        return;
     struct rconn *rc = coll_reader(c);
     if (!rc) {
         srv_error(r, 503, 0, "No store connection available; retry.");
@@ -746,19 +774,7 @@ void documents_scan(struct req *r, struct coll *c, const char *pk)
     }
     sqlite3_finalize(s);
     coll_reader_put(c, rc);
-    char num[32];
-    snprintf(num, sizeof num, "%ld", n);
-    err =
-        err || doc_buf_puts(&b, "],\"_count\":") || doc_buf_puts(&b, num) || doc_buf_puts(&b, "}");
-    if (err) {
-        doc_buf_free(&b);
-        srv_error(r, 500, 0, "Out of memory.");
-        return;
-    }
-    resp_body(r, 200, b.p, b.len);
-    resp_header(r, "x-ms-item-count", "%ld", n);
-    if (more)
-        resp_header(r, "x-ms-continuation", "%" PRIu64, last);
+    resp_feed(r, &b, err, n, more, last);
 }
 
 static void doc_feed(struct req *r, struct coll *c)

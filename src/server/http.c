@@ -19,6 +19,11 @@
  *      others are suspended and queued for a worker (r->qnext);
  *   4. the worker routes, sets r->ready and resumes the connection; MHD
  *      calls the handler again and the response is queued;
+ *   Media uploads (attachments.c) differ in steps 1-2: the first call
+ *      authenticates and checks them at once (limit SRV_MEDIA_MAX), and
+ *      each piece of the body streams to attachments_upload_data instead
+ *      of r->body. A media response (r->ms) is sent from a callback, chunk
+ *      by chunk; a chunk that fails its check cuts the connection.
  *   5. completion callback: log one line if asked (--log-requests) (method, resource type,
  *      status, latency; never ids or data) and free. A connection whose
  *      upload was refused unread is closed by the linger thread: it shuts
@@ -293,6 +298,8 @@ static void req_free(struct req *r)
         free(r->hdrs[i].value);
     free(r->body);
     free(r->owned_id);
+    attachments_upload_abort(r);
+    att_stream_free(r->ms);
     doc_buf_free(&r->out);
     free(r);
 }
@@ -317,8 +324,7 @@ static void cork(struct MHD_Connection *conn, struct req *r, size_t len)
     int sndbuf = 0, queued = 0;
     socklen_t sl = sizeof sndbuf;
     if (getsockopt(fdi->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) != 0 ||
-        ioctl(fdi->connect_fd, SIOCOUTQ, &queued) != 0 ||
-        sndbuf - queued < (int)len + 8192)
+        ioctl(fdi->connect_fd, SIOCOUTQ, &queued) != 0 || sndbuf - queued < (int)len + 8192)
         return;
     gnutls_record_cork((gnutls_session_t)si->tls_session);
     r->corked = 1;
@@ -343,8 +349,45 @@ static void uncork(struct MHD_Connection *conn, struct req *r)
     setsockopt(fdi->connect_fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
 }
 
+static ssize_t media_reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    long n = att_stream_read(cls, buf, max);
+    return n < 0    ? MHD_CONTENT_READER_END_WITH_ERROR
+           : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                    : (ssize_t)n;
+}
+
+static void media_free_cb(void *cls)
+{
+    att_stream_free(cls);
+}
+
+/* A media body: streamed from r->ms, which the response then owns. */
+static enum MHD_Result queue_media(struct MHD_Connection *conn, struct req *r)
+{
+    struct att_stream *ms = r->ms;
+    r->ms = NULL;
+    srv_std_headers(r);
+    struct MHD_Response *resp = MHD_create_response_from_callback(
+        att_stream_size(ms), 64 * 1024, media_reader_cb, ms, media_free_cb);
+    if (!resp) {
+        att_stream_free(ms);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", att_stream_type(ms));
+    for (int i = 0; i < r->nhdr; i++)
+        MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
+    MHD_add_response_header(resp, "x-ms-gatewayversion", "version=2.14.0");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result queue(struct MHD_Connection *conn, struct req *r)
 {
+    if (r->ms && r->status == 200)
+        return queue_media(conn, r);
     if (r->status == 0)
         srv_error(r, 500, 0, "No response.");
     srv_std_headers(r);
@@ -393,7 +436,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (srv_path_split(url, r->segs, SRV_MAX_SEGS, &r->nseg) != 0)
             r->nseg = -1;
         *con_cls = r;
-        if (cl && strtoull(cl, NULL, 10) > SRV_BODY_MAX) {
+        int media = r->nseg > 0 && attachments_upload_route(r);
+        if (cl && strtoull(cl, NULL, 10) > (media ? SRV_MEDIA_MAX : SRV_BODY_MAX)) {
             /* Answer before the body arrives; MHD closes the connection. */
             r->too_big = 1;
             r->drain = 1;
@@ -402,10 +446,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             srv_error(r, 413, 0, "Request size is too large.");
             return queue(conn, r);
         }
+        if (media && attachments_upload_begin(r) != 0) {
+            r->drain = 1; /* refused before a byte of the body was read */
+            return queue(conn, r);
+        }
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!r->too_big) {
+        if (r->up) {
+            if (attachments_upload_data(r, upload, *upload_size) != 0) {
+                r->too_big = 1;
+                attachments_upload_abort(r);
+            }
+        } else if (!r->too_big) {
             size_t n = *upload_size;
             if (r->body_len + n > SRV_BODY_MAX) {
                 r->too_big = 1;

@@ -137,6 +137,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "atrestd: cannot open the account: %s\n", at_error_detail());
         goto out;
     }
+    if (!cfg.media_target ||
+        (rc = catalog_set_media(srv.cat, cfg.media_target, cfg.media_key_file)) != 0) {
+        fprintf(stderr, "atrestd: media target: %s\n",
+                cfg.media_target ? at_error_detail() : "out of memory");
+        goto out;
+    }
     if ((rc = backups_start(&srv, env, &bset)) != 0) {
         fprintf(stderr, "atrestd: backups: %s\n", at_error_detail());
         goto out;

@@ -6,6 +6,9 @@
  *   /dbs/{db}/colls[/{coll}]            containers.c
  *   /dbs/{db}/colls/{coll}/docs[/{id}]  documents.c (query.c, batch.c, patch.c)
  *   /dbs/{db}/colls/{coll}/pkranges     pkranges.c
+ *   /dbs/{db}/colls/{coll}/docs/{id}/attachments[/{id}]
+ *                                       attachments.c
+ *   /media/{mediaId}                    attachments.c
  */
 #include <string.h>
 
@@ -14,8 +17,9 @@
 
 static const char *log_type(struct req *r)
 {
-    static const char *const known[] = {"dbs",    "colls", "docs",     "pkranges", "users",
-                                        "sprocs", "udfs",  "triggers", "offers"};
+    static const char *const known[] = {"dbs",    "colls",  "docs",       "pkranges",
+                                        "users",  "sprocs", "udfs",       "triggers",
+                                        "offers", "media",  "attachments"};
     if (r->nseg == 0)
         return "account";
     const char *t = r->nseg % 2 ? r->segs[r->nseg - 1] : r->segs[r->nseg - 2];
@@ -48,7 +52,7 @@ void router_dispatch(struct req *r)
             backups_handle(r); /* backups.c */
         return;
     }
-    if (strcmp(r->segs[0], "dbs") != 0)
+    if (strcmp(r->segs[0], "dbs") != 0 && strcmp(r->segs[0], "media") != 0)
         goto notfound;
     /* Every data request needs the account's keys (keymon.h). */
     if (r->srv->keymon) {
@@ -58,6 +62,10 @@ void router_dispatch(struct req *r)
             srv_error(r, status, sub, "%s", msg);
             return;
         }
+    }
+    if (strcmp(r->segs[0], "media") == 0) {
+        attachments_media_handle(r);
+        return;
     }
     if (r->nseg <= 2) {
         databases_handle(r);
@@ -71,6 +79,10 @@ void router_dispatch(struct req *r)
     }
     if (strcmp(r->segs[4], "docs") == 0 && r->nseg <= 6) {
         documents_handle(r);
+        return;
+    }
+    if (strcmp(r->segs[4], "docs") == 0 && r->nseg >= 7 && strcmp(r->segs[6], "attachments") == 0) {
+        attachments_handle(r);
         return;
     }
     if (strcmp(r->segs[4], "pkranges") == 0 && r->nseg <= 6) {

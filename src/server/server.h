@@ -52,14 +52,16 @@ struct config {
     int dek_rotation_days; /* -1: default (90); 0: off */
     int reencrypt_mbps;    /* -1: default (64); 0: no limit */
     long long dek_max_encryptions; /* 0: default (2^30) */
+    /* media attachments (docs/attachments.md): default file:<data-dir>/media */
+    char *media_target, *media_key_file;
     char host[256];
     int port;
     /* key service (docs/kms.md, "atrestd and the key service") */
     char *kms_url, *kms_token_file, *kms_ca, *kms_key;
     char *cmk, *cmk_token_file, *cmk_ca;
     int kms_insecure;
-    int kms_grace_s;  /* -1: default (300) */
-    int cmk_check_s;  /* 0: default (30) */
+    int kms_grace_s; /* -1: default (300) */
+    int cmk_check_s; /* 0: default (30) */
 };
 /* 0 ok; 1 printed help; -1 usage error (printed). */
 int config_load(struct config *cfg, int argc, char **argv);

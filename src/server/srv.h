@@ -25,10 +25,11 @@
 #include "backup/ship.h"
 #include "storage/store.h"
 
-#define SRV_MAX_SEGS 8
-#define SRV_MAX_HDRS 12
-#define SRV_MAX_KEYS 8
-#define SRV_BODY_MAX (16u * 1024 * 1024)
+#define SRV_MAX_SEGS  8
+#define SRV_MAX_HDRS  12
+#define SRV_MAX_KEYS  8
+#define SRV_BODY_MAX  (16u * 1024 * 1024)
+#define SRV_MEDIA_MAX (2ull << 30) /* bytes of one attachment's media (Cosmos: 2 GB) */
 
 enum srv_verb { SRV_GET, SRV_HEAD, SRV_POST, SRV_PUT, SRV_DELETE, SRV_PATCH, SRV_OTHER };
 
@@ -89,6 +90,9 @@ struct req {
     void (*finish)(struct req *r, int rc); /* builds the response */
     void *fin_arg;
     char *owned_id; /* documents.c: a document id resolved from a _rid link */
+    /* attachments.c: a media upload in progress; a media response body */
+    struct upload *up;
+    struct att_stream *ms;
 };
 
 /* http.c */
@@ -136,9 +140,10 @@ void router_dispatch(struct req *r);
 
 /* ---- catalog (catalog.c): databases, containers and their stores ---- */
 
-/* Writer statements (coll_wstmt): documents.c's W_* and the index's. */
-#define COLL_NWSTMT 10
-enum { W_IX_DEL = 8, W_IX_INS = 9 };
+/* Writer statements (coll_wstmt): documents.c's W_*, the index's and
+ * attachments.c's. */
+#define COLL_NWSTMT 12
+enum { W_IX_DEL = 8, W_IX_INS = 9, W_ATT_GC = 10, W_ATT_DEL = 11 };
 
 #define RCONN_STMTS 24
 struct rconn {
@@ -180,6 +185,7 @@ struct coll {
     atomic_int ix_progress, ix_stop;
     pthread_t ix_thread;
     int ix_thread_on;
+    atomic_int media_trash; /* a write retired media blobs (attachments.c) */
 };
 
 struct dbinfo {
@@ -190,6 +196,20 @@ struct dbinfo {
 };
 
 int catalog_open(struct store_env *env, struct catalog **out) AT_WUR;
+/* Where media blobs go, and the keyring whose container DEKs wrap their
+ * DEKs (attachments.c, media.h). */
+struct media_conf {
+    char *target, *key_file;
+    struct keyring *kr; /* the account's, not owned */
+};
+/* Set the media blob store (target string, azblob key file or NULL); then
+ * finish what a crash interrupted: delete retired blobs and the blobs of
+ * dropped containers. */
+int catalog_set_media(struct catalog *cat, const char *target, const char *key_file) AT_WUR;
+const struct media_conf *catalog_media(struct catalog *cat);
+/* 1 when the media target is a local folder that does not exist yet: no
+ * media was ever stored (the folder is made by the first upload). */
+int attachments_target_absent(const struct media_conf *m);
 void catalog_close(struct catalog *cat);
 int catalog_count_colls(struct catalog *cat);
 
@@ -342,6 +362,13 @@ int patch_apply(json_t *doc, const json_t *ops, char *msg, size_t msgsz);
 /* Rows per page from x-ms-max-item-count: 1..1000; -1 (or less) 1000;
  * absent, 0 or over 1000: 100. */
 long req_max_items(struct req *r);
+/* The feed position from x-ms-continuation (a number; absent: 0). 0, or
+ * 400 answered. */
+int req_continuation(struct req *r, uint64_t *after);
+/* Answer a feed page: b holds '{"_rid":…,"<Key>":[' and n items; close it
+ * with "_count", send it with x-ms-item-count and, when more follow,
+ * x-ms-continuation = last. err (or no memory): 500 instead. */
+void resp_feed(struct req *r, struct doc_buf *b, int err, long n, int more, uint64_t last);
 
 /* The feed of a container's documents: pages by seq, filters by partition
  * key (pk NULL: all). Answers r. */
@@ -377,6 +404,36 @@ int catalog_set_dek_rotated_at(struct catalog *cat, int64_t t) AT_WUR;
 /* /atrest/datakeys: POST rotates every store's DEKs now and starts the
  * re-encryption (202); GET reports its state. */
 void datakeys_handle(struct req *r);
+
+/* ---- attachments and media (attachments.c; docs/attachments.md) ---- */
+
+extern const char ATT_SCHEMA[];
+void attachments_handle(struct req *r);       /* .../docs/{doc}/attachments[/{id}] */
+void attachments_media_handle(struct req *r); /* /media/{mediaId} */
+/* http.c, first call of a request: whether it uploads media (POST of
+ * media bytes to .../attachments, PUT /media/{id}); then begin (0, or the
+ * error answered), data for each piece of the body (nonzero: beyond
+ * SRV_MEDIA_MAX), and abort when the request ends without its handler
+ * taking the upload (req_free). */
+int attachments_upload_route(struct req *r);
+int attachments_upload_begin(struct req *r);
+int attachments_upload_data(struct req *r, const char *p, size_t n);
+void attachments_upload_abort(struct req *r);
+/* A media response (r->ms): size, content type, the next bytes (-1: the
+ * media failed its check mid-stream; the connection must be cut). */
+uint64_t att_stream_size(const struct att_stream *ms);
+const char *att_stream_type(const struct att_stream *ms);
+long att_stream_read(struct att_stream *ms, char *buf, size_t max);
+void att_stream_free(struct att_stream *ms);
+/* On the writer, when document seq is deleted: drop its attachments and
+ * retire their blobs (0, or -1 on a store error). */
+int attachments_doc_deleted(struct coll *c, sqlite3 *db, uint64_t seq) AT_WUR;
+/* After a write: delete the blobs it retired, if any. */
+void attachments_after_write(struct coll *c);
+/* Delete c's retired blobs now. */
+void attachments_gc(struct coll *c);
+/* Delete every media blob of a dropped container. */
+void attachments_drop_container(struct catalog *cat, const char *store_name);
 
 /* ---- backups (backups.c, catalog.c; docs/backup.md) ---- */
 

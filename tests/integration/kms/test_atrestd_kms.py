@@ -21,6 +21,7 @@ The tests run in name order and share the account (its state carries over):
 ATREST_BIN and ATREST_KMS_BIN name the binaries; ATREST_KEEP_TMP keeps the
 folder.
 """
+import io
 import json
 import os
 import re
@@ -234,6 +235,7 @@ def tearDownModule():
 DB, COLL = "kmsdb", "c"
 COLL_LINK = "dbs/%s/colls/%s" % (DB, COLL)
 DOCS = {}  # id -> document as read back (system properties included)
+MEDIA = {}  # "link" -> the /media link of an attachment, "text" -> its bytes
 
 
 def read_all(client):
@@ -309,7 +311,8 @@ class T(unittest.TestCase):
                    lambda: list(c.ReadItems(COLL_LINK)),
                    lambda: c.CreateContainer("dbs/" + DB, {"id": "c2", "partitionKey": {
                        "paths": ["/pk"], "kind": "Hash"}}),
-                   lambda: c.DeleteContainer("dbs/%s/colls/nonexistent" % DB)):
+                   lambda: c.DeleteContainer("dbs/%s/colls/nonexistent" % DB),
+                   lambda: c.ReadMedia(MEDIA["link"])):
             e2 = failure(fn)
             self.assertIsNotNone(e2, what)
             self.assertEqual(e2.status_code, status, str(e2))
@@ -325,6 +328,13 @@ class T(unittest.TestCase):
                    "nested": {"a": [i, None, True, {"b": "x" * (i * 10)}]}}
             DOCS[doc["id"]] = c.CreateItem(COLL_LINK, doc)
         self.assertEqual(read_all(c), DOCS)
+        # Media: its DEK is wrapped by both keys (docs/attachments.md).
+        MEDIA["text"] = "media é✓é✓ " * 10000
+        a = c.CreateAttachmentAndUploadMedia(
+            COLL_LINK + "/docs/d1", io.BytesIO(MEDIA["text"].encode()),
+            {"slug": "m", "contentType": "text/plain", "partitionKey": "p1"})
+        MEDIA["link"] = a["media"]
+        self.assertEqual(c.ReadMedia(MEDIA["link"]), MEDIA["text"])
         acct = ATRESTD.account()
         self.assertEqual(acct["customerManagedKeyStatus"],
                          "Access to the configured customer managed key confirmed.")
@@ -333,9 +343,10 @@ class T(unittest.TestCase):
         self.assertEqual([l["state"] for l in layers], ["available", "available"])
         self.assertEqual(layers[0]["keyId"], KMS_S.url + "/keys/svc")
         # Nothing but ciphertext on disk: a document's text is nowhere.
-        for name in os.listdir(ATRESTD.data_dir):
-            with open(os.path.join(ATRESTD.data_dir, name), "rb") as f:
-                self.assertNotIn("é✓é✓".encode(), f.read(), name)
+        for top, _, files in os.walk(ATRESTD.data_dir):  # media/ included
+            for name in files:
+                with open(os.path.join(top, name), "rb") as f:
+                    self.assertNotIn("é✓é✓".encode(), f.read(), name)
 
     def test_02_disable_customer_key(self):
         kc = KMS_C.keys()
@@ -476,6 +487,7 @@ class T(unittest.TestCase):
         ATRESTD.stop()
         ATRESTD.start()
         self.assertEqual(read_all(self.client()), DOCS)
+        self.assertEqual(self.client().ReadMedia(MEDIA["link"]), MEDIA["text"])
         ATRESTD.stop()
         # Without --kms on an account whose service key is in a key service.
         code, out = ATRESTD.run_expect_fail([])

@@ -76,10 +76,25 @@ class Server:
         self.key_dir = os.path.join(self.root, "keys")
         self.master_key = master_key or EMULATOR_KEY
         self.proc = None
+        self.starts = 0
+        self._given_key, self._extra_args = master_key, list(extra_args)
+        self._launch()
+
+    def restart(self):
+        """Stops the server (SIGTERM; it must stop cleanly) and starts it again
+        on the same folders, on a new port (self.endpoint changes)."""
+        problems = self.stop_and_check()
+        if problems:
+            raise AssertionError("\n".join(problems))
+        self._launch()
+
+    def _launch(self):
+        master_key, extra_args = self._given_key, self._extra_args
         last = None
         for attempt in range(3):
             self.port = free_port()
-            self.log_path = os.path.join(self.root, "server-%d.log" % attempt)
+            self.log_path = os.path.join(self.root, "server-%d.log" % self.starts)
+            self.starts += 1
             args = [server_binary(), "--data-dir", self.data_dir, "--key-dir", self.key_dir,
                     "--listen", "127.0.0.1:%d" % self.port, "--log-requests"]
             if master_key:
@@ -139,6 +154,21 @@ class Server:
         out = self.log()
         m = SANITIZER_RE.search(out)
         return self.proc.returncode, forced, (out[m.start():m.start() + 2000] if m else None)
+
+    def stop_and_check(self):
+        """Stops the server; returns what was wrong: died early, a sanitizer
+        report, or no clean exit on SIGTERM (an empty list when all is well)."""
+        alive = self.alive()
+        code, forced, sanitizer = self.stop()
+        problems = []
+        if not alive:
+            problems.append("atrestd died during the tests")
+        if sanitizer:
+            problems.append("sanitizer report:\n" + sanitizer)
+        if forced or code != 0:
+            problems.append("atrestd did not shut down cleanly on SIGTERM (exit %s, forced %s)\n%s"
+                            % (code, forced, self.log()[-2000:]))
+        return problems
 
     def cleanup(self):
         if os.environ.get("ATREST_KEEP_TMP"):

@@ -28,17 +28,8 @@ def setUpModule():
 
 
 def tearDownModule():
-    alive = SERVER.alive()
-    code, forced, sanitizer = SERVER.stop()
-    log = SERVER.log()
+    problems = SERVER.stop_and_check()
     SERVER.cleanup()
-    problems = []
-    if not alive:
-        problems.append("atrestd died during the Python tests")
-    if sanitizer:
-        problems.append("sanitizer report:\n" + sanitizer)
-    if forced or code != 0:
-        problems.append("atrestd did not shut down cleanly on SIGTERM (exit %s, forced %s)\n%s" % (code, forced, log[-2000:]))
     if problems:
         raise AssertionError("\n".join(problems))
 
