@@ -16,8 +16,8 @@
  * page trailers: the outer layer's version; the inner one is sealed).
  *
  * rotate-data-keys asks a running atrestd to rotate every store's DEKs
- * (POST /atrest/datakeys with --endpoint, or "rotate-data-keys" on
- * <data>/atrestd.sock with --data-dir); with --wait it follows the
+ * (POST /atrest/datakeys with --endpoint, or "rotate-data-keys" on the
+ * folder's control socket with --data-dir); with --wait it follows the
  * re-encryption until the old DEKs are destroyed, with a progress line.
  * With --data-dir and no atrestd on the folder it rotates and re-encrypts
  * every store itself (the folder's lock keeps atrestd out meanwhile).
@@ -43,6 +43,8 @@
 #include "keys/keyring.h"
 #include "keys/kmsprov.h"
 #include "cli/admin.h"
+#include "common/ctlsock.h"
+#include "media/media.h"
 #include "storage/rekey.h"
 #include "storage/store.h"
 
@@ -222,8 +224,8 @@ static int rotate_usage(void)
             "                                    [--key-dir K | --kms-token-file F [--kms-ca F]\n"
             "                                     [--cmk-token-file F] [--cmk-ca F] "
             "[--kms-insecure]]\n"
-            "With --data-dir it asks the atrestd serving D through D/atrestd.sock, or, when none\n"
-            "runs, rotates and re-encrypts D itself (the key flags open its keys).\n");
+            "With --data-dir it asks the atrestd serving D through its control socket, or, when\n"
+            "none runs, rotates and re-encrypts D itself (the key flags open its keys).\n");
     return 2;
 }
 
@@ -251,22 +253,20 @@ static json_t *datakeys_get(const struct admin_conn *a, const char *what, const 
 struct rot_src {
     const char *what;
     const struct admin_conn *http; /* or */
-    char sock[108];
+    const char *data_dir; /* control socket of this folder */
 };
 
-/* One command to the control socket; its JSON answer, or NULL. errno_out:
- * the connect error when atrestd does not listen there. */
-static json_t *sock_call(const char *path, const char *cmd, int *errno_out)
+/* One command to data_dir's control socket (common/ctlsock.h); its JSON
+ * answer, or NULL. errno_out: the connect error when no atrestd listens. */
+static json_t *sock_call(const char *data_dir, const char *cmd, int *errno_out)
 {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    *errno_out = 0;
-    if (strlen(path) >= sizeof a.sun_path) {
-        *errno_out = ENAMETOOLONG;
+    struct sockaddr_un a;
+    socklen_t alen;
+    *errno_out = ctlsock_addr(data_dir, &a, &alen);
+    if (*errno_out)
         return NULL;
-    }
-    strcpy(a.sun_path, path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, alen) != 0) {
         *errno_out = errno ? errno : ECONNREFUSED;
         if (fd >= 0)
             close(fd);
@@ -291,9 +291,10 @@ static json_t *rot_call(const struct rot_src *src, int rotate)
     if (src->http)
         return datakeys_get(src->http, src->what, rotate ? "POST" : "GET", rotate ? 202 : 200);
     int e;
-    json_t *j = sock_call(src->sock, rotate ? "rotate-data-keys" : "status", &e);
+    json_t *j = sock_call(src->data_dir, rotate ? "rotate-data-keys" : "status", &e);
     if (!j)
-        fprintf(stderr, "%s: %s: %s\n", src->what, src->sock, e ? strerror(e) : "no answer");
+        fprintf(stderr, "%s: the control socket of %s: %s\n", src->what, src->data_dir,
+                e ? strerror(e) : "no answer");
     return j;
 }
 
@@ -345,6 +346,24 @@ static int rotate_online(const struct rot_src *src, int wait)
     }
 }
 
+/* Offline, before a store's older DEKs go: its media keys (attachments)
+ * move to the current versions, in one transaction on the store. */
+static int offline_retire(void *arg, const uint32_t cur[2])
+{
+    struct store *st = arg;
+    struct media_keys k = {.kr = store_keyring(st)};
+    memcpy(k.file_id, store_file_id(st), KEYRING_FILE_ID_LEN);
+    size_t n = 0;
+    int rc = store_begin(st);
+    if (!rc)
+        rc = media_rewrap_table(store_db(st), &k, cur, &n);
+    if (!rc)
+        rc = store_commit(st);
+    else
+        store_rollback(st);
+    return rc;
+}
+
 /* No atrestd on the folder: rotate and re-encrypt every store here. */
 static int rotate_offline(const struct keys_opts *o, const char *what)
 {
@@ -390,8 +409,10 @@ static int rotate_offline(const struct keys_opts *o, const char *what)
             rc = store_rotate_keys(st);
         if (!rc)
             rc = store_rekey_new(st, &rk);
-        if (!rc)
+        if (!rc) {
             store_rekey_set_threads(rk, 2); /* nothing else runs on the folder */
+            store_rekey_set_before_retire(rk, offline_retire, st);
+        }
         while (!rc && !done)
             rc = store_rekey_step(rk, 0, &done);
         struct store_rekey_progress p = {0};
@@ -488,14 +509,14 @@ static int cmd_rotate(int argc, char **argv)
         src.http = &a;
         return rotate_online(&src, wait);
     }
-    if (snprintf(src.sock, sizeof src.sock, "%s/atrestd.sock", o.data) >= (int)sizeof src.sock)
-        return rotate_offline(&o, what);
+    src.data_dir = o.data;
     int e;
-    json_t *probe = sock_call(src.sock, "status", &e);
+    json_t *probe = sock_call(o.data, "status", &e);
     if (!probe) {
-        if (e == ENOENT || e == ECONNREFUSED)
+        if (e == ECONNREFUSED)
             return rotate_offline(&o, what); /* no atrestd serves the folder */
-        fprintf(stderr, "%s: %s: %s\n", what, src.sock, e ? strerror(e) : "no answer");
+        fprintf(stderr, "%s: the control socket of %s: %s\n", what, o.data,
+                e ? strerror(e) : "no answer");
         return 2;
     }
     json_decref(probe);

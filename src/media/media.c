@@ -17,6 +17,8 @@
 #include "crypto/secmem.h"
 #include "media/media.h"
 
+#include <sqlite3.h>
+
 static void be32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
@@ -154,6 +156,90 @@ int media_dek_open(const struct media_keys *keys, const char *name, const uint8_
             rc = at_error_set(AT_EINTEGRITY, "media %s: its key has the wrong size", name);
     }
     return dek_finish(rc, w, layers, name, dek);
+}
+
+int media_dek_rewrap(const struct media_keys *keys, const char *name, uint8_t *wrapped,
+                     size_t wlen, const uint32_t below[2], int *changed)
+{
+    *changed = 0;
+    int layers = keyring_layers(keys->kr);
+    if (wlen != 1 + (size_t)layers * MEDIA_WRAPPED_REC || wrapped[0] != layers)
+        return at_error_set(AT_EFORMAT, "media %s: its key record is damaged", name);
+    struct dek_work *w = secmem_alloc(sizeof *w);
+    if (!w)
+        return AT_ENOMEM;
+    int rc = 0;
+    uint8_t out[MEDIA_WRAPPED_REC];
+    for (int l = 0; l < layers && !rc; l++) {
+        uint8_t *rec = wrapped + 1 + l * MEDIA_WRAPPED_REC, *share = w->shares + l * MEDIA_SHARE_LEN;
+        uint32_t version = get32(rec), now = 0;
+        size_t n = 0;
+        if (version >= below[l])
+            continue;
+        rc = share_key(keys, name, l, 0, &version, w);
+        if (!rc && (keywrap_unwrap(w->kek, sizeof w->kek, rec + 4, MEDIA_WRAPPED_REC - 4, share,
+                                   &n) != 0 ||
+                    n != MEDIA_SHARE_LEN))
+            rc = at_error_set(AT_EINTEGRITY, "media %s: its key does not unwrap (layer %d)", name,
+                              l);
+        secmem_wipe(w->kek, sizeof w->kek);
+        if (!rc)
+            rc = share_key(keys, name, l, 1, &now, w);
+        if (!rc)
+            rc = keywrap_wrap(w->kek, sizeof w->kek, share, MEDIA_SHARE_LEN, out + 4, &n);
+        secmem_wipe(w->kek, sizeof w->kek);
+        if (!rc && n != MEDIA_WRAPPED_REC - 4)
+            rc = at_error_set(AT_ECRYPTO, "media %s: unexpected wrapped key size", name);
+        if (!rc) {
+            be32(out, now);
+            memcpy(rec, out, MEDIA_WRAPPED_REC);
+            *changed = 1;
+        }
+    }
+    secmem_free(w, sizeof *w);
+    return rc;
+}
+
+int media_rewrap_table(sqlite3 *db, const struct media_keys *keys, const uint32_t below[2],
+                       size_t *rewrapped)
+{
+    sqlite3_stmt *q = NULL, *u = NULL;
+    *rewrapped = 0;
+    int src = sqlite3_prepare_v2(db, "SELECT aseq, blob, dek FROM atts WHERE dek IS NOT NULL", -1,
+                                 &q, NULL);
+    if (src != SQLITE_OK) {
+        /* no atts table (a store from before attachments): nothing to do */
+        const char *msg = sqlite3_errmsg(db);
+        return strstr(msg, "no such table") ? 0 : at_error_set(AT_ESQLITE, "atts: %s", msg);
+    }
+    if (sqlite3_prepare_v2(db, "UPDATE atts SET dek=?2 WHERE aseq=?1", -1, &u, NULL) != SQLITE_OK) {
+        sqlite3_finalize(q);
+        return AT_ESQLITE;
+    }
+    int rc = 0;
+    while (!rc && (src = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(q, 1);
+        int len = sqlite3_column_bytes(q, 2), changed = 0;
+        uint8_t rec[MEDIA_WRAPPED_MAX];
+        if (!name || len <= 0 || len > (int)sizeof rec) {
+            rc = at_error_set(AT_EFORMAT, "an attachment's media key record is damaged");
+            break;
+        }
+        memcpy(rec, sqlite3_column_blob(q, 2), (size_t)len);
+        rc = media_dek_rewrap(keys, name, rec, (size_t)len, below, &changed);
+        if (!rc && changed) {
+            sqlite3_bind_int64(u, 1, sqlite3_column_int64(q, 0));
+            sqlite3_bind_blob(u, 2, rec, len, SQLITE_TRANSIENT);
+            rc = sqlite3_step(u) == SQLITE_DONE ? 0 : AT_ESQLITE;
+            sqlite3_reset(u);
+            *rewrapped += !rc;
+        }
+    }
+    if (!rc && src != SQLITE_DONE)
+        rc = AT_ESQLITE;
+    sqlite3_finalize(q);
+    sqlite3_finalize(u);
+    return rc;
 }
 
 /* ---- chunks ---- */

@@ -103,6 +103,22 @@ int media_dek_open(const struct media_keys *keys, const char *name, const uint8_
                    size_t wlen, struct media_dek **dek) AT_WUR;
 void media_dek_free(struct media_dek *dek);
 
+/* Data-key rotation: rewrap, in place, the shares of wrapped (a record of
+ * media_dek_new) that are under a container DEK version below below[l]
+ * under layer l's current version; the shares, the media DEK and the blob
+ * stay as they are. *changed when the record changed. Errors as
+ * media_dek_open. */
+int media_dek_rewrap(const struct media_keys *keys, const char *name, uint8_t *wrapped,
+                     size_t wlen, const uint32_t below[2], int *changed) AT_WUR;
+
+/* media_dek_rewrap for every attachment row of a container store: the
+ * server's table atts(aseq, blob, dek) (src/server/attachments.c),
+ * updated in the caller's transaction on db. A store without the table
+ * has nothing to rewrap (0). *rewrapped: rows changed. */
+struct sqlite3;
+int media_rewrap_table(struct sqlite3 *db, const struct media_keys *keys, const uint32_t below[2],
+                       size_t *rewrapped) AT_WUR;
+
 /* 0 when name can name a sealed media blob (a blob name of at most
  * MEDIA_NAME_MAX bytes), else AT_EINVAL. */
 int media_name_check(const char *name) AT_WUR;

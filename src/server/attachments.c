@@ -744,6 +744,7 @@ static void att_feed(struct req *r, struct coll *c, const char *pk, const char *
 
 struct upload {
     struct coll *c; /* held */
+    int counted;    /* in c->uploads */
     int fd[2];      /* plaintext: http.c writes fd[1], the put thread reads fd[0] */
     pthread_t th;
     int started, joined;
@@ -792,6 +793,8 @@ static void upload_free(struct upload *u)
 {
     if (!u)
         return;
+    if (u->counted)
+        atomic_fetch_sub(&u->c->uploads, 1);
     if (u->fd[1] >= 0)
         close(u->fd[1]);
     if (u->started && !u->joined)
@@ -940,8 +943,12 @@ int attachments_upload_begin(struct req *r)
     u->fd[0] = u->fd[1] = -1;
     struct media_keys keys;
     int rc = blob_name_new(c, u->blob) != 0 ? AT_ECRYPTO : media_keys_of(c, &keys);
-    if (!rc)
+    if (!rc) {
+        /* counted until the row is written: a data-key rotation waits */
+        atomic_fetch_add(&c->uploads, 1);
+        u->counted = 1;
         rc = media_dek_new(&keys, u->blob, &u->dek, u->wrapped, &u->wlen);
+    }
     if (!rc)
         rc = media_store(c->cat, &u->bs);
     if (!rc && pipe2(u->fd, O_CLOEXEC) != 0)
@@ -1006,6 +1013,34 @@ static void upload_commit(struct req *r, struct coll *c, struct aop *op)
     if (rc && rc != AT_ENOTFOUND)
         (void)blob_delete(u->bs, u->blob); /* a failed put leaves none; be sure */
     upload_free(u);
+}
+
+/* ---- data-key rotation ---- */
+
+struct rewrap {
+    struct media_keys keys;
+    uint32_t cur[2];
+    size_t n;
+};
+
+static int rewrap_rows(sqlite3 *db, void *arg)
+{
+    struct rewrap *w = arg;
+    return media_rewrap_table(db, &w->keys, w->cur, &w->n);
+}
+
+int attachments_rewrap_keys(struct coll *c, const uint32_t cur[2])
+{
+    if (atomic_load(&c->uploads) > 0)
+        return 1;
+    struct rewrap w = {.cur = {cur[0], cur[1]}};
+    int rc = media_keys_of(c, &w.keys);
+    if (!rc)
+        rc = store_write(c->w, rewrap_rows, &w);
+    if (!rc && w.n)
+        fprintf(stderr, "atrestd: store %s: %zu media keys rewrapped under the new data keys\n",
+                c->store_name, w.n);
+    return rc;
 }
 
 /* ---- /dbs/.../docs/{doc}/attachments[/{id}] ---- */

@@ -218,6 +218,14 @@ int backups_start(struct server *srv, struct store_env *env, const struct backup
     return 0;
 }
 
+int backups_ship_drain(struct server *srv, int timeout_ms)
+{
+    struct backups *b = srv->backups;
+    if (!b || !b->ship)
+        return 0;
+    return ship_flush(b->ship, timeout_ms) == 0 ? 0 : 1;
+}
+
 void backups_stop(struct server *srv)
 {
     struct backups *b = srv->backups;

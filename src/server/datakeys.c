@@ -15,12 +15,12 @@
  * Signed like every request (resource type "atrest", link
  * "atrest/datakeys"); a read-only key may GET but not POST (auth.c).
  *
- * The same two operations answer on a Unix socket in the data folder,
- * <data>/atrestd.sock (mode 0600, in a 0700 folder: only the account's
- * owner can connect), one command line per connection — "rotate-data-keys"
- * or "status" — and one JSON line back. `atrest keys rotate-data-keys
- * --data-dir D` uses it, so an operator on the machine needs no endpoint
- * or master key.
+ * The same two operations answer on the data folder's control socket
+ * (common/ctlsock.h: an abstract Unix socket named after the folder; only
+ * the server's own user is served), one command line per connection —
+ * "rotate-data-keys" or "status" — and one JSON line back. `atrest keys
+ * rotate-data-keys --data-dir D` uses it, so an operator on the machine
+ * needs no endpoint or master key.
  *
  * Invariants:
  *   1. One thread does all of it: rotations and re-encryptions never run
@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/ctlsock.h"
 #include "server/keymon.h"
 #include "server/server.h"
 #include "server/srv.h"
@@ -64,6 +65,7 @@ struct dk_store {
 };
 
 struct datakeys {
+    struct server *srv;
     struct catalog *cat;
     struct keyring *kr;
     int rotate_days, rate_mbps;
@@ -79,7 +81,6 @@ struct datakeys {
     size_t nstores;
     /* the control socket */
     int sock;
-    char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     pthread_t ctl_thread;
     int ctl_on;
 };
@@ -216,6 +217,24 @@ static int rotate_all(struct datakeys *d, struct work *w)
     return catalog_set_dek_rotated_at(d->cat, (int64_t)time(NULL));
 }
 
+/* Before a store's older DEKs are destroyed (storage/rekey.h): the
+ * continuous log must hold every commit sealed under them (the shipper
+ * re-seals frames with the store's keys as it ships), and a container's
+ * media keys, wrapped under keys derived from its DEKs, move to the
+ * current versions. 1: not yet. */
+struct retire_ctx {
+    struct datakeys *d;
+    struct coll *c; /* NULL: the meta store */
+};
+
+static int before_retire(void *arg, const uint32_t cur[2])
+{
+    struct retire_ctx *x = arg;
+    if (backups_ship_drain(x->d->srv, 2000) != 0)
+        return 1;
+    return x->c ? attachments_rewrap_keys(x->c, cur) : 0;
+}
+
 /* Re-encrypt store i of w to the end (or until stopping / dropped). */
 static int reencrypt(struct datakeys *d, struct work *w, size_t i)
 {
@@ -225,6 +244,9 @@ static int reencrypt(struct datakeys *d, struct work *w, size_t i)
     snprintf(sname, sizeof sname, "%s", name); /* the container may go before the log line */
     struct store_rekey *rk;
     int rc = store_rekey_new(st, &rk), done = 0;
+    struct retire_ctx rx = {d, i > 0 ? w->colls[i - 1] : NULL};
+    if (!rc)
+        store_rekey_set_before_retire(rk, before_retire, &rx);
     if (!rc && d->rate_mbps == 0)
         store_rekey_set_threads(rk, 2); /* unthrottled: as fast as the machine goes */
     double t0 = now_s();
@@ -377,43 +399,36 @@ static void *ctl_main(void *p)
         int fd = accept4(d->sock, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
-        ctl_serve(d, fd);
+        /* an abstract socket has no permissions: serve our own user only */
+        struct ucred cr;
+        socklen_t cl = sizeof cr;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && cr.uid == geteuid())
+            ctl_serve(d, fd);
         close(fd);
     }
     return NULL;
 }
 
-/* Listen on <data>/atrestd.sock; without it (a path too long for a Unix
- * socket, an error) the HTTP resource still works. */
+/* Listen on the folder's control socket (common/ctlsock.h); without it
+ * (an error) the HTTP resource still works. */
 static void ctl_start(struct datakeys *d, const char *data_dir)
 {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    struct sockaddr_un a;
+    socklen_t alen;
     d->sock = -1;
-    int n = snprintf(d->sock_path, sizeof d->sock_path, "%s/atrestd.sock", data_dir);
-    if (n < 0 || (size_t)n >= sizeof d->sock_path) {
-        fprintf(stderr, "atrestd: data folder path too long for the control socket; use "
-                        "/atrest/datakeys\n");
-        d->sock_path[0] = 0;
-        return;
-    }
-    memcpy(a.sun_path, d->sock_path, (size_t)n + 1);
-    unlink(d->sock_path); /* left by a killed atrestd: the folder's lock is ours */
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    mode_t old = umask(077);
-    int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 8) == 0;
-    umask(old);
-    if (!ok) {
-        fprintf(stderr, "atrestd: control socket %s: %s\n", d->sock_path, strerror(errno));
+    int e = ctlsock_addr(data_dir, &a, &alen);
+    int fd = e ? -1 : socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, alen) != 0 || listen(fd, 8) != 0) {
+        fprintf(stderr, "atrestd: no control socket (%s); /atrest/datakeys still answers\n",
+                strerror(e ? e : errno));
         if (fd >= 0)
             close(fd);
-        d->sock_path[0] = 0;
         return;
     }
     d->sock = fd;
     d->ctl_on = pthread_create(&d->ctl_thread, NULL, ctl_main, d) == 0;
     if (!d->ctl_on) {
         close(fd);
-        unlink(d->sock_path);
         d->sock = -1;
     }
 }
@@ -423,6 +438,7 @@ int datakeys_start(struct server *srv, struct store_env *env, const struct datak
     struct datakeys *d = calloc(1, sizeof *d);
     if (!d)
         return AT_ENOMEM;
+    d->srv = srv;
     d->cat = srv->cat;
     d->kr = store_env_keyring(env);
     d->rotate_days = s->rotate_days;
@@ -459,7 +475,6 @@ void datakeys_stop(struct server *srv)
     if (d->ctl_on) {
         pthread_join(d->ctl_thread, NULL);
         close(d->sock);
-        unlink(d->sock_path);
     }
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv);

@@ -183,6 +183,7 @@ struct coll {
     struct ixpol *wpol; /* the writer's policy: writer thread only */
     struct ixpol *pol;  /* the planner's policy: under pool_mu */
     atomic_int ix_progress, ix_stop;
+    atomic_int uploads; /* media uploads holding a key made at their start (attachments.c) */
     pthread_t ix_thread;
     int ix_thread_on;
     atomic_int media_trash; /* a write retired media blobs (attachments.c) */
@@ -404,6 +405,9 @@ int catalog_set_dek_rotated_at(struct catalog *cat, int64_t t) AT_WUR;
 /* /atrest/datakeys: POST rotates every store's DEKs now and starts the
  * re-encryption (202); GET reports its state. */
 void datakeys_handle(struct req *r);
+/* Continuous mode: 0 once every commit made before the call is shipped
+ * (or no shipper runs), 1 when it is not yet after timeout_ms. */
+int backups_ship_drain(struct server *srv, int timeout_ms);
 
 /* ---- attachments and media (attachments.c; docs/attachments.md) ---- */
 
@@ -430,6 +434,11 @@ void att_stream_free(struct att_stream *ms);
 int attachments_doc_deleted(struct coll *c, sqlite3 *db, uint64_t seq) AT_WUR;
 /* After a write: delete the blobs it retired, if any. */
 void attachments_after_write(struct coll *c);
+/* Data-key rotation (datakeys.c): rewrap every media key of c under
+ * container DEK versions below cur under the current ones (the media and
+ * their DEKs stay). 0 done; 1 an upload that began earlier is still under
+ * way (ask again); or an error. */
+int attachments_rewrap_keys(struct coll *c, const uint32_t cur[2]);
 /* Delete c's retired blobs now. */
 void attachments_gc(struct coll *c);
 /* Delete every media blob of a dropped container. */

@@ -17,7 +17,9 @@ import hmac
 import http.client
 import io
 import os
+import re
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -490,6 +492,60 @@ class Restart(ServerCase):
                                         self.streamer.connection_policy)
         raw = st.ReadMedia(a["media"])
         self.assertEqual(raw.read(), data)
+
+
+def cli_binary():
+    return os.environ.get("ATREST_CLI") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "build", "atrest")
+
+
+class DataKeyRotation(ServerCase):
+    """A data-key rotation (docs/kms.md) re-encrypts the container's pages and
+    destroys its old DEKs; the media keys, wrapped under keys derived from
+    those DEKs, are rewrapped first, so every media stays readable: through
+    the running server (its control socket) and offline (the CLI alone)."""
+
+    extra_args = ("--readonly-key", READONLY_KEY, "--reencrypt-mbps", "0")
+
+    def versions(self):
+        out = subprocess.run([cli_binary(), "keys", "status", "--data-dir", self.server.data_dir,
+                              "--key-dir", self.server.key_dir], capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        return {m.group(1): (int(m.group(2)), int(m.group(3)))
+                for m in re.finditer(r"^\s+(\S+)\s+DEK versions outer (\d+)\.\.(\d+);",
+                                     out.stdout, re.M)}
+
+    def rotate(self, *extra):
+        out = subprocess.run([cli_binary(), "keys", "rotate-data-keys", "--data-dir",
+                              self.server.data_dir, *extra], capture_output=True, text=True,
+                             timeout=300)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("old ones are destroyed", out.stderr)
+
+    def test_media_readable_after_old_deks_are_destroyed(self):
+        doc = self.new_doc()
+        data = os.urandom(700000)
+        a = self.upload(doc, data, slug="rot")
+        self.rotate("--wait")
+        v = self.versions()
+        self.assertTrue(v and all(x == (2, 2) for x in v.values()), v)
+        self.assertEqual(self.read_streamed(a["media"]),
+                         (len(data), hashlib.sha256(data).hexdigest()))
+        b = self.upload(doc, data[:1000], slug="after")
+        # offline: no server on the folder, the CLI rotates it alone
+        problems = self.server.stop_and_check()
+        self.assertFalse(problems, problems)
+        self.rotate("--key-dir", self.server.key_dir)
+        self.server._launch()
+        v = self.versions()
+        self.assertTrue(v and all(x == (3, 3) for x in v.values()), v)
+        st = cosmos_client.CosmosClient(self.server.endpoint,
+                                        {"masterKey": self.server.master_key},
+                                        self.streamer.connection_policy)
+        self.assertEqual(st.ReadMedia(a["media"]).read(), data)
+        self.assertEqual(st.ReadMedia(b["media"]).read(), data[:1000])
+        type(self).client = cosmos_client.CosmosClient(self.server.endpoint,
+                                                       {"masterKey": self.server.master_key})
 
 
 class NoPlaintext(ServerCase):
