@@ -175,6 +175,37 @@ static int show_layer(const struct keys_opts *o, const struct keyring_info *info
     return bad;
 }
 
+/* The folder and key flags status and rotate-data-keys share: 1 when c
+ * was one of them (stored in o). */
+static int key_opt(int c, struct keys_opts *o)
+{
+    switch (c) {
+    case 'd':
+        o->data = optarg;
+        return 1;
+    case 'k':
+        o->keys = optarg;
+        return 1;
+    case 't':
+        o->kms_token = optarg;
+        return 1;
+    case 'c':
+        o->kms_ca = optarg;
+        return 1;
+    case 'T':
+        o->cmk_token = optarg;
+        return 1;
+    case 'C':
+        o->cmk_ca = optarg;
+        return 1;
+    case 'i':
+        o->insecure = 1;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* Per store: DEK versions in the keyring, versions of the pages on disk. */
 static void show_stores(const char *data_dir, int layers)
 {
@@ -477,29 +508,9 @@ static int cmd_rotate(int argc, char **argv)
         case 'w':
             wait = 1;
             break;
-        case 'd':
-            o.data = optarg;
-            break;
-        case 'k':
-            o.keys = optarg;
-            break;
-        case 't':
-            o.kms_token = optarg;
-            break;
-        case 'c':
-            o.kms_ca = optarg;
-            break;
-        case 'T':
-            o.cmk_token = optarg;
-            break;
-        case 'C':
-            o.cmk_ca = optarg;
-            break;
-        case 'i':
-            o.insecure = 1;
-            break;
         default:
-            return rotate_usage();
+            if (!key_opt(ch, &o))
+                return rotate_usage();
         }
     }
     if (optind + 1 != argc || (!a.endpoint && !o.data))
@@ -548,33 +559,9 @@ int cmd_keys(int argc, char **argv)
     }
     int c;
     optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            o.data = optarg;
-            break;
-        case 'k':
-            o.keys = optarg;
-            break;
-        case 't':
-            o.kms_token = optarg;
-            break;
-        case 'c':
-            o.kms_ca = optarg;
-            break;
-        case 'T':
-            o.cmk_token = optarg;
-            break;
-        case 'C':
-            o.cmk_ca = optarg;
-            break;
-        case 'i':
-            o.insecure = 1;
-            break;
-        default:
+    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1)
+        if (!key_opt(c, &o))
             return 2;
-        }
-    }
     if (!o.data) {
         fprintf(stderr, "atrest keys status: --data-dir is required\n");
         return 2;

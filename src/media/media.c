@@ -131,30 +131,43 @@ int media_dek_new(const struct media_keys *keys, const char *name, struct media_
     return rc;
 }
 
+/* The layers of a wrapped record, or an error (AT_EFORMAT) when its size
+ * or layer count does not fit the keyring. */
+static int record_layers(const struct media_keys *keys, const char *name, const uint8_t *wrapped,
+                         size_t wlen, int *layers)
+{
+    *layers = keyring_layers(keys->kr);
+    if (wlen != 1 + (size_t)*layers * MEDIA_WRAPPED_REC || wrapped[0] != *layers)
+        return at_error_set(AT_EFORMAT, "media %s: its key record is damaged", name);
+    return 0;
+}
+
+/* Unwrap layer l's share of record rec into w->shares. */
+static int share_unwrap(const struct media_keys *keys, const char *name, int l,
+                        const uint8_t *rec, struct dek_work *w)
+{
+    uint32_t version = get32(rec);
+    size_t n = 0;
+    int rc = share_key(keys, name, l, 0, &version, w);
+    if (!rc && keywrap_unwrap(w->kek, sizeof w->kek, rec + 4, MEDIA_WRAPPED_REC - 4,
+                              w->shares + l * MEDIA_SHARE_LEN, &n) != 0)
+        rc = at_error_set(AT_EINTEGRITY, "media %s: its key does not unwrap (layer %d)", name, l);
+    secmem_wipe(w->kek, sizeof w->kek);
+    if (!rc && n != MEDIA_SHARE_LEN)
+        rc = at_error_set(AT_EINTEGRITY, "media %s: its key has the wrong size", name);
+    return rc;
+}
+
 int media_dek_open(const struct media_keys *keys, const char *name, const uint8_t *wrapped,
                    size_t wlen, struct media_dek **dek)
 {
     *dek = NULL;
-    int layers = keyring_layers(keys->kr);
-    if (wlen != 1 + (size_t)layers * MEDIA_WRAPPED_REC || wrapped[0] != layers)
-        return at_error_set(AT_EFORMAT, "media %s: its key record is damaged", name);
-    struct dek_work *w = secmem_alloc(sizeof *w);
-    if (!w)
-        return AT_ENOMEM;
-    int rc = 0;
-    for (int l = 0; l < layers && !rc; l++) {
-        const uint8_t *rec = wrapped + 1 + l * MEDIA_WRAPPED_REC;
-        uint32_t version = get32(rec);
-        size_t n = 0;
-        rc = share_key(keys, name, l, 0, &version, w);
-        if (!rc && keywrap_unwrap(w->kek, sizeof w->kek, rec + 4, MEDIA_WRAPPED_REC - 4,
-                                  w->shares + l * MEDIA_SHARE_LEN, &n) != 0)
-            rc = at_error_set(AT_EINTEGRITY, "media %s: its key does not unwrap (layer %d)", name,
-                              l);
-        secmem_wipe(w->kek, sizeof w->kek);
-        if (!rc && n != MEDIA_SHARE_LEN)
-            rc = at_error_set(AT_EINTEGRITY, "media %s: its key has the wrong size", name);
-    }
+    int layers, rc = record_layers(keys, name, wrapped, wlen, &layers);
+    struct dek_work *w = rc ? NULL : secmem_alloc(sizeof *w);
+    if (rc || !w)
+        return rc ? rc : AT_ENOMEM;
+    for (int l = 0; l < layers && !rc; l++)
+        rc = share_unwrap(keys, name, l, wrapped + 1 + l * MEDIA_WRAPPED_REC, w);
     return dek_finish(rc, w, layers, name, dek);
 }
 
@@ -162,27 +175,18 @@ int media_dek_rewrap(const struct media_keys *keys, const char *name, uint8_t *w
                      size_t wlen, const uint32_t below[2], int *changed)
 {
     *changed = 0;
-    int layers = keyring_layers(keys->kr);
-    if (wlen != 1 + (size_t)layers * MEDIA_WRAPPED_REC || wrapped[0] != layers)
-        return at_error_set(AT_EFORMAT, "media %s: its key record is damaged", name);
-    struct dek_work *w = secmem_alloc(sizeof *w);
-    if (!w)
-        return AT_ENOMEM;
-    int rc = 0;
+    int layers, rc = record_layers(keys, name, wrapped, wlen, &layers);
+    struct dek_work *w = rc ? NULL : secmem_alloc(sizeof *w);
+    if (rc || !w)
+        return rc ? rc : AT_ENOMEM;
     uint8_t out[MEDIA_WRAPPED_REC];
     for (int l = 0; l < layers && !rc; l++) {
         uint8_t *rec = wrapped + 1 + l * MEDIA_WRAPPED_REC, *share = w->shares + l * MEDIA_SHARE_LEN;
-        uint32_t version = get32(rec), now = 0;
+        uint32_t now = 0;
         size_t n = 0;
-        if (version >= below[l])
+        if (get32(rec) >= below[l])
             continue;
-        rc = share_key(keys, name, l, 0, &version, w);
-        if (!rc && (keywrap_unwrap(w->kek, sizeof w->kek, rec + 4, MEDIA_WRAPPED_REC - 4, share,
-                                   &n) != 0 ||
-                    n != MEDIA_SHARE_LEN))
-            rc = at_error_set(AT_EINTEGRITY, "media %s: its key does not unwrap (layer %d)", name,
-                              l);
-        secmem_wipe(w->kek, sizeof w->kek);
+        rc = share_unwrap(keys, name, l, rec, w);
         if (!rc)
             rc = share_key(keys, name, l, 1, &now, w);
         if (!rc)

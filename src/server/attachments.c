@@ -897,12 +897,9 @@ int attachments_upload_begin(struct req *r)
 {
     if (auth_check(r) != 0)
         return -1;
-    if (r->srv->keymon) {
-        char msg[512];
-        int sub = 0, status = keymon_refuse(r->srv->keymon, &sub, msg, sizeof msg);
-        if (status)
-            return srv_error(r, status, sub, "%s", msg);
-    }
+    int refused = srv_refuse_if_keys_unusable(r);
+    if (refused)
+        return refused;
     struct coll *c = NULL;
     if (r->nseg == 2) {
         if (!(c = media_coll(r, r->segs[1])))

@@ -522,14 +522,8 @@ void datakeys_handle(struct req *r)
     }
     if (r->verb == SRV_POST) {
         /* Refused while the customer-managed key is unusable, like data. */
-        if (r->srv->keymon) {
-            char msg[512];
-            int sub = 0, status = keymon_refuse(r->srv->keymon, &sub, msg, sizeof msg);
-            if (status) {
-                srv_error(r, status, sub, "%s", msg);
-                return;
-            }
-        }
+        if (srv_refuse_if_keys_unusable(r))
+            return;
         request_rotation(d);
         json_t *o = status_json(d);
         resp_json(r, 202, o);

@@ -77,6 +77,15 @@ int srv_error(struct req *r, int status, int substatus, const char *fmt, ...)
     return status;
 }
 
+int srv_refuse_if_keys_unusable(struct req *r)
+{
+    if (!r->srv->keymon)
+        return 0;
+    char msg[512];
+    int sub = 0, status = keymon_refuse(r->srv->keymon, &sub, msg, sizeof msg);
+    return status ? srv_error(r, status, sub, "%s", msg) : 0;
+}
+
 static uint64_t rnd64(void)
 {
     static _Thread_local uint64_t s;

@@ -55,14 +55,8 @@ void router_dispatch(struct req *r)
     if (strcmp(r->segs[0], "dbs") != 0 && strcmp(r->segs[0], "media") != 0)
         goto notfound;
     /* Every data request needs the account's keys (keymon.h). */
-    if (r->srv->keymon) {
-        char msg[512];
-        int sub = 0, status = keymon_refuse(r->srv->keymon, &sub, msg, sizeof msg);
-        if (status) {
-            srv_error(r, status, sub, "%s", msg);
-            return;
-        }
-    }
+    if (srv_refuse_if_keys_unusable(r))
+        return;
     if (strcmp(r->segs[0], "media") == 0) {
         attachments_media_handle(r);
         return;

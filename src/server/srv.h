@@ -115,6 +115,9 @@ void resp_json(struct req *r, int status, const json_t *v);
 /* errors.c: a Cosmos error body; returns status for chaining. */
 int srv_error(struct req *r, int status, int substatus, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* While a key layer is unusable (keymon.h), answer r with the refusal
+ * (403/503 with the key's substatus) and return its status; else 0. */
+int srv_refuse_if_keys_unusable(struct req *r);
 const char *srv_status_code(int status); /* "NotFound", ... */
 /* Standard response headers (charge, activity id, session token). */
 void srv_std_headers(struct req *r);
