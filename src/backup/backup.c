@@ -668,6 +668,23 @@ int backup_list(struct blob_store *bs, const struct backup_keys *keys, struct ba
     return 0;
 }
 
+int backup_key_ids(struct blob_store *bs, const char *id, char ids[2][KP_KEY_ID_MAX],
+                   int *layers)
+{
+    char latest[BACKUP_ID_LEN];
+    int rc = id ? 0 : backup_latest(bs, latest);
+    struct bk_manifest m;
+    if (!rc)
+        rc = load_manifest(bs, NULL, id ? id : latest, &m, NULL);
+    if (rc)
+        return rc;
+    *layers = (int)m.layers;
+    for (uint32_t l = 0; l < m.layers && l < 2; l++)
+        snprintf(ids[l], KP_KEY_ID_MAX, "%s", m.share[l].key_id);
+    bk_manifest_free(&m);
+    return 0;
+}
+
 int backup_latest(struct blob_store *bs, char id[BACKUP_ID_LEN])
 {
     struct idlist l = {0};

@@ -118,6 +118,13 @@ int backup_list(struct blob_store *bs, const struct backup_keys *keys, struct ba
                 size_t *n) AT_WUR;
 
 /* The newest backup's id, or AT_ENOTFOUND. */
+/* The key ids (kp_key_id) a backup's DEK is wrapped under, per layer, read
+ * from its manifest without keys (not authenticated: for choosing the
+ * providers to open; restore and verify check them). id NULL: the newest
+ * backup. AT_ENOTFOUND without backups. */
+int backup_key_ids(struct blob_store *bs, const char *id, char ids[2][KP_KEY_ID_MAX],
+                   int *layers) AT_WUR;
+
 int backup_latest(struct blob_store *bs, char id[BACKUP_ID_LEN]) AT_WUR;
 
 /* Authenticate the manifest and every chunk of every store of backup id

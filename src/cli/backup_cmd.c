@@ -31,6 +31,7 @@
 #include "common/error.h"
 #include "crypto/secmem.h"
 #include "keys/embedded.h"
+#include "keys/kmsprov.h"
 
 int cmd_backup(int argc, char **argv);
 
@@ -45,6 +46,9 @@ static void usage(FILE *to)
           "  atrest backup restore --target T [--backup-account-key-file F] --key-dir K "
           "[--backup ID | --at TIME]\n"
           "                        --to NEWDATA --to-key-dir NEWKEYS\n"
+          "With an account whose keys are in a key service, instead of --key-dir:\n"
+          "  [--kms https://HOST:PORT] --kms-token-file F [--kms-ca F] [--kms-insecure]\n"
+          "  [--cmk-token-file F] [--cmk-ca F]   (the keys are the ones the backup names)\n"
           "T is file:DIR or azblob:URL; K is the key folder of the account that was backed\n"
           "up (without it its backups cannot be read). --backup defaults to the newest.\n"
           "--at restores the moment TIME (RFC 3339, e.g. 2026-11-28T09:30:00.250Z or\n"
@@ -57,6 +61,9 @@ struct opts {
     const char *target, *key_file, *key_dir, *id, *to, *to_keys, *at;
     const char *endpoint, *master_key, *cacert;
     int insecure;
+    /* an account whose keys are in a key service (docs/kms.md) */
+    const char *kms, *kms_token, *kms_ca, *cmk_token, *cmk_ca;
+    int kms_insecure;
 };
 
 static double now_s(void)
@@ -182,6 +189,104 @@ static int open_keys(const char *key_dir, const char *data_for_check, struct key
     return rc;
 }
 
+static char *read_secret_file(const char *path, size_t *alloc)
+{
+    FILE *f = fopen(path, "r");
+    char *t = f ? secmem_alloc(4096) : NULL;
+    size_t n = t ? fread(t, 1, 4095, f) : 0;
+    if (f)
+        fclose(f);
+    if (!t)
+        return NULL;
+    while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' '))
+        n--;
+    t[n] = '\0';
+    *alloc = 4096;
+    return t;
+}
+
+/* The provider of a layer whose key id is a key service's key URL. */
+static int open_kms_layer(const struct opts *o, const char *key_id, int layer,
+                          struct key_provider **kp)
+{
+    const char *tf = layer && o->cmk_token ? o->cmk_token : o->kms_token;
+    char base[300], name[128];
+    size_t alloc = 0;
+    if (!tf) {
+        fprintf(stderr, "atrest backup: the backup's %s key %s is in a key service: give "
+                        "--kms-token-file%s\n",
+                layer ? "customer-managed" : "service", key_id, layer ? " or --cmk-token-file" : "");
+        return AT_EINVAL;
+    }
+    if (kp_kms_parse_key_url(key_id, base, sizeof base, name, sizeof name) != 0) {
+        fprintf(stderr, "atrest backup: %s\n", at_error_detail());
+        return AT_EINVAL;
+    }
+    if (!layer && o->kms && strncmp(o->kms, base, strlen(base)) != 0) {
+        fprintf(stderr, "atrest backup: the backup's service key is %s, not in %s\n", key_id,
+                o->kms);
+        return AT_EINVAL;
+    }
+    char *token = read_secret_file(tf, &alloc);
+    if (!token) {
+        fprintf(stderr, "atrest backup: cannot read the token file %s\n", tf);
+        return AT_EINVAL;
+    }
+    struct kp_kms_options ko = {.url = base,
+                                .key_name = name,
+                                .token = token,
+                                .ca_file = layer && o->cmk_ca ? o->cmk_ca : o->kms_ca,
+                                .insecure = o->kms_insecure};
+    int rc = kp_kms_open(&ko, kp);
+    secmem_free(token, alloc);
+    if (rc)
+        fprintf(stderr, "atrest backup: key %s: %s\n", key_id, at_error_detail());
+    return rc;
+}
+
+/* The account's key providers for backup id (NULL: the newest), from what
+ * its manifest names: a key service's key (the --kms-* and --cmk-* flags)
+ * or the embedded provider of --key-dir, per layer. 0, or an error
+ * (printed). Free with keys_close. */
+static int open_backup_keys(const struct opts *o, struct blob_store *bs, const char *id,
+                            const char *data_for_check, struct backup_keys *k)
+{
+    char ids[2][KP_KEY_ID_MAX];
+    int layers = 0;
+    memset(k, 0, sizeof *k);
+    int rc = backup_key_ids(bs, id, ids, &layers);
+    if (rc == AT_ENOTFOUND && !id && o->key_dir) /* no backup yet: the key folder alone */
+        return open_keys(o->key_dir, data_for_check, &k->outer);
+    if (rc) {
+        fprintf(stderr, "atrest backup: %s\n", at_error_detail());
+        return rc;
+    }
+    for (int l = 0; l < layers && !rc; l++) {
+        struct key_provider **kp = l ? &k->inner : &k->outer;
+        if (strncmp(ids[l], "https://", 8) == 0) {
+            rc = open_kms_layer(o, ids[l], l, kp);
+        } else if (!o->key_dir) {
+            fprintf(stderr, "atrest backup: the backup's keys are in a key folder: give "
+                            "--key-dir\n");
+            rc = AT_EINVAL;
+        } else {
+            rc = open_keys(o->key_dir, data_for_check, kp);
+        }
+    }
+    if (rc) {
+        kp_destroy(k->outer);
+        kp_destroy(k->inner);
+        memset(k, 0, sizeof *k);
+    }
+    return rc;
+}
+
+static void keys_close(struct backup_keys *k)
+{
+    kp_destroy(k->outer);
+    kp_destroy(k->inner);
+}
+
 static int open_target(const struct opts *o, struct blob_store **bs)
 {
     struct blob_options bo = {.target = o->target, .account_key_file = o->key_file};
@@ -209,18 +314,18 @@ static void no_data(const char *key_dir, char *out, size_t n)
 static int cmd_list(const struct opts *o)
 {
     struct blob_store *bs = NULL;
-    struct key_provider *kp = NULL;
+    struct backup_keys keys = {0};
     char nd[4096];
-    if (o->key_dir) {
-        no_data(o->key_dir, nd, sizeof nd);
-        if (open_keys(o->key_dir, nd, &kp) != 0)
-            return 2;
-    }
-    if (open_target(o, &bs) != 0) {
-        kp_destroy(kp);
+    if (open_target(o, &bs) != 0)
         return 2;
+    if (o->key_dir || o->kms_token) {
+        no_data(o->key_dir ? o->key_dir : "/", nd, sizeof nd);
+        if (open_backup_keys(o, bs, NULL, nd, &keys) != 0) {
+            blob_close(bs);
+            return 2;
+        }
     }
-    struct backup_keys keys = {.outer = kp};
+    struct key_provider *kp = keys.outer;
     struct backup_info *v = NULL;
     size_t n = 0;
     struct backup_log_info *lv = NULL;
@@ -229,7 +334,7 @@ static int cmd_list(const struct opts *o)
     if (!rc)
         rc = backup_log_list(bs, kp ? &keys : NULL, &lv, &ln);
     blob_close(bs);
-    kp_destroy(kp);
+    keys_close(&keys);
     if (rc) {
         free(v);
         return failed("list", rc);
@@ -286,27 +391,25 @@ static int pick_id(struct blob_store *bs, const struct opts *o, char id[BACKUP_I
 
 static int cmd_verify(const struct opts *o)
 {
-    if (!o->target || !o->key_dir) {
-        fprintf(stderr, "atrest backup verify: --target and --key-dir are required\n");
+    if (!o->target || (!o->key_dir && !o->kms_token)) {
+        fprintf(stderr, "atrest backup verify: --target and --key-dir (or the key service's "
+                        "--kms-token-file) are required\n");
         return 2;
     }
     struct blob_store *bs = NULL;
-    struct key_provider *kp = NULL;
+    struct backup_keys keys = {0};
     char nd[4096], id[BACKUP_ID_LEN];
-    no_data(o->key_dir, nd, sizeof nd);
-    if (open_keys(o->key_dir, nd, &kp) != 0)
-        return 2;
-    if (open_target(o, &bs) != 0 || (!o->at && pick_id(bs, o, id) != 0)) {
+    no_data(o->key_dir ? o->key_dir : "/", nd, sizeof nd);
+    if (open_target(o, &bs) != 0 || (!o->at && pick_id(bs, o, id) != 0) ||
+        open_backup_keys(o, bs, o->at ? NULL : id, nd, &keys) != 0) {
         blob_close(bs);
-        kp_destroy(kp);
         return 2;
     }
-    struct backup_keys keys = {.outer = kp};
     struct progress p = {.t0 = now_s(), .tty = isatty(2)};
     struct backup_info info;
     int rc = backup_verify(bs, &keys, id, on_progress, &p, &info);
     blob_close(bs);
-    kp_destroy(kp);
+    keys_close(&keys);
     if (p.tty && p.shown && rc)
         fputc('\n', stderr);
     if (rc)
@@ -385,15 +488,15 @@ static int64_t parse_time(const char *s)
     return ((int64_t)timegm(&tm) - off) * 1000000 + us;
 }
 
-static int cmd_restore_at(const struct opts *o, struct blob_store *bs, struct key_provider *kp,
-                          struct store_env *env, struct progress *p)
+static int cmd_restore_at(const struct opts *o, struct blob_store *bs,
+                          const struct backup_keys *keys, struct store_env *env,
+                          struct progress *p)
 {
     int64_t at = parse_time(o->at);
     if (at < 0)
         return at_error_set(AT_EINVAL, "--at '%s' is not an RFC 3339 time", o->at);
-    struct backup_keys keys = {.outer = kp};
     char id[BACKUP_ID_LEN];
-    int rc = backup_restore_at(bs, &keys, at, env, on_progress, p, id);
+    int rc = backup_restore_at(bs, keys, at, env, on_progress, p, id);
     if (!rc)
         printf("restored %s as of %s (base backup %s and its log)\n"
                "  data folder: %s\n  key folder:  %s\n"
@@ -408,9 +511,9 @@ static int cmd_restore(const struct opts *o)
         fprintf(stderr, "atrest backup restore: --backup and --at exclude each other\n");
         return 2;
     }
-    if (!o->target || !o->key_dir || !o->to || !o->to_keys) {
-        fprintf(stderr, "atrest backup restore: --target, --key-dir, --to and --to-key-dir are "
-                        "required\n");
+    if (!o->target || (!o->key_dir && !o->kms_token) || !o->to || !o->to_keys) {
+        fprintf(stderr, "atrest backup restore: --target, --key-dir (or the key service's "
+                        "--kms-token-file), --to and --to-key-dir are required\n");
         return 2;
     }
     if (fresh(o->to) != 0 || fresh(o->to_keys) != 0) {
@@ -419,20 +522,23 @@ static int cmd_restore(const struct opts *o)
         return 2;
     }
     struct blob_store *bs = NULL;
-    struct key_provider *kp = NULL, *nkp = NULL;
+    struct key_provider *nkp = NULL;
+    struct backup_keys keys = {0};
     struct store_env *env = NULL;
     char id[BACKUP_ID_LEN];
-    if (open_keys(o->key_dir, o->to, &kp) != 0)
-        return 2;
-    if (open_target(o, &bs) != 0 || (!o->at && pick_id(bs, o, id) != 0)) {
+    if (open_target(o, &bs) != 0 || (!o->at && pick_id(bs, o, id) != 0) ||
+        open_backup_keys(o, bs, o->at ? NULL : id, o->to, &keys) != 0) {
         blob_close(bs);
-        kp_destroy(kp);
         return 2;
     }
     at_error_clear();
     int rc = embedded_provider_open(o->to_keys, o->to, 1, &nkp);
     if (!rc) {
-        struct store_env_options eo = {.data_dir = o->to, .outer = nkp, .create = 1};
+        /* A two-layer account restores into a two-layer one: new DEKs,
+         * a new service key (the embedded provider of --to-key-dir), and
+         * the same customer-managed key (its owner keeps control). */
+        struct store_env_options eo = {
+            .data_dir = o->to, .outer = nkp, .inner = keys.inner, .create = 1};
         rc = store_env_open(&eo, &env);
     }
     if (rc) {
@@ -440,22 +546,21 @@ static int cmd_restore(const struct opts *o)
                 at_error_detail());
         kp_destroy(nkp);
         blob_close(bs);
-        kp_destroy(kp);
+        keys_close(&keys);
         rm_rf(o->to);
         rm_rf(o->to_keys);
         return 2;
     }
-    struct backup_keys keys = {.outer = kp};
     struct progress p = {.t0 = now_s(), .tty = isatty(2)};
     struct backup_info info;
     if (o->at)
-        rc = cmd_restore_at(o, bs, kp, env, &p);
+        rc = cmd_restore_at(o, bs, &keys, env, &p);
     else
         rc = backup_restore(bs, &keys, id, env, on_progress, &p, &info);
     store_env_close(env);
     kp_destroy(nkp);
     blob_close(bs);
-    kp_destroy(kp);
+    keys_close(&keys);
     if (p.tty && p.shown && rc)
         fputc('\n', stderr);
     if (rc) {
@@ -493,6 +598,12 @@ int cmd_backup(int argc, char **argv)
         {"master-key", required_argument, NULL, 'm'},
         {"insecure", no_argument, NULL, 'i'},
         {"cacert", required_argument, NULL, 'c'},
+        {"kms", required_argument, NULL, 1001},
+        {"kms-token-file", required_argument, NULL, 1002},
+        {"kms-ca", required_argument, NULL, 1003},
+        {"kms-insecure", no_argument, NULL, 1004},
+        {"cmk-token-file", required_argument, NULL, 1005},
+        {"cmk-ca", required_argument, NULL, 1006},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -541,6 +652,24 @@ int cmd_backup(int argc, char **argv)
             break;
         case 'c':
             o.cacert = optarg;
+            break;
+        case 1001:
+            o.kms = optarg;
+            break;
+        case 1002:
+            o.kms_token = optarg;
+            break;
+        case 1003:
+            o.kms_ca = optarg;
+            break;
+        case 1004:
+            o.kms_insecure = 1;
+            break;
+        case 1005:
+            o.cmk_token = optarg;
+            break;
+        case 1006:
+            o.cmk_ca = optarg;
             break;
         case 'h':
             usage(stdout);

@@ -547,6 +547,47 @@ class T(unittest.TestCase):
         self.assertNotEqual(code, 0)
         self.assertIn("only when the data folder is empty", out)
 
+    def test_11_data_keys_backup_and_restore_with_key_services(self):
+        """A data-key rotation on a two-layer account (both keys in key
+        services) keeps everything readable; a backup taken before it
+        verifies and restores with the key services' flags instead of a key
+        folder, into a new account that serves the same documents."""
+        bk = os.path.join(TMP, "bk")
+        ATRESTD.stop()
+        ATRESTD.start(ATRESTD.args + ["--backup-target", "file:" + bk, "--reencrypt-mbps", "0"])
+        p = subprocess.run([CLI_BIN, "backup", "now", "--endpoint", ATRESTD.endpoint,
+                            "--master-key", harness.EMULATOR_KEY, "--insecure"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = subprocess.run([CLI_BIN, "keys", "rotate-data-keys", "--data-dir", ATRESTD.data_dir,
+                            "--wait"], capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        code, out = keys_status()
+        self.assertEqual(code, 0, out)
+        versions = re.findall(r"DEK versions outer (\d+)\.\.(\d+) inner (\d+)\.\.(\d+)", out)
+        self.assertTrue(versions, out)
+        self.assertTrue(all(v == ("2", "2", "2", "2") for v in versions), out)
+        self.assertEqual(read_all(self.client()), DOCS)
+        self.assertEqual(self.client().ReadMedia(MEDIA["link"]), MEDIA["text"])
+        svc = ["--kms-token-file", KMS_S.app_file, "--kms-ca", KMS_S.cert,
+               "--cmk-token-file", KMS_C.app_file, "--cmk-ca", KMS_C.cert]
+        p = subprocess.run([CLI_BIN, "backup", "verify", "--target", "file:" + bk, *svc],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        to, to_keys = os.path.join(TMP, "r-data"), os.path.join(TMP, "r-keys")
+        p = subprocess.run([CLI_BIN, "backup", "restore", "--target", "file:" + bk, *svc,
+                            "--to", to, "--to-key-dir", to_keys],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        # the new account has its own service key (a key folder) and keeps
+        # the customer's key
+        r = Atrestd(to, to_keys, ["--cmk-token-file", KMS_C.app_file,
+                                  "--cmk-ca", KMS_C.cert]).start()
+        try:
+            self.assertEqual(set(read_all(r.client())), set(DOCS))
+        finally:
+            r.stop()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
