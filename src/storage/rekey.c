@@ -55,6 +55,7 @@
 #include <limits.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,13 +70,19 @@
  * truncated, so its syncs need no metadata commit; removed at the end:
  *
  *   offset        size          field
- *   0             8             magic "ATRRKJ02" (zeros: cleared)
+ *   0             8             magic "ATRRKJ03" (zeros: cleared)
  *   8             4             first page number of the run
  *   12            4             n, pages in the run
  *   16            n * 4096      the run's sealed pages, in order
- *   16 + n*4096   32            SHA-256 of bytes 0 .. 16 + n*4096 - 1
- *   ...                         left over from a longer batch: ignored */
-#define RJ_MAGIC  "ATRRKJ02"
+ *   16 + n*4096   32            SHA-256 of bytes 0..15 and of the SHA-256 of
+ *                               each chunk of RJ_CHUNK pages, in order (the
+ *                               chunks are hashed by the threads that seal them)
+ *   ...                         left over from a longer batch: ignored
+ *
+ * The header and the sum are written last, after the pages, and all of it
+ * is fsynced before a page is written in place. */
+#define RJ_MAGIC  "ATRRKJ03"
+#define RJ_CHUNK  1024u /* pages per hashed chunk (4 MiB) */
 #define RJ_HDR    16
 #define RJ_REC    PAGE_SIZE
 #define RJ_SUM    32
@@ -252,19 +259,39 @@ static int journal_open(struct store_rekey *rk)
     return rc;
 }
 
-/* Write the run of n pages from first (in rk->journal after the header)
- * durably. */
-static int journal_write(struct store_rekey *rk, uint32_t first, uint32_t n)
+/* The journal's sum over its header and the chunk digests (layout above). */
+static int journal_sum(const uint8_t hdr[RJ_HDR], const uint8_t (*digest)[RJ_SUM], uint32_t n,
+                       uint8_t out[RJ_SUM])
+{
+    uint32_t chunks = (n + RJ_CHUNK - 1) / RJ_CHUNK;
+    uint8_t buf[RJ_HDR + (MAX_BATCH / RJ_CHUNK) * RJ_SUM];
+    memcpy(buf, hdr, RJ_HDR);
+    memcpy(buf + RJ_HDR, digest, (size_t)chunks * RJ_SUM);
+    return sha256(buf, RJ_HDR + (size_t)chunks * RJ_SUM, out);
+}
+
+/* Complete the journal of the n pages from first (in rk->journal after the
+ * header; chunks marked in written[] are in the file already) and make it
+ * durable. */
+static int journal_write(struct store_rekey *rk, uint32_t first, uint32_t n,
+                         const uint8_t (*digest)[RJ_SUM], const int *written)
 {
     uint8_t *j = rk->journal;
     memcpy(j, RJ_MAGIC, 8);
     page_put32(j + 8, first);
     page_put32(j + 12, n);
     size_t len = RJ_HDR + (size_t)n * RJ_REC;
-    int rc = sha256(j, len, j + len);
+    int rc = journal_sum(j, digest, n, j + len);
     if (rc)
         return at_error_set(rc, "cannot checksum the re-encryption journal");
-    if (pwrite_full(rk->jfd, j, len + RJ_SUM, 0) != 0 || fdatasync(rk->jfd) != 0)
+    for (uint32_t c = 0; c * RJ_CHUNK < n; c++) {
+        size_t off = RJ_HDR + (size_t)c * RJ_CHUNK * RJ_REC;
+        size_t clen = (size_t)(n - c * RJ_CHUNK < RJ_CHUNK ? n - c * RJ_CHUNK : RJ_CHUNK) * RJ_REC;
+        if (!written[c] && pwrite_full(rk->jfd, j + off, clen, (off_t)off) != 0)
+            return sys_error("cannot write", rk->jpath);
+    }
+    if (pwrite_full(rk->jfd, j + len, RJ_SUM, (off_t)len) != 0 ||
+        pwrite_full(rk->jfd, j, RJ_HDR, 0) != 0 || fdatasync(rk->jfd) != 0)
         return sys_error("cannot write", rk->jpath);
     return 0;
 }
@@ -308,12 +335,19 @@ int rekey_recover(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int
     }
     /* Bytes past the records and their sum are left over from a larger
      * batch; a cleared journal has a zero header. */
-    uint8_t sum[RJ_SUM];
+    uint8_t sum[RJ_SUM], digest[MAX_BATCH / RJ_CHUNK][RJ_SUM];
     uint32_t first = page_get32(buf + 8), n = page_get32(buf + 12);
     size_t end = RJ_HDR + (size_t)n * RJ_REC;
-    if (memcmp(buf, RJ_MAGIC, 8) != 0 || n > MAX_BATCH || first == 0 || end + RJ_SUM > len ||
-        sha256(buf, end, sum) != 0 || memcmp(sum, buf + end, RJ_SUM) != 0)
+    if (memcmp(buf, RJ_MAGIC, 8) != 0 || n > MAX_BATCH || first == 0 || end + RJ_SUM > len)
         goto drop; /* cleared or incomplete: nothing of it reached the main file */
+    for (uint32_t c = 0; c * RJ_CHUNK < n; c++) {
+        uint32_t k = n - c * RJ_CHUNK < RJ_CHUNK ? n - c * RJ_CHUNK : RJ_CHUNK;
+        if (sha256(buf + RJ_HDR + (size_t)c * RJ_CHUNK * RJ_REC, (size_t)k * RJ_REC, digest[c]))
+            goto drop;
+    }
+    if (journal_sum(buf, (const uint8_t(*)[RJ_SUM])digest, n, sum) != 0 ||
+        memcmp(sum, buf + end, RJ_SUM) != 0)
+        goto drop;
     if ((fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0) {
         rc = sys_error("cannot open", path);
         goto out;
@@ -448,43 +482,84 @@ static int reseal(struct store_rekey *rk, uint8_t *plain, uint32_t pgno, uint8_t
     return rc;
 }
 
-/* A part of a batch: pages [index, index + n) of it, read into the
- * journal buffer and re-sealed there. */
-struct part {
+/* A batch is read and re-sealed in chunks of RJ_CHUNK pages by one or two
+ * threads (each with its own plaintext page). A chunk with an older page is
+ * hashed and written to the journal at once, its writeback started, so the
+ * journal's fsync finds it mostly on disk; chunks of current pages wait:
+ * they go to the journal only if another chunk needs the batch written. */
+struct batch {
     struct store_rekey *rk;
     int fd;
-    uint32_t index, n;
-    uint8_t *plain;
-    int rc;
-    uint32_t got, lo, hi, resealed; /* pages read; older pages [lo, hi] (batch indexes) */
+    uint32_t n, nchunks;
+    atomic_uint next; /* next chunk to take */
+    pthread_mutex_t mu;
+    int rc;           /* the first error, under mu */
+    int journal_ok;   /* the journal file is open */
+    uint32_t got[MAX_BATCH / RJ_CHUNK], resealed[MAX_BATCH / RJ_CHUNK];
+    int written[MAX_BATCH / RJ_CHUNK];
+    uint8_t digest[MAX_BATCH / RJ_CHUNK][RJ_SUM];
 };
 
-static void part_run(struct part *p)
+static void batch_fail(struct batch *b, int rc)
 {
-    struct store_rekey *rk = p->rk;
-    uint8_t *pages = rk->journal + RJ_HDR + (size_t)p->index * PAGE_SIZE;
-    size_t got;
-    if (pread_full(p->fd, pages, (size_t)p->n * PAGE_SIZE,
-                   (off_t)(rk->next + p->index - 1) * PAGE_SIZE, &got) != 0) {
-        p->rc = sys_error("cannot read", store_path(rk->st));
+    pthread_mutex_lock(&b->mu);
+    if (!b->rc)
+        b->rc = rc;
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void chunk_run(struct batch *b, uint32_t c, uint8_t *plain)
+{
+    struct store_rekey *rk = b->rk;
+    uint32_t first = c * RJ_CHUNK, k = b->n - first < RJ_CHUNK ? b->n - first : RJ_CHUNK;
+    size_t off = RJ_HDR + (size_t)first * RJ_REC, got;
+    uint8_t *pages = rk->journal + off;
+    if (pread_full(b->fd, pages, (size_t)k * PAGE_SIZE, (off_t)(rk->next + first - 1) * PAGE_SIZE,
+                   &got) != 0) {
+        batch_fail(b, sys_error("cannot read", store_path(rk->st)));
         return;
     }
-    p->got = (uint32_t)(got / PAGE_SIZE);
-    for (uint32_t i = 0; i < p->got && !p->rc; i++) {
+    b->got[c] = (uint32_t)(got / PAGE_SIZE);
+    for (uint32_t i = 0; i < b->got[c]; i++) {
         int resealed = 0;
-        p->rc = reseal(rk, p->plain, rk->next + p->index + i, pages + (size_t)i * PAGE_SIZE,
-                       &resealed);
-        if (resealed) {
-            p->lo = p->lo < p->index + i ? p->lo : p->index + i;
-            p->hi = p->index + i;
-            p->resealed++;
+        int rc = reseal(rk, plain, rk->next + first + i, pages + (size_t)i * PAGE_SIZE, &resealed);
+        if (rc) {
+            batch_fail(b, rc);
+            return;
         }
+        b->resealed[c] += (uint32_t)resealed;
+    }
+    if (b->got[c] == k && sha256(pages, (size_t)k * RJ_REC, b->digest[c]) != 0) {
+        batch_fail(b, at_error_set(AT_ECRYPTO, "cannot checksum the re-encryption journal"));
+        return;
+    }
+    if (b->resealed[c] && b->got[c] == k && b->journal_ok) {
+        if (pwrite_full(rk->jfd, pages, (size_t)k * RJ_REC, (off_t)off) != 0) {
+            batch_fail(b, sys_error("cannot write", rk->jpath));
+            return;
+        }
+        sync_file_range(rk->jfd, (off_t)off, (off_t)k * RJ_REC, SYNC_FILE_RANGE_WRITE);
+        b->written[c] = 1;
     }
 }
 
-static void *part_main(void *arg)
+static void batch_work(struct batch *b, uint8_t *plain)
 {
-    part_run(arg);
+    unsigned c;
+    while ((c = atomic_fetch_add(&b->next, 1)) < b->nchunks) {
+        pthread_mutex_lock(&b->mu);
+        int failed = b->rc != 0;
+        pthread_mutex_unlock(&b->mu);
+        if (failed)
+            return;
+        chunk_run(b, c, plain);
+    }
+}
+
+static void *batch_thread(void *arg)
+{
+    struct batch *b = arg;
+    batch_work(b, b->rk->plain2);
     return NULL;
 }
 
@@ -497,9 +572,13 @@ static int pass_batch(struct store_rekey *rk, uint32_t max)
     if (rc)
         return rc;
     struct stat sb;
-    uint32_t n = 0, lo = UINT32_MAX, hi = 0, resealed_n = 0; /* older pages: [lo, hi] */
-    struct part part[2] = {{0}};
-    uint8_t *pages = rk->journal + RJ_HDR;
+    uint32_t n = 0, resealed_n = 0;
+    struct batch *b = calloc(1, sizeof *b);
+    if (!b) {
+        rc = AT_ENOMEM;
+        goto out;
+    }
+    pthread_mutex_init(&b->mu, NULL);
     if (fstat(fd, &sb) != 0) {
         rc = sys_error("cannot stat", path);
         goto out;
@@ -512,47 +591,46 @@ static int pass_batch(struct store_rekey *rk, uint32_t max)
         goto out;
     }
     n = (uint32_t)(npages - rk->next + 1 < max ? npages - rk->next + 1 : max);
-    /* Read and re-seal in one or two parts (threads); a part that reads
-     * short (a checkpoint truncated the file before we held the lock) ends
-     * the batch there. */
-    int nparts = rk->threads == 2 && n >= 256 ? 2 : 1;
-    uint32_t half = nparts == 2 ? n / 2 : n;
-    for (int k = 0; k < nparts; k++)
-        part[k] = (struct part){.rk = rk, .fd = fd, .index = k ? half : 0,
-                                .n = k ? n - half : half, .plain = k ? rk->plain2 : rk->plain,
-                                .lo = UINT32_MAX};
+    b->rk = rk;
+    b->fd = fd;
+    b->n = n;
+    b->nchunks = (n + RJ_CHUNK - 1) / RJ_CHUNK;
+    b->journal_ok = journal_open(rk) == 0;
     pthread_t t2;
-    int spawned = nparts == 2 && pthread_create(&t2, NULL, part_main, &part[1]) == 0;
-    part_run(&part[0]);
-    if (nparts == 2 && spawned)
+    int spawned = rk->threads == 2 && b->nchunks > 1 &&
+                  pthread_create(&t2, NULL, batch_thread, b) == 0;
+    batch_work(b, rk->plain);
+    if (spawned)
         pthread_join(t2, NULL);
-    else if (nparts == 2)
-        part_run(&part[1]);
+    if ((rc = b->rc) != 0)
+        goto out;
+    /* A chunk that read short (a checkpoint truncated the file before we
+     * held the lock) ends the batch there. */
     n = 0;
-    for (int k = 0; k < nparts; k++) {
-        if (!rc)
-            rc = part[k].rc;
-        if (part[k].lo != UINT32_MAX) {
-            lo = lo < part[k].lo ? lo : part[k].lo;
-            hi = part[k].hi;
-        }
-        resealed_n += part[k].resealed;
-        n += part[k].got;
-        if (part[k].got < part[k].n)
+    for (uint32_t c = 0; c < b->nchunks; c++) {
+        n += b->got[c];
+        resealed_n += b->resealed[c];
+        if (b->got[c] < (b->n - c * RJ_CHUNK < RJ_CHUNK ? b->n - c * RJ_CHUNK : RJ_CHUNK))
             break;
     }
-    if (rc)
-        goto out;
     rk->prog.bytes += (uint64_t)n * PAGE_SIZE;
     rk->prog.visited += n;
-    if (lo != UINT32_MAX) {
-        uint32_t run = hi - lo + 1;
-        if (lo > 0) /* the journal holds the run from its first page */
-            memmove(pages, pages + (size_t)lo * PAGE_SIZE, (size_t)run * PAGE_SIZE);
-        if ((rc = journal_open(rk)) != 0 || (rc = journal_write(rk, rk->next + lo, run)) != 0)
+    if (resealed_n) {
+        if (n % RJ_CHUNK) { /* a short last chunk: its digest covers what was read */
+            uint32_t c = n / RJ_CHUNK;
+            b->written[c] = 0;
+            if (sha256(rk->journal + RJ_HDR + (size_t)c * RJ_CHUNK * RJ_REC,
+                       (size_t)(n % RJ_CHUNK) * RJ_REC, b->digest[c]) != 0) {
+                rc = at_error_set(AT_ECRYPTO, "cannot checksum the re-encryption journal");
+                goto out;
+            }
+        }
+        if ((rc = journal_open(rk)) != 0 ||
+            (rc = journal_write(rk, rk->next, n, (const uint8_t(*)[RJ_SUM])b->digest,
+                                b->written)) != 0)
             goto out;
-        if (pwrite_full(fd, pages, (size_t)run * PAGE_SIZE,
-                        (off_t)(rk->next + lo - 1) * PAGE_SIZE) != 0) {
+        if (pwrite_full(fd, rk->journal + RJ_HDR, (size_t)n * PAGE_SIZE,
+                        (off_t)(rk->next - 1) * PAGE_SIZE) != 0) {
             rc = sys_error("cannot write", path);
             goto out;
         }
@@ -566,6 +644,9 @@ static int pass_batch(struct store_rekey *rk, uint32_t max)
     }
     rk->next += n;
 out:
+    if (b)
+        pthread_mutex_destroy(&b->mu);
+    free(b);
     vfs_rekey_release(h);
     return rc;
 }

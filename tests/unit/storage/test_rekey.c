@@ -412,15 +412,18 @@ static void write_journal(const char *path, uint32_t pgno, int good_sum, int fli
     size_t len;
     uint8_t *file = fx_read_file(path, &len);
     assert_true(len >= (size_t)pgno * PAGE_SIZE);
-    uint8_t j[16 + PAGE_SIZE + 32];
-    memcpy(j, "ATRRKJ02", 8);
+    uint8_t j[16 + PAGE_SIZE + 32], hs[16 + 32];
+    memcpy(j, "ATRRKJ03", 8);
     page_put32(j + 8, pgno);
     page_put32(j + 12, 1);
     memcpy(j + 16, file + (size_t)(pgno - 1) * PAGE_SIZE, PAGE_SIZE);
     if (flip)
         j[16 + 100] ^= 1;
+    /* the sum: SHA-256 of the header and of each chunk's SHA-256 (one chunk) */
     unsigned sl = 0;
-    assert_int_equal(EVP_Digest(j, sizeof j - 32, j + sizeof j - 32, &sl, EVP_sha256(), NULL), 1);
+    memcpy(hs, j, 16);
+    assert_int_equal(EVP_Digest(j + 16, PAGE_SIZE, hs + 16, &sl, EVP_sha256(), NULL), 1);
+    assert_int_equal(EVP_Digest(hs, sizeof hs, j + sizeof j - 32, &sl, EVP_sha256(), NULL), 1);
     if (!good_sum)
         j[sizeof j - 1] ^= 1;
     char jp[PATH_MAX + 8];
