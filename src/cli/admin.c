@@ -70,6 +70,22 @@ static int sign(const char *master_key, const char *verb, const char *link, cons
     return 0;
 }
 
+char *cli_read_secret(const char *path, size_t *alloc)
+{
+    FILE *f = fopen(path, "r");
+    char *t = f ? secmem_alloc(4096) : NULL;
+    size_t n = t ? fread(t, 1, 4095, f) : 0;
+    if (f)
+        fclose(f);
+    if (!t)
+        return NULL;
+    while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' '))
+        n--;
+    t[n] = '\0';
+    *alloc = 4096;
+    return t;
+}
+
 int admin_call(const struct admin_conn *a, const char *what, const char *verb, const char *link,
                long *status, char *out, size_t cap)
 {

@@ -1,7 +1,8 @@
 /*
  * admin.h — signed requests from the CLI to a running atrestd's admin
  * resources (/atrest/...), with the master key like every Cosmos request
- * (resource type "atrest", resource link e.g. "atrest/backups").
+ * (resource type "atrest", resource link e.g. "atrest/backups"); and
+ * reading a key service token for the CLI's commands.
  */
 #ifndef ATREST_CLI_ADMIN_H
 #define ATREST_CLI_ADMIN_H
@@ -20,5 +21,9 @@ struct admin_conn {
  * 2, with the reason printed to stderr after "what: ". */
 int admin_call(const struct admin_conn *a, const char *what, const char *verb, const char *link,
                long *status, char *out, size_t cap);
+
+/* The first line of a token file (trailing blanks cut) in locked memory:
+ * free it with secmem_free(p, *alloc). NULL when it cannot be read. */
+char *cli_read_secret(const char *path, size_t *alloc);
 
 #endif

@@ -189,22 +189,6 @@ static int open_keys(const char *key_dir, const char *data_for_check, struct key
     return rc;
 }
 
-static char *read_secret_file(const char *path, size_t *alloc)
-{
-    FILE *f = fopen(path, "r");
-    char *t = f ? secmem_alloc(4096) : NULL;
-    size_t n = t ? fread(t, 1, 4095, f) : 0;
-    if (f)
-        fclose(f);
-    if (!t)
-        return NULL;
-    while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' '))
-        n--;
-    t[n] = '\0';
-    *alloc = 4096;
-    return t;
-}
-
 /* The provider of a layer whose key id is a key service's key URL. */
 static int open_kms_layer(const struct opts *o, const char *key_id, int layer,
                           struct key_provider **kp)
@@ -227,7 +211,7 @@ static int open_kms_layer(const struct opts *o, const char *key_id, int layer,
                 o->kms);
         return AT_EINVAL;
     }
-    char *token = read_secret_file(tf, &alloc);
+    char *token = cli_read_secret(tf, &alloc);
     if (!token) {
         fprintf(stderr, "atrest backup: cannot read the token file %s\n", tf);
         return AT_EINVAL;

@@ -55,22 +55,6 @@ struct keys_opts {
     int insecure;
 };
 
-static char *read_token(const char *path, size_t *alloc)
-{
-    FILE *f = fopen(path, "r");
-    char *t = f ? secmem_alloc(4096) : NULL;
-    size_t n = t ? fread(t, 1, 4095, f) : 0;
-    if (f)
-        fclose(f);
-    if (!t)
-        return NULL;
-    while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' '))
-        n--;
-    t[n] = '\0';
-    *alloc = 4096;
-    return t;
-}
-
 /* The provider of layer l, or NULL (why printed) when it cannot be checked. */
 static struct key_provider *layer_provider(const struct keys_opts *o, const char *id, int l)
 {
@@ -87,7 +71,7 @@ static struct key_provider *layer_provider(const struct keys_opts *o, const char
             printf("  state:         not checked (%s)\n", at_error_detail());
             return NULL;
         }
-        char *token = read_token(tf, &alloc);
+        char *token = cli_read_secret(tf, &alloc);
         if (!token) {
             printf("  state:         not checked (cannot read %s)\n", tf);
             return NULL;
