@@ -202,10 +202,7 @@ static void show_stores(const char *data_dir, int layers)
     printf("stores:        %zu (pages on disk per outer DEK version; main file + WAL)\n", n);
     for (size_t i = 0; i < n; i++) {
         char path[4096 + 40];
-        int o = snprintf(path, sizeof path, "%s/", data_dir);
-        for (int k = 0; k < KEYRING_FILE_ID_LEN; k++)
-            o += snprintf(path + o, sizeof path - (size_t)o, "%02x", f[i].id[k]);
-        snprintf(path + o, sizeof path - (size_t)o, ".db");
+        store_file_path(data_dir, f[i].id, path, sizeof path);
         printf("  %-12s DEK versions", f[i].name);
         for (int l = 0; l < layers; l++)
             printf(" %s %u..%u", l ? "inner" : "outer", f[i].oldest[l], f[i].current[l]);

@@ -32,6 +32,7 @@
 #ifndef ATREST_STORAGE_PAGE_H
 #define ATREST_STORAGE_PAGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/error.h"
@@ -57,6 +58,15 @@
 static inline uint32_t page_get32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* 1 when all n bytes are zero (an unwritten page, a hole, a cleared trailer). */
+static inline int page_all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
 }
 
 static inline void page_put32(uint8_t *p, uint32_t v)

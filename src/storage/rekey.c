@@ -448,18 +448,10 @@ void store_rekey_progress(const struct store_rekey *rk, struct store_rekey_progr
 /* Re-seal one sealed page in place if it is under an older version in
  * any layer (*resealed set), or leave it as it is. The outer version is
  * in the clear; the inner one only shows once the outer layer is open. */
-static int all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return 0;
-    return 1;
-}
-
 static int reseal(struct store_rekey *rk, uint8_t *plain, uint32_t pgno, uint8_t *page,
                   int *resealed)
 {
-    if (pgno == PAGE_LOCK_BYTE_PGNO && all_zero(page, PAGE_SIZE)) {
+    if (pgno == PAGE_LOCK_BYTE_PGNO && page_all_zero(page, PAGE_SIZE)) {
         *resealed = 0; /* SQLite's lock-byte page: never written, no key */
         return 0;
     }
@@ -769,7 +761,7 @@ static int census_file(const char *path, int layers, struct keyring *kr, const u
             break;
         }
         if (!wal && (uint64_t)(end / stride) == PAGE_LOCK_BYTE_PGNO &&
-            all_zero(buf, want)) /* the lock-byte page's hole (for a keyed look: all of it) */
+            page_all_zero(buf, want)) /* the lock-byte page's hole (for a keyed look: all of it) */
             continue;
         (*units)++;
         if (!keyed) {

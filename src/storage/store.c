@@ -155,13 +155,19 @@ void store_env_observe(struct store_env *env, const struct store_observer *obs, 
     env->obs_ctx = ctx;
 }
 
-static void file_path(const struct store_env *env, const uint8_t id[KEYRING_FILE_ID_LEN], char *out,
-                      size_t n)
+void store_file_path(const char *data_dir, const uint8_t id[KEYRING_FILE_ID_LEN], char *out,
+                     size_t n)
 {
     char hex[2 * KEYRING_FILE_ID_LEN + 1];
     for (int i = 0; i < KEYRING_FILE_ID_LEN; i++)
         snprintf(hex + 2 * i, 3, "%02x", id[i]);
-    snprintf(out, n, "%s/%s.db", env->dir, hex);
+    snprintf(out, n, "%s/%s.db", data_dir, hex);
+}
+
+static void file_path(const struct store_env *env, const uint8_t id[KEYRING_FILE_ID_LEN], char *out,
+                      size_t n)
+{
+    store_file_path(env->dir, id, out, n);
 }
 
 int store_error(struct store *st, int src)

@@ -132,6 +132,10 @@ int store_write_async(struct store_writer *w, store_write_fn fn, void *arg,
 /* Finish queued operations, stop the thread, free. */
 void store_writer_stop(struct store_writer *w);
 
+/* The main file of store file id in data_dir: <data_dir>/<32 hex>.db. */
+void store_file_path(const char *data_dir, const uint8_t id[KEYRING_FILE_ID_LEN], char *out,
+                     size_t n);
+
 /* Path of the store's main database file (for tools and tests). */
 const char *store_path(struct store *st);
 /* The keyring of the store's environment, and the store's file id in it. */

@@ -12,8 +12,7 @@
 
 #include "crypto/secmem.h"
 #include "storage/page.h"
-
-/* SQLite never writes the page holding the lock bytes at offset 2^30. */
+#include "storage/store.h"
 
 static int read_full(int fd, uint8_t *buf, size_t n, off_t off)
 {
@@ -29,14 +28,6 @@ static int read_full(int fd, uint8_t *buf, size_t n, off_t off)
         got += (size_t)r;
     }
     return 0;
-}
-
-static int all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return 0;
-    return 1;
 }
 
 static int verify_main(struct keyring *kr, const uint8_t *id, int layers, const char *path,
@@ -55,7 +46,7 @@ static int verify_main(struct keyring *kr, const uint8_t *id, int layers, const 
         uint32_t pgno = (uint32_t)i + 1;
         r->pages_checked++;
         if (read_full(fd, page, PAGE_SIZE, off) != 0 ||
-            (!(pgno == PAGE_LOCK_BYTE_PGNO && all_zero(page, PAGE_SIZE)) &&
+            (!(pgno == PAGE_LOCK_BYTE_PGNO && page_all_zero(page, PAGE_SIZE)) &&
              page_open(kr, id, layers, pgno, page) != 0)) {
             r->pages_failed++;
             if (on_fail)
@@ -148,10 +139,7 @@ int verify_data_dir(struct keyring *kr, const char *data_dir, struct verify_repo
     memset(r, 0, sizeof *r);
     for (size_t i = 0; i < n && !rc; i++) {
         char path[PATH_MAX];
-        int len = snprintf(path, sizeof path, "%s/", data_dir);
-        for (int b = 0; b < KEYRING_FILE_ID_LEN; b++)
-            len += snprintf(path + len, sizeof path - (size_t)len, "%02x", ids[i][b]);
-        snprintf(path + len, sizeof path - (size_t)len, ".db");
+        store_file_path(data_dir, ids[i], path, sizeof path);
         if (access(path, F_OK) != 0) {
             r->missing_files++;
             continue;

@@ -348,14 +348,6 @@ static int unseal(struct efile *f, uint32_t pgno, uint8_t *page)
     return rc;
 }
 
-static int all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return 0;
-    return 1;
-}
-
 static int real_read(struct efile *f, void *buf, int amt, sqlite3_int64 off)
 {
     return f->real->pMethods->xRead(f->real, buf, amt, off);
@@ -401,7 +393,7 @@ static int read_page_quiet(struct efile *f, uint32_t pgno, uint8_t *page, sqlite
 {
     int rc = real_read(f, page, PAGE_SIZE, off);
     if (rc == SQLITE_IOERR_SHORT_READ) {
-        if (all_zero(page, PAGE_SIZE))
+        if (page_all_zero(page, PAGE_SIZE))
             return rc;
         memset(page, 0, PAGE_SIZE);
         return SQLITE_IOERR_DATA;
@@ -741,7 +733,7 @@ static int journal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_i
     }
     /* A page-sized write that is not a page record must be a journal
      * header: magic first, nothing but small fields and zeros after. */
-    if (memcmp(buf, journal_magic, 8) == 0 && all_zero(buf + 28, PAGE_SIZE - 28))
+    if (memcmp(buf, journal_magic, 8) == 0 && page_all_zero(buf + 28, PAGE_SIZE - 28))
         return real_write(f, buf, amt, off);
     return SQLITE_IOERR_WRITE;
 }
@@ -751,7 +743,7 @@ static int journal_read(struct efile *f, uint8_t *buf, int amt, sqlite3_int64 of
     int rc = real_read(f, buf, amt, off);
     if (rc != SQLITE_OK || amt != PAGE_SIZE)
         return rc;
-    if (memcmp(buf, journal_magic, 8) == 0 && all_zero(buf + 28, PAGE_SIZE - 28))
+    if (memcmp(buf, journal_magic, 8) == 0 && page_all_zero(buf + 28, PAGE_SIZE - 28))
         return SQLITE_OK; /* a header */
     uint8_t h[4];
     if (off < 4 || real_read(f, h, 4, off - 4) != SQLITE_OK) {
