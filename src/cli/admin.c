@@ -14,7 +14,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/error.h"
 #include "crypto/secmem.h"
+#include "keys/kmsprov.h"
 
 struct body {
     char *buf;
@@ -84,6 +86,29 @@ char *cli_read_secret(const char *path, size_t *alloc)
     t[n] = '\0';
     *alloc = 4096;
     return t;
+}
+
+int cli_open_kms(const char *key_url, const char *token_file, const char *ca, int insecure,
+                 int no_check, struct key_provider **kp)
+{
+    char base[300], name[128];
+    size_t alloc = 0;
+    *kp = NULL;
+    int rc = kp_kms_parse_key_url(key_url, base, sizeof base, name, sizeof name);
+    if (rc)
+        return rc;
+    char *token = cli_read_secret(token_file, &alloc);
+    if (!token)
+        return at_error_set(AT_EINVAL, "cannot read the token file %s", token_file);
+    struct kp_kms_options ko = {.url = base,
+                                .key_name = name,
+                                .token = token,
+                                .ca_file = ca,
+                                .insecure = insecure,
+                                .no_check = no_check};
+    rc = kp_kms_open(&ko, kp);
+    secmem_free(token, alloc);
+    return rc;
 }
 
 int admin_call(const struct admin_conn *a, const char *what, const char *verb, const char *link,

@@ -26,4 +26,12 @@ int admin_call(const struct admin_conn *a, const char *what, const char *verb, c
  * free it with secmem_free(p, *alloc). NULL when it cannot be read. */
 char *cli_read_secret(const char *path, size_t *alloc);
 
+/* A provider for a key in a key service, key_url being
+ * https://HOST:PORT/keys/NAME, with the bearer token in token_file and the
+ * service's certificate(s) in ca (NULL: system roots). no_check: no round
+ * trip at open. 0, or an error (at_error_detail() says why). */
+struct key_provider;
+int cli_open_kms(const char *key_url, const char *token_file, const char *ca, int insecure,
+                 int no_check, struct key_provider **kp);
+
 #endif

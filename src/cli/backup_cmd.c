@@ -31,7 +31,6 @@
 #include "common/error.h"
 #include "crypto/secmem.h"
 #include "keys/embedded.h"
-#include "keys/kmsprov.h"
 
 int cmd_backup(int argc, char **argv);
 
@@ -194,35 +193,22 @@ static int open_kms_layer(const struct opts *o, const char *key_id, int layer,
                           struct key_provider **kp)
 {
     const char *tf = layer && o->cmk_token ? o->cmk_token : o->kms_token;
-    char base[300], name[128];
-    size_t alloc = 0;
     if (!tf) {
         fprintf(stderr, "atrest backup: the backup's %s key %s is in a key service: give "
                         "--kms-token-file%s\n",
                 layer ? "customer-managed" : "service", key_id, layer ? " or --cmk-token-file" : "");
         return AT_EINVAL;
     }
-    if (kp_kms_parse_key_url(key_id, base, sizeof base, name, sizeof name) != 0) {
-        fprintf(stderr, "atrest backup: %s\n", at_error_detail());
-        return AT_EINVAL;
-    }
-    if (!layer && o->kms && strncmp(o->kms, base, strlen(base)) != 0) {
+    size_t kl = o->kms ? strlen(o->kms) : 0;
+    while (kl && o->kms[kl - 1] == '/')
+        kl--;
+    if (!layer && o->kms && (strncmp(key_id, o->kms, kl) != 0 || key_id[kl] != '/')) {
         fprintf(stderr, "atrest backup: the backup's service key is %s, not in %s\n", key_id,
                 o->kms);
         return AT_EINVAL;
     }
-    char *token = cli_read_secret(tf, &alloc);
-    if (!token) {
-        fprintf(stderr, "atrest backup: cannot read the token file %s\n", tf);
-        return AT_EINVAL;
-    }
-    struct kp_kms_options ko = {.url = base,
-                                .key_name = name,
-                                .token = token,
-                                .ca_file = layer && o->cmk_ca ? o->cmk_ca : o->kms_ca,
-                                .insecure = o->kms_insecure};
-    int rc = kp_kms_open(&ko, kp);
-    secmem_free(token, alloc);
+    int rc = cli_open_kms(key_id, tf, layer && o->cmk_ca ? o->cmk_ca : o->kms_ca,
+                          o->kms_insecure, 0, kp);
     if (rc)
         fprintf(stderr, "atrest backup: key %s: %s\n", key_id, at_error_detail());
     return rc;

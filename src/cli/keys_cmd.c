@@ -61,30 +61,12 @@ static struct key_provider *layer_provider(const struct keys_opts *o, const char
     struct key_provider *kp = NULL;
     if (strncmp(id, "https://", 8) == 0) {
         const char *tf = l ? (o->cmk_token ? o->cmk_token : o->kms_token) : o->kms_token;
-        char base[300], name[128];
-        size_t alloc = 0;
         if (!tf) {
             printf("  state:         not checked (give --%s-token-file)\n", l ? "cmk" : "kms");
             return NULL;
         }
-        if (kp_kms_parse_key_url(id, base, sizeof base, name, sizeof name) != 0) {
-            printf("  state:         not checked (%s)\n", at_error_detail());
-            return NULL;
-        }
-        char *token = cli_read_secret(tf, &alloc);
-        if (!token) {
-            printf("  state:         not checked (cannot read %s)\n", tf);
-            return NULL;
-        }
-        struct kp_kms_options ko = {.url = base,
-                                    .key_name = name,
-                                    .token = token,
-                                    .ca_file = l && o->cmk_ca ? o->cmk_ca : o->kms_ca,
-                                    .insecure = o->insecure,
-                                    .no_check = 1};
-        int rc = kp_kms_open(&ko, &kp);
-        secmem_free(token, alloc);
-        if (rc) {
+        if (cli_open_kms(id, tf, l && o->cmk_ca ? o->cmk_ca : o->kms_ca, o->insecure, 1, &kp) !=
+            0) {
             printf("  state:         not checked (%s)\n", at_error_detail());
             return NULL;
         }
