@@ -12,16 +12,19 @@
  */
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backup/backupint.h"
 #include "crypto/rand.h"
 #include "crypto/secmem.h"
 #include "storage/page.h"
+#include "storage/vfs.h"
 
 #define BK_SERVER_VERSION "atrest 0.1"
 
@@ -83,6 +86,7 @@ struct backup_job {
     struct jstore *s;
     size_t n, cap;
     uint64_t bytes, total;
+    unsigned busy_mbps;        /* 0: not paced */
     struct cs_position *chain; /* continuous mode, or NULL */
 };
 
@@ -102,6 +106,11 @@ int backup_job_new(const struct backup_keys *keys, struct backup_job **out)
     }
     *out = j;
     return 0;
+}
+
+void backup_job_set_busy_mbps(struct backup_job *j, unsigned busy_mbps)
+{
+    j->busy_mbps = busy_mbps;
 }
 
 const char *backup_job_id(const struct backup_job *j)
@@ -196,35 +205,130 @@ int backup_job_set_chain(struct backup_job *j, const char *epoch, uint64_t first
     return 0;
 }
 
-/* The put source of one store blob: header, then sealed chunks made on
- * demand from the snapshot in memory. */
+/* The put source of one store blob: header, then each chunk's ciphertext
+ * and tag. The chunks are sealed in place in the snapshot buffer by a
+ * worker thread running ahead of the put (the put's own SHA-256 and writes
+ * take the calling thread), so sealing and storing overlap on two cores.
+ * The worker publishes how many chunks are sealed under mu; the source
+ * waits for the chunk it is about to emit. */
 struct seal_src {
     const struct bk_keys *k;
     const char *id, *store;
-    uint32_t idx, chunk_size, chunks, next;
-    const struct bk_mem *plain;
-    uint8_t *rec; /* one record: ciphertext | tag */
-    size_t rec_len, rec_off;
-    EVP_MD_CTX *sha;
+    uint32_t idx, chunk_size, chunks;
+    struct bk_mem *plain; /* sealed in place: ciphertext once sealed */
+    uint8_t (*tags)[AEAD_TAG_LEN];
+    uint8_t hdr[BK_STORE_HDR];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint32_t sealed; /* chunks sealed so far (mu) */
+    int stop;        /* the put gave up: the worker stops (mu) */
+    int err;         /* the worker's failure (mu) */
+    /* the put's position: the chunk being emitted (UINT32_MAX: the
+     * header) and the offset in its record (ciphertext | tag) */
+    uint32_t emit;
+    size_t rec_off;
     uint64_t produced, done_before, total;
     backup_progress_fn progress;
     void *pctx;
+    /* pacing while the stores are busy (backup_job_set_busy_mbps) */
+    double busy_bps;     /* 0: never paced */
+    double due;          /* paced: when the bytes put so far may be done */
+    double checked;      /* when the storage layer's counter was last read, */
+    uint64_t vfs_sealed; /* its value then, */
+    int busy;            /* and whether it had moved */
 };
 
-static int seal_next(struct seal_src *s)
+static double mono_now(void)
 {
-    uint64_t off = (uint64_t)s->next * s->chunk_size;
-    size_t len = s->plain->len - off < s->chunk_size ? (size_t)(s->plain->len - off) : s->chunk_size;
-    int rc = bk_chunk_seal(s->k, s->id, s->store, s->idx, s->next, s->next + 1 == s->chunks,
-                           s->plain->len, s->plain->p + off, len, s->rec, s->rec + len);
-    if (rc)
-        return rc;
-    s->rec_len = len + AEAD_TAG_LEN;
-    s->rec_off = 0;
-    s->next++;
-    if (s->progress)
-        s->progress(s->pctx, "backup", s->done_before + off + len, s->total);
-    return 0;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+#define PACE_WINDOW 0.05 /* seconds between looks at the stores' activity */
+
+/* After each chunk (n bytes) is handed to the put: while foreground commits
+ * seal pages, sleep so that the put runs at busy_bps; a quiet spell puts at
+ * full speed and builds up no credit. The first look covers the time since
+ * the store's snapshot began. */
+static void pace(struct seal_src *s, size_t n)
+{
+    if (s->busy_bps <= 0)
+        return;
+    double t = mono_now();
+    if (t - s->checked >= PACE_WINDOW) {
+        struct vfs_stats st;
+        vfs_stats_get(&st);
+        s->busy = st.pages_sealed != s->vfs_sealed;
+        s->vfs_sealed = st.pages_sealed;
+        s->checked = t;
+    }
+    if (!s->busy || s->due < t - PACE_WINDOW)
+        s->due = t;
+    s->due += (double)n / s->busy_bps;
+    if (s->busy && s->due > t)
+        usleep((useconds_t)((s->due - t) * 1e6));
+}
+
+static size_t chunk_bytes(const struct seal_src *s, uint32_t c)
+{
+    uint64_t off = (uint64_t)c * s->chunk_size;
+    return s->plain->len - off < s->chunk_size ? (size_t)(s->plain->len - off) : s->chunk_size;
+}
+
+static void *seal_worker(void *arg)
+{
+    struct seal_src *s = arg;
+    for (uint32_t c = 0; c < s->chunks; c++) {
+        pthread_mutex_lock(&s->mu);
+        int stop = s->stop;
+        pthread_mutex_unlock(&s->mu);
+        if (stop)
+            break;
+        uint8_t *p = s->plain->p + (uint64_t)c * s->chunk_size;
+        size_t len = chunk_bytes(s, c);
+        int rc = bk_chunk_seal(s->k, s->id, s->store, s->idx, c, c + 1 == s->chunks,
+                               s->plain->len, p, len, p, s->tags[c]);
+        pthread_mutex_lock(&s->mu);
+        if (rc)
+            s->err = rc;
+        else
+            s->sealed = c + 1;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        if (rc)
+            break;
+    }
+    return NULL;
+}
+
+/* Wait until chunk c is sealed (0) or the worker failed (its code). */
+static int wait_sealed(struct seal_src *s, uint32_t c)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->sealed <= c && !s->err)
+        pthread_cond_wait(&s->cv, &s->mu);
+    int rc = s->sealed > c ? 0 : s->err;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Copy up to want bytes of the record a|b from offset off into dst. */
+static size_t copy_record(uint8_t *dst, size_t want, const uint8_t *a, size_t alen,
+                          const uint8_t *b, size_t blen, size_t off)
+{
+    size_t n = 0;
+    if (off < alen) {
+        n = alen - off < want ? alen - off : want;
+        memcpy(dst, a + off, n);
+        off += n;
+    }
+    if (n < want && off < alen + blen) {
+        size_t m = alen + blen - off < want - n ? alen + blen - off : want - n;
+        memcpy(dst + n, b + (off - alen), m);
+        n += m;
+    }
+    return n;
 }
 
 static int seal_source(void *ctx, uint8_t *buf, size_t cap, size_t *got)
@@ -232,22 +336,32 @@ static int seal_source(void *ctx, uint8_t *buf, size_t cap, size_t *got)
     struct seal_src *s = ctx;
     size_t n = 0;
     while (n < cap) {
-        if (s->rec_off == s->rec_len) {
-            if (s->next == s->chunks)
-                break;
-            int rc = seal_next(s);
-            if (rc)
-                return rc;
+        if (s->emit == UINT32_MAX) { /* the header */
+            size_t c = copy_record(buf + n, cap - n, s->hdr, sizeof s->hdr, NULL, 0, s->rec_off);
+            n += c;
+            if ((s->rec_off += c) == sizeof s->hdr)
+                s->emit = 0, s->rec_off = 0;
+            continue;
         }
-        size_t take = s->rec_len - s->rec_off;
-        if (take > cap - n)
-            take = cap - n;
-        memcpy(buf + n, s->rec + s->rec_off, take);
-        s->rec_off += take;
-        n += take;
+        if (s->emit == s->chunks)
+            break;
+        int rc = s->rec_off == 0 ? wait_sealed(s, s->emit) : 0;
+        if (rc)
+            return rc;
+        size_t clen = chunk_bytes(s, s->emit);
+        const uint8_t *ct = s->plain->p + (uint64_t)s->emit * s->chunk_size;
+        size_t c = copy_record(buf + n, cap - n, ct, clen, s->tags[s->emit], AEAD_TAG_LEN,
+                               s->rec_off);
+        n += c;
+        if ((s->rec_off += c) == clen + AEAD_TAG_LEN) {
+            if (s->progress)
+                s->progress(s->pctx, "backup",
+                            s->done_before + (uint64_t)s->emit * s->chunk_size + clen, s->total);
+            s->emit++;
+            s->rec_off = 0;
+            pace(s, clen + AEAD_TAG_LEN);
+        }
     }
-    if (n && EVP_DigestUpdate(s->sha, buf, n) != 1)
-        return AT_ECRYPTO;
     s->produced += n;
     *got = n;
     return 0;
@@ -259,7 +373,14 @@ static int put_store(struct backup_job *j, struct blob_store *bs, const struct b
 {
     struct jstore *js = &j->s[idx];
     struct bk_mem plain = {0};
-    int rc = bk_snapshot(js->db, &plain);
+    struct vfs_stats vs;
+    vfs_stats_get(&vs);
+    double t_start = mono_now();
+    /* One mapping of the store's size up front (it would otherwise grow by
+     * doubling, copying what it holds each time). */
+    int rc = bk_mem_reserve(&plain, js->plain_len);
+    if (!rc)
+        rc = bk_snapshot(js->db, &plain);
     end_snapshot(js); /* the snapshot is in memory: let the WAL move on */
     if (rc) {
         bk_mem_free(&plain);
@@ -283,33 +404,46 @@ static int put_store(struct backup_job *j, struct blob_store *bs, const struct b
         .chunk_size = chunk_size,
         .chunks = rec->chunks,
         .plain = &plain,
-        .rec = malloc(chunk_size + AEAD_TAG_LEN),
-        .sha = EVP_MD_CTX_new(),
+        .tags = calloc(rec->chunks, AEAD_TAG_LEN),
+        .mu = PTHREAD_MUTEX_INITIALIZER,
+        .cv = PTHREAD_COND_INITIALIZER,
+        .emit = UINT32_MAX,
         .done_before = done_before,
         .total = j->total,
         .progress = progress,
         .pctx = pctx,
+        .busy_bps = (double)j->busy_mbps * 1e6,
     };
-    if (!s.rec || !s.sha || EVP_DigestInit_ex(s.sha, EVP_sha256(), NULL) != 1) {
+    pthread_t worker;
+    if (!s.tags) {
         rc = AT_ENOMEM;
         goto out;
     }
-    bk_store_hdr(s.rec, chunk_size, rec->chunks, plain.len, idx);
-    s.rec_len = BK_STORE_HDR;
+    if ((rc = pthread_create(&worker, NULL, seal_worker, &s)) != 0) {
+        rc = at_error_set(AT_ENOMEM, "store %s: cannot start the sealing thread: %s", js->name,
+                          strerror(rc));
+        goto out;
+    }
+    bk_store_hdr(s.hdr, chunk_size, rec->chunks, plain.len, idx);
     char name[BLOB_NAME_MAX];
     bk_store_blob_name(j->id, idx, name, sizeof name);
-    rc = blob_put(bs, name, seal_source, &s, NULL);
-    unsigned int dl = 0;
-    if (!rc && (EVP_DigestFinal_ex(s.sha, rec->sha256, &dl) != 1 || dl != 32))
-        rc = AT_ECRYPTO;
+    struct blob_put_stats st = {0};
+    s.vfs_sealed = vs.pages_sealed;
+    s.checked = t_start - PACE_WINDOW;
+    rc = blob_put(bs, name, seal_source, &s, &st);
+    pthread_mutex_lock(&s.mu);
+    s.stop = 1;
+    pthread_mutex_unlock(&s.mu);
+    pthread_join(worker, NULL);
     if (!rc && s.produced != rec->blob_len)
         rc = at_error_set(AT_EIO, "store %s: wrote %llu bytes, expected %llu", js->name,
                           (unsigned long long)s.produced, (unsigned long long)rec->blob_len);
-    if (!rc)
+    if (!rc) {
+        memcpy(rec->sha256, st.sha256, sizeof rec->sha256); /* the blob store hashed it */
         j->bytes += s.produced;
+    }
 out:
-    EVP_MD_CTX_free(s.sha);
-    free(s.rec); /* ciphertext only */
+    free(s.tags);
     bk_mem_free(&plain);
     return rc;
 }

@@ -80,6 +80,12 @@ int backup_job_add(struct backup_job *j, const char *store_name, struct store *s
  * already put are removed and no manifest exists. */
 int backup_job_run(struct backup_job *j, struct blob_store *bs, backup_progress_fn progress,
                    void *ctx) AT_WUR;
+/* Yield the disk to foreground writes: while the stores commit (any page
+ * sealed by the storage layer in the last 50 ms), the run puts at
+ * most busy_mbps megabytes per second; when they are quiet it runs at full
+ * speed. 0 (the default): never paced. Call before backup_job_run. */
+#define BACKUP_BUSY_MBPS_DEFAULT 64
+void backup_job_set_busy_mbps(struct backup_job *j, unsigned busy_mbps);
 const char *backup_job_id(const struct backup_job *j);
 uint64_t backup_job_bytes(const struct backup_job *j); /* ciphertext put */
 /* End the read transactions, close the connections, wipe keys, free. */

@@ -711,6 +711,7 @@ static int az_put(struct blob_store *bs, const char *name, blob_source_fn src, v
     char shahex[65], md5b64[25];
     if ((rc = blob_hash_final(&h, sha, md5)) != 0)
         goto out;
+    memcpy(st.sha256, sha, 32);
     blob_hex(sha, 32, shahex);
     blob_b64(md5, 16, md5b64);
     snprintf(what, sizeof what, "Put Block List of '%s' (%u blocks)", name, st.blocks);

@@ -84,6 +84,7 @@ struct blob_put_stats {
     uint32_t blocks_sent;    /* blocks transferred by this put */
     uint32_t blocks_skipped; /* already staged by an earlier, interrupted put */
     uint32_t retries;        /* requests repeated after a transient failure */
+    uint8_t sha256[32];      /* SHA-256 of the whole blob (the one the store keeps) */
 };
 
 /* Test hook for the file target: called before each write ("write", offset

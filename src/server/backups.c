@@ -35,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/bgthread.h"
 #include "server/server.h"
 #include "server/srv.h"
 
@@ -43,6 +44,7 @@ struct backups {
     struct backup_keys keys;
     char *target, *key_file;
     int interval_h, retain;
+    unsigned busy_mbps;
     struct ship *ship; /* continuous mode, else NULL */
     int days;
     int running; /* the thread was started */
@@ -84,7 +86,7 @@ static void run_one(struct backups *b)
     at_error_clear();
     int rc = open_target(b, &bs);
     if (!rc)
-        rc = catalog_backup(b->cat, &b->keys, b->ship, bs, id, &bytes, &nstores);
+        rc = catalog_backup(b->cat, &b->keys, b->ship, b->busy_mbps, bs, id, &bytes, &nstores);
     char err[512] = "";
     if (rc)
         snprintf(err, sizeof err, "%s", at_error_detail());
@@ -115,6 +117,7 @@ static void run_one(struct backups *b)
 static void *backups_main(void *p)
 {
     struct backups *b = p;
+    bg_thread_lower(); /* requests first; the sealing thread inherits it */
     struct timespec due;
     clock_gettime(CLOCK_REALTIME, &due);
     due.tv_sec += (time_t)b->interval_h * 3600;
@@ -168,6 +171,7 @@ static int backups_new(struct server *srv, struct store_env *env, const struct b
     b->key_file = s->account_key_file ? strdup(s->account_key_file) : NULL;
     b->interval_h = s->interval_h ? s->interval_h : 4;
     b->retain = s->retain ? s->retain : 2;
+    b->busy_mbps = s->busy_mbps > 0 ? (unsigned)s->busy_mbps : 0;
     b->days = s->days ? s->days : 7;
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv, NULL);

@@ -1142,12 +1142,14 @@ static int add_store(struct backup_job *j, struct ship *ship, struct store_write
 }
 
 int catalog_backup(struct catalog *cat, const struct backup_keys *keys, struct ship *ship,
-                   struct blob_store *bs, char id[BACKUP_ID_LEN], uint64_t *bytes, int *nstores)
+                   unsigned busy_mbps, struct blob_store *bs, char id[BACKUP_ID_LEN],
+                   uint64_t *bytes, int *nstores)
 {
     struct backup_job *j = NULL;
     int rc = backup_job_new(keys, &j);
     if (rc)
         return rc;
+    backup_job_set_busy_mbps(j, busy_mbps);
     snprintf(id, BACKUP_ID_LEN, "%s", backup_job_id(j));
     uint64_t first_seg = ship ? ship_next_seg(ship) : 0;
     /* The snapshots are taken under the DDL lock, meta first: the backed-up

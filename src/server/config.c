@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup/backup.h"
 #include "crypto/secmem.h"
 #include "server/server.h"
 
@@ -104,6 +105,8 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
         c->backup_retain = v ? atoi(v) : -1;
     else if (!strcmp(k, "dek_rotation_days"))
         c->dek_rotation_days = v ? atoi(v) : -2;
+    else if (!strcmp(k, "backup_busy_mbps"))
+        c->backup_busy_mbps = v ? atoi(v) : -2;
     else if (!strcmp(k, "reencrypt_mbps"))
         c->reencrypt_mbps = v ? atoi(v) : -2;
     else if (!strcmp(k, "dek_max_encryptions"))
@@ -171,7 +174,8 @@ static void usage(FILE *to)
           "               [--backup-mode full|continuous [--backup-continuous-days 7|30]\n"
           "                [--backup-ship-seconds 1-60]] (with --backup-target)\n"
           "               [--backup-target file:DIR|azblob:URL [--backup-account-key-file F]\n"
-          "                [--backup-interval-hours 1-24] [--backup-retain N]]\n"
+          "                [--backup-interval-hours 1-24] [--backup-retain N]\n"
+          "                [--backup-busy-mbps N]]\n"
           "               [--dek-rotation-days N] [--reencrypt-mbps N] [--dek-max-encryptions N]\n"
           "               [--media-target file:DIR|azblob:URL [--media-account-key-file F]]\n"
           "defaults: --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081\n"
@@ -242,6 +246,7 @@ int config_load(struct config *c, int argc, char **argv)
         {"backup-account-key-file", required_argument, NULL, 1102},
         {"backup-interval-hours", required_argument, NULL, 1103},
         {"backup-retain", required_argument, NULL, 1104},
+        {"backup-busy-mbps", required_argument, NULL, 1108},
         {"dek-rotation-days", required_argument, NULL, 1201},
         {"reencrypt-mbps", required_argument, NULL, 1202},
         {"dek-max-encryptions", required_argument, NULL, 1203},
@@ -252,7 +257,7 @@ int config_load(struct config *c, int argc, char **argv)
     };
     memset(c, 0, sizeof *c);
     c->kms_grace_s = -1;
-    c->dek_rotation_days = c->reencrypt_mbps = -1;
+    c->dek_rotation_days = c->reencrypt_mbps = c->backup_busy_mbps = -1;
     /* pass 1: find --config */
     const char *file = getenv("ATREST_CONFIG");
     int ch;
@@ -298,6 +303,7 @@ int config_load(struct config *c, int argc, char **argv)
         {"ATREST_BACKUP_INTERVAL_HOURS", "backup_interval_hours"},
         {"ATREST_BACKUP_RETAIN", "backup_retain"},
         {"ATREST_DEK_ROTATION_DAYS", "dek_rotation_days"},
+        {"ATREST_BACKUP_BUSY_MBPS", "backup_busy_mbps"},
         {"ATREST_REENCRYPT_MBPS", "reencrypt_mbps"},
         {"ATREST_DEK_MAX_ENCRYPTIONS", "dek_max_encryptions"},
         {"ATREST_MEDIA_TARGET", "media_target"},
@@ -399,6 +405,9 @@ int config_load(struct config *c, int argc, char **argv)
         case 1201:
             c->dek_rotation_days = atoi(optarg);
             break;
+        case 1108:
+            c->backup_busy_mbps = atoi(optarg);
+            break;
         case 1202:
             c->reencrypt_mbps = atoi(optarg);
             break;
@@ -482,6 +491,10 @@ int config_load(struct config *c, int argc, char **argv)
                         "100000\n");
         return -1;
     }
+    if (c->backup_busy_mbps < -1 || c->backup_busy_mbps > 100000) {
+        fprintf(stderr, "atrestd: --backup-busy-mbps wants 0 (never paced) to 100000\n");
+        return -1;
+    }
     if (c->dek_max_encryptions < 0 || c->dek_max_encryptions > (1LL << 30)) {
         fprintf(stderr, "atrestd: --dek-max-encryptions wants 1 to 1073741824 (2^30)\n");
         return -1;
@@ -490,6 +503,8 @@ int config_load(struct config *c, int argc, char **argv)
         c->dek_rotation_days = 90;
     if (c->reencrypt_mbps == -1)
         c->reencrypt_mbps = 64;
+    if (c->backup_busy_mbps == -1)
+        c->backup_busy_mbps = BACKUP_BUSY_MBPS_DEFAULT;
     if (!c->backup_target && (c->backup_key_file || c->backup_interval_h || c->backup_retain)) {
         fprintf(stderr, "atrestd: the --backup-* settings need --backup-target\n");
         return -1;

@@ -128,7 +128,8 @@ int main(int argc, char **argv)
                                    .retain = cfg.backup_retain,
                                    .continuous = cfg.backup_continuous,
                                    .days = cfg.backup_days,
-                                   .ship_s = cfg.backup_ship_s};
+                                   .ship_s = cfg.backup_ship_s,
+                                   .busy_mbps = cfg.backup_busy_mbps};
     if ((rc = backups_prepare(&srv, env, &bset)) != 0) {
         fprintf(stderr, "atrestd: continuous backups: %s\n", at_error_detail());
         goto out;

@@ -48,6 +48,7 @@ struct config {
     int backup_ship_s;                    /* segment interval; 0: 2 */
     char *backup_target, *backup_key_file;
     int backup_interval_h, backup_retain; /* 0: defaults (4, 2) */
+    int backup_busy_mbps;                 /* -1: default; 0: never paced */
     /* data-key rotation (docs/kms.md) */
     int dek_rotation_days; /* -1: default (90); 0: off */
     int reencrypt_mbps;    /* -1: default (64); 0: no limit */
@@ -77,6 +78,7 @@ struct backup_settings {
     int continuous;         /* ship every commit (ship.h) */
     int days;               /* continuous retention window; 0: 7 */
     int ship_s;             /* continuous: a segment every ship_s seconds; 0: 2 */
+    int busy_mbps;          /* backup_job_set_busy_mbps; 0: never paced */
 };
 /* In continuous mode backups_prepare runs before the catalog opens (the
  * shipper must see every store open); backups_start after it. */

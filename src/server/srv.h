@@ -450,10 +450,11 @@ void attachments_drop_container(struct catalog *cat, const char *store_name);
 /* ---- backups (backups.c, catalog.c; docs/backup.md) ---- */
 
 /* One full backup of the account into bs (catalog.c); with ship (continuous
- * mode) a base that records its position in the shipper's log. */
+ * mode) a base that records its position in the shipper's log. busy_mbps:
+ * backup_job_set_busy_mbps. */
 int catalog_backup(struct catalog *cat, const struct backup_keys *keys, struct ship *ship,
-                   struct blob_store *bs, char id[BACKUP_ID_LEN], uint64_t *bytes,
-                   int *nstores) AT_WUR;
+                   unsigned busy_mbps, struct blob_store *bs, char id[BACKUP_ID_LEN],
+                   uint64_t *bytes, int *nstores) AT_WUR;
 /* /atrest/backups: POST runs a backup now and answers when it is done;
  * GET lists the backups. */
 void backups_handle(struct req *r);

@@ -56,6 +56,17 @@
  *      at the WAL, until every frame sealed before the rotation is in the
  *      file: no handle unsettled, or a settle since the rotation
  *      (vfs_wal_settled).
+ *   8. Read-ahead. Between VFS_FCNTL_READAHEAD on and off, which the caller
+ *      issues inside one read transaction of a connection that only reads
+ *      (backups: snap.c), whole-page reads of that main file are served
+ *      from a buffer of sealed bytes filled by one read of RA_SIZE. Sound
+ *      because a main-file page that SQLite reads inside a WAL read
+ *      transaction cannot change during it: a checkpoint only writes pages
+ *      that have a WAL frame at or before every reader's snapshot (such
+ *      pages are read from the WAL), and a rewrite (invariant 6) keeps the
+ *      content. Every page is still authenticated when it is served; a page
+ *      the buffer holds torn or under a retired key fails and is read
+ *      afresh (read_page), so the buffer can cost a read, never a result.
  */
 #include "storage/vfs.h"
 
@@ -113,6 +124,9 @@ struct efile {
     sqlite3_int64 woff;      /*      which belong at this offset */
     sqlite3_int64 cap_lo;    /* WAL: frames written since the last sync */
     sqlite3_int64 cap_hi;    /*      (commit capture); cap_lo == cap_hi: none */
+    uint8_t *ra;             /* main: read-ahead of sealed pages (invariant 8), */
+    sqlite3_int64 ra_off;    /*       which hold the file's bytes from here */
+    size_t ra_len;           /*       on (0: nothing held) */
     sqlite3_file *real;
 };
 
@@ -124,6 +138,7 @@ struct efile {
  * before xSync, and it syncs the WAL before publishing a commit (the stores
  * run with synchronous=FULL), so other connections never look for frames
  * still in the buffer. A write error surfaces at that point instead. */
+#define RA_SIZE (124 * 1024) /* read-ahead, invariant 8: < 128 KiB as WAL_WBUF */
 #define WAL_WBUF (124 * 1024) /* < 128 KiB: SQLite's unix VFS writes at most
                                  0x1ffff bytes per call (it masks the count)
                                  and takes a 0-byte write as a full disk */
@@ -421,6 +436,30 @@ static int read_page(struct efile *f, uint32_t pgno, uint8_t *page, sqlite3_int6
 
 /* ---- main database file ------------------------------------------------- */
 
+/* Invariant 8: page pgno at off, out of the read-ahead buffer (filled with
+ * one read of RA_SIZE bytes when off is not in it). A page from the buffer
+ * is authenticated like any other; one that fails is read afresh. */
+static int ra_page(struct efile *f, uint32_t pgno, uint8_t *page, sqlite3_int64 off)
+{
+    if (off < f->ra_off || off + PAGE_SIZE > f->ra_off + (sqlite3_int64)f->ra_len) {
+        f->ra_len = 0;
+        int rc = real_read(f, f->ra, RA_SIZE, off);
+        sqlite3_int64 size = 0;
+        if (rc == SQLITE_IOERR_SHORT_READ &&
+            f->real->pMethods->xFileSize(f->real, &size) == SQLITE_OK && size > off)
+            f->ra_len = (size_t)(size - off) / PAGE_SIZE * PAGE_SIZE; /* the file's tail */
+        else if (rc == SQLITE_OK)
+            f->ra_len = RA_SIZE;
+        f->ra_off = off;
+        if (f->ra_len == 0)
+            return read_page(f, pgno, page, off);
+    }
+    memcpy(page, f->ra + (off - f->ra_off), PAGE_SIZE);
+    if (unseal_quiet(f, pgno, page) == SQLITE_OK)
+        return SQLITE_OK;
+    return read_page(f, pgno, page, off);
+}
+
 static int main_read(struct efile *f, uint8_t *buf, int amt, sqlite3_int64 off)
 {
     while (amt > 0) {
@@ -428,7 +467,9 @@ static int main_read(struct efile *f, uint8_t *buf, int amt, sqlite3_int64 off)
         int in = (int)(off % PAGE_SIZE);
         int n = PAGE_SIZE - in < amt ? PAGE_SIZE - in : amt;
         int rc;
-        if (in == 0 && n == PAGE_SIZE) {
+        if (in == 0 && n == PAGE_SIZE && f->ra) {
+            rc = ra_page(f, (uint32_t)(pg + 1), buf, off);
+        } else if (in == 0 && n == PAGE_SIZE) {
             rc = read_page(f, (uint32_t)(pg + 1), buf, off);
         } else {
             rc = read_page(f, (uint32_t)(pg + 1), f->scratch, pg * PAGE_SIZE);
@@ -453,6 +494,7 @@ static int main_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int6
 {
     if (amt != PAGE_SIZE || off % PAGE_SIZE)
         return SQLITE_IOERR_WRITE;
+    f->ra_len = 0; /* a handle that writes drops what it read ahead */
     int rc = SQLITE_OK;
     if (tls_ckpt == f->b) {
         /* Invariant 3: ciphertext copied from the WAL by a checkpoint. */
@@ -767,6 +809,7 @@ static int x_close(sqlite3_file *pf)
     if (rc == SQLITE_OK)
         rc = frc;
     free(f->wbuf);
+    free(f->ra);
     if (f->scratch) {
         secmem_wipe(f->scratch, FRAME_SIZE);
         free(f->scratch);
@@ -813,6 +856,7 @@ static int x_truncate(sqlite3_file *pf, sqlite3_int64 size)
         return rc;
     if (f->kind != K_MAIN)
         return f->real->pMethods->xTruncate(f->real, size);
+    f->ra_len = 0;
     pthread_mutex_lock(&f->b->rekey_mu); /* invariant 6 */
     rc = f->real->pMethods->xTruncate(f->real, size);
     pthread_mutex_unlock(&f->b->rekey_mu);
@@ -882,6 +926,14 @@ static int x_shm_lock(sqlite3_file *pf, int offset, int n, int flags)
 static int x_file_control(sqlite3_file *pf, int op, void *arg)
 {
     struct efile *f = (struct efile *)pf;
+    if (op == VFS_FCNTL_READAHEAD) { /* invariant 8 */
+        if (f->kind != K_MAIN)
+            return SQLITE_NOTFOUND;
+        free(f->ra); /* sealed bytes only */
+        f->ra = *(int *)arg ? malloc(RA_SIZE) : NULL;
+        f->ra_len = 0;
+        return *(int *)arg && !f->ra ? SQLITE_NOMEM : SQLITE_OK;
+    }
     if (f->kind == K_MAIN && op == SQLITE_FCNTL_CKPT_START)
         tls_ckpt = f->b;
     else if (f->kind == K_MAIN && op == SQLITE_FCNTL_CKPT_DONE)

@@ -51,6 +51,11 @@ void vfs_rekey_release(struct vfs_rekey *h);
  * or one synced since (invariant 7 in vfs.c). 0: not yet, ask again. */
 int vfs_wal_settled(const char *path, uint64_t *mark);
 
+/* sqlite3_file_control op (arg: int *, 1 on, 0 off) on a connection's
+ * main file: read ahead (invariant 8 in vfs.c). Only inside one read
+ * transaction of a connection that only reads, turned off before it ends. */
+#define VFS_FCNTL_READAHEAD 0x61747261 /* "atra" */
+
 /* Number of authentication failures seen on path's files since bound. */
 uint64_t vfs_auth_failures(const char *path);
 
