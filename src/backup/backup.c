@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "backup/backupint.h"
+#include "crypto/kdf.h"
 #include "crypto/rand.h"
 #include "crypto/secmem.h"
 #include "storage/page.h"
@@ -87,6 +88,8 @@ struct backup_job {
     size_t n, cap;
     uint64_t bytes, total;
     unsigned busy_mbps;        /* 0: not paced */
+    backup_media_fn media;     /* or NULL */
+    void *media_ctx;
     struct cs_position *chain; /* continuous mode, or NULL */
 };
 
@@ -111,6 +114,43 @@ int backup_job_new(const struct backup_keys *keys, struct backup_job **out)
 void backup_job_set_busy_mbps(struct backup_job *j, unsigned busy_mbps)
 {
     j->busy_mbps = busy_mbps;
+}
+
+void backup_job_set_media(struct backup_job *j, backup_media_fn fn, void *ctx)
+{
+    j->media = fn;
+    j->media_ctx = ctx;
+}
+
+/* The media key and prefix of backup id under its keys k. */
+static int media_key_of(const struct bk_keys *k, const char *id, uint8_t *key, char *prefix,
+                        size_t prefix_cap)
+{
+    snprintf(prefix, prefix_cap, "%s/m/", id);
+    return kdf_hkdf_sha256(k->data, sizeof k->data, id, "atrest backup v1 media", key,
+                           BACKUP_MEDIA_KEY_LEN);
+}
+
+/* Let the media hook change store idx's snapshot in plain. */
+static int media_step(struct backup_job *j, const struct bk_keys *k, struct blob_store *bs,
+                      uint32_t idx, struct bk_mem *plain)
+{
+    uint8_t *key = secmem_alloc(BACKUP_MEDIA_KEY_LEN);
+    char prefix[BACKUP_ID_LEN + 8];
+    sqlite3 *db = NULL;
+    int rc = key ? media_key_of(k, j->id, key, prefix, sizeof prefix) : AT_ENOMEM;
+    if (!rc)
+        rc = bk_image_open(plain, &db);
+    if (!rc && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        rc = at_error_set(AT_ESQLITE, "the snapshot: %s", sqlite3_errmsg(db));
+    if (!rc)
+        rc = j->media(j->media_ctx, j->s[idx].name, db, key, prefix, bs);
+    if (!rc && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = at_error_set(AT_ESQLITE, "the snapshot: %s", sqlite3_errmsg(db));
+    if (db)
+        bk_image_close(plain, db);
+    secmem_free(key, BACKUP_MEDIA_KEY_LEN);
+    return rc;
 }
 
 const char *backup_job_id(const struct backup_job *j)
@@ -382,6 +422,8 @@ static int put_store(struct backup_job *j, struct blob_store *bs, const struct b
     if (!rc)
         rc = bk_snapshot(js->db, &plain);
     end_snapshot(js); /* the snapshot is in memory: let the WAL move on */
+    if (!rc && j->media)
+        rc = media_step(j, k, bs, idx, &plain);
     if (rc) {
         bk_mem_free(&plain);
         return add_context(rc, "store %s", js->name);
@@ -494,16 +536,6 @@ int bk_put_mem(struct blob_store *bs, const char *name, const uint8_t *buf, size
     return blob_put(bs, name, mem_source, &ms, NULL);
 }
 
-static void remove_blobs(struct blob_store *bs, const char *id, uint32_t n)
-{
-    char name[BLOB_NAME_MAX];
-    for (uint32_t i = 0; i < n; i++) {
-        bk_store_blob_name(id, i, name, sizeof name);
-        int ignored = blob_delete(bs, name);
-        (void)ignored;
-    }
-}
-
 int backup_job_run(struct backup_job *j, struct blob_store *bs, backup_progress_fn progress,
                    void *ctx)
 {
@@ -511,7 +543,6 @@ int backup_job_run(struct backup_job *j, struct blob_store *bs, backup_progress_
     struct bk_keys *k = secmem_alloc(sizeof *k);
     uint8_t *man = NULL;
     size_t man_len = 0;
-    uint32_t put = 0;
     int rc = 0;
     if (!k)
         return AT_ENOMEM;
@@ -539,7 +570,6 @@ int backup_job_run(struct backup_job *j, struct blob_store *bs, backup_progress_
             add_context(rc, "backup %s", j->id);
             goto out;
         }
-        put = i + 1;
         done += m.stores[i].plain_len;
     }
     char name[BLOB_NAME_MAX];
@@ -568,7 +598,8 @@ out:
         /* No manifest: the backup does not exist; remove what it left. */
         char keep[256];
         snprintf(keep, sizeof keep, "%s", at_error_detail());
-        remove_blobs(bs, j->id, put + (put < m.nstores ? 1 : 0));
+        int ignored = bk_delete_backup(bs, j->id); /* its stores, media, position */
+        (void)ignored;
         at_error_set(rc, "%s", keep);
     }
     free(man);
@@ -663,6 +694,19 @@ static int load_manifest(struct blob_store *bs, const struct backup_keys *keys, 
         return at_error_set(AT_EINVAL, "'%s' is not a backup id", id);
     manifest_name(id, name, sizeof name);
     return bk_load_manifest(bs, keys, name, id, m, kout);
+}
+
+int backup_media_key(struct blob_store *bs, const struct backup_keys *keys, const char *id,
+                     uint8_t *key, char *prefix, size_t prefix_cap)
+{
+    struct bk_manifest m = {0};
+    struct bk_keys *k = NULL;
+    int rc = load_manifest(bs, keys, id, &m, &k);
+    if (!rc)
+        rc = media_key_of(k, id, key, prefix, prefix_cap);
+    bk_manifest_free(&m);
+    secmem_free(k, sizeof *k);
+    return rc;
 }
 
 static uint64_t manifest_len_of(const struct bk_manifest *m)

@@ -86,6 +86,18 @@ int backup_job_run(struct backup_job *j, struct blob_store *bs, backup_progress_
  * speed. 0 (the default): never paced. Call before backup_job_run. */
 #define BACKUP_BUSY_MBPS_DEFAULT 64
 void backup_job_set_busy_mbps(struct backup_job *j, unsigned busy_mbps);
+/* Media (docs/backup.md, "Media"): fn is called for every store after its
+ * snapshot is in memory and before it is sealed, with the snapshot opened
+ * as a database (memory only: what fn changes goes into the backup, never
+ * into the store), the backup's media key (BACKUP_MEDIA_KEY_LEN bytes,
+ * secmem), and the name prefix "<id>/m/" under which blobs fn puts into bs
+ * belong to this backup (they go with it when it fails or is pruned).
+ * Nonzero fails the backup. */
+#define BACKUP_MEDIA_KEY_LEN 32
+struct sqlite3;
+typedef int (*backup_media_fn)(void *ctx, const char *store_name, struct sqlite3 *image,
+                               const uint8_t *key, const char *prefix, struct blob_store *bs);
+void backup_job_set_media(struct backup_job *j, backup_media_fn fn, void *ctx);
 const char *backup_job_id(const struct backup_job *j);
 uint64_t backup_job_bytes(const struct backup_job *j); /* ciphertext put */
 /* End the read transactions, close the connections, wipe keys, free. */
@@ -142,6 +154,11 @@ int backup_verify(struct blob_store *bs, const struct backup_keys *keys, const c
  * by another key provider): every store is created with fresh DEKs and its
  * pages sealed under them. AT_EEXIST when env already holds a store. On
  * failure every store the restore created is dropped again. */
+/* The media key of backup id and its blob prefix ("<id>/m/"), for the
+ * restore's side of backup_media_fn: key (BACKUP_MEDIA_KEY_LEN bytes) is
+ * the caller's, best in secmem. Errors as backup_verify's manifest checks. */
+int backup_media_key(struct blob_store *bs, const struct backup_keys *keys, const char *id,
+                     uint8_t *key, char *prefix, size_t prefix_cap) AT_WUR;
 int backup_restore(struct blob_store *bs, const struct backup_keys *keys, const char *id,
                    struct store_env *env, backup_progress_fn progress, void *ctx,
                    struct backup_info *info) AT_WUR;

@@ -272,11 +272,18 @@ void cs_seg_name(const char *epoch, uint64_t segno, char *out, size_t n);
 struct bk_mem {
     uint8_t *p;
     size_t len, cap;
+    uint8_t hdr_ver[2]; /* bk_image_open: the header's version bytes */
 };
 int bk_mem_reserve(struct bk_mem *m, size_t cap) AT_WUR;
 void bk_mem_free(struct bk_mem *m);
 /* Copy every page of src's main database, as of src's open read
  * transaction, into out (plaintext). */
 int bk_snapshot(sqlite3 *src, struct bk_mem *out) AT_WUR;
+/* Open a snapshot in memory as a database to change it before it is
+ * sealed (still memory only: no journal, no other file). The image says
+ * WAL mode (its store's); while open it says rollback (the capture VFS has
+ * no WAL), and bk_image_close puts the bytes back. */
+int bk_image_open(struct bk_mem *m, sqlite3 **db) AT_WUR;
+void bk_image_close(struct bk_mem *m, sqlite3 *db);
 
 #endif

@@ -260,25 +260,60 @@ static void do_register(void)
     reg_rc = capture.pAppData ? sqlite3_vfs_register(&capture, 0) : SQLITE_ERROR;
 }
 
-int bk_snapshot(sqlite3 *src, struct bk_mem *out)
+/* A connection to the database in m, on the capture VFS. */
+static int open_mem(struct bk_mem *m, sqlite3 **db)
 {
     pthread_once(&once, do_register);
     if (reg_rc != SQLITE_OK)
         return at_error_set(AT_ESQLITE, "cannot register the capture VFS");
     char name[64];
-    snprintf(name, sizeof name, "/" CAPTURE_VFS "/%p", (void *)out);
-    sqlite3 *dst = NULL;
-    int rc = 0;
-    int src_rc = sqlite3_open_v2(name, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                                 CAPTURE_VFS);
+    snprintf(name, sizeof name, "/" CAPTURE_VFS "/%p", (void *)m);
+    *db = NULL;
+    int src_rc =
+        sqlite3_open_v2(name, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, CAPTURE_VFS);
     if (src_rc == SQLITE_OK)
-        src_rc = sqlite3_exec(dst, "PRAGMA journal_mode=OFF; PRAGMA cache_size=-2048", NULL,
+        src_rc = sqlite3_exec(*db, "PRAGMA journal_mode=OFF; PRAGMA cache_size=-2048", NULL,
                               NULL, NULL);
     if (src_rc != SQLITE_OK) {
-        rc = at_error_set(AT_ESQLITE, "cannot open the snapshot buffer: %s",
-                          dst ? sqlite3_errmsg(dst) : sqlite3_errstr(src_rc));
-        goto out;
+        int rc = at_error_set(AT_ESQLITE, "cannot open the snapshot buffer: %s",
+                              *db ? sqlite3_errmsg(*db) : sqlite3_errstr(src_rc));
+        sqlite3_close(*db);
+        *db = NULL;
+        return rc;
     }
+    return 0;
+}
+
+#define HDR_WRITE_VERSION 18 /* file format bytes: 1 rollback, 2 WAL */
+#define HDR_READ_VERSION  19
+
+int bk_image_open(struct bk_mem *m, sqlite3 **db)
+{
+    *db = NULL;
+    if (m->len < PAGE_SIZE)
+        return at_error_set(AT_EFORMAT, "a store snapshot of %zu bytes", m->len);
+    m->hdr_ver[0] = m->p[HDR_WRITE_VERSION];
+    m->hdr_ver[1] = m->p[HDR_READ_VERSION];
+    m->p[HDR_WRITE_VERSION] = m->p[HDR_READ_VERSION] = 1;
+    int rc = open_mem(m, db);
+    if (rc)
+        bk_image_close(m, NULL);
+    return rc;
+}
+
+void bk_image_close(struct bk_mem *m, sqlite3 *db)
+{
+    sqlite3_close(db);
+    m->p[HDR_WRITE_VERSION] = m->hdr_ver[0];
+    m->p[HDR_READ_VERSION] = m->hdr_ver[1];
+}
+
+int bk_snapshot(sqlite3 *src, struct bk_mem *out)
+{
+    sqlite3 *dst = NULL;
+    int rc = open_mem(out, &dst);
+    if (rc)
+        return rc;
     sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
     if (!b) {
         rc = at_error_set(AT_ESQLITE, "cannot start the snapshot: %s", sqlite3_errmsg(dst));

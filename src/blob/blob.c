@@ -265,3 +265,66 @@ int blob_fd_sink(void *fd_ptr, const uint8_t *buf, size_t len)
     }
     return 0;
 }
+
+/* ---- ranged reads into a buffer, blob_copy ---- */
+
+struct range_buf {
+    uint8_t *p;
+    size_t n, cap;
+};
+
+static int range_sink(void *ctx, const uint8_t *b, size_t n)
+{
+    struct range_buf *r = ctx;
+    if (n > r->cap - r->n)
+        return at_error_set(AT_EIO, "a ranged get returned more than it asked for");
+    memcpy(r->p + r->n, b, n);
+    r->n += n;
+    return 0;
+}
+
+int blob_get_range(struct blob_store *bs, const char *name, uint64_t off, uint8_t *buf,
+                   size_t want, size_t *got)
+{
+    struct range_buf r = {buf, 0, want};
+    int rc = blob_get(bs, name, off, want, range_sink, &r);
+    *got = r.n;
+    return rc;
+}
+
+struct copy_src {
+    struct blob_store *bs;
+    const char *name;
+    uint64_t off, size;
+};
+
+static int copy_source(void *ctx, uint8_t *buf, size_t cap, size_t *got)
+{
+    struct copy_src *s = ctx;
+    *got = 0;
+    if (s->off >= s->size)
+        return 0;
+    size_t want = s->size - s->off < cap ? (size_t)(s->size - s->off) : cap, n = 0;
+    int rc = blob_get_range(s->bs, s->name, s->off, buf, want, &n);
+    if (rc)
+        return rc;
+    if (n != want)
+        return at_error_set(AT_EIO, "blob copy: '%s' changed while it was copied", s->name);
+    s->off += n;
+    *got = n;
+    return 0;
+}
+
+int blob_copy(struct blob_store *src, const char *from_name, struct blob_store *dst,
+              const char *to_name, uint64_t *bytes)
+{
+    struct blob_info info;
+    int rc = blob_head(src, from_name, &info);
+    if (rc)
+        return rc;
+    struct copy_src s = {src, from_name, 0, info.size};
+    rc = blob_put(dst, to_name, copy_source, &s, NULL);
+    if (!rc && bytes)
+        *bytes = info.size;
+    return rc;
+}

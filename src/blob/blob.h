@@ -185,6 +185,18 @@ static inline void blob_close(struct blob_store *bs)
         bs->ops->close(bs);
 }
 
+/* Bytes [off, off + want) of name into buf; *got how many came (fewer at
+ * the blob's end). */
+int blob_get_range(struct blob_store *bs, const char *name, uint64_t off, uint8_t *buf,
+                   size_t want, size_t *got) AT_WUR;
+
+/* Copy blob from_name of src to to_name of dst (the same or another
+ * store), streaming: one ranged get per block of the put, so no more than
+ * a block is held. *bytes (may be NULL): the size copied. AT_ENOTFOUND
+ * when src has no such blob. */
+int blob_copy(struct blob_store *src, const char *from_name, struct blob_store *dst,
+              const char *to_name, uint64_t *bytes) AT_WUR;
+
 /* Ready-made sources and sinks over file descriptors (pipes included). */
 int blob_fd_source(void *fd_ptr, uint8_t *buf, size_t cap, size_t *got);
 int blob_fd_sink(void *fd_ptr, const uint8_t *buf, size_t len);

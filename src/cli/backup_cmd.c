@@ -31,6 +31,8 @@
 #include "common/error.h"
 #include "crypto/secmem.h"
 #include "keys/embedded.h"
+#include "media/media.h"
+#include "storage/store.h"
 
 int cmd_backup(int argc, char **argv);
 
@@ -45,6 +47,7 @@ static void usage(FILE *to)
           "  atrest backup restore --target T [--backup-account-key-file F] --key-dir K "
           "[--backup ID | --at TIME]\n"
           "                        --to NEWDATA --to-key-dir NEWKEYS\n"
+          "                        [--to-media-target T2 [--to-media-account-key-file F]]\n"
           "With an account whose keys are in a key service, instead of --key-dir:\n"
           "  [--kms https://HOST:PORT] --kms-token-file F [--kms-ca F] [--kms-insecure]\n"
           "  [--cmk-token-file F] [--cmk-ca F]   (the keys are the ones the backup names)\n"
@@ -52,7 +55,8 @@ static void usage(FILE *to)
           "up (without it its backups cannot be read). --backup defaults to the newest.\n"
           "--at restores the moment TIME (RFC 3339, e.g. 2026-11-28T09:30:00.250Z or\n"
           "2026-11-28T10:30:00+01:00) from a continuous-mode backup (atrestd --backup-mode\n"
-          "continuous).\n",
+          "continuous). Attachments' media go to T2 (default file:NEWDATA/media, where\n"
+          "atrestd looks by default); give atrestd --media-target T2 if you change it.\n",
           to);
 }
 
@@ -63,6 +67,8 @@ struct opts {
     /* an account whose keys are in a key service (docs/kms.md) */
     const char *kms, *kms_token, *kms_ca, *cmk_token, *cmk_ca;
     int kms_insecure;
+    /* restore: where the new account keeps its media (docs/attachments.md) */
+    const char *to_media, *to_media_key;
 };
 
 static double now_s(void)
@@ -460,18 +466,97 @@ static int64_t parse_time(const char *s)
 
 static int cmd_restore_at(const struct opts *o, struct blob_store *bs,
                           const struct backup_keys *keys, struct store_env *env,
-                          struct progress *p)
+                          struct progress *p, char id[BACKUP_ID_LEN])
 {
     int64_t at = parse_time(o->at);
     if (at < 0)
         return at_error_set(AT_EINVAL, "--at '%s' is not an RFC 3339 time", o->at);
-    char id[BACKUP_ID_LEN];
     int rc = backup_restore_at(bs, keys, at, env, on_progress, p, id);
     if (!rc)
         printf("restored %s as of %s (base backup %s and its log)\n"
                "  data folder: %s\n  key folder:  %s\n"
                "serve it with: atrestd --data-dir %s --key-dir %s\n",
                o->target, o->at, id, o->to, o->to_keys, o->to, o->to_keys);
+    return rc;
+}
+
+static int count_blob(void *ctx, const struct blob_info *info)
+{
+    (void)info;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* The media of restored backup id: each container's attachment keys move
+ * from the backup's media key to the container's new keys and the sealed
+ * blobs are copied into the new account's media target, each read through
+ * (authenticated) on the way (media_copy_table). Nothing to do, and no
+ * media folder made, when the backup holds no media. */
+static int restore_media(const struct opts *o, struct blob_store *bs,
+                         const struct backup_keys *keys, struct store_env *env, const char *id,
+                         struct media_copy_stats *total)
+{
+    memset(total, 0, sizeof *total);
+    char prefix[BACKUP_ID_LEN + 8], target[4200];
+    uint8_t *key = secmem_alloc(BACKUP_MEDIA_KEY_LEN);
+    if (!key)
+        return AT_ENOMEM;
+    size_t nblobs = 0;
+    int rc = backup_media_key(bs, keys, id, key, prefix, sizeof prefix);
+    if (!rc)
+        rc = blob_list(bs, prefix, count_blob, &nblobs);
+    if (rc || nblobs == 0) {
+        secmem_free(key, BACKUP_MEDIA_KEY_LEN);
+        return rc;
+    }
+    snprintf(target, sizeof target, "file:%s/media", o->to);
+    if (!o->to_media && mkdir(target + 5, 0700) != 0 && errno != EEXIST) {
+        secmem_free(key, BACKUP_MEDIA_KEY_LEN);
+        return at_error_set(errno, "cannot make %s: %s", target + 5, strerror(errno));
+    }
+    struct blob_options mo = {.target = o->to_media ? o->to_media : target,
+                              .account_key_file = o->to_media_key,
+                              .block_size = 1u << 20};
+    struct blob_store *mbs = NULL;
+    struct keyring *kr = store_env_keyring(env);
+    char(*names)[KEYRING_NAME_MAX] = calloc(4096, KEYRING_NAME_MAX);
+    uint8_t(*ids)[KEYRING_FILE_ID_LEN] = calloc(4096, KEYRING_FILE_ID_LEN);
+    size_t n = 0;
+    rc = !names || !ids ? AT_ENOMEM : blob_open(&mo, &mbs);
+    if (!rc)
+        rc = keyring_list_files(kr, names, ids, 4096, &n);
+    struct media_keys from = {.fixed = key, .fixed_layers = keyring_layers(kr)};
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (strcmp(names[i], "meta") == 0)
+            continue;
+        struct media_keys to = {.kr = kr};
+        memcpy(to.file_id, ids[i], KEYRING_FILE_ID_LEN);
+        struct store *st = NULL;
+        struct media_copy_stats one;
+        rc = store_open(env, names[i], &st);
+        if (!rc)
+            rc = store_begin(st);
+        if (!rc) {
+            rc = media_copy_table(store_db(st), &from, &to, bs, mbs, prefix, 1, &one);
+            if (!rc)
+                rc = store_commit(st);
+            else
+                store_rollback(st);
+        }
+        if (st && store_close(st) != 0 && !rc)
+            rc = AT_ESQLITE;
+        if (rc) {
+            at_error_set(rc, "media of %s: %s", names[i], at_error_detail());
+            break;
+        }
+        total->copied += one.copied;
+        total->missing += one.missing;
+        total->bytes += one.bytes;
+    }
+    blob_close(mbs);
+    free(names);
+    free(ids);
+    secmem_free(key, BACKUP_MEDIA_KEY_LEN);
     return rc;
 }
 
@@ -523,10 +608,22 @@ static int cmd_restore(const struct opts *o)
     }
     struct progress p = {.t0 = now_s(), .tty = isatty(2)};
     struct backup_info info;
+    struct media_copy_stats media = {0};
     if (o->at)
-        rc = cmd_restore_at(o, bs, &keys, env, &p);
+        rc = cmd_restore_at(o, bs, &keys, env, &p, id);
     else
         rc = backup_restore(bs, &keys, id, env, on_progress, &p, &info);
+    if (!rc)
+        rc = restore_media(o, bs, &keys, env, id, &media);
+    if (!rc && media.copied)
+        printf("restored the media of %zu attachment%s (%.1f MB)\n", media.copied,
+               media.copied == 1 ? "" : "s", (double)media.bytes / 1e6);
+    if (!rc && media.missing)
+        fprintf(stderr,
+                "atrest backup restore: %zu attachment%s without media in the backup (deleted "
+                "while it was taken, or added after its base by the continuous log): their "
+                "media will not read\n",
+                media.missing, media.missing == 1 ? " has" : "s have");
     store_env_close(env);
     kp_destroy(nkp);
     blob_close(bs);
@@ -574,6 +671,8 @@ int cmd_backup(int argc, char **argv)
         {"kms-insecure", no_argument, NULL, 1004},
         {"cmk-token-file", required_argument, NULL, 1005},
         {"cmk-ca", required_argument, NULL, 1006},
+        {"to-media-target", required_argument, NULL, 1007},
+        {"to-media-account-key-file", required_argument, NULL, 1008},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -640,6 +739,12 @@ int cmd_backup(int argc, char **argv)
             break;
         case 1006:
             o.cmk_ca = optarg;
+            break;
+        case 1007:
+            o.to_media = optarg;
+            break;
+        case 1008:
+            o.to_media_key = optarg;
             break;
         case 'h':
             usage(stdout);

@@ -63,11 +63,26 @@ struct dek_work {
     uint8_t kek[AEAD_KEY_LEN];     /* derived from it */
 };
 
+/* The number of layers keys wrap under. */
+static int keys_layers(const struct media_keys *keys)
+{
+    return keys->fixed ? keys->fixed_layers : keyring_layers(keys->kr);
+}
+
 /* Wrap (unwrap = 0) or unwrap share under layer's container DEK version
- * *version (wrap: the current one, returned in *version). */
+ * *version (wrap: the current one, returned in *version); with a fixed key
+ * (media.h) under that key, version 0. */
 static int share_key(const struct media_keys *keys, const char *name, int layer, int wrap,
                      uint32_t *version, struct dek_work *w)
 {
+    if (keys->fixed) {
+        if (!wrap && *version != 0)
+            return at_error_set(AT_EINTEGRITY, "media %s: its key is not under the backup's key",
+                                name);
+        *version = 0;
+        return kdf_hkdf_sha256(keys->fixed, MEDIA_FIXED_LEN, name, "atrest media backup kek v1",
+                               w->kek, sizeof w->kek);
+    }
     int rc = wrap ? keyring_copy_key_for_write(keys->kr, keys->file_id, layer, version, w->cdek)
                   : keyring_copy_key_for_read(keys->kr, keys->file_id, layer, *version, w->cdek);
     if (rc)
@@ -99,11 +114,30 @@ static int dek_finish(int rc, struct dek_work *w, int layers, const char *name,
     return rc;
 }
 
+/* Wrap layer l's share (in w->shares) under keys' current version into
+ * rec (MEDIA_WRAPPED_REC bytes: version, wrapped share). */
+static int share_wrap(const struct media_keys *keys, const char *name, int l,
+                      struct dek_work *w, uint8_t rec[MEDIA_WRAPPED_REC])
+{
+    uint32_t version = 0;
+    size_t n = 0;
+    int rc = share_key(keys, name, l, 1, &version, w);
+    if (!rc)
+        rc = keywrap_wrap(w->kek, sizeof w->kek, w->shares + l * MEDIA_SHARE_LEN, MEDIA_SHARE_LEN,
+                          rec + 4, &n);
+    secmem_wipe(w->kek, sizeof w->kek);
+    if (!rc && n != MEDIA_WRAPPED_REC - 4)
+        rc = at_error_set(AT_ECRYPTO, "media %s: unexpected wrapped key size", name);
+    if (!rc)
+        be32(rec, version);
+    return rc;
+}
+
 int media_dek_new(const struct media_keys *keys, const char *name, struct media_dek **dek,
                   uint8_t *wrapped, size_t *wlen)
 {
     *dek = NULL;
-    int layers = keyring_layers(keys->kr);
+    int layers = keys_layers(keys);
     struct dek_work *w = secmem_alloc(sizeof *w);
     if (!w)
         return AT_ENOMEM;
@@ -111,18 +145,9 @@ int media_dek_new(const struct media_keys *keys, const char *name, struct media_
     size_t o = 1;
     wrapped[0] = (uint8_t)layers;
     for (int l = 0; l < layers && !rc; l++) {
-        uint8_t *share = w->shares + l * MEDIA_SHARE_LEN;
-        uint32_t version = 0;
-        size_t n = 0;
-        rc = rand_key(share, MEDIA_SHARE_LEN);
+        rc = rand_key(w->shares + l * MEDIA_SHARE_LEN, MEDIA_SHARE_LEN);
         if (!rc)
-            rc = share_key(keys, name, l, 1, &version, w);
-        if (!rc)
-            rc = keywrap_wrap(w->kek, sizeof w->kek, share, MEDIA_SHARE_LEN, wrapped + o + 4, &n);
-        secmem_wipe(w->kek, sizeof w->kek);
-        if (!rc && n != MEDIA_WRAPPED_REC - 4)
-            rc = at_error_set(AT_ECRYPTO, "media %s: unexpected wrapped key size", name);
-        be32(wrapped + o, version);
+            rc = share_wrap(keys, name, l, w, wrapped + o);
         o += MEDIA_WRAPPED_REC;
     }
     rc = dek_finish(rc, w, layers, name, dek);
@@ -136,7 +161,7 @@ int media_dek_new(const struct media_keys *keys, const char *name, struct media_
 static int record_layers(const struct media_keys *keys, const char *name, const uint8_t *wrapped,
                          size_t wlen, int *layers)
 {
-    *layers = keyring_layers(keys->kr);
+    *layers = keys_layers(keys);
     if (wlen != 1 + (size_t)*layers * MEDIA_WRAPPED_REC || wrapped[0] != *layers)
         return at_error_set(AT_EFORMAT, "media %s: its key record is damaged", name);
     return 0;
@@ -181,26 +206,142 @@ int media_dek_rewrap(const struct media_keys *keys, const char *name, uint8_t *w
         return rc ? rc : AT_ENOMEM;
     uint8_t out[MEDIA_WRAPPED_REC];
     for (int l = 0; l < layers && !rc; l++) {
-        uint8_t *rec = wrapped + 1 + l * MEDIA_WRAPPED_REC, *share = w->shares + l * MEDIA_SHARE_LEN;
-        uint32_t now = 0;
-        size_t n = 0;
+        uint8_t *rec = wrapped + 1 + l * MEDIA_WRAPPED_REC;
         if (get32(rec) >= below[l])
             continue;
         rc = share_unwrap(keys, name, l, rec, w);
         if (!rc)
-            rc = share_key(keys, name, l, 1, &now, w);
-        if (!rc)
-            rc = keywrap_wrap(w->kek, sizeof w->kek, share, MEDIA_SHARE_LEN, out + 4, &n);
-        secmem_wipe(w->kek, sizeof w->kek);
-        if (!rc && n != MEDIA_WRAPPED_REC - 4)
-            rc = at_error_set(AT_ECRYPTO, "media %s: unexpected wrapped key size", name);
+            rc = share_wrap(keys, name, l, w, out);
         if (!rc) {
-            be32(out, now);
             memcpy(rec, out, MEDIA_WRAPPED_REC);
             *changed = 1;
         }
     }
     secmem_free(w, sizeof *w);
+    return rc;
+}
+
+int media_dek_transfer(const struct media_keys *from, const struct media_keys *to,
+                       const char *name, const uint8_t *in, size_t inlen, uint8_t *out,
+                       size_t *outlen)
+{
+    int layers, rc = record_layers(from, name, in, inlen, &layers);
+    if (!rc && keys_layers(to) != layers)
+        rc = at_error_set(AT_EFORMAT, "media %s: %d key layers, the destination has %d", name,
+                          layers, keys_layers(to));
+    struct dek_work *w = rc ? NULL : secmem_alloc(sizeof *w);
+    if (rc || !w)
+        return rc ? rc : AT_ENOMEM;
+    out[0] = (uint8_t)layers;
+    for (int l = 0; l < layers && !rc; l++) {
+        rc = share_unwrap(from, name, l, in + 1 + l * MEDIA_WRAPPED_REC, w);
+        if (!rc)
+            rc = share_wrap(to, name, l, w, out + 1 + l * MEDIA_WRAPPED_REC);
+    }
+    secmem_free(w, sizeof *w);
+    if (!rc)
+        *outlen = 1 + (size_t)layers * MEDIA_WRAPPED_REC;
+    return rc;
+}
+
+/* Read the blob name of dst through to its end (every chunk
+ * authenticated) with the DEK of record rec under keys. */
+static int read_through(struct blob_store *bs, const char *name, const struct media_keys *keys,
+                        const uint8_t *rec, size_t len, uint64_t size)
+{
+    struct media_dek *dek = NULL;
+    struct media_reader *rd = NULL;
+    int rc = media_dek_open(keys, name, rec, len, &dek);
+    if (!rc)
+        rc = media_reader_open(bs, name, dek, size, &rd);
+    uint8_t *buf = rc ? NULL : malloc(MEDIA_CHUNK);
+    if (!rc && !buf)
+        rc = AT_ENOMEM;
+    uint64_t total = 0;
+    for (size_t got = 1; !rc && got;) {
+        rc = media_read(rd, buf, MEDIA_CHUNK, &got);
+        total += got;
+    }
+    if (!rc && total != size)
+        rc = at_error_set(AT_EINTEGRITY, "media %s: %llu bytes read, %llu expected", name,
+                          (unsigned long long)total, (unsigned long long)size);
+    if (buf)
+        secmem_wipe(buf, MEDIA_CHUNK);
+    free(buf);
+    media_reader_close(rd);
+    media_dek_free(dek);
+    return rc;
+}
+
+int media_copy_table(sqlite3 *db, const struct media_keys *from, const struct media_keys *to,
+                     struct blob_store *src, struct blob_store *dst, const char *prefix, int strip,
+                     struct media_copy_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    sqlite3_stmt *q = NULL, *u = NULL;
+    int src_rc = sqlite3_prepare_v2(
+        db, "SELECT aseq, blob, dek, size FROM atts WHERE dek IS NOT NULL AND blob IS NOT NULL", -1,
+        &q, NULL);
+    if (src_rc != SQLITE_OK) {
+        const char *msg = sqlite3_errmsg(db);
+        return strstr(msg, "no such table") ? 0 : at_error_set(AT_ESQLITE, "atts: %s", msg);
+    }
+    if (sqlite3_prepare_v2(db, "UPDATE atts SET dek=?2 WHERE aseq=?1", -1, &u, NULL) != SQLITE_OK) {
+        int rc = at_error_set(AT_ESQLITE, "atts: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(q);
+        return rc;
+    }
+    int rc = 0;
+    while (!rc && (src_rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(q, 1);
+        int len = sqlite3_column_bytes(q, 2);
+        sqlite3_int64 size = sqlite3_column_int64(q, 3);
+        uint8_t in[MEDIA_WRAPPED_MAX], out[MEDIA_WRAPPED_MAX];
+        size_t outlen = 0;
+        char held[BLOB_NAME_MAX + 1], copy[BLOB_NAME_MAX + 1];
+        if (!name || media_name_check(name) != 0 || len <= 0 || len > (int)sizeof in || size < 0) {
+            rc = at_error_set(AT_EFORMAT, "an attachment's media row is damaged");
+            break;
+        }
+        memcpy(in, sqlite3_column_blob(q, 2), (size_t)len);
+        snprintf(held, sizeof held, "%s%s", strip ? prefix : "", name);
+        snprintf(copy, sizeof copy, "%s%s", strip ? "" : prefix, name);
+        rc = media_dek_transfer(from, to, name, in, (size_t)len, out, &outlen);
+        if (rc == AT_EINTEGRITY && from->fixed) { /* not under the backup's key */
+            st->missing++;
+            rc = 0;
+            continue;
+        }
+        uint64_t bytes = 0;
+        if (!rc)
+            rc = blob_copy(src, held, dst, copy, &bytes);
+        if (rc == AT_ENOTFOUND) {
+            st->missing++;
+            rc = 0;
+            continue;
+        }
+        if (!rc && strip &&
+            (rc = read_through(dst, copy, to, out, outlen, (uint64_t)size)) != 0) {
+            int ignored = blob_delete(dst, copy);
+            (void)ignored;
+        }
+        if (!rc) {
+            sqlite3_bind_int64(u, 1, sqlite3_column_int64(q, 0));
+            sqlite3_bind_blob(u, 2, out, (int)outlen, SQLITE_TRANSIENT);
+            rc = sqlite3_step(u) == SQLITE_DONE
+                     ? 0
+                     : at_error_set(AT_ESQLITE, "atts: %s", sqlite3_errmsg(db));
+            sqlite3_reset(u);
+        }
+        if (!rc) {
+            st->copied++;
+            st->bytes += bytes;
+        }
+    }
+    if (!rc && src_rc != SQLITE_DONE)
+        rc = at_error_set(AT_ESQLITE, "atts: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(q);
+    sqlite3_finalize(u);
     return rc;
 }
 
@@ -402,21 +543,6 @@ static size_t rec_plain(const struct media_reader *rd, uint64_t i)
     return (size_t)(rd->plain_len - (rd->chunks - 1) * (uint64_t)MEDIA_CHUNK);
 }
 
-struct win_sink {
-    uint8_t *p;
-    size_t len, cap;
-};
-
-static int win_put(void *ctx, const uint8_t *buf, size_t len)
-{
-    struct win_sink *w = ctx;
-    if (len > w->cap - w->len)
-        return at_error_set(AT_EINTEGRITY, "a media blob is longer than its record says");
-    memcpy(w->p + w->len, buf, len);
-    w->len += len;
-    return 0;
-}
-
 static int fetch(struct media_reader *rd)
 {
     uint64_t first = rd->next_fetch;
@@ -424,11 +550,11 @@ static int fetch(struct media_reader *rd)
     size_t want = 0;
     for (uint64_t i = first; i < rd->chunks && i < first + MEDIA_WINDOW; i++)
         want += rec_plain(rd, i) + AEAD_TAG_LEN;
-    struct win_sink w = {rd->win, 0, want};
-    int rc = blob_get(rd->bs, rd->name, off, want, win_put, &w);
+    size_t got = 0;
+    int rc = blob_get_range(rd->bs, rd->name, off, rd->win, want, &got);
     if (rc)
         return rc;
-    if (w.len != want)
+    if (got != want)
         return at_error_set(AT_EINTEGRITY, "media blob %s is truncated", rd->name);
     rd->win_len = want;
     rd->win_pos = 0;
@@ -460,11 +586,6 @@ static int open_next(struct media_reader *rd)
     return 0;
 }
 
-static int hdr_sink(void *ctx, const uint8_t *buf, size_t len)
-{
-    return win_put(ctx, buf, len);
-}
-
 int media_reader_open(struct blob_store *bs, const char *name, const struct media_dek *dek,
                       uint64_t plain_len, struct media_reader **out)
 {
@@ -480,10 +601,10 @@ int media_reader_open(struct blob_store *bs, const char *name, const struct medi
                             name, (unsigned long long)info.size,
                             (unsigned long long)media_sealed_size(plain_len));
     uint8_t hdr[MEDIA_HDR_LEN];
-    struct win_sink w = {hdr, 0, sizeof hdr};
-    if ((rc = blob_get(bs, name, 0, sizeof hdr, hdr_sink, &w)) != 0)
+    size_t got = 0;
+    if ((rc = blob_get_range(bs, name, 0, hdr, sizeof hdr, &got)) != 0)
         return rc;
-    if (w.len != sizeof hdr || memcmp(hdr, MEDIA_MAGIC, 8) != 0)
+    if (got != sizeof hdr || memcmp(hdr, MEDIA_MAGIC, 8) != 0)
         return at_error_set(AT_EFORMAT, "blob %s is not a sealed media blob", name);
     if (get32(hdr + 8) != MEDIA_CHUNK || get32(hdr + 12) != 0)
         return at_error_set(AT_EFORMAT, "media blob %s has an unknown chunk size", name);

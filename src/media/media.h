@@ -78,11 +78,19 @@
 #define MEDIA_WRAPPED_MAX (1 + 2 * MEDIA_WRAPPED_REC)
 
 /* Where a media DEK's shares are wrapped: the keyring and the keyring
- * entry of the container's store (not owned). */
+ * entry of the container's store (not owned). Or, for backups (fixed set,
+ * kr NULL), one fixed key for every layer: a backup re-protects each
+ * share under a key derived from the backup's own key, so a restore can
+ * unwrap them without the old account's keyring (docs/backup.md):
+ *   KEK = HKDF-SHA256(fixed, salt = blob name, info = "atrest media backup kek v1")
+ * with version 0 in the record. */
 struct media_keys {
     struct keyring *kr;
     uint8_t file_id[KEYRING_FILE_ID_LEN];
+    const uint8_t *fixed; /* MEDIA_FIXED_LEN bytes (secmem), or NULL */
+    int fixed_layers;     /* with fixed: the layer count of the records */
 };
+#define MEDIA_FIXED_LEN 32
 
 /* A media DEK, in secmem (media_dek_free wipes it). */
 struct media_dek {
@@ -118,6 +126,40 @@ int media_dek_rewrap(const struct media_keys *keys, const char *name, uint8_t *w
 struct sqlite3;
 int media_rewrap_table(struct sqlite3 *db, const struct media_keys *keys, const uint32_t below[2],
                        size_t *rewrapped) AT_WUR;
+
+/* Rewrap every share of the record in (of media_dek_new) from keys from
+ * to keys to (each layer under to's current version) into out (room for
+ * MEDIA_WRAPPED_MAX bytes), *outlen its size. The media DEK and the blob
+ * stay as they are. The layer counts must match (AT_EFORMAT). Errors as
+ * media_dek_open. */
+int media_dek_transfer(const struct media_keys *from, const struct media_keys *to,
+                       const char *name, const uint8_t *in, size_t inlen, uint8_t *out,
+                       size_t *outlen) AT_WUR;
+
+/* Backups (docs/backup.md, "Media"): for every attachment row with media
+ * in db (the table atts of a container store, as media_rewrap_table), move
+ * its record from keys from to keys to (media_dek_transfer, in the caller's
+ * transaction on db) and copy the sealed blob from src (name as stored)
+ * to dst (name prefixed with prefix, or, with strip, the other way round).
+ *   backup:  db = the store's snapshot image, from = the container's keys,
+ *            to = the backup's fixed key, src = media target, dst = backup
+ *            target, prefix "<id>/m/", strip 0
+ *   restore: db = the restored store, from = the backup's fixed key, to =
+ *            the new container's keys, src = backup target, dst = the new
+ *            media target, strip 1; each copied blob is then read through
+ *            (every chunk authenticated) before it counts.
+ * A blob missing from src (deleted after the snapshot; or a row replayed
+ * from a continuous log after its base, whose record is not under the
+ * backup's key) is left out: its row keeps its record and *missing counts
+ * it; the media of such an attachment does not read. *copied: blobs
+ * copied, *bytes their sealed size. */
+struct media_copy_stats {
+    size_t copied, missing;
+    uint64_t bytes;
+};
+int media_copy_table(struct sqlite3 *db, const struct media_keys *from,
+                     const struct media_keys *to, struct blob_store *src, struct blob_store *dst,
+                     const char *prefix, int strip, struct media_copy_stats *st) AT_WUR;
 
 /* 0 when name can name a sealed media blob (a blob name of at most
  * MEDIA_NAME_MAX bytes), else AT_EINVAL. */

@@ -189,7 +189,7 @@ static int media_store(struct catalog *cat, struct blob_store **bs)
 /* The keys that wrap c's media DEKs: its store's keyring entry. */
 static int media_keys_of(const struct coll *c, struct media_keys *k)
 {
-    k->kr = catalog_media(c->cat)->kr;
+    *k = (struct media_keys){.kr = catalog_media(c->cat)->kr};
     return keyring_find_file(k->kr, c->store_name, k->file_id);
 }
 
@@ -256,6 +256,30 @@ int attachments_target_absent(const struct media_conf *m)
         return 0;
     struct stat sb;
     return stat(strncmp(t, "file:", 5) == 0 ? t + 5 : t, &sb) != 0 && errno == ENOENT;
+}
+
+int attachments_backup_image(void *ctx, const char *store_name, sqlite3 *image,
+                             const uint8_t *key, const char *prefix, struct blob_store *bs)
+{
+    struct catalog *cat = ctx;
+    const struct media_conf *m = catalog_media(cat);
+    if (!m->target || strcmp(store_name, "meta") == 0 || attachments_target_absent(m))
+        return 0; /* no media was ever stored */
+    struct media_keys from = {.kr = m->kr};
+    struct media_keys to = {.fixed = key, .fixed_layers = keyring_layers(m->kr)};
+    struct blob_store *mbs = NULL;
+    int rc = keyring_find_file(m->kr, store_name, from.file_id);
+    if (!rc)
+        rc = media_store(cat, &mbs);
+    struct media_copy_stats st;
+    if (!rc)
+        rc = media_copy_table(image, &from, &to, mbs, bs, prefix, 0, &st);
+    blob_close(mbs);
+    if (!rc && st.missing)
+        fprintf(stderr,
+                "atrestd: backup: %zu media blob%s of %s deleted while the backup ran left out\n",
+                st.missing, st.missing == 1 ? "" : "s", store_name);
+    return rc ? at_error_set(rc, "media of %s: %s", store_name, at_error_detail()) : 0;
 }
 
 /* Every blob of a dropped container (its keys are already shredded). */
@@ -938,7 +962,7 @@ int attachments_upload_begin(struct req *r)
     }
     u->c = c;
     u->fd[0] = u->fd[1] = -1;
-    struct media_keys keys;
+    struct media_keys keys = {0};
     int rc = blob_name_new(c, u->blob) != 0 ? AT_ECRYPTO : media_keys_of(c, &keys);
     if (!rc) {
         /* counted until the row is written: a data-key rotation waits */
@@ -1255,7 +1279,7 @@ static void media_get(struct req *r, struct coll *c, const char *mid)
         srv_error(r, 404, 0, "The requested media does not exist.");
         return;
     }
-    struct media_keys keys;
+    struct media_keys keys = {0};
     int e = media_keys_of(c, &keys);
     if (!e)
         e = media_dek_open(&keys, blob, wrapped, wlen, &ms->dek);

@@ -1150,6 +1150,7 @@ int catalog_backup(struct catalog *cat, const struct backup_keys *keys, struct s
     if (rc)
         return rc;
     backup_job_set_busy_mbps(j, busy_mbps);
+    backup_job_set_media(j, attachments_backup_image, cat);
     snprintf(id, BACKUP_ID_LEN, "%s", backup_job_id(j));
     uint64_t first_seg = ship ? ship_next_seg(ship) : 0;
     /* The snapshots are taken under the DDL lock, meta first: the backed-up

@@ -444,6 +444,12 @@ void attachments_after_write(struct coll *c);
 int attachments_rewrap_keys(struct coll *c, const uint32_t cur[2]);
 /* Delete c's retired blobs now. */
 void attachments_gc(struct coll *c);
+/* The backup's media hook (backup_media_fn; ctx: the catalog): copy the
+ * media blobs a container's snapshot names into the backup and put their
+ * keys under the backup's media key in the snapshot (docs/backup.md). */
+int attachments_backup_image(void *ctx, const char *store_name, sqlite3 *image,
+                             const uint8_t *key, const char *prefix,
+                             struct blob_store *bs) AT_WUR;
 /* Delete every media blob of a dropped container. */
 void attachments_drop_container(struct catalog *cat, const char *store_name);
 

@@ -70,8 +70,9 @@ def _cert_from_key_dir(key_dir):
 
 
 class Server:
-    def __init__(self, master_key=None, extra_args=()):
-        self.root = tempfile.mkdtemp(prefix="atrest-it-py-")
+    def __init__(self, master_key=None, extra_args=(), root=None):
+        # root: an existing folder with data/ and keys/ (a restored account)
+        self.root = root or tempfile.mkdtemp(prefix="atrest-it-py-")
         self.data_dir = os.path.join(self.root, "data")
         self.key_dir = os.path.join(self.root, "keys")
         self.master_key = master_key or EMULATOR_KEY

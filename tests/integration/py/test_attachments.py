@@ -18,9 +18,11 @@ import http.client
 import io
 import os
 import re
+import shutil
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -546,6 +548,102 @@ class DataKeyRotation(ServerCase):
         self.assertEqual(st.ReadMedia(b["media"]).read(), data[:1000])
         type(self).client = cosmos_client.CosmosClient(self.server.endpoint,
                                                        {"masterKey": self.server.master_key})
+
+
+BK_DIR = tempfile.mkdtemp(prefix="atrest-it-bk-")
+
+
+class BackupRestore(ServerCase):
+    """A backup holds the media of every attachment (docs/backup.md, "Media"):
+    restored into a new account, the media read as they were at backup time,
+    though the live account replaced and deleted them since; the backup folder
+    holds no plaintext; a flipped byte in a backed-up media blob makes the
+    restore refuse (exit 1) and leave nothing behind."""
+
+    extra_args = ("--readonly-key", READONLY_KEY, "--backup-target", "file:" + BK_DIR)
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        if not os.environ.get("ATREST_KEEP_TMP"):
+            shutil.rmtree(BK_DIR, ignore_errors=True)
+
+    def cli(self, *args, ok=True):
+        out = subprocess.run([cli_binary(), *args], capture_output=True, text=True, timeout=300)
+        if ok:
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        return out
+
+    def restore_args(self, root):
+        return ("backup", "restore", "--target", "file:" + BK_DIR, "--key-dir",
+                self.server.key_dir, "--to", os.path.join(root, "data"), "--to-key-dir",
+                os.path.join(root, "keys"))
+
+    def test_media_restored_as_backed_up(self):
+        doc = self.new_doc()
+        small = (CANARY + "-media ").encode() * 50
+        big = os.urandom(300000)
+        a = self.upload(doc, small, slug="small")
+        b = self.upload(doc, big, slug="big")
+        self.client.CreateAttachment(doc, {"id": "ext", "contentType": "image/png",
+                                           "media": "https://example.com/x.png"},
+                                     {"partitionKey": "p1"})
+        out = self.cli("backup", "now", "--endpoint", self.server.endpoint, "--master-key",
+                       self.server.master_key, "--insecure")
+        backup_id = out.stdout.strip().split()[-1]
+        # The live account moves on: new bytes for one, the other deleted.
+        self.client.UpdateMedia(a["media"], io.BytesIO(b"replaced"),
+                                {"contentType": "application/octet-stream"})
+        self.client.DeleteAttachment(doc + "/attachments/big", {"partitionKey": "p1"})
+        # The backup folder: ciphertext only, media copies included.
+        names = os.listdir(BK_DIR)
+        self.assertEqual(len([n for n in names if "%2Fm%2F" in n]), 2, names)
+        for n in names:
+            with open(os.path.join(BK_DIR, n), "rb") as fh:
+                self.assertNotIn(CANARY.encode(), fh.read(), n)
+
+        root = tempfile.mkdtemp(prefix="atrest-it-py-restored-")
+        out = self.cli(*self.restore_args(root), "--backup", backup_id)
+        self.assertIn("restored the media of 2 attachments", out.stdout)
+        restored = harness.Server(root=root)
+        try:
+            st = cosmos_client.CosmosClient(restored.endpoint,
+                                            {"masterKey": restored.master_key},
+                                            self.streamer.connection_policy)
+            plain = cosmos_client.CosmosClient(restored.endpoint,
+                                               {"masterKey": restored.master_key})
+            self.assertEqual(st.ReadMedia(a["media"]).read(), small)
+            self.assertEqual(st.ReadMedia(b["media"]).read(), big)
+            atts = {x["id"]: x for x in plain.ReadAttachments(doc, {"partitionKey": "p1"})}
+            self.assertEqual(set(atts), {"small", "big", "ext"})
+            self.assertEqual(atts["ext"]["media"], "https://example.com/x.png")
+            # The restored account's own media work: a new upload reads back.
+            c = plain.CreateAttachmentAndUploadMedia(
+                doc, io.BytesIO(b"new in the restored account"),
+                {"slug": "new", "contentType": "text/plain", "partitionKey": "p1"})
+            self.assertEqual(st.ReadMedia(c["media"]).read(), b"new in the restored account")
+        finally:
+            problems = restored.stop_and_check()
+            restored.cleanup()
+        self.assertFalse(problems, problems)
+        # The live account still has its own state.
+        self.assertEqual(self.client.ReadMedia(a["media"]), "replaced")
+
+        # A flipped byte in a backed-up media blob: refused, nothing left.
+        (big_copy,) = [n for n in os.listdir(BK_DIR) if "%2Fm%2F" in n and
+                       os.path.getsize(os.path.join(BK_DIR, n)) > 200000]
+        with open(os.path.join(BK_DIR, big_copy), "r+b") as fh:
+            fh.seek(80 + 16 + 3 * (65536 + 16) + 7)
+            x = fh.read(1)
+            fh.seek(-1, 1)
+            fh.write(bytes([x[0] ^ 1]))
+        root = tempfile.mkdtemp(prefix="atrest-it-py-refused-")
+        out = self.cli(*self.restore_args(root), "--backup", backup_id, ok=False)
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn("media", out.stderr)
+        self.assertFalse(os.path.exists(os.path.join(root, "data")))
+        self.assertFalse(os.path.exists(os.path.join(root, "keys")))
+        shutil.rmtree(root, ignore_errors=True)
 
 
 class NoPlaintext(ServerCase):

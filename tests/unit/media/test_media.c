@@ -350,9 +350,55 @@ static void test_no_plaintext(void **state)
     media_dek_free(dek);
 }
 
+/* Backups: a record moves from the container's keys to a fixed key and on
+ * to another container's keys; the media DEK (and so the blob) stays the
+ * same. The fixed key opens nothing of the container's, a wrong fixed key
+ * opens nothing of its own, and a record stays bound to its blob name. */
+static void test_transfer_through_a_fixed_key(void **state)
+{
+    struct t *t = *state;
+    const char *name = "c-00000001/moved";
+    struct media_dek *dek = NULL, *again = NULL;
+    uint8_t w[MEDIA_WRAPPED_MAX], fixed_rec[MEDIA_WRAPPED_MAX], moved[MEDIA_WRAPPED_MAX];
+    size_t wlen = 0, flen = 0, mlen = 0;
+    put(t, name, 200000, 0, &dek, w, &wlen);
+
+    uint8_t fixed[MEDIA_FIXED_LEN], wrong[MEDIA_FIXED_LEN];
+    memset(fixed, 0x5a, sizeof fixed);
+    memset(wrong, 0xa5, sizeof wrong);
+    struct media_keys fk = {.fixed = fixed, .fixed_layers = keyring_layers(t->keys.kr)};
+    struct media_keys wk = {.fixed = wrong, .fixed_layers = fk.fixed_layers};
+    assert_int_equal(media_dek_transfer(&t->keys, &fk, name, w, wlen, fixed_rec, &flen), 0);
+    assert_int_equal(flen, wlen);
+    assert_int_equal(media_dek_open(&fk, name, fixed_rec, flen, &again), 0);
+    assert_memory_equal(again->key, dek->key, sizeof dek->key);
+    media_dek_free(again);
+    again = NULL;
+    assert_int_equal(media_dek_open(&wk, name, fixed_rec, flen, &again), AT_EINTEGRITY);
+    assert_int_equal(media_dek_open(&fk, "c-00000001/other", fixed_rec, flen, &again),
+                     AT_EINTEGRITY);
+    assert_int_equal(media_dek_open(&fk, name, w, wlen, &again), AT_EINTEGRITY);
+
+    /* On to another container's keys (a restored account's). */
+    struct media_keys other = {.kr = t->keys.kr};
+    assert_int_equal(keyring_add_file(t->keys.kr, "c-00000002", other.file_id), 0);
+    assert_int_equal(media_dek_transfer(&fk, &other, name, fixed_rec, flen, moved, &mlen), 0);
+    assert_int_equal(media_dek_open(&other, name, moved, mlen, &again), 0);
+    assert_int_equal(read_all(t, name, again, 200000, 7000), 0);
+    media_dek_free(again);
+    again = NULL;
+    assert_int_not_equal(media_dek_open(&t->keys, name, moved, mlen, &again), 0);
+    /* Layer counts must match. */
+    struct media_keys two = {.fixed = fixed, .fixed_layers = 2};
+    assert_int_equal(media_dek_transfer(&fk, &two, name, fixed_rec, flen, moved, &mlen),
+                     AT_EFORMAT);
+    media_dek_free(dek);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_transfer_through_a_fixed_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_layers, setup, teardown),
