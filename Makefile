@@ -4,7 +4,7 @@ BUILD      ?= build
 BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build build-san run test test-fast test-san bench bench-storage bench-server bench-query bench-keys clean format
+.PHONY: all deps build build-san run test test-fast test-san bench bench-storage bench-server bench-query bench-keys bench-backup clean format
 
 all: build
 
@@ -49,6 +49,10 @@ bench-storage: build
 bench-server: build
 	@cmake --build $(BUILD) --target server-bench -j $(JOBS)
 	./$(BUILD)/server-bench
+
+# Backup, verify, restore and the foreground cost (docs/backup.md).
+bench-backup: build
+	./$(BUILD)/backup-bench
 
 bench-query: build
 	@cmake --build $(BUILD) --target query-bench -j $(JOBS)

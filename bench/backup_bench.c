@@ -4,6 +4,8 @@
  *
  *   backup-bench [MB] [DIR]     default 256 MB in $TMPDIR (or /tmp)
  *   backup-bench --continuous [SECONDS] [DIR]   continuous mode (below)
+ *   BACKUP_BENCH_TARGET=azblob:URL BACKUP_BENCH_KEY_FILE=F backup-bench ...
+ *                               back up to that target instead of DIR/bk
  *
  * Makes an account (embedded keys) with a metadata store and one container
  * store of about MB megabytes of 3 KB random rows, then measures:
@@ -337,7 +339,12 @@ int main(int argc, char **argv)
     if (store_exec(c, "PRAGMA wal_checkpoint(TRUNCATE)"))
         die("checkpoint");
 
-    struct blob_options bo = {.target = target};
+    /* BACKUP_BENCH_TARGET (e.g. azblob:http://127.0.0.1:10000/devstoreaccount1/bench) and
+     * BACKUP_BENCH_KEY_FILE put the backups elsewhere than DIR/bk. */
+    const char *other = getenv("BACKUP_BENCH_TARGET");
+    if (other)
+        snprintf(target, sizeof target, "%s", other);
+    struct blob_options bo = {.target = target, .account_key_file = getenv("BACKUP_BENCH_KEY_FILE")};
     struct blob_store *bs;
     if (blob_open(&bo, &bs))
         die("target");
@@ -385,7 +392,7 @@ int main(int argc, char **argv)
 
     double m = (double)info.plain_bytes / 1e6;
     double tb = median(t_backup), tv = median(t_verify), tr = median(t_restore);
-    printf("backup-bench: %.1f MB of pages (2 stores), local folder %s, median of %d\n", m, bk,
+    printf("backup-bench: %.1f MB of pages (2 stores), target %s, median of %d\n", m, target,
            ROUNDS);
     printf("| operation | time | throughput |\n|---|---|---|\n");
     printf("| backup  | %.2f s | %.0f MB/s |\n", tb, m / tb);
