@@ -51,7 +51,8 @@ struct catalog {
 
 static const char COLL_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS docs(seq INTEGER PRIMARY KEY, pk TEXT NOT NULL, id TEXT NOT "
-    "NULL, etag TEXT NOT NULL, ts INTEGER NOT NULL, body TEXT NOT NULL, noix INTEGER);"
+    "NULL, etag TEXT NOT NULL, ts INTEGER NOT NULL, body TEXT NOT NULL, noix INTEGER, lsn "
+    "INTEGER);"
     "CREATE UNIQUE INDEX IF NOT EXISTS docs_pk_id ON docs(pk, id);"
     "CREATE TABLE IF NOT EXISTS uniq(pk TEXT NOT NULL, k INTEGER NOT NULL, val TEXT NOT NULL, "
     "seq INTEGER NOT NULL, PRIMARY KEY(pk, k, val)) WITHOUT ROWID;"
@@ -104,17 +105,30 @@ static int meta_write(struct catalog *cat, char *sql)
     return rc;
 }
 
-/* docs.noix (1: written unindexed, x-ms-indexing-directive) came after the
- * first stores were made: add it to one that lacks it. */
-static int docs_add_noix(struct store *st)
+/* Columns of docs that came after the first stores were made: add them to
+ * a store that lacks them. docs.noix (1: written unindexed,
+ * x-ms-indexing-directive); docs.lsn (the change feed's order,
+ * changefeed.c: existing documents get their seq, so they come first, in
+ * the order they were created) and its index. */
+static int has_column(struct store *st, const char *sql)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(store_db(st), "SELECT noix FROM docs LIMIT 0", -1, &s, NULL) ==
-        SQLITE_OK) {
-        sqlite3_finalize(s);
-        return 0;
-    }
-    return store_exec(st, "ALTER TABLE docs ADD COLUMN noix INTEGER");
+    int ok = sqlite3_prepare_v2(store_db(st), sql, -1, &s, NULL) == SQLITE_OK;
+    sqlite3_finalize(s);
+    return ok;
+}
+
+static int docs_migrate(struct store *st)
+{
+    int rc = 0;
+    if (!has_column(st, "SELECT noix FROM docs LIMIT 0"))
+        rc = store_exec(st, "ALTER TABLE docs ADD COLUMN noix INTEGER");
+    if (!rc && !has_column(st, "SELECT lsn FROM docs LIMIT 0"))
+        rc = store_exec(st, "BEGIN; ALTER TABLE docs ADD COLUMN lsn INTEGER; "
+                            "UPDATE docs SET lsn = seq; COMMIT");
+    if (!rc)
+        rc = store_exec(st, "CREATE INDEX IF NOT EXISTS docs_lsn ON docs(lsn)");
+    return rc;
 }
 
 static int set_paths(struct coll *c)
@@ -188,25 +202,34 @@ static void coll_shutdown(struct coll *c)
     c->st = NULL;
 }
 
+/* The integer a one-row, one-column query of st answers. */
+static int one_int(struct store *st, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(store_db(st), sql, -1, &s, NULL) == SQLITE_OK &&
+                     sqlite3_step(s) == SQLITE_ROW
+                 ? 0
+                 : AT_ESQLITE;
+    if (!rc)
+        *out = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return rc;
+}
+
 static int coll_start(struct catalog *cat, struct coll *c, int create)
 {
     int rc = create ? store_create(cat->env, c->store_name, &c->st)
                     : store_open(cat->env, c->store_name, &c->st);
     if (rc)
         return rc;
-    if ((rc = store_exec(c->st, COLL_SCHEMA)) != 0 || (rc = docs_add_noix(c->st)) != 0 ||
+    if ((rc = store_exec(c->st, COLL_SCHEMA)) != 0 || (rc = docs_migrate(c->st)) != 0 ||
         (rc = store_exec(c->st, IX_SCHEMA)) != 0 || (rc = store_exec(c->st, ATT_SCHEMA)) != 0)
         goto fail;
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(store_db(c->st), "SELECT COALESCE(MAX(seq),0)+1 FROM docs", -1, &s,
-                           NULL) != SQLITE_OK ||
-        sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_finalize(s);
-        rc = AT_ESQLITE;
+    int64_t seq = 0;
+    if ((rc = one_int(c->st, "SELECT COALESCE(MAX(seq),0)+1 FROM docs", &seq)) != 0 ||
+        (rc = one_int(c->st, "SELECT COALESCE(MAX(lsn),0)+1 FROM docs", &c->next_lsn)) != 0)
         goto fail;
-    }
-    c->next_seq = (uint64_t)sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
+    c->next_seq = (uint64_t)seq;
     if ((rc = store_writer_start(c->st, &c->w)) != 0)
         goto fail;
     if ((rc = ix_open(c)) != 0) {

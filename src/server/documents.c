@@ -30,9 +30,9 @@ enum { W_GET, W_INS, W_UPD, W_DEL, W_UQ_GET, W_UQ_DEL, W_UQ_INS };
 
 static const char *const WSQL[] = {
     [W_GET] = "SELECT seq, etag, body, noix FROM docs WHERE pk=?1 AND id=?2",
-    [W_INS] = "INSERT INTO docs(seq, pk, id, etag, ts, body, noix) VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
-              "?7)",
-    [W_UPD] = "UPDATE docs SET etag=?2, ts=?3, body=?4, noix=?5 WHERE seq=?1",
+    [W_INS] = "INSERT INTO docs(seq, pk, id, etag, ts, body, noix, lsn) VALUES(?1, ?2, ?3, ?4, ?5, "
+              "?6, ?7, ?8)",
+    [W_UPD] = "UPDATE docs SET etag=?2, ts=?3, body=?4, noix=?5, lsn=?6 WHERE seq=?1",
     [W_DEL] = "DELETE FROM docs WHERE seq=?1",
     [W_UQ_GET] = "SELECT seq FROM uniq WHERE pk=?1 AND k=?2 AND val=?3",
     [W_UQ_DEL] = "DELETE FROM uniq WHERE seq=?1",
@@ -477,6 +477,7 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
             sqlite3_bind_int(w, exists ? 5 : 7, 1);
         else
             sqlite3_bind_null(w, exists ? 5 : 7);
+        sqlite3_bind_int64(w, exists ? 6 : 8, c->next_lsn++); /* the change feed's order */
         int s = sqlite3_step(w);
         sqlite3_reset(w);
         if (s != SQLITE_DONE) {
@@ -788,7 +789,11 @@ static void doc_feed(struct req *r, struct coll *c)
         free(pk);
         pk = NULL;
     }
-    documents_scan(r, c, pk);
+    const char *aim = req_header(r, "a-im");
+    if (aim && strcasecmp(aim, "Incremental feed") == 0)
+        changefeed_handle(r, c, pk);
+    else
+        documents_scan(r, c, pk);
     free(pk);
 }
 

@@ -179,6 +179,7 @@ struct coll {
     pthread_mutex_t pool_mu;
     struct rconn *pool;
     uint64_t next_seq; /* writer thread only */
+    int64_t next_lsn;  /* writer thread only: the change feed's order (changefeed.c) */
     /* writer-thread statement cache */
     sqlite3 *wdb;
     sqlite3_stmt *ws[COLL_NWSTMT];
@@ -377,6 +378,10 @@ void resp_feed(struct req *r, struct doc_buf *b, int err, long n, int more, uint
 /* The feed of a container's documents: pages by seq, filters by partition
  * key (pk NULL: all). Answers r. */
 void documents_scan(struct req *r, struct coll *c, const char *pk);
+
+/* changefeed.c: a GET of the documents with "A-IM: Incremental feed" (pk:
+ * the partition key header's value, or NULL). Answers r. */
+void changefeed_handle(struct req *r, struct coll *c, const char *pk);
 
 /* query.c */
 /* A query on a partitioned container (npaths > 0) needs a partition key
