@@ -290,3 +290,30 @@ test("many bad requests at once: each fails alone, good ones still succeed", asy
   assert.equal(r.json.Documents.length, 1);
   assert.ok(srv.alive());
 });
+
+test("change feed requests with bad positions, dates and page sizes fail alone", async () => {
+  const feed = (headers) => request(srv, { path: c.docs, headers: { "a-im": "Incremental feed", ...headers } });
+  expectOk(await createDoc({ id: "cf-raw", pk: "p" }), 201, "create");
+  const all = await feed({});
+  expectOk(all, 200, "change feed from the beginning");
+  assert.ok(all.json.Documents.some((d) => d.id === "cf-raw" && typeof d._lsn === "number"));
+  assert.match(all.headers.etag, /^"\d+"$/);
+  const bad = ['"abc"', '"-1"', '"1e9"', '"99999999999999999999999"', '""', "x".repeat(10000), '"1'];
+  for (const v of bad) expectError(await feed({ "if-none-match": v }), 400, `If-None-Match ${JSON.stringify(v.slice(0, 40))}`);
+  for (const v of ["yesterday", "Thu, 32 Jan 2026 00:00:00 GMT", "Thu, 01 Jan 2026 00:00:00"]) {
+    expectError(await feed({ "if-modified-since": v }), 400, `If-Modified-Since ${JSON.stringify(v)}`);
+  }
+  const end = await feed({ "if-none-match": all.headers.etag });
+  assert.equal(end.status, 304, "nothing after the last position");
+  assert.equal(end.headers.etag, all.headers.etag);
+  const now = await feed({ "if-none-match": "*" });
+  assert.equal(now.status, 304);
+  assert.equal(now.headers.etag, all.headers.etag);
+  const far = await feed({ "if-none-match": '"999999999"' });
+  assert.equal(far.status, 304, "a position past the end is simply nothing new");
+  for (const n of ["0", "-5", "abc", "99999999999"]) expectOk(await feed({ "x-ms-max-item-count": n }), 200, `page size ${n}`);
+  const one = await feed({ "x-ms-max-item-count": "1" });
+  expectOk(one, 200, "page of 1");
+  assert.equal(one.json.Documents.length, 1);
+  expectOk(await request(srv, { path: "/" }), 200, "the server still serves");
+});
