@@ -52,7 +52,7 @@ struct catalog {
 static const char COLL_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS docs(seq INTEGER PRIMARY KEY, pk TEXT NOT NULL, id TEXT NOT "
     "NULL, etag TEXT NOT NULL, ts INTEGER NOT NULL, body TEXT NOT NULL, noix INTEGER, lsn "
-    "INTEGER);"
+    "INTEGER, ttl INTEGER, exp INTEGER);"
     "CREATE UNIQUE INDEX IF NOT EXISTS docs_pk_id ON docs(pk, id);"
     "CREATE TABLE IF NOT EXISTS uniq(pk TEXT NOT NULL, k INTEGER NOT NULL, val TEXT NOT NULL, "
     "seq INTEGER NOT NULL, PRIMARY KEY(pk, k, val)) WITHOUT ROWID;"
@@ -109,7 +109,8 @@ static int meta_write(struct catalog *cat, char *sql)
  * a store that lacks them. docs.noix (1: written unindexed,
  * x-ms-indexing-directive); docs.lsn (the change feed's order,
  * changefeed.c: existing documents get their seq, so they come first, in
- * the order they were created) and its index. */
+ * the order they were created) and its index; docs.ttl and docs.exp (time
+ * to live, ttl.c: the expiry times are computed by coll_start). */
 static int has_column(struct store *st, const char *sql)
 {
     sqlite3_stmt *s = NULL;
@@ -126,8 +127,14 @@ static int docs_migrate(struct store *st)
     if (!rc && !has_column(st, "SELECT lsn FROM docs LIMIT 0"))
         rc = store_exec(st, "BEGIN; ALTER TABLE docs ADD COLUMN lsn INTEGER; "
                             "UPDATE docs SET lsn = seq; COMMIT");
+    if (!rc && !has_column(st, "SELECT exp FROM docs LIMIT 0"))
+        rc = store_exec(st, "BEGIN; ALTER TABLE docs ADD COLUMN ttl INTEGER; "
+                            "ALTER TABLE docs ADD COLUMN exp INTEGER; "
+                            "UPDATE docs SET ttl = json_extract(body, '$.ttl') "
+                            "WHERE json_type(body, '$.ttl') = 'integer'; COMMIT");
     if (!rc)
-        rc = store_exec(st, "CREATE INDEX IF NOT EXISTS docs_lsn ON docs(lsn)");
+        rc = store_exec(st, "CREATE INDEX IF NOT EXISTS docs_lsn ON docs(lsn);"
+                            "CREATE INDEX IF NOT EXISTS docs_exp ON docs(exp) WHERE exp IS NOT NULL");
     return rc;
 }
 
@@ -222,6 +229,7 @@ static int coll_start(struct catalog *cat, struct coll *c, int create)
                     : store_open(cat->env, c->store_name, &c->st);
     if (rc)
         return rc;
+    int migrated = !create && !has_column(c->st, "SELECT exp FROM docs LIMIT 0");
     if ((rc = store_exec(c->st, COLL_SCHEMA)) != 0 || (rc = docs_migrate(c->st)) != 0 ||
         (rc = store_exec(c->st, IX_SCHEMA)) != 0 || (rc = store_exec(c->st, ATT_SCHEMA)) != 0)
         goto fail;
@@ -232,6 +240,12 @@ static int coll_start(struct catalog *cat, struct coll *c, int create)
     c->next_seq = (uint64_t)seq;
     if ((rc = store_writer_start(c->st, &c->w)) != 0)
         goto fail;
+    atomic_store(&c->default_ttl, ttl_default_of(c->def));
+    if (migrated && (rc = ttl_apply(c)) != 0) {
+        store_writer_stop(c->w);
+        c->w = NULL;
+        goto fail;
+    }
     if ((rc = ix_open(c)) != 0) {
         ix_close(c);
         store_writer_stop(c->w);
@@ -618,7 +632,7 @@ struct rconn *coll_reader(struct coll *c)
         return NULL;
     }
     sqlite3_exec(rc->db, "PRAGMA cache_size=-2048", NULL, NULL, NULL);
-    if (sqlite3_prepare_v3(rc->db, "SELECT body, etag FROM docs WHERE pk=?1 AND id=?2", -1,
+    if (sqlite3_prepare_v3(rc->db, "SELECT body, etag, exp FROM docs WHERE pk=?1 AND id=?2", -1,
                            SQLITE_PREPARE_PERSISTENT, &rc->get, NULL) != SQLITE_OK) {
         store_disconnect(rc->db);
         free(rc);
@@ -1094,6 +1108,10 @@ int catalog_coll_replace(struct catalog *cat, struct req *r, const char *db, con
     }
     if (rc) /* the new definition is stored: the rebuild happens at the next start */
         fprintf(stderr, "atrestd: starting an index rebuild failed: %s\n", at_strerror(rc));
+    int64_t ttl = ttl_default_of(def);
+    if (atomic_exchange(&c->default_ttl, ttl) != ttl && ttl_apply(c) != 0)
+        fprintf(stderr, "atrestd: applying the new defaultTtl failed; it applies at the next "
+                        "start\n");
     pthread_rwlock_wrlock(&cat->lock);
     json_decref(c->def);
     c->def = def;

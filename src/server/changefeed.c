@@ -115,8 +115,10 @@ void changefeed_handle(struct req *r, struct coll *c, const char *pk)
     }
     sqlite3_stmt *s = NULL;
     const char *sql =
-        pk ? "SELECT lsn, body FROM docs WHERE lsn > ?1 AND ts >= ?2 AND pk = ?3 ORDER BY lsn"
-           : "SELECT lsn, body FROM docs WHERE lsn > ?1 AND ts >= ?2 ORDER BY lsn";
+        pk ? "SELECT lsn, body FROM docs WHERE lsn > ?1 AND ts >= ?2 AND (exp IS NULL OR exp > "
+             "?4) AND pk = ?3 ORDER BY lsn"
+           : "SELECT lsn, body FROM docs WHERE lsn > ?1 AND ts >= ?2 AND (exp IS NULL OR exp > "
+             "?4) ORDER BY lsn";
     if (!err && sqlite3_prepare_v2(rc->db, sql, -1, &s, NULL) != SQLITE_OK)
         err = 1;
     struct doc_buf b = {0};
@@ -127,6 +129,7 @@ void changefeed_handle(struct req *r, struct coll *c, const char *pk)
         sqlite3_bind_int64(s, 2, since);
         if (pk)
             sqlite3_bind_text(s, 3, pk, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL)); /* expired: gone (ttl.c) */
         err = doc_buf_puts(&b, "{\"_rid\":\"") || doc_buf_puts(&b, c->rid) ||
               doc_buf_puts(&b, "\",\"Documents\":[");
     }

@@ -29,10 +29,11 @@
 enum { W_GET, W_INS, W_UPD, W_DEL, W_UQ_GET, W_UQ_DEL, W_UQ_INS };
 
 static const char *const WSQL[] = {
-    [W_GET] = "SELECT seq, etag, body, noix FROM docs WHERE pk=?1 AND id=?2",
-    [W_INS] = "INSERT INTO docs(seq, pk, id, etag, ts, body, noix, lsn) VALUES(?1, ?2, ?3, ?4, ?5, "
-              "?6, ?7, ?8)",
-    [W_UPD] = "UPDATE docs SET etag=?2, ts=?3, body=?4, noix=?5, lsn=?6 WHERE seq=?1",
+    [W_GET] = "SELECT seq, etag, body, noix, exp FROM docs WHERE pk=?1 AND id=?2",
+    [W_INS] = "INSERT INTO docs(seq, pk, id, etag, ts, body, noix, lsn, ttl, exp) VALUES(?1, ?2, "
+              "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [W_UPD] = "UPDATE docs SET etag=?2, ts=?3, body=?4, noix=?5, lsn=?6, ttl=?7, exp=?8 WHERE "
+              "seq=?1",
     [W_DEL] = "DELETE FROM docs WHERE seq=?1",
     [W_UQ_GET] = "SELECT seq FROM uniq WHERE pk=?1 AND k=?2 AND val=?3",
     [W_UQ_DEL] = "DELETE FROM uniq WHERE seq=?1",
@@ -355,6 +356,19 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
         return sql_fail(op);
     }
     int exists = step == SQLITE_ROW;
+    if (exists && !op->purge && sqlite3_column_type(g, 4) != SQLITE_NULL &&
+        sqlite3_column_int64(g, 4) <= (sqlite3_int64)time(NULL)) {
+        /* Expired (ttl.c): gone for every request; delete it for good now
+         * when this write would take its place. */
+        sqlite3_reset(g);
+        if (op->kind != DOP_CREATE && op->kind != DOP_UPSERT)
+            return fail(op, 404, 0, "Entity with the specified id does not exist in the system.");
+        struct dop gone = {.kind = DOP_DELETE, .pk = op->pk, .id = op->id, .purge = 1};
+        int st = dop_exec(c, db, &gone);
+        if (st)
+            return fail(op, st, gone.substatus, gone.msg);
+        exists = 0;
+    }
     uint64_t seq = 0;
     char etag[48] = "";
     char *old = NULL;
@@ -478,6 +492,22 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
         else
             sqlite3_bind_null(w, exists ? 5 : 7);
         sqlite3_bind_int64(w, exists ? 6 : 8, c->next_lsn++); /* the change feed's order */
+        int64_t item_ttl;
+        char ttl_msg[200];
+        if (ttl_item(op->doc, &item_ttl, ttl_msg, sizeof ttl_msg) != 0) {
+            sqlite3_reset(w);
+            rc = fail(op, 400, 0, ttl_msg);
+            break;
+        }
+        int64_t exp = ttl_expiry(atomic_load(&c->default_ttl), item_ttl, ts);
+        if (item_ttl == TTL_NONE)
+            sqlite3_bind_null(w, exists ? 7 : 9);
+        else
+            sqlite3_bind_int64(w, exists ? 7 : 9, item_ttl);
+        if (exp)
+            sqlite3_bind_int64(w, exists ? 8 : 10, exp);
+        else
+            sqlite3_bind_null(w, exists ? 8 : 10);
         int s = sqlite3_step(w);
         sqlite3_reset(w);
         if (s != SQLITE_DONE) {
@@ -604,6 +634,9 @@ static void doc_read(struct req *r, struct coll *c, const char *id)
     sqlite3_bind_text(rc->get, 1, pk, -1, SQLITE_STATIC);
     sqlite3_bind_text(rc->get, 2, id, -1, SQLITE_STATIC);
     int s = sqlite3_step(rc->get);
+    if (s == SQLITE_ROW && sqlite3_column_type(rc->get, 2) != SQLITE_NULL &&
+        sqlite3_column_int64(rc->get, 2) <= (sqlite3_int64)time(NULL))
+        s = SQLITE_DONE; /* expired (ttl.c): not there any more */
     if (s == SQLITE_ROW) {
         const char *etag = (const char *)sqlite3_column_text(rc->get, 1);
         const char *inm = req_header(r, "if-none-match");
@@ -744,8 +777,10 @@ void documents_scan(struct req *r, struct coll *c, const char *pk)
         return;
     }
     sqlite3_stmt *s = NULL;
-    const char *sql = pk ? "SELECT seq, body FROM docs WHERE seq > ?1 AND pk = ?2 ORDER BY seq"
-                         : "SELECT seq, body FROM docs WHERE seq > ?1 ORDER BY seq";
+    const char *sql = pk ? "SELECT seq, body FROM docs WHERE seq > ?1 AND (exp IS NULL OR exp > "
+                           "?3) AND pk = ?2 ORDER BY seq"
+                         : "SELECT seq, body FROM docs WHERE seq > ?1 AND (exp IS NULL OR exp > "
+                           "?3) ORDER BY seq";
     if (sqlite3_prepare_v2(rc->db, sql, -1, &s, NULL) != SQLITE_OK) {
         coll_reader_put(c, rc);
         srv_error(r, 500, 0, "The store failed the query.");
@@ -754,6 +789,7 @@ void documents_scan(struct req *r, struct coll *c, const char *pk)
     sqlite3_bind_int64(s, 1, (sqlite3_int64)after);
     if (pk)
         sqlite3_bind_text(s, 2, pk, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL));
     struct doc_buf b = {0};
     int err = doc_buf_puts(&b, "{\"_rid\":\"") || doc_buf_puts(&b, c->rid) ||
               doc_buf_puts(&b, "\",\"Documents\":[");

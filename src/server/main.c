@@ -154,6 +154,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "atrestd: %s\n", at_error_detail());
         goto out;
     }
+    if ((rc = ttl_start(srv.cat, &srv.ttl)) != 0) {
+        fprintf(stderr, "atrestd: %s\n", at_error_detail());
+        goto out;
+    }
     struct keymon_options ko = {.kr = store_env_keyring(env),
                                 .remote = {ks.remote[0], ks.remote[1]},
                                 .check_s = cfg.cmk_check_s,
@@ -208,6 +212,7 @@ int main(int argc, char **argv)
     exit_code = 0;
 out:
     http_stop(http);
+    ttl_stop(srv.ttl);
     datakeys_stop(&srv);
     keymon_stop(srv.keymon);
     backups_stop(&srv);

@@ -48,6 +48,7 @@ struct server {
     struct catalog *cat;
     struct backups *backups; /* backups.c: NULL without --backup-target */
     struct datakeys *datakeys; /* datakeys.c: data-key rotation */
+    struct ttl_sweeper *ttl;   /* ttl.c: deletes expired documents */
     struct keymon *keymon;   /* keymon.h: key states; NULL when nothing is watched */
     struct srv_key keys[SRV_MAX_KEYS];
     int nkeys;
@@ -180,6 +181,7 @@ struct coll {
     struct rconn *pool;
     uint64_t next_seq; /* writer thread only */
     int64_t next_lsn;  /* writer thread only: the change feed's order (changefeed.c) */
+    atomic_llong default_ttl; /* the container's defaultTtl; TTL_NONE: none (ttl.c) */
     /* writer-thread statement cache */
     sqlite3 *wdb;
     sqlite3_stmt *ws[COLL_NWSTMT];
@@ -315,6 +317,25 @@ int ix_path_prefix(struct doc_buf *b, const json_t *segs) AT_WUR;
 
 enum dop_kind { DOP_CREATE, DOP_UPSERT, DOP_REPLACE, DOP_DELETE, DOP_READ, DOP_PATCH };
 
+/* ttl.c: time to live (docs/server.md, "Time to live"). */
+#define TTL_NONE INT64_MIN
+/* The expiry time (Unix seconds) of a document written at ts with item
+ * ttl item (TTL_NONE: no "ttl") in a container with defaultTtl def; 0:
+ * never expires. */
+int64_t ttl_expiry(int64_t def, int64_t item, int64_t ts);
+/* A document's "ttl" into *item (TTL_NONE when absent or null): 0, or 400
+ * when it is not -1 or an integer from 1 to 2147483647 (msg set). */
+int ttl_item(const json_t *doc, int64_t *item, char *msg, size_t msgsz);
+/* The container's defaultTtl from its definition (TTL_NONE when none). */
+int64_t ttl_default_of(const json_t *def);
+/* Recompute every document's expiry after defaultTtl changed (through the
+ * writer). */
+int ttl_apply(struct coll *c) AT_WUR;
+/* The sweeper: deletes expired documents every second. */
+struct ttl_sweeper;
+int ttl_start(struct catalog *cat, struct ttl_sweeper **out) AT_WUR;
+void ttl_stop(struct ttl_sweeper *t);
+
 struct dop {
     int kind;
     char *pk;       /* canonical partition key text (owned) */
@@ -327,6 +348,7 @@ struct dop {
     const char *cond; /* PATCH: "from c where ..." (borrowed) */
     const char *if_match, *if_none_match;
     int directive; /* x-ms-indexing-directive: 1 Include, -1 Exclude, 0 the policy's automatic */
+    int purge;     /* DELETE by the TTL sweeper: an expired document still counts */
     /* results */
     int status, substatus;
     char msg[400];

@@ -4,22 +4,14 @@
 // creates, replaces, upserts and patches in order, each document once in
 // its latest version, resume from a continuation, start "now", and from a
 // time; a restart keeps the position.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { ChangeFeedStartFrom, StatusCodes } from "@azure/cosmos";
-import { assert, shutdown, startWithClient, uid } from "./common.mjs";
+import { assert, serverWithDatabase, startWithClient, uid } from "./common.mjs";
 
-let ctx;
-let database;
-before(async () => {
-  ctx = await startWithClient();
-  ({ database } = await ctx.client.databases.createIfNotExists({ id: uid("db-") }));
-});
-after(async () => {
-  await shutdown(ctx);
-});
+const env = serverWithDatabase();
 
 async function newContainer() {
-  const { container } = await database.containers.createIfNotExists({
+  const { container } = await env.database.containers.createIfNotExists({
     id: uid("cf-"),
     partitionKey: { paths: ["/pk"] },
   });
@@ -114,11 +106,11 @@ test("the position survives a restart, and a bad one is a 400", async () => {
   const first = await drain(
     c.items.getChangeFeedIterator({ changeFeedStartFrom: ChangeFeedStartFrom.Beginning() }),
   );
-  ctx.client.dispose();
-  const r = await ctx.srv.stop({ signal: "SIGTERM" });
+  env.ctx.client.dispose();
+  const r = await env.ctx.srv.stop({ signal: "SIGTERM" });
   assert.deepEqual({ code: r.code, forced: r.forced, sanitizer: r.sanitizer }, { code: 0, forced: false, sanitizer: null });
-  ctx = await startWithClient({ root: ctx.srv.root });
-  const c2 = ctx.client.database(database.id).container(c.id);
+  env.ctx = await startWithClient({ root: env.ctx.srv.root });
+  const c2 = env.ctx.client.database(env.database.id).container(c.id);
   await c2.items.create({ id: "after", pk: "p" });
   const resumed = await drain(
     c2.items.getChangeFeedIterator({ changeFeedStartFrom: ChangeFeedStartFrom.Continuation(first.token) }),

@@ -2,6 +2,7 @@
 // CosmosClient that trusts the server's own certificate (verification on).
 
 import assert from "node:assert/strict";
+import { after, before } from "node:test";
 import crypto from "node:crypto";
 import https from "node:https";
 import "../../lib/webcrypto.mjs";
@@ -56,4 +57,21 @@ export async function allPages(iter, max) {
     assert.ok(++guard < 1000, "paging did not end");
   }
   return pages;
+}
+
+/**
+ * One atrestd and one database for a test file: registers before/after and
+ * returns { ctx, database }, filled in once the server runs (ctx may be
+ * replaced by a test that restarts the server).
+ */
+export function serverWithDatabase(opts = {}) {
+  const env = { ctx: null, database: null };
+  before(async () => {
+    env.ctx = await startWithClient(opts);
+    ({ database: env.database } = await env.ctx.client.databases.createIfNotExists({ id: uid("db-") }));
+  });
+  after(async () => {
+    await shutdown(env.ctx);
+  });
+  return env;
 }
