@@ -671,21 +671,29 @@ static int src_open(struct src *s, struct plan *pl, struct rconn *rc, const char
     s->pk = pk;
     uint64_t from = ct->present && !ct->offset_mode ? ct->seq : 0;
     s->resume_seq = from;
-    if (!(s->load = rconn_stmt(rc, "SELECT pk, body FROM docs WHERE seq=?1")))
+    /* Expired documents (ttl.c) are not there, though not yet deleted. */
+    sqlite3_int64 now = (sqlite3_int64)time(NULL);
+    if (!(s->load = rconn_stmt(
+              rc, "SELECT pk, body FROM docs WHERE seq=?1 AND (exp IS NULL OR exp > ?2)")))
         return AT_ESQLITE;
+    sqlite3_bind_int64(s->load, 2, now);
     if (pl->kind == P_SCAN) {
+#define LIVE " AND (exp IS NULL OR exp > ?3)"
         static const char *const scan_sql[2][2] = {
-            {"SELECT seq, pk, body FROM docs WHERE seq >= ?1 ORDER BY seq",
-             "SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND pk = ?2 ORDER BY seq"},
-            {"SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND noix IS NULL ORDER BY seq",
-             "SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND pk = ?2 AND noix IS NULL "
-             "ORDER BY seq"}};
+            {"SELECT seq, pk, body FROM docs WHERE seq >= ?1" LIVE " ORDER BY seq",
+             "SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND pk = ?2" LIVE " ORDER BY seq"},
+            {"SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND noix IS NULL" LIVE
+             " ORDER BY seq",
+             "SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND pk = ?2 AND noix IS NULL" LIVE
+             " ORDER BY seq"}};
+#undef LIVE
         const char *sql = scan_sql[pl->hide_noix][pk != NULL];
         if (!(s->st = rconn_stmt(rc, sql)))
             return AT_ESQLITE;
         sqlite3_bind_int64(s->st, 1, (sqlite3_int64)from);
         if (pk)
             sqlite3_bind_text(s->st, 2, pk, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->st, 3, now);
         return 0;
     }
     if (pl->kind == P_SEQS) {
@@ -831,7 +839,7 @@ static int src_next(struct src *s, uint64_t *seq, const char **pk, const char **
         sqlite3_reset(row);
         sqlite3_bind_int64(row, 1, (sqlite3_int64)*seq);
         if (sqlite3_step(row) != SQLITE_ROW)
-            continue; /* deleted since the index was read: not in this snapshot */
+            continue; /* deleted since the index was read, or expired */
         *pk = (const char *)sqlite3_column_text(row, 0);
         if (s->pk && strcmp(*pk, s->pk) != 0)
             continue;
