@@ -38,18 +38,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/bgthread.h"
 #include "backup/backup.h"
 #include "backup/ship.h"
 #include "keys/embedded.h"
 #include "storage/store.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void die(const char *what)
 {
@@ -165,11 +159,11 @@ static double write_rate(struct writer *w, double secs, struct store *meta, stru
     pthread_create(&t, NULL, write_loop, w);
     if (bs)
         pthread_create(&bt, NULL, backup_loop, &l);
-    double t0 = now();
+    double t0 = mono_seconds();
     usleep((useconds_t)(secs * 1e6));
     atomic_store(&w->stop, 1);
     pthread_join(t, NULL);
-    double rate = (double)w->rows / (now() - t0);
+    double rate = (double)w->rows / (mono_seconds() - t0);
     if (bs) {
         atomic_store(&l.stop, 1);
         pthread_join(bt, NULL);
@@ -203,9 +197,9 @@ static int insert_row(sqlite3 *db, void *arg)
 static void *client(void *p)
 {
     struct load *l = p;
-    double t0 = now();
+    double t0 = mono_seconds();
     for (long n = 0;; n++) {
-        double t = now() - t0;
+        double t = mono_seconds() - t0;
         if (t >= l->secs)
             break;
         if (l->rate > 0 && n / l->rate > t)
@@ -246,12 +240,12 @@ static void run(const char *root, int n, int ship_ms, double secs, double rate, 
     if (store_writer_start(c, &l.w))
         die("writer");
     pthread_t t[THREADS];
-    double t0 = now();
+    double t0 = mono_seconds();
     for (int i = 0; i < THREADS; i++)
         pthread_create(&t[i], NULL, client, &l);
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
-    r->rate = (double)atomic_load(&l.done) / (now() - t0);
+    r->rate = (double)atomic_load(&l.done) / (mono_seconds() - t0);
     memset(&r->st, 0, sizeof r->st);
     if (sh) {
         if (ship_flush(sh, 60000) != 0)
@@ -355,28 +349,28 @@ int main(int argc, char **argv)
     struct backup_info info;
     for (int r = 0; r < ROUNDS; r++) {
         struct backup_job *j;
-        double t0 = now();
+        double t0 = mono_seconds();
         if (backup_job_new(&bkeys, &j))
             die("backup");
         backup_job_set_busy_mbps(j, BACKUP_BUSY_MBPS_DEFAULT); /* idle: not paced */
         if (backup_job_add(j, "meta", meta) ||
             backup_job_add(j, "c-00000001", c) || backup_job_run(j, bs, NULL, NULL))
             die("backup");
-        t_backup[r] = now() - t0;
+        t_backup[r] = mono_seconds() - t0;
         char id[BACKUP_ID_LEN];
         snprintf(id, sizeof id, "%s", backup_job_id(j));
         backup_job_free(j);
-        t0 = now();
+        t0 = mono_seconds();
         if (backup_verify(bs, &bkeys, id, NULL, NULL, &info))
             die("verify");
-        t_verify[r] = now() - t0;
+        t_verify[r] = mono_seconds() - t0;
         struct key_provider *rkp;
         struct store_env *renv;
         open_account(rroot, &rkp, &renv);
-        t0 = now();
+        t0 = mono_seconds();
         if (backup_restore(bs, &bkeys, id, renv, NULL, NULL, NULL))
             die("restore");
-        t_restore[r] = now() - t0;
+        t_restore[r] = mono_seconds() - t0;
         close_account(rkp, renv, rroot);
     }
 

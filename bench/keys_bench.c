@@ -27,18 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "keys/embedded.h"
 #include "keys/keyring.h"
 #include "storage/rekey.h"
 #include "storage/store.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void die(const char *what, int rc)
 {
@@ -127,12 +121,12 @@ static double foreground(struct store *st, int threads, double secs)
     int rc = store_exec(st, "CREATE TABLE IF NOT EXISTS fg(i INTEGER PRIMARY KEY, p BLOB)");
     if (rc || (rc = store_writer_start(st, &fg.w)) != 0)
         die("writer", rc);
-    double t0 = now_s();
+    double t0 = mono_seconds();
     for (int i = 0; i < threads; i++) {
         t[i] = (struct fg_thread){&fg, i};
         pthread_create(&th[i], NULL, fg_main, &t[i]);
     }
-    while (now_s() - t0 < secs)
+    while (mono_seconds() - t0 < secs)
         usleep(20000);
     fg.stop = 1;
     long ops = 0;
@@ -140,7 +134,7 @@ static double foreground(struct store *st, int threads, double secs)
         pthread_join(th[i], NULL);
         ops += fg.ops[i];
     }
-    double dt = now_s() - t0;
+    double dt = mono_seconds() - t0;
     store_writer_stop(fg.w);
     return (double)ops / dt;
 }
@@ -164,7 +158,7 @@ static void *rk_main(void *p)
     if (rc)
         die("store_rekey_new", rc);
     store_rekey_set_threads(rk, r->mbps ? 1 : 2);
-    double t0 = now_s();
+    double t0 = mono_seconds();
     while (!r->stop && !r->done) {
         if ((rc = store_rekey_step(rk, r->mbps ? 1024 : 8192, &r->done)) != 0)
             die("store_rekey_step", rc);
@@ -174,12 +168,12 @@ static void *rk_main(void *p)
         if (pr.waiting_wal) {
             usleep(50000);
         } else if (r->mbps > 0) {
-            double ahead = (double)pr.bytes / (r->mbps * 1048576.0) - (now_s() - t0);
+            double ahead = (double)pr.bytes / (r->mbps * 1048576.0) - (mono_seconds() - t0);
             if (ahead > 0)
                 usleep((useconds_t)(ahead * 1e6));
         }
     }
-    r->secs = now_s() - t0;
+    r->secs = mono_seconds() - t0;
     store_rekey_free(rk);
     return NULL;
 }
@@ -243,20 +237,20 @@ int main(int argc, char **argv)
     int rc = store_create(one.env, "big", &big);
     if (rc)
         die("store_create", rc);
-    double t0 = now_s();
+    double t0 = mono_seconds();
     fill(big, size_mb);
     double mb = (double)file_size(store_path(big)) / 1048576.0;
-    fprintf(stderr, "keys-bench: %.0f MB written in %.1f s\n", mb, now_s() - t0);
+    fprintf(stderr, "keys-bench: %.0f MB written in %.1f s\n", mb, mono_seconds() - t0);
 
     /* 1. KEK rewrap */
     struct keyring *kr = store_env_keyring(one.env);
     if ((rc = embedded_provider_rotate(one.kp[0])) != 0)
         die("embedded_provider_rotate", rc);
     size_t nrewrap = 0;
-    t0 = now_s();
+    t0 = mono_seconds();
     if ((rc = keyring_rewrap(kr, 0, &nrewrap)) != 0)
         die("keyring_rewrap", rc);
-    double rewrap_ms = (now_s() - t0) * 1e3;
+    double rewrap_ms = (mono_seconds() - t0) * 1e3;
 
     /* 2. unthrottled re-encryption of the whole store */
     if ((rc = store_rotate_keys(big)) != 0)

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "backup/backupint.h"
 #include "crypto/kdf.h"
 #include "crypto/rand.h"
@@ -278,13 +279,6 @@ struct seal_src {
     int busy;            /* and whether it had moved */
 };
 
-static double mono_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 #define PACE_WINDOW 0.05 /* seconds between looks at the stores' activity */
 
 /* After each chunk (n bytes) is handed to the put: while foreground commits
@@ -295,7 +289,7 @@ static void pace(struct seal_src *s, size_t n)
 {
     if (s->busy_bps <= 0)
         return;
-    double t = mono_now();
+    double t = mono_seconds();
     if (t - s->checked >= PACE_WINDOW) {
         struct vfs_stats st;
         vfs_stats_get(&st);
@@ -415,7 +409,7 @@ static int put_store(struct backup_job *j, struct blob_store *bs, const struct b
     struct bk_mem plain = {0};
     struct vfs_stats vs;
     vfs_stats_get(&vs);
-    double t_start = mono_now();
+    double t_start = mono_seconds();
     /* One mapping of the store's size up front (it would otherwise grow by
      * doubling, copying what it holds each time). */
     int rc = bk_mem_reserve(&plain, js->plain_len);

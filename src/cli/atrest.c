@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "blob/blob.h"
 #include "common/error.h"
 #include "crypto/secmem.h"
@@ -200,13 +201,6 @@ static int blob_list_line(void *ctx, const struct blob_info *info)
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 struct counting_sink {
     int fd;
     uint64_t bytes;
@@ -298,7 +292,7 @@ static int cmd_blob(int argc, char **argv)
     int rc = blob_open(&o, &bs);
     if (rc)
         return blob_fail(verb, rc);
-    double t0 = now_s();
+    double t0 = mono_seconds();
     uint64_t bytes = 0;
     if (strcmp(verb, "put") == 0) {
         int fd = strcmp(args[1], "-") == 0 ? 0 : open(args[1], O_RDONLY | O_CLOEXEC);
@@ -369,7 +363,7 @@ static int cmd_blob(int argc, char **argv)
     blob_close(bs);
     if (rc)
         return blob_fail(verb, rc);
-    double dt = now_s() - t0;
+    double dt = mono_seconds() - t0;
     if (tput && bytes)
         fprintf(stderr, "%s %" PRIu64 " bytes in %.3f s: %.1f MB/s\n", verb, bytes, dt,
                 (double)bytes / 1e6 / (dt > 0 ? dt : 1e-9));

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "backup/backup.h"
 #include "cli/admin.h"
 #include "common/error.h"
@@ -71,13 +72,6 @@ struct opts {
     const char *to_media, *to_media_key;
 };
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* ---- progress: a bar on a terminal, lines otherwise ---- */
 
 struct progress {
@@ -100,7 +94,7 @@ static void fmt_eta(double s, char *out, size_t n)
 static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {
     struct progress *p = ctx;
-    double t = now_s();
+    double t = mono_seconds();
     int end = total && done >= total;
     if (!end && t - p->last < (p->tty ? 0.1 : 1.0))
         return;
@@ -166,7 +160,7 @@ static int cmd_now(const struct opts *o)
     long status = 0;
     if (o->endpoint)
         fprintf(stderr, "atrest backup now: asking %s for a backup...\n", o->endpoint);
-    double t0 = now_s();
+    double t0 = mono_seconds();
     int rc = admin_call(&a, "atrest backup now", "POST", "atrest/backups", &status, body,
                         sizeof body);
     if (rc)
@@ -178,7 +172,7 @@ static int cmd_now(const struct opts *o)
         fprintf(stderr, "atrest backup now: the server answered %ld: %s\n", status, msg);
         return 2;
     }
-    fprintf(stderr, "atrest backup now: backup complete in %.1f s\n", now_s() - t0);
+    fprintf(stderr, "atrest backup now: backup complete in %.1f s\n", mono_seconds() - t0);
     printf("%s\n", id);
     return 0;
 }
@@ -381,7 +375,7 @@ static int cmd_verify(const struct opts *o)
         blob_close(bs);
         return 2;
     }
-    struct progress p = {.t0 = now_s(), .tty = isatty(2)};
+    struct progress p = {.t0 = mono_seconds(), .tty = isatty(2)};
     struct backup_info info;
     int rc = backup_verify(bs, &keys, id, on_progress, &p, &info);
     blob_close(bs);
@@ -390,7 +384,7 @@ static int cmd_verify(const struct opts *o)
         fputc('\n', stderr);
     if (rc)
         return failed("verify", rc);
-    double el = now_s() - p.t0;
+    double el = mono_seconds() - p.t0;
     printf("backup %s: OK (manifest and %u stores authentic, %.1f MB in %.1f s, %.1f MB/s)\n", id,
            info.nstores, (double)info.plain_bytes / 1e6, el,
            (double)info.plain_bytes / 1e6 / (el > 0 ? el : 1e-9));
@@ -606,7 +600,7 @@ static int cmd_restore(const struct opts *o)
         rm_rf(o->to_keys);
         return 2;
     }
-    struct progress p = {.t0 = now_s(), .tty = isatty(2)};
+    struct progress p = {.t0 = mono_seconds(), .tty = isatty(2)};
     struct backup_info info;
     struct media_copy_stats media = {0};
     if (o->at)
@@ -641,7 +635,7 @@ static int cmd_restore(const struct opts *o)
     }
     if (o->at)
         return 0;
-    double el = now_s() - p.t0;
+    double el = mono_seconds() - p.t0;
     printf("restored backup %s: %u stores, %.1f MB in %.1f s (%.1f MB/s)\n"
            "  data folder: %s\n  key folder:  %s\n"
            "serve it with: atrestd --data-dir %s --key-dir %s\n",

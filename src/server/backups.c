@@ -35,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/bgthread.h"
 #include "server/server.h"
 #include "server/srv.h"
@@ -63,13 +64,6 @@ struct backups {
     double last_ms;
 };
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
 static int open_target(struct backups *b, struct blob_store **bs)
 {
     struct blob_options o = {.target = b->target, .account_key_file = b->key_file};
@@ -78,7 +72,7 @@ static int open_target(struct backups *b, struct blob_store **bs)
 
 static void run_one(struct backups *b)
 {
-    double t0 = now_ms();
+    double t0 = mono_seconds() * 1e3;
     char id[BACKUP_ID_LEN] = "";
     uint64_t bytes = 0;
     int nstores = 0;
@@ -96,7 +90,7 @@ static void run_one(struct backups *b)
         fprintf(stderr, "atrestd: backup %s done; removing older backups failed: %s\n", id,
                 at_error_detail());
     blob_close(bs);
-    double ms = now_ms() - t0;
+    double ms = mono_seconds() * 1e3 - t0;
     if (rc)
         fprintf(stderr, "atrestd: backup failed: %s\n", err);
     else

@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/ctlsock.h"
 #include "server/keymon.h"
 #include "server/server.h"
@@ -84,13 +85,6 @@ struct datakeys {
     pthread_t ctl_thread;
     int ctl_on;
 };
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void set_state(struct datakeys *d, const char *state, const char *error)
 {
@@ -249,7 +243,7 @@ static int reencrypt(struct datakeys *d, struct work *w, size_t i)
         store_rekey_set_before_retire(rk, before_retire, &rx);
     if (!rc && d->rate_mbps == 0)
         store_rekey_set_threads(rk, 2); /* unthrottled: as fast as the machine goes */
-    double t0 = now_s();
+    double t0 = mono_seconds();
     for (;;) {
         work_release_dying(w, i);
         if (rc || done || stopping(d) || (i > 0 && catalog_coll_dying(w->colls[i - 1])))
@@ -263,7 +257,7 @@ static int reencrypt(struct datakeys *d, struct work *w, size_t i)
         } else if (!rc && !done && d->rate_mbps > 0) {
             /* in short naps, so that a drop or a stop need not wait */
             double want = (double)p.bytes / (d->rate_mbps * 1048576.0), ahead;
-            while ((ahead = want - (now_s() - t0)) > 0 && !stopping(d)) {
+            while ((ahead = want - (mono_seconds() - t0)) > 0 && !stopping(d)) {
                 work_release_dying(w, i);
                 if (i > 0 && catalog_coll_dying(w->colls[i - 1]))
                     break;

@@ -6,6 +6,7 @@
  * timeout), so a slow key service never stalls a request: requests only
  * ever read the last verdict.
  */
+#include "common/clock.h"
 #include "server/keymon.h"
 
 #include <pthread.h>
@@ -35,13 +36,6 @@ struct keymon {
     int stop, poke;
     struct lstate l[2];
 };
-
-static double now_mono(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static const char *layer_name(int l)
 {
@@ -101,7 +95,7 @@ static void check_layer(struct keymon *m, int l)
     int unreachable = st.cause == KP_CAUSE_UNREACHABLE || rc == AT_EIO;
     if (unreachable)
         st.cause = KP_CAUSE_UNREACHABLE;
-    double t = now_mono();
+    double t = mono_seconds();
     pthread_mutex_lock(&m->mu);
     struct lstate *s = &m->l[l];
     int was = s->state;

@@ -39,6 +39,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "query/qval.h"
 #include "query/query.h"
 #include "server/srv.h"
@@ -46,13 +47,6 @@
 #define PAGE_BYTES  (4u * 1024 * 1024)
 #define MAX_SARGS   16
 #define COUNT_LIMIT 2000 /* candidates counted per condition to pick one */
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* ---- key ranges ---- */
 
@@ -414,7 +408,7 @@ static int plan_make(struct rconn *db, const struct q_query *q, const json_t *pk
     pl->hide_noix = !pol || ixpol_mode(pol) == IX_CONSISTENT;
     if (!ix_usable(db, pol))
         return 0;
-    double t0 = now_ms();
+    double t0 = mono_seconds() * 1e3;
     struct q_sarg sargs[MAX_SARGS];
     size_t ns = q_sargs(q, sargs, MAX_SARGS);
     if (ns > MAX_SARGS)
@@ -506,7 +500,7 @@ static int plan_make(struct rconn *db, const struct q_query *q, const json_t *pk
     }
     for (size_t j = 0; j < nbest; j++)
         krange_free(&best[j]);
-    pl->lookup_ms = now_ms() - t0;
+    pl->lookup_ms = mono_seconds() * 1e3 - t0;
     return 0;
 }
 
@@ -956,7 +950,7 @@ static int put_rows(struct doc_buf *b, const json_t *a, size_t from, size_t to, 
 static void run(struct req *r, struct coll *c, const struct q_query *q, const char *pk,
                 const json_t *pk_sarg)
 {
-    double t0 = now_ms();
+    double t0 = mono_seconds() * 1e3;
     struct metrics m = {0};
     struct q_info qi;
     q_info(q, &qi);
@@ -1007,7 +1001,7 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
     if (!pk && !ct.present && count_from_index(rc, q, &qi, pol, &counted) == 1) {
         memset(&pl, 0, sizeof pl);
         pl.index_used = 1;
-        m.lookup_ms = now_ms() - t0;
+        m.lookup_ms = mono_seconds() * 1e3 - t0;
         char num[32];
         snprintf(num, sizeof num, "%lld", counted);
         err = doc_buf_puts(&b, "{\"_rid\":\"") || doc_buf_puts(&b, c->rid) ||
@@ -1047,9 +1041,9 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
     size_t blen, page_bytes = 0;
     int got;
     while (!err && !q_exec_done(x) && (got = src_next(&s, &seq, &dpk, &body, &blen)) == 1) {
-        double tl = now_ms();
+        double tl = mono_seconds() * 1e3;
         json_t *doc = doc_parse(body, blen, NULL);
-        m.load_ms += now_ms() - tl;
+        m.load_ms += mono_seconds() * 1e3 - tl;
         if (!doc) {
             status = srv_error(r, 500, 0, "A stored document is damaged.");
             goto done;
@@ -1058,9 +1052,9 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
         m.retrieved_bytes += blen;
         uint64_t passed = q_exec_rows_passed(x);
         size_t before = json_array_size(rows);
-        double tv = now_ms();
+        double tv = mono_seconds() * 1e3;
         int fe = q_exec_feed(x, doc, rows, &qe);
-        m.vm_ms += now_ms() - tv;
+        m.vm_ms += mono_seconds() * 1e3 - tv;
         if (fe != 0) {
             json_decref(doc);
             status = srv_error(r, qe.status ? qe.status : 400, 0, "%s", qe.msg);
@@ -1141,7 +1135,7 @@ done:
         resp_header(r, "x-ms-item-count", "%zu", count);
         if (next)
             resp_header(r, "x-ms-continuation", "%s", next);
-        m.total_ms = now_ms() - t0;
+        m.total_ms = mono_seconds() * 1e3 - t0;
         if (req_header_true(r, "x-ms-documentdb-populatequerymetrics"))
             metrics_header(r, &m, pl.index_used);
     }
