@@ -114,11 +114,10 @@ void changefeed_handle(struct req *r, struct coll *c, const char *pk)
         return;
     }
     sqlite3_stmt *s = NULL;
-    const char *sql =
-        pk ? "SELECT lsn, body FROM docs WHERE lsn > ?1 AND ts >= ?2 AND (exp IS NULL OR exp > "
-             "?4) AND pk = ?3 ORDER BY lsn"
-           : "SELECT lsn, body FROM docs WHERE lsn > ?1 AND ts >= ?2 AND (exp IS NULL OR exp > "
-             "?4) ORDER BY lsn";
+    const char *sql = pk ? "SELECT lsn, body FROM docs WHERE lsn > ?1 AND ts >= ?2" DOC_LIVE(
+                               "?4") " AND pk = ?3 ORDER BY lsn"
+                         : "SELECT lsn, body FROM docs WHERE lsn > ?1 AND ts >= ?2" DOC_LIVE(
+                               "?4") " ORDER BY lsn";
     if (!err && sqlite3_prepare_v2(rc->db, sql, -1, &s, NULL) != SQLITE_OK)
         err = 1;
     struct doc_buf b = {0};

@@ -356,8 +356,7 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
         return sql_fail(op);
     }
     int exists = step == SQLITE_ROW;
-    if (exists && !op->purge && sqlite3_column_type(g, 4) != SQLITE_NULL &&
-        sqlite3_column_int64(g, 4) <= (sqlite3_int64)time(NULL)) {
+    if (exists && !op->purge && ttl_row_expired(g, 4)) {
         /* Expired (ttl.c): gone for every request; delete it for good now
          * when this write would take its place. */
         sqlite3_reset(g);
@@ -634,8 +633,7 @@ static void doc_read(struct req *r, struct coll *c, const char *id)
     sqlite3_bind_text(rc->get, 1, pk, -1, SQLITE_STATIC);
     sqlite3_bind_text(rc->get, 2, id, -1, SQLITE_STATIC);
     int s = sqlite3_step(rc->get);
-    if (s == SQLITE_ROW && sqlite3_column_type(rc->get, 2) != SQLITE_NULL &&
-        sqlite3_column_int64(rc->get, 2) <= (sqlite3_int64)time(NULL))
+    if (s == SQLITE_ROW && ttl_row_expired(rc->get, 2))
         s = SQLITE_DONE; /* expired (ttl.c): not there any more */
     if (s == SQLITE_ROW) {
         const char *etag = (const char *)sqlite3_column_text(rc->get, 1);
@@ -777,10 +775,9 @@ void documents_scan(struct req *r, struct coll *c, const char *pk)
         return;
     }
     sqlite3_stmt *s = NULL;
-    const char *sql = pk ? "SELECT seq, body FROM docs WHERE seq > ?1 AND (exp IS NULL OR exp > "
-                           "?3) AND pk = ?2 ORDER BY seq"
-                         : "SELECT seq, body FROM docs WHERE seq > ?1 AND (exp IS NULL OR exp > "
-                           "?3) ORDER BY seq";
+    const char *sql =
+        pk ? "SELECT seq, body FROM docs WHERE seq > ?1" DOC_LIVE("?3") " AND pk = ?2 ORDER BY seq"
+           : "SELECT seq, body FROM docs WHERE seq > ?1" DOC_LIVE("?3") " ORDER BY seq";
     if (sqlite3_prepare_v2(rc->db, sql, -1, &s, NULL) != SQLITE_OK) {
         coll_reader_put(c, rc);
         srv_error(r, 500, 0, "The store failed the query.");

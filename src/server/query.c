@@ -667,17 +667,15 @@ static int src_open(struct src *s, struct plan *pl, struct rconn *rc, const char
     s->resume_seq = from;
     /* Expired documents (ttl.c) are not there, though not yet deleted. */
     sqlite3_int64 now = (sqlite3_int64)time(NULL);
-    if (!(s->load = rconn_stmt(
-              rc, "SELECT pk, body FROM docs WHERE seq=?1 AND (exp IS NULL OR exp > ?2)")))
+    if (!(s->load = rconn_stmt(rc, "SELECT pk, body FROM docs WHERE seq=?1" DOC_LIVE("?2"))))
         return AT_ESQLITE;
     sqlite3_bind_int64(s->load, 2, now);
     if (pl->kind == P_SCAN) {
-#define LIVE " AND (exp IS NULL OR exp > ?3)"
+#define LIVE DOC_LIVE("?3")
         static const char *const scan_sql[2][2] = {
             {"SELECT seq, pk, body FROM docs WHERE seq >= ?1" LIVE " ORDER BY seq",
              "SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND pk = ?2" LIVE " ORDER BY seq"},
-            {"SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND noix IS NULL" LIVE
-             " ORDER BY seq",
+            {"SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND noix IS NULL" LIVE " ORDER BY seq",
              "SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND pk = ?2 AND noix IS NULL" LIVE
              " ORDER BY seq"}};
 #undef LIVE

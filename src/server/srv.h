@@ -319,6 +319,9 @@ enum dop_kind { DOP_CREATE, DOP_UPSERT, DOP_REPLACE, DOP_DELETE, DOP_READ, DOP_P
 
 /* ttl.c: time to live (docs/server.md, "Time to live"). */
 #define TTL_NONE INT64_MIN
+/* SQL: the docs row has not expired by the time bound to parameter p
+ * ("?3"): the condition every read of docs adds. */
+#define DOC_LIVE(p) " AND (exp IS NULL OR exp > " p ")"
 /* The expiry time (Unix seconds) of a document written at ts with item
  * ttl item (TTL_NONE: no "ttl") in a container with defaultTtl def; 0:
  * never expires. */
@@ -326,6 +329,8 @@ int64_t ttl_expiry(int64_t def, int64_t item, int64_t ts);
 /* A document's "ttl" into *item (TTL_NONE when absent or null): 0, or 400
  * when it is not -1 or an integer from 1 to 2147483647 (msg set). */
 int ttl_item(const json_t *doc, int64_t *item, char *msg, size_t msgsz);
+/* Whether column col of the current row of s (docs.exp) says expired. */
+int ttl_row_expired(sqlite3_stmt *s, int col);
 /* The container's defaultTtl from its definition (TTL_NONE when none). */
 int64_t ttl_default_of(const json_t *def);
 /* Recompute every document's expiry after defaultTtl changed (through the

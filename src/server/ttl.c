@@ -60,6 +60,12 @@ int ttl_item(const json_t *doc, int64_t *item, char *msg, size_t msgsz)
     return 400;
 }
 
+int ttl_row_expired(sqlite3_stmt *s, int col)
+{
+    return sqlite3_column_type(s, col) != SQLITE_NULL &&
+           sqlite3_column_int64(s, col) <= (sqlite3_int64)time(NULL);
+}
+
 int64_t ttl_default_of(const json_t *def)
 {
     const json_t *v = json_object_get(def, "defaultTtl");
@@ -120,8 +126,8 @@ static int sweep_rows(sqlite3 *db, void *arg)
 {
     struct sweep *w = arg;
     sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT pk, id FROM docs WHERE exp <= ?1 ORDER BY exp LIMIT ?2",
-                           -1, &q, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT pk, id FROM docs WHERE exp <= ?1 ORDER BY exp LIMIT ?2", -1,
+                           &q, NULL) != SQLITE_OK)
         return 1;
     sqlite3_bind_int64(q, 1, (sqlite3_int64)time(NULL));
     sqlite3_bind_int(q, 2, SWEEP_BATCH);
@@ -137,8 +143,8 @@ static int sweep_rows(sqlite3 *db, void *arg)
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         if (!rc && keys[2 * i] && keys[2 * i + 1]) {
-            struct dop op = {.kind = DOP_DELETE, .pk = keys[2 * i], .id = keys[2 * i + 1],
-                             .purge = 1};
+            struct dop op = {
+                .kind = DOP_DELETE, .pk = keys[2 * i], .id = keys[2 * i + 1], .purge = 1};
             int st = dop_exec(w->c, db, &op);
             if (st && st != 404)
                 rc = 1;
@@ -179,8 +185,7 @@ static void sweep_all(struct ttl_sweeper *t)
         return;
     for (size_t i = 0; i < n; i++) {
         struct coll *c = colls[i];
-        if (atomic_load(&c->default_ttl) != TTL_NONE && !catalog_coll_dying(c) &&
-            has_expired(c)) {
+        if (atomic_load(&c->default_ttl) != TTL_NONE && !catalog_coll_dying(c) && has_expired(c)) {
             struct sweep w = {.c = c};
             do {
                 w.more = 0;
