@@ -13,6 +13,8 @@
  *   4. store_drop destroys the DEKs (keyring persisted) before unlinking
  *      the files: once it returns, the ciphertext left anywhere (a copy, a
  *      disk block) can no longer be decrypted.
+ *   5. A store file appears whole or not at all: store_create builds it under
+ *      a temporary name and renames it into place (create_file).
  */
 #include "storage/store.h"
 
@@ -262,8 +264,9 @@ static int open_db(struct store *st, const uint8_t id[KEYRING_FILE_ID_LEN], int 
         goto fail;
     }
     /* Nothing above wrote a WAL frame (a new store's first frames come
-     * with its schema): the observer sees every commit from here on. */
-    if (env->obs) {
+     * with its schema): the observer sees every commit from here on. A
+     * store being made under its temporary name is not observed. */
+    if (env->obs && !create) {
         st->observed = env->obs->attach(env->obs_ctx, st->name, env->kr, id, env->layers);
         if (st->observed)
             vfs_set_commit_hook(st->path, env->obs->commit, st->observed);
@@ -285,12 +288,72 @@ static int new_store(struct store_env *env, struct store **out)
     return 0;
 }
 
+/* fsync the data folder so that a create, rename or unlink in it is durable. */
+static int sync_dir(const struct store_env *env)
+{
+    int dfd = open(env->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = dfd >= 0 && fsync(dfd) == 0 ? 0 : errno;
+    if (dfd >= 0)
+        close(dfd);
+    return rc ? at_error_set(rc, "cannot sync folder %s: %s", env->dir, strerror(rc)) : 0;
+}
+
+static void unlink_store_files(const char *path)
+{
+    static const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+    char side[PATH_MAX + 16];
+    for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
+        snprintf(side, sizeof side, "%s%s", path, suffix[i]);
+        unlink(side);
+    }
+}
+
+/* Invariant 5: the new database is made complete under "<file>-new" (header,
+ * page size, reserved bytes, WAL mode), closed, synced and only then renamed
+ * to its name, so a process killed at any moment leaves either no store file
+ * or a whole one. The keyring entry comes first; an entry without a file is
+ * what a killed create leaves, and the next create of that name reuses it. */
+static int create_file(struct store *st, const uint8_t id[KEYRING_FILE_ID_LEN])
+{
+    char final[sizeof st->path];
+    memcpy(final, st->path, sizeof final);
+    if (snprintf(st->path, sizeof st->path, "%s-new", final) >= (int)sizeof st->path) {
+        memcpy(st->path, final, sizeof final);
+        return at_error_set(AT_EINVAL, "store path %s is too long", final);
+    }
+    unlink_store_files(st->path); /* left by a killed create */
+    int rc = open_db(st, id, 1);
+    if (!rc) {
+        int src = sqlite3_close(st->db);
+        st->db = NULL;
+        vfs_unbind(st->path);
+        if (src != SQLITE_OK)
+            rc = at_error_set(AT_ESQLITE, "cannot close new store %s (SQLite code %d)", st->path,
+                              src);
+    }
+    int fd = rc ? -1 : open(st->path, O_RDONLY | O_CLOEXEC);
+    if (!rc && (fd < 0 || fsync(fd) != 0))
+        rc = at_error_set(errno, "cannot sync %s: %s", st->path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (!rc && rename(st->path, final) != 0)
+        rc = at_error_set(errno, "cannot rename %s: %s", st->path, strerror(errno));
+    if (!rc)
+        rc = sync_dir(st->env);
+    if (rc)
+        unlink_store_files(st->path);
+    memcpy(st->path, final, sizeof final);
+    return rc ? rc : open_db(st, id, 0);
+}
+
 int store_create(struct store_env *env, const char *name, struct store **out)
 {
     uint8_t id[KEYRING_FILE_ID_LEN];
     struct store *st;
     *out = NULL;
-    int rc = keyring_add_file(env->kr, name, id);
+    int rc = keyring_find_file(env->kr, name, id);
+    if (rc == AT_ENOTFOUND)
+        rc = keyring_add_file(env->kr, name, id);
     if (rc)
         return rc;
     if ((rc = new_store(env, &st)) != 0)
@@ -298,25 +361,20 @@ int store_create(struct store_env *env, const char *name, struct store **out)
     file_path(env, id, st->path, sizeof st->path);
     snprintf(st->name, sizeof st->name, "%s", name);
     if (access(st->path, F_OK) == 0) {
-        rc = at_error_set(AT_EEXIST, "store file %s already exists", st->path);
+        rc = at_error_set(AT_EEXIST, "store %s already exists (%s)", name, st->path);
         free(st);
-        goto undo;
+        return rc; /* its keys stay: they are the existing store's */
     }
-    rc = open_db(st, id, 1);
-    if (rc) {
-        char side[PATH_MAX + 8];
-        unlink(st->path);
-        snprintf(side, sizeof side, "%s-wal", st->path);
-        unlink(side);
-        snprintf(side, sizeof side, "%s-shm", st->path);
-        unlink(side);
+    if ((rc = create_file(st, id)) != 0) {
+        unlink_store_files(st->path); /* nothing acknowledged lives in it yet */
         free(st);
         goto undo;
     }
     *out = st;
     return 0;
 undo : {
-    /* Best effort: an orphan entry is harmless; keep the first error. */
+    /* Best effort: an orphan entry is harmless (the next create reuses it);
+     * keep the first error. */
     int ignored = keyring_remove_file(env->kr, id);
     (void)ignored;
 }
@@ -381,12 +439,8 @@ int store_drop(struct store_env *env, const char *name)
         if (unlink(side) != 0 && errno != ENOENT)
             rc = at_error_set(errno, "cannot remove %s: %s", side, strerror(errno));
     }
-    int dfd = open(env->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return rc;
+    int src = sync_dir(env);
+    return rc ? rc : src;
 }
 
 sqlite3 *store_db(struct store *st)
@@ -930,11 +984,9 @@ int store_import_finish(struct store_import *im)
     if (!rc) {
         close(im->fd);
         im->fd = -1;
-        int dfd = open(im->env->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
+        rc = sync_dir(im->env);
+    }
+    if (!rc) {
         struct store *st = NULL;
         rc = store_open(im->env, im->name, &st);
         if (!rc)

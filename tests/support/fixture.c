@@ -56,6 +56,17 @@ int fx_reopen(struct fixture *fx)
     return store_env_open(&opt, &fx->env);
 }
 
+pid_t fx_fork_piped(int *fd)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    close(p[pid == 0 ? 0 : 1]);
+    *fd = p[pid == 0 ? 1 : 0];
+    return pid;
+}
+
 void fx_teardown(struct fixture *fx)
 {
     fx_close(fx);

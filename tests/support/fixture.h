@@ -6,6 +6,7 @@
 #define ATREST_TEST_FIXTURE_H
 
 #include <limits.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,11 @@ void fx_close(struct fixture *fx);
 
 /* Re-open provider and env on the existing folders; returns the error. */
 int fx_reopen(struct fixture *fx);
+
+/* Fork a child that reports to the parent over a pipe: returns 0 in the
+ * child with *fd its write end, the child's pid in the parent with *fd the
+ * read end (each side's other end closed). */
+pid_t fx_fork_piped(int *fd);
 
 /* fx_close and remove the scratch root. */
 void fx_teardown(struct fixture *fx);

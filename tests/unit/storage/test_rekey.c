@@ -350,24 +350,19 @@ static void test_sigkill(void **state)
     int finished = 0;
     int rounds = 0;
     for (int round = 0; round < 12 && !finished; round++, rounds++) {
-        int p[2];
-        assert_int_equal(pipe(p), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            close(p[0]);
-            crash_child(&fx, p[1]);
-        }
-        close(p[1]);
+        int fd;
+        pid_t pid = fx_fork_piped(&fd);
+        if (pid == 0)
+            crash_child(&fx, fd);
         long n;
-        assert_int_equal(read(p[0], &n, sizeof n), sizeof n);
+        assert_int_equal(read(fd, &n, sizeof n), sizeof n);
         struct timespec ts = {0, (long)(rand() % 40) * 1000000L};
         nanosleep(&ts, NULL);
         kill(pid, SIGKILL);
         long round_acked = 0;
-        while (read(p[0], &n, sizeof n) == sizeof n)
+        while (read(fd, &n, sizeof n) == sizeof n)
             round_acked = n;
-        close(p[0]);
+        close(fd);
         int status;
         waitpid(pid, &status, 0);
         finished = WIFEXITED(status) && WEXITSTATUS(status) == 0;
