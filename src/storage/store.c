@@ -433,7 +433,9 @@ int store_drop(struct store_env *env, const char *name)
     /* Crypto-shred first (invariant 4), then remove the files. */
     if ((rc = keyring_remove_file(env->kr, id)) != 0)
         return rc;
-    static const char *suffix[] = {"", "-wal", "-shm", "-journal", "-rekey"};
+    /* "-new...": what a killed store_create leaves (invariant 5). */
+    static const char *suffix[] = {"",     "-wal",     "-shm",     "-journal",    "-rekey",
+                                   "-new", "-new-wal", "-new-shm", "-new-journal"};
     for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
         snprintf(side, sizeof side, "%s%s", path, suffix[i]);
         if (unlink(side) != 0 && errno != ENOENT)

@@ -16,6 +16,7 @@
  * the name unusable; a kill before the header was written left a file that
  * would not open).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -255,6 +256,17 @@ static void test_sigkill_during_create(void **state)
         fx_close(&fx);
     }
     print_message("60 create rounds, %d stores whole after the kill\n", made);
+    /* A dropped store leaves no file behind, whole or half made. */
+    assert_int_equal(fx_reopen(&fx), 0);
+    uint8_t id[KEYRING_FILE_ID_LEN];
+    if (keyring_find_file(store_env_keyring(fx.env), "made", id) == 0)
+        assert_int_equal(store_drop(fx.env, "made"), 0);
+    DIR *d = opendir(fx.data_dir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (strstr(e->d_name, ".db"))
+            fail_msg("%s left after the drop", e->d_name);
+    closedir(d);
     fx_teardown(&fx);
 }
 

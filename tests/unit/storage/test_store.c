@@ -858,6 +858,57 @@ static void test_drop_shreds(void **state)
     assert_int_equal(fx_check_docs(c->st[1], 100, 300, NULL), 0);
 }
 
+/* What a process killed inside store_create leaves (store.c invariant 5): a
+ * keyring entry with no store file, perhaps a half-made "<file>-new" with
+ * its journal. The name opens as "not found", can be created (the entry is
+ * reused, the leftovers replaced) and dropped without a file remaining. */
+static void test_killed_create_leftovers(void **state)
+{
+    struct ctx *c = *state;
+    struct fixture *fx = &c->fx;
+    fx_setup(fx, "store_leftovers");
+    struct keyring *kr = store_env_keyring(fx->env);
+    uint8_t id[KEYRING_FILE_ID_LEN], again[KEYRING_FILE_ID_LEN];
+    char path[PATH_MAX], side[PATH_MAX + 16];
+    static const uint8_t junk[100] = {1, 2, 3};
+    const char *left[] = {"-new", "-new-journal"};
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(keyring_add_file(kr, "half", id), 0);
+        store_file_path(fx->data_dir, id, path, sizeof path);
+        for (int i = 0; i < 2; i++) {
+            snprintf(side, sizeof side, "%s%s", path, left[i]);
+            fx_write_file(side, junk, sizeof junk);
+        }
+        assert_int_equal(store_open(fx->env, "half", &c->st[0]), AT_ENOTFOUND);
+        if (round == 0) {
+            assert_int_equal(store_create(fx->env, "half", &c->st[0]), 0);
+            assert_int_equal(keyring_find_file(kr, "half", again), 0);
+            assert_memory_equal(id, again, sizeof id);
+            fx_fill(c->st[0], 20, 300, 5, NULL);
+            assert_int_equal(store_close(c->st[0]), 0);
+            c->st[0] = NULL;
+            assert_true(exists(path));
+            assert_int_equal(store_open(fx->env, "half", &c->st[0]), 0);
+            assert_int_equal(fx_check_docs(c->st[0], 20, 300, NULL), 0);
+            assert_int_equal(store_close(c->st[0]), 0);
+            c->st[0] = NULL;
+            for (int i = 0; i < 2; i++) {
+                snprintf(side, sizeof side, "%s%s", path, left[i]);
+                assert_false(exists(side));
+            }
+        }
+        /* An existing store is never replaced by a create. */
+        if (round == 0)
+            assert_int_equal(store_create(fx->env, "half", &c->st[0]), AT_EEXIST);
+        assert_int_equal(store_drop(fx->env, "half"), 0);
+        assert_false(exists(path));
+        for (int i = 0; i < 2; i++) {
+            snprintf(side, sizeof side, "%s%s", path, left[i]);
+            assert_false(exists(side));
+        }
+    }
+}
+
 static void flip_byte(const char *path, size_t off)
 {
     for (int bit = 0; bit < 8; bit++)
@@ -999,6 +1050,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_temp_files_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_mmap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drop_shreds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_create_leftovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_keys, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
