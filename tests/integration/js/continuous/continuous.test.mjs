@@ -8,7 +8,8 @@
 // the restore refuse (exit 1, no folders left); a time before the first
 // base is refused (exit 2). No canary in the backup folder. atrestd killed
 // with SIGKILL while shipping loses nothing that was acknowledged and
-// shipped, and ships again after a restart.
+// shipped, and ships again after a restart. A data-key rotation while
+// shipping: moments before and after it restore exactly.
 //
 // Environment: ATREST_BIN (atrestd), ATREST_CLI (atrest).
 import assert from "node:assert/strict";
@@ -184,6 +185,37 @@ test("a missing log segment: restore refuses", () => {
 test("a time before the first base: restore refuses (exit 2)", () => {
   expectRefused(bkdir, new Date(Date.now() - 3600e3).toISOString(), 2, /before the oldest base/);
   expectRefused(bkdir, "yesterday", 2, /RFC 3339/);
+});
+
+test("data keys rotated while shipping: restore --at before and after the rotation", async () => {
+  // The old DEKs are destroyed only after the log holding frames sealed
+  // under them has been shipped (datakeys.c drains it first); a moment
+  // before the rotation and one after it both restore exactly.
+  const { resources: cur } = await items.items.query("SELECT c.id, c.text FROM c").fetchAll();
+  const atT3 = Object.fromEntries(cur.map((d) => [d.id, d.text]));
+  await sleep(30);
+  const t3 = new Date();
+  await sleep(30);
+  for (let i = 500; i < 520; i++) await items.items.create(doc(i, " before"));
+  const rot = cli(["keys", "rotate-data-keys", "--endpoint", srv.endpoint, "--master-key", srv.masterKey,
+    "--cacert", srv.certPath, "--wait"]);
+  assert.equal(rot.code, 0, rot.err);
+  assert.match(rot.err, /old ones are destroyed/);
+  for (let i = 520; i < 530; i++) await items.items.create(doc(i, " after"));
+  await items.item("d500", "p2").delete();
+  await items.item("d501", "p0").replace(doc(501, " after"));
+  const t4 = Date.now();
+  const st = await waitShipped(t4);
+  assert.equal(st.continuous.gaps, 0);
+
+  const a = await readRestored(restoreAt(t3.toISOString()));
+  assert.deepEqual(a.docs, atT3);
+  const expect = { ...atT3 };
+  for (let i = 502; i < 520; i++) expect[`d${i}`] = doc(i, " before").text;
+  for (let i = 520; i < 530; i++) expect[`d${i}`] = doc(i, " after").text;
+  expect.d501 = doc(501, " after").text;
+  const b = await readRestored(restoreAt(new Date(t4).toISOString()));
+  assert.deepEqual(b.docs, expect);
 });
 
 test("SIGKILL while shipping: nothing acknowledged and shipped is lost; shipping resumes", async () => {
