@@ -156,9 +156,47 @@ static void work_put(struct work *w)
     w->n = 0;
 }
 
-/* Refresh the per-store table for GET (versions from the keyring). */
+/* e's DEK versions per layer, from the keyring (under d->mu). */
+static void entry_versions(struct datakeys *d, struct store *st, struct dk_store *e)
+{
+    e->pending = 0;
+    for (int l = 0; l < keyring_layers(d->kr); l++)
+        if (keyring_file_versions(d->kr, store_file_id(st), l, &e->oldest[l], &e->current[l]) ==
+                0 &&
+            e->oldest[l] < e->current[l])
+            e->pending = 1;
+}
+
+/* The table's entry named name, looked for at hint first (same order as
+ * the work list), or NULL (under d->mu). */
+static struct dk_store *entry_named(struct datakeys *d, const char *name, size_t hint)
+{
+    if (hint < d->nstores && strcmp(d->stores[hint].name, name) == 0)
+        return &d->stores[hint];
+    for (size_t j = 0; j < d->nstores; j++)
+        if (strcmp(d->stores[j].name, name) == 0)
+            return &d->stores[j];
+    return NULL;
+}
+
+/* Refresh the per-store table for GET: with rk, only store i's entry (its
+ * versions and rk's progress; once per re-encrypted batch); without, the
+ * whole table (versions from the keyring, progress carried over). */
 static void publish(struct datakeys *d, struct work *w, size_t i, const struct store_rekey *rk)
 {
+    const char *name;
+    struct store *st;
+    if (rk && (st = work_store(w, i, &name)) != NULL) {
+        pthread_mutex_lock(&d->mu);
+        struct dk_store *e = entry_named(d, name, i);
+        if (e) {
+            entry_versions(d, st, e);
+            store_rekey_progress(rk, &e->prog);
+        }
+        pthread_mutex_unlock(&d->mu);
+        if (e)
+            return;
+    }
     size_t total = w->n + 1;
     struct dk_store *v = calloc(total, sizeof *v);
     if (!v)
@@ -166,20 +204,14 @@ static void publish(struct datakeys *d, struct work *w, size_t i, const struct s
     pthread_mutex_lock(&d->mu);
     size_t m = 0;
     for (size_t k = 0; k < total; k++) {
-        const char *name;
-        struct store *st = work_store(w, k, &name);
-        if (!st)
+        if (!(st = work_store(w, k, &name)))
             continue;
         struct dk_store *e = &v[m++];
         snprintf(e->name, sizeof e->name, "%s", name);
-        for (int l = 0; l < keyring_layers(d->kr); l++)
-            if (keyring_file_versions(d->kr, store_file_id(st), l, &e->oldest[l],
-                                      &e->current[l]) == 0 &&
-                e->oldest[l] < e->current[l])
-                e->pending = 1;
-        for (size_t j = 0; j < d->nstores; j++)
-            if (strcmp(d->stores[j].name, name) == 0)
-                e->prog = d->stores[j].prog;
+        entry_versions(d, st, e);
+        const struct dk_store *had = entry_named(d, name, m - 1);
+        if (had)
+            e->prog = had->prog;
         if (k == i && rk)
             store_rekey_progress(rk, &e->prog);
     }
