@@ -84,14 +84,17 @@ static int looks_like_rid(const char *s)
     return 1;
 }
 
+/* A POST reads only when it is a query of a feed that the router answers
+ * with a query (databases, containers, documents): anywhere else the query
+ * headers must not turn a write into a read for a read-only key. */
 static int is_read(struct req *r)
 {
     if (r->verb == SRV_GET || r->verb == SRV_HEAD)
         return 1;
-    if (r->verb == SRV_POST && (req_header_true(r, "x-ms-documentdb-isquery") ||
-                                req_header_true(r, "x-ms-cosmos-is-query-plan-request")))
-        return 1;
-    return 0;
+    if (!req_is_query(r) || r->nseg == 0 || strcmp(r->segs[0], "dbs") != 0)
+        return 0;
+    return r->nseg == 1 || (r->nseg == 3 && strcmp(r->segs[2], "colls") == 0) ||
+           (r->nseg == 5 && strcmp(r->segs[2], "colls") == 0 && strcmp(r->segs[4], "docs") == 0);
 }
 
 int auth_check(struct req *r)
@@ -139,7 +142,12 @@ int auth_check(struct req *r)
     }
     const char *rtype;
     char *link;
-    srv_resource_of(r->segs, r->nseg, &rtype, &link);
+    /* POST .../colls/{c}/operations/partitionkeydelete is signed as its
+     * container: resource type "colls", link "dbs/{db}/colls/{c}". */
+    int nsig = r->nseg;
+    if (nsig == 6 && strcmp(r->segs[2], "colls") == 0 && strcmp(r->segs[4], "operations") == 0)
+        nsig = 4;
+    srv_resource_of(r->segs, nsig, &rtype, &link);
     /* /media/{id}: the SDKs sign resource type "media" with the media id,
      * lowercased, as the link (attachments.c), and nothing else. */
     int media = r->nseg == 2 && strcmp(r->segs[0], "media") == 0;
@@ -156,8 +164,8 @@ int auth_check(struct req *r)
     /* A resource-id based link ("dbs/AQAAAA==/colls") is signed with the
      * last resource id, lowercased (Python SDK 3.x does this). */
     char ridlink[32] = "";
-    if (r->nseg >= 2 && !media) {
-        const char *last = r->segs[r->nseg % 2 ? r->nseg - 2 : r->nseg - 1];
+    if (nsig >= 2 && !media) {
+        const char *last = r->segs[nsig % 2 ? nsig - 2 : nsig - 1];
         if (looks_like_rid(last))
             for (size_t i = 0; i <= strlen(last); i++)
                 ridlink[i] = (char)tolower((unsigned char)last[i]);

@@ -2,6 +2,7 @@
  * containers.c — /dbs/{db}/colls and /dbs/{db}/colls/{coll}: create, read,
  * list, replace (indexing policy, default TTL), delete.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/srv.h"
@@ -22,7 +23,15 @@ void containers_handle(struct req *r)
     struct catalog *cat = r->srv->cat;
     const char *db = r->segs[1];
     if (r->nseg == 3) {
-        if (r->verb == SRV_POST) {
+        if (req_is_query(r)) {
+            char rid[16] = "";
+            json_t *list = catalog_coll_list(cat, db, rid, sizeof rid);
+            if (list)
+                query_list_handle(r, rid, "DocumentCollections", list);
+            else
+                srv_error(r, 404, 1003, "Owner resource does not exist.");
+            json_decref(list);
+        } else if (r->verb == SRV_POST) {
             json_t *b = body_object(r);
             if (b)
                 catalog_coll_create(cat, r, db, b);
@@ -68,4 +77,36 @@ void containers_handle(struct req *r)
     } else {
         srv_error(r, 405, 0, "The requested verb is not supported.");
     }
+}
+
+/* POST .../operations/partitionkeydelete (the JS SDK's
+ * deleteAllItemsForPartitionKey): every document of the partition key in
+ * x-ms-documentdb-partitionkey is deleted, in batches that other writes
+ * interleave with, before the answer (Cosmos runs it in the background:
+ * here a 200 means they are gone). */
+void containers_pk_delete(struct req *r)
+{
+    if (r->verb != SRV_POST) {
+        srv_error(r, 405, 0, "The requested verb is not supported.");
+        return;
+    }
+    struct coll *c = catalog_coll_get(r->srv->cat, r->segs[1], r->segs[3]);
+    if (!c) {
+        srv_error(r, 404, 0, "Resource Not Found.");
+        return;
+    }
+    json_t *val = NULL;
+    char *canon = NULL;
+    if (req_pk(r, c, &val, &canon, 1) == 0) {
+        long n = docs_delete_where(c, "SELECT pk, id FROM docs WHERE pk = ?1 LIMIT ?2", canon, 0);
+        if (n < 0)
+            srv_error(r, 500, 0,
+                      "Deleting the documents of the partition key failed part way; retry the "
+                      "request.");
+        else
+            resp_body(r, 200, NULL, 0);
+    }
+    json_decref(val);
+    free(canon);
+    catalog_coll_put(c);
 }

@@ -23,7 +23,14 @@ void databases_handle(struct req *r)
 {
     struct catalog *cat = r->srv->cat;
     if (r->nseg == 1) {
-        if (r->verb == SRV_POST) {
+        if (req_is_query(r)) {
+            json_t *list = catalog_db_list(cat);
+            if (list)
+                query_list_handle(r, "", "Databases", list);
+            else
+                srv_error(r, 500, 0, "Out of memory.");
+            json_decref(list);
+        } else if (r->verb == SRV_POST) {
             json_t *b = body_object(r);
             if (b)
                 catalog_db_create(cat, r, b);

@@ -929,6 +929,70 @@ void documents_handle(struct req *r)
     catalog_coll_put(c);
 }
 
+struct del_where {
+    struct coll *c;
+    const char *sql, *text;
+    int64_t num;
+    long deleted;
+    int more; /* a full batch: there may be more */
+};
+
+static int del_where_rows(sqlite3 *db, void *arg)
+{
+    struct del_where *w = arg;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(db, w->sql, -1, &q, NULL) != SQLITE_OK)
+        return 1;
+    if (w->text)
+        sqlite3_bind_text(q, 1, w->text, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int64(q, 1, w->num);
+    sqlite3_bind_int(q, 2, DOCS_DELETE_BATCH);
+    /* collect first: the deletes change the table being read */
+    char *keys[2 * DOCS_DELETE_BATCH];
+    size_t n = 0;
+    while (n < DOCS_DELETE_BATCH && sqlite3_step(q) == SQLITE_ROW) {
+        keys[2 * n] = strdup((const char *)sqlite3_column_text(q, 0));
+        keys[2 * n + 1] = strdup((const char *)sqlite3_column_text(q, 1));
+        n++;
+    }
+    sqlite3_finalize(q);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!rc && keys[2 * i] && keys[2 * i + 1]) {
+            struct dop op = {
+                .kind = DOP_DELETE, .pk = keys[2 * i], .id = keys[2 * i + 1], .purge = 1};
+            int st = dop_exec(w->c, db, &op);
+            if (st && st != 404)
+                rc = 1;
+            else if (!st)
+                w->deleted++;
+            free(op.body);
+        } else if (!keys[2 * i] || !keys[2 * i + 1]) {
+            rc = 1; /* out of memory: this batch is undone */
+        }
+        free(keys[2 * i]);
+        free(keys[2 * i + 1]);
+    }
+    w->more = n == DOCS_DELETE_BATCH;
+    return rc;
+}
+
+long docs_delete_where(struct coll *c, const char *sql, const char *text, int64_t num)
+{
+    struct del_where w = {.c = c, .sql = sql, .text = text, .num = num};
+    do {
+        w.more = 0;
+        long before = w.deleted;
+        if (store_write(c->w, del_where_rows, &w) != 0) {
+            w.deleted = before; /* that transaction was rolled back */
+            return -1;
+        }
+        attachments_after_write(c);
+    } while (w.more && !catalog_coll_dying(c));
+    return w.deleted;
+}
+
 void documents_run(struct req *r, struct coll *c, struct dop *op)
 {
     run_write(r, c, op);

@@ -159,11 +159,15 @@ static int async_candidate(const struct req *r)
     if (r->verb != SRV_POST)
         return 0;
     struct req *q = (struct req *)r;
-    const char *ct = req_header(q, "content-type");
-    return !req_header_true(q, "x-ms-documentdb-isquery") &&
-           !req_header_true(q, "x-ms-cosmos-is-batch-request") &&
-           !req_header_true(q, "x-ms-cosmos-is-query-plan-request") &&
-           !(ct && strncmp(ct, "application/query+json", 22) == 0);
+    return !req_header_true(q, "x-ms-cosmos-is-batch-request") && !req_is_query(q);
+}
+
+int req_is_query(struct req *r)
+{
+    const char *ct = req_header(r, "content-type");
+    return r->verb == SRV_POST && (req_header_true(r, "x-ms-documentdb-isquery") ||
+                                   req_header_true(r, "x-ms-cosmos-is-query-plan-request") ||
+                                   (ct && strncmp(ct, "application/query+json", 22) == 0));
 }
 
 /* Drain and close a socket whose request body was refused (see top). */

@@ -1167,6 +1167,37 @@ static struct q_query *parse_body(struct req *r)
     return q;
 }
 
+void query_list_handle(struct req *r, const char *rid, const char *key, const json_t *list)
+{
+    struct q_query *q = parse_body(r);
+    if (!q)
+        return;
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    struct q_ctx ctx = {.now_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000};
+    struct q_exec *x = q_exec_new(q, &ctx);
+    json_t *rows = json_array();
+    struct q_error e = {0};
+    int rc = x && rows ? 0 : -1;
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        if (rc || q_exec_done(x))
+            break;
+        rc = q_exec_feed(x, v, rows, &e);
+    }
+    if (!rc)
+        rc = q_exec_finish(x, rows, &e);
+    if (rc)
+        srv_error(r, e.status ? e.status : 500, 0, "%s", e.msg[0] ? e.msg : "Out of memory.");
+    else
+        resp_list(r, rid, key, rows);
+    json_decref(rows);
+    q_exec_free(x);
+    q_free(q);
+}
+
 int query_scope_check(struct req *r, size_t npaths, const char *pk_hdr, const char *xp_hdr)
 {
     if (npaths == 0 || (pk_hdr && *pk_hdr) || (xp_hdr && strcasecmp(xp_hdr, "true") == 0))

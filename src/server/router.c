@@ -6,6 +6,8 @@
  *   /dbs/{db}/colls[/{coll}]            containers.c
  *   /dbs/{db}/colls/{coll}/docs[/{id}]  documents.c (query.c, batch.c, patch.c)
  *   /dbs/{db}/colls/{coll}/pkranges     pkranges.c
+ *   /dbs/{db}/colls/{coll}/operations/partitionkeydelete
+ *                                       containers.c
  *   /dbs/{db}/colls/{coll}/docs/{id}/attachments[/{id}]
  *                                       attachments.c
  *   /media/{mediaId}                    attachments.c
@@ -77,6 +79,11 @@ void router_dispatch(struct req *r)
     }
     if (strcmp(r->segs[4], "docs") == 0 && r->nseg >= 7 && strcmp(r->segs[6], "attachments") == 0) {
         attachments_handle(r);
+        return;
+    }
+    if (strcmp(r->segs[4], "operations") == 0 && r->nseg == 6 &&
+        strcmp(r->segs[5], "partitionkeydelete") == 0) {
+        containers_pk_delete(r);
         return;
     }
     if (strcmp(r->segs[4], "pkranges") == 0 && r->nseg <= 6) {

@@ -375,6 +375,15 @@ void dop_free(struct dop *op);
 int req_directive(struct req *r, int *out);
 /* Run one op through the container's writer and answer r. */
 void documents_run(struct req *r, struct coll *c, struct dop *op);
+/* Delete every document that sql selects ("SELECT pk, id FROM docs WHERE
+ * ... LIMIT ?2" with ?1 bound to text, or to num when text is NULL) through
+ * c's writer, DOCS_DELETE_BATCH per transaction so that other writes go on
+ * between them, as the TTL sweeper does (expired documents included; index
+ * entries, unique keys and attachments with them). Stops early when c is
+ * being dropped. The number deleted, or -1 when a batch failed (the batches
+ * before it stay deleted). */
+#define DOCS_DELETE_BATCH 500
+long docs_delete_where(struct coll *c, const char *sql, const char *text, int64_t num);
 /* Answer r from a finished op. */
 void dop_respond(struct req *r, struct coll *c, struct dop *op);
 /* Partition key of the request (header), parsed and canonical. */
@@ -416,8 +425,15 @@ void changefeed_handle(struct req *r, struct coll *c, const char *pk);
  * any case (xp_hdr); NULL or "" is absent. 0 ok, else 400 answered. */
 int query_scope_check(struct req *r, size_t npaths, const char *pk_hdr, const char *xp_hdr);
 
+/* A query (POST body {query, parameters}) over a small list of resources
+ * (databases, containers), answered as one page {_rid: rid, key: [...]}. */
+void query_list_handle(struct req *r, const char *rid, const char *key, const json_t *list);
+/* Whether r is a POST that asks for a query or a query plan. */
+int req_is_query(struct req *r);
+
 /* resource handlers */
 void account_get(struct req *r);
+void containers_pk_delete(struct req *r);
 void databases_handle(struct req *r);
 void containers_handle(struct req *r);
 void documents_handle(struct req *r);

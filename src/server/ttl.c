@@ -27,7 +27,6 @@
 #include "server/srv.h"
 
 #define TTL_MAX        2147483647LL
-#define SWEEP_BATCH    500 /* documents deleted per writer transaction */
 #define SWEEP_PERIOD_S 1
 
 int64_t ttl_expiry(int64_t def, int64_t item, int64_t ts)
@@ -116,49 +115,6 @@ struct ttl_sweeper {
     int stopping;
 };
 
-struct sweep {
-    struct coll *c;
-    size_t deleted;
-    int more; /* a full batch: there may be more */
-};
-
-static int sweep_rows(sqlite3 *db, void *arg)
-{
-    struct sweep *w = arg;
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT pk, id FROM docs WHERE exp <= ?1 ORDER BY exp LIMIT ?2", -1,
-                           &q, NULL) != SQLITE_OK)
-        return 1;
-    sqlite3_bind_int64(q, 1, (sqlite3_int64)time(NULL));
-    sqlite3_bind_int(q, 2, SWEEP_BATCH);
-    /* collect first: the deletes change the table being read */
-    char *keys[2 * SWEEP_BATCH];
-    size_t n = 0;
-    while (n < SWEEP_BATCH && sqlite3_step(q) == SQLITE_ROW) {
-        keys[2 * n] = strdup((const char *)sqlite3_column_text(q, 0));
-        keys[2 * n + 1] = strdup((const char *)sqlite3_column_text(q, 1));
-        n++;
-    }
-    sqlite3_finalize(q);
-    int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!rc && keys[2 * i] && keys[2 * i + 1]) {
-            struct dop op = {
-                .kind = DOP_DELETE, .pk = keys[2 * i], .id = keys[2 * i + 1], .purge = 1};
-            int st = dop_exec(w->c, db, &op);
-            if (st && st != 404)
-                rc = 1;
-            else if (!st)
-                w->deleted++;
-            free(op.body);
-        }
-        free(keys[2 * i]);
-        free(keys[2 * i + 1]);
-    }
-    w->more = n == SWEEP_BATCH;
-    return rc;
-}
-
 /* Whether c has an expired document (a look through a reader, so that a
  * container with nothing to delete costs no write transaction). */
 static int has_expired(struct coll *c)
@@ -185,17 +141,10 @@ static void sweep_all(struct ttl_sweeper *t)
         return;
     for (size_t i = 0; i < n; i++) {
         struct coll *c = colls[i];
-        if (atomic_load(&c->default_ttl) != TTL_NONE && !catalog_coll_dying(c) && has_expired(c)) {
-            struct sweep w = {.c = c};
-            do {
-                w.more = 0;
-                if (store_write(c->w, sweep_rows, &w) != 0) {
-                    fprintf(stderr, "atrestd: deleting expired documents failed\n");
-                    break;
-                }
-                attachments_after_write(c);
-            } while (w.more && !catalog_coll_dying(c));
-        }
+        if (atomic_load(&c->default_ttl) != TTL_NONE && !catalog_coll_dying(c) && has_expired(c) &&
+            docs_delete_where(c, "SELECT pk, id FROM docs WHERE exp <= ?1 ORDER BY exp LIMIT ?2",
+                              NULL, (int64_t)time(NULL)) < 0)
+            fprintf(stderr, "atrestd: deleting expired documents failed\n");
         catalog_coll_put(c);
     }
     free(colls);

@@ -94,6 +94,21 @@ class DatabasesAndContainers(Base):
         self.client.DeleteContainer(self.db_link + "/colls/" + cid)
         self.assertStatus(404, self.client.ReadContainer, self.db_link + "/colls/" + cid)
 
+    def test_query_databases_and_containers(self):
+        # the usual 3.x way to ask whether one exists
+        q = {"query": "SELECT * FROM root r WHERE r.id = @id",
+             "parameters": [{"name": "@id", "value": self.db["id"]}]}
+        found = list(self.client.QueryDatabases(q))
+        self.assertEqual([d["id"] for d in found], [self.db["id"]])
+        self.assertEqual(found[0]["_rid"], self.db["_rid"])
+        self.assertEqual(list(self.client.QueryDatabases(
+            {"query": "SELECT * FROM root r WHERE r.id = @id",
+             "parameters": [{"name": "@id", "value": uid("none")}]})), [])
+        got = list(self.client.QueryContainers(
+            self.db_link, "SELECT VALUE r.partitionKey.paths[0] FROM root r WHERE r.id = 'c'"))
+        self.assertEqual(got, ["/pk"])
+        self.assertStatus(400, lambda: list(self.client.QueryContainers(self.db_link, "SELECT FROM")))
+
 
 class Items(Base):
     def test_create_read_replace_upsert_delete(self):

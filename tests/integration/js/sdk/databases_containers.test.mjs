@@ -1,10 +1,13 @@
 // Databases and containers through @azure/cosmos 4.9.3.
+import crypto from "node:crypto";
 import { after, before, test } from "node:test";
+import { request } from "../../lib/rawhttp.mjs";
 import { assert, expectCode, shutdown, startWithClient, uid } from "./common.mjs";
 
+const RO_KEY = crypto.randomBytes(64).toString("base64");
 let ctx;
 before(async () => {
-  ctx = await startWithClient();
+  ctx = await startWithClient({ args: ["--readonly-key", RO_KEY] });
 });
 after(async () => {
   await shutdown(ctx);
@@ -138,4 +141,61 @@ test("deleting a container makes its items unreachable; re-creating it starts em
   assert.deepEqual(resources, [], "re-created container is not empty");
   const q = await fresh.items.query("SELECT * FROM c").fetchAll();
   assert.deepEqual(q.resources, [], "query over the re-created container finds old items");
+});
+
+test("databases.query and containers.query run the query over the lists (with parameters)", async () => {
+  const a = uid("qa-"), b = uid("qb-");
+  await ctx.client.databases.create({ id: a });
+  await ctx.client.databases.create({ id: b });
+  const { resources: one } = await ctx.client.databases
+    .query({ query: "SELECT * FROM root r WHERE r.id = @id", parameters: [{ name: "@id", value: a }] })
+    .fetchAll();
+  assert.deepEqual(one.map((d) => d.id), [a]);
+  assert.ok(one[0]._rid && one[0]._self, "a queried database carries its system properties");
+  const { resources: ids } = await ctx.client.databases
+    .query("SELECT VALUE r.id FROM root r WHERE STARTSWITH(r.id, 'qa-') OR STARTSWITH(r.id, 'qb-') ORDER BY r.id")
+    .fetchAll();
+  assert.deepEqual(ids, [a, b].sort());
+  const db = ctx.client.database(a);
+  await db.containers.create({ id: "c1", partitionKey: { paths: ["/pk"] } });
+  await db.containers.create({ id: "c2", partitionKey: { paths: ["/x"] }, defaultTtl: 60 });
+  const { resources: colls } = await db.containers
+    .query("SELECT c.id, c.partitionKey.paths[0] AS p FROM c WHERE IS_DEFINED(c.defaultTtl)")
+    .fetchAll();
+  assert.deepEqual(colls, [{ id: "c2", p: "/x" }]);
+  const { resources: n } = await db.containers.query("SELECT VALUE COUNT(1) FROM c").fetchAll();
+  assert.deepEqual(n, [2]);
+  // nothing was created by the queries
+  const { resources: all } = await db.containers.readAll().fetchAll();
+  assert.deepEqual(all.map((c) => c.id).sort(), ["c1", "c2"]);
+  await expectCode(() => ctx.client.databases.query("SELECT * FROM").fetchAll(), 400, "a bad query");
+  await expectCode(() => ctx.client.database(uid("nodb-")).containers.query("SELECT * FROM c").fetchAll(), 404,
+    "containers of a missing database");
+  await db.delete();
+  await ctx.client.database(b).delete();
+});
+
+test("a read-only key: queries lists, but query headers do not make a create a read", async () => {
+  const ro = (path, body, extra = {}, more = {}) => request(ctx.srv, { method: "POST", path, key: RO_KEY, body,
+    headers: { "x-ms-documentdb-isquery": "true", "content-type": "application/query+json", ...extra }, ...more });
+  const id = uid("ro-");
+  const q = await ro("/dbs", { query: "SELECT VALUE COUNT(1) FROM r" });
+  assert.equal(q.status, 200, q.text);
+  // a body with an id and the query headers, on resources whose POST
+  // creates: a query there (nothing made), or refused
+  for (const [path, want] of [["/dbs", 200], [`/dbs/${id}/colls`, 404], ["/atrest/datakeys", 403], ["/atrest/backups", 403]]) {
+    const r = await ro(path, { id, query: "SELECT * FROM r" });
+    assert.equal(r.status, want, `${path}: ${r.text}`);
+  }
+  const { resources } = await ctx.client.databases.readAll().fetchAll();
+  assert.ok(!resources.some((d) => d.id === id), "a read-only key created a database");
+  // a read-only key may not delete a partition's documents either
+  const { database } = await ctx.client.databases.create({ id });
+  await database.containers.create({ id: "c", partitionKey: { paths: ["/pk"] } });
+  await database.container("c").items.create({ id: "x", pk: "a" });
+  const del = await ro(`/dbs/${id}/colls/c/operations/partitionkeydelete`, "",
+    { "x-ms-documentdb-partitionkey": '["a"]' }, { resourceType: "colls", resourceLink: `dbs/${id}/colls/c` });
+  assert.equal(del.status, 403, del.text);
+  assert.equal((await database.container("c").item("x", "a").read()).statusCode, 200);
+  await database.delete();
 });

@@ -211,3 +211,41 @@ test("a unique key violation within a partition is 409; the same value in anothe
   await c.item("1", "t1").delete();
   assert.equal((await c.items.create({ id: "5", pk: "t1", email: "a@example.com" })).statusCode, 201);
 });
+
+test("deleteAllItemsForPartitionKey: every document of that key goes (1,230 of them, in batches); the others stay", async () => {
+  const db = ctx.client.database(container.database.id);
+  const { container: c } = await db.containers.create({
+    id: uid("pkdel-"),
+    partitionKey: { paths: ["/pk"] },
+    uniqueKeyPolicy: { uniqueKeys: [{ paths: ["/email"] }] },
+  });
+  const ops = [];
+  for (let i = 0; i < 1230; i++)
+    ops.push({ operationType: "Create", resourceBody: { id: `b${i}`, pk: "big", email: `u${i}@x`, n: i } });
+  for (let i = 0; i < ops.length; i += 100) {
+    const res = await c.items.bulk(ops.slice(i, i + 100));
+    assert.ok(res.every((r) => r.statusCode === 201), "bulk create");
+  }
+  for (let i = 0; i < 5; i++) await c.items.create({ id: `s${i}`, pk: "small", email: `s${i}@x`, n: i });
+  await c.items.create({ id: "b0", pk: "other", email: "o@x", n: -1 }); // same id, other key
+
+  const r = await c.deleteAllItemsForPartitionKey("big");
+  assert.equal(r.statusCode, 200);
+  const { resources: left } = await c.items.query("SELECT VALUE c.pk FROM c").fetchAll();
+  assert.deepEqual(left.sort(), ["other", "small", "small", "small", "small", "small"]);
+  const count = async (pk) =>
+    (await c.items.query({ query: "SELECT VALUE COUNT(1) FROM c WHERE c.pk = @p", parameters: [{ name: "@p", value: pk }] })
+      .fetchAll()).resources[0];
+  assert.equal(await count("big"), 0, "the index still counts deleted documents");
+  assert.equal((await c.items.query("SELECT * FROM c WHERE c.n >= 0 AND c.pk = 'big'").fetchAll()).resources.length, 0);
+  assert.equal((await c.item("b7", "big").read()).statusCode, 404, "a deleted document reads");
+  assert.equal((await c.item("b0", "other").read()).resource.n, -1);
+  // the deleted documents' unique key values are free again
+  assert.equal((await c.items.create({ id: "b1", pk: "big", email: "u1@x" })).statusCode, 201);
+  // a key with no documents: nothing to do
+  assert.equal((await c.deleteAllItemsForPartitionKey("nothing")).statusCode, 200);
+  // the partition key is required; an unknown container is 404
+  await expectCode(() => c.deleteAllItemsForPartitionKey(undefined), 400, "no partition key");
+  await expectCode(() => db.container(uid("none-")).deleteAllItemsForPartitionKey("big"), 404, "unknown container");
+  await c.delete();
+});
