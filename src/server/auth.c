@@ -85,13 +85,17 @@ static int looks_like_rid(const char *s)
 }
 
 /* A POST reads only when it is a query of a feed that the router answers
- * with a query (databases, containers, documents): anywhere else the query
+ * with a query (databases, containers, documents, offers): anywhere else the query
  * headers must not turn a write into a read for a read-only key. */
 static int is_read(struct req *r)
 {
     if (r->verb == SRV_GET || r->verb == SRV_HEAD)
         return 1;
-    if (!req_is_query(r) || r->nseg == 0 || strcmp(r->segs[0], "dbs") != 0)
+    if (!req_is_query(r) || r->nseg == 0)
+        return 0;
+    if (strcmp(r->segs[0], "offers") == 0)
+        return r->nseg == 1;
+    if (strcmp(r->segs[0], "dbs") != 0)
         return 0;
     return r->nseg == 1 || (r->nseg == 3 && strcmp(r->segs[2], "colls") == 0) ||
            (r->nseg == 5 && strcmp(r->segs[2], "colls") == 0 && strcmp(r->segs[4], "docs") == 0);

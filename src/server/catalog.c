@@ -63,7 +63,8 @@ static const char META_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS dbs(num INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, body TEXT "
     "NOT NULL);"
     "CREATE TABLE IF NOT EXISTS colls(num INTEGER PRIMARY KEY, db TEXT NOT NULL, id TEXT NOT "
-    "NULL, store TEXT NOT NULL, body TEXT NOT NULL, UNIQUE(db, id));";
+    "NULL, store TEXT NOT NULL, body TEXT NOT NULL, UNIQUE(db, id));"
+    "CREATE TABLE IF NOT EXISTS offers(id TEXT PRIMARY KEY, body TEXT NOT NULL);";
 
 /* ---- small helpers ---- */
 
@@ -173,6 +174,7 @@ static void coll_free(struct coll *c)
     if (!c)
         return;
     ix_free(c);
+    json_decref(c->offer);
     json_decref(c->def);
     json_decref(c->pk_paths);
     json_decref(c->uniq);
@@ -321,6 +323,34 @@ static struct coll *find_coll(struct catalog *cat, const struct dbinfo *d, const
 
 /* ---- open / close ---- */
 
+/* The offers table: each offer to its database or container (offers.c). */
+static int load_offers(struct catalog *cat, sqlite3 *db)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT id, body FROM offers", -1, &s, NULL) != SQLITE_OK)
+        return AT_ESQLITE;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(s, 0);
+        const char *body = (const char *)sqlite3_column_text(s, 1);
+        json_t *o = doc_parse(body, strlen(body), NULL), **slot = NULL;
+        char want[16];
+        for (size_t i = 0; i < cat->ndb && !slot; i++)
+            if (offer_id(want, 0, cat->dbs[i]->num), strcmp(want, id) == 0)
+                slot = &cat->dbs[i]->offer;
+        for (size_t i = 0; i < cat->ncoll && !slot; i++)
+            if (offer_id(want, 1, cat->colls[i]->num), strcmp(want, id) == 0)
+                slot = &cat->colls[i]->offer;
+        if (slot && json_is_object(o)) {
+            json_decref(*slot);
+            *slot = o;
+        } else {
+            json_decref(o); /* of a database or container deleted meanwhile */
+        }
+    }
+    sqlite3_finalize(s);
+    return 0;
+}
+
 static int load(struct catalog *cat)
 {
     sqlite3 *db = store_db(cat->meta);
@@ -385,7 +415,7 @@ static int load(struct catalog *cat)
         }
     }
     sqlite3_finalize(s);
-    return rc;
+    return rc ? rc : load_offers(cat, db);
 }
 
 static void drop_orphans(struct catalog *cat)
@@ -409,6 +439,8 @@ static void drop_orphans(struct catalog *cat)
     free(names);
     free(ids);
 }
+
+static void offers_migrate(struct catalog *cat);
 
 int catalog_open(struct store_env *env, struct catalog **out)
 {
@@ -434,6 +466,7 @@ int catalog_open(struct store_env *env, struct catalog **out)
         return rc;
     }
     drop_orphans(cat);
+    offers_migrate(cat);
     *out = cat;
     return 0;
 }
@@ -448,6 +481,7 @@ void catalog_close(struct catalog *cat)
     }
     for (size_t i = 0; i < cat->ndb; i++) {
         json_decref(cat->dbs[i]->def);
+        json_decref(cat->dbs[i]->offer);
         free(cat->dbs[i]->id);
         free(cat->dbs[i]);
     }
@@ -723,11 +757,25 @@ static const char *check_id(json_t *body)
     return doc_id_check(json_string_value(id), json_string_length(id));
 }
 
+/* The offer row's SQL for o (its own text), or an empty string. */
+static char *offer_sql(const json_t *o)
+{
+    char *text = o ? doc_dump(o, NULL) : NULL;
+    char *sql = o ? sqlite3_mprintf("INSERT OR REPLACE INTO offers(id, body) VALUES(%Q,%Q);",
+                                    json_string_value(json_object_get(o, "id")), text)
+                  : sqlite3_mprintf("%s", "");
+    free(text);
+    return sql;
+}
+
 int catalog_db_create(struct catalog *cat, struct req *r, json_t *body)
 {
     const char *bad = check_id(body);
     if (bad)
         return srv_error(r, 400, 0, "%s", bad);
+    json_t *content = NULL;
+    if (offer_content_from_headers(r, &content) != 0)
+        return 400;
     const char *id = json_string_value(json_object_get(body, "id"));
     pthread_mutex_lock(&cat->ddl);
     pthread_rwlock_rdlock(&cat->lock);
@@ -737,6 +785,7 @@ int catalog_db_create(struct catalog *cat, struct req *r, json_t *body)
     pthread_rwlock_unlock(&cat->lock);
     if (exists) {
         pthread_mutex_unlock(&cat->ddl);
+        json_decref(content);
         return srv_error(r, 409, 0, "Entity with the specified id already exists in the system.");
     }
     struct dbinfo *d = calloc(1, sizeof *d);
@@ -754,11 +803,18 @@ int catalog_db_create(struct catalog *cat, struct req *r, json_t *body)
     json_t *ts = json_incref(json_object_get(d->def, "_ts"));
     json_object_del(d->def, "_ts");
     json_object_set_new(d->def, "_ts", ts);
-    char *text = doc_dump(d->def, NULL);
+    if (content) {
+        char oid[16];
+        offer_id(oid, 0, d->num);
+        d->offer = offer_make(oid, self, d->rid, content, (long long)time(NULL));
+    }
+    json_decref(content);
+    char *text = doc_dump(d->def, NULL), *osql = offer_sql(d->offer);
     int rc = meta_write(cat, sqlite3_mprintf("INSERT INTO dbs(num,id,body) VALUES(%u,%Q,%Q);"
-                                             "INSERT OR REPLACE INTO kv VALUES('next_db',%u);",
-                                             d->num, id, text, d->num + 1));
+                                             "INSERT OR REPLACE INTO kv VALUES('next_db',%u);%s",
+                                             d->num, id, text, d->num + 1, osql ? osql : ""));
     free(text);
+    sqlite3_free(osql);
     if (rc == 0) {
         pthread_rwlock_wrlock(&cat->lock);
         rc = push((void ***)&cat->dbs, &cat->ndb, &cat->capdb, d);
@@ -768,6 +824,7 @@ int catalog_db_create(struct catalog *cat, struct req *r, json_t *body)
     pthread_mutex_unlock(&cat->ddl);
     if (rc) {
         json_decref(d->def);
+        json_decref(d->offer);
         free(d->id);
         free(d);
         return srv_error(r, 500, 0, "Could not store the database.");
@@ -827,9 +884,13 @@ int catalog_db_delete(struct catalog *cat, struct req *r, const char *db)
         return srv_error(r, 404, 0, "Resource Not Found.");
     }
     retire(cat, v, n);
-    int rc = meta_write(cat, sqlite3_mprintf("DELETE FROM colls WHERE db=%Q; DELETE FROM dbs "
+    char oid[16];
+    offer_id(oid, 0, d->num);
+    int rc = meta_write(cat, sqlite3_mprintf("DELETE FROM offers WHERE id=%Q OR id IN (SELECT "
+                                             "printf('c%%011x', num) FROM colls WHERE db=%Q);"
+                                             "DELETE FROM colls WHERE db=%Q; DELETE FROM dbs "
                                              "WHERE id=%Q;",
-                                             d->id, d->id));
+                                             oid, d->id, d->id, d->id));
     if (rc)
         fprintf(stderr, "atrestd: deleting database metadata failed: %s\n", at_error_detail());
     shred(cat, v, n);
@@ -844,6 +905,7 @@ int catalog_db_delete(struct catalog *cat, struct req *r, const char *db)
     pthread_rwlock_unlock(&cat->lock);
     pthread_mutex_unlock(&cat->ddl);
     json_decref(d->def);
+    json_decref(d->offer);
     free(d->id);
     free(d);
     resp_body(r, 204, NULL, 0);
@@ -988,9 +1050,14 @@ static void coll_sys(json_t *def, const char *dbrid, const char *rid, long long 
 int catalog_coll_create(struct catalog *cat, struct req *r, const char *db, json_t *body)
 {
     const char *why = NULL;
+    json_t *content = NULL;
+    if (offer_content_from_headers(r, &content) != 0)
+        return 400;
     json_t *def = coll_def(body, &why);
-    if (!def)
+    if (!def) {
+        json_decref(content);
         return srv_error(r, 400, 0, "%s", why);
+    }
     const char *id = json_string_value(json_object_get(def, "id"));
     pthread_mutex_lock(&cat->ddl);
     pthread_rwlock_rdlock(&cat->lock);
@@ -998,6 +1065,11 @@ int catalog_coll_create(struct catalog *cat, struct req *r, const char *db, json
     int exists = d && find_coll(cat, d, id) && strcmp(find_coll(cat, d, id)->id, id) == 0;
     uint32_t dbnum = d ? d->num : 0;
     char *dbid = d ? strdup(d->id) : NULL;
+    /* its own offer: the one asked for, or the default when the database
+     * has no shared throughput */
+    if (d && !content && !d->offer)
+        content = json_pack("{s:i,s:b}", "offerThroughput", OFFER_DEFAULT_RUS,
+                            "offerIsRUPerMinuteThroughputEnabled", 0);
     pthread_rwlock_unlock(&cat->lock);
     int status;
     if (!d || exists) {
@@ -1028,12 +1100,20 @@ int catalog_coll_create(struct catalog *cat, struct req *r, const char *db, json
         status = srv_error(r, 500, 0, "Could not create the container store.");
         goto out;
     }
-    char *text = doc_dump(c->def, NULL);
+    if (content) {
+        char oid[16];
+        offer_id(oid, 1, num);
+        c->offer = offer_make(oid, json_string_value(json_object_get(c->def, "_self")), c->rid,
+                              content, (long long)time(NULL));
+    }
+    char *text = doc_dump(c->def, NULL), *osql = offer_sql(c->offer);
     rc = meta_write(cat, sqlite3_mprintf("INSERT INTO colls(num,db,id,store,body) "
                                          "VALUES(%u,%Q,%Q,%Q,%Q);"
-                                         "INSERT OR REPLACE INTO kv VALUES('next_coll',%u);",
-                                         num, dbid, id, c->store_name, text, num + 1));
+                                         "INSERT OR REPLACE INTO kv VALUES('next_coll',%u);%s",
+                                         num, dbid, id, c->store_name, text, num + 1,
+                                         osql ? osql : ""));
     free(text);
+    sqlite3_free(osql);
     cat->next_coll++;
     if (rc) {
         coll_shutdown(c);
@@ -1052,6 +1132,7 @@ int catalog_coll_create(struct catalog *cat, struct req *r, const char *db, json
 out:
     pthread_mutex_unlock(&cat->ddl);
     json_decref(def);
+    json_decref(content);
     free(dbid);
     return status;
 }
@@ -1137,7 +1218,11 @@ int catalog_coll_delete(struct catalog *cat, struct req *r, const char *db, cons
     }
     catalog_coll_put(c);
     retire(cat, &c, 1);
-    int rc = meta_write(cat, sqlite3_mprintf("DELETE FROM colls WHERE num=%u", c->num));
+    char oid[16];
+    offer_id(oid, 1, c->num);
+    int rc = meta_write(cat, sqlite3_mprintf("DELETE FROM offers WHERE id=%Q; DELETE FROM colls "
+                                             "WHERE num=%u",
+                                             oid, c->num));
     if (rc) {
         /* Still in meta: keep its store (it reopens at the next start). */
         fprintf(stderr, "atrestd: deleting container metadata failed: %s\n", at_error_detail());
@@ -1149,6 +1234,109 @@ int catalog_coll_delete(struct catalog *cat, struct req *r, const char *db, cons
     pthread_mutex_unlock(&cat->ddl);
     resp_body(r, 204, NULL, 0);
     return 204;
+}
+
+/* ---- offers (offers.c) ---- */
+
+/* Containers made before offers were kept get the default offer a new one
+ * gets (their database has no shared throughput): once, at open. */
+static void offers_migrate(struct catalog *cat)
+{
+    char *sql = sqlite3_mprintf("%s", "");
+    json_t **made = calloc(cat->ncoll + 1, sizeof *made);
+    json_t *content = json_pack("{s:i,s:b}", "offerThroughput", OFFER_DEFAULT_RUS,
+                                "offerIsRUPerMinuteThroughputEnabled", 0);
+    size_t n = 0;
+    for (size_t i = 0; sql && made && content && i < cat->ncoll; i++) {
+        struct coll *c = cat->colls[i];
+        struct dbinfo *d = find_db(cat, c->db_id);
+        if (c->offer || !d || d->offer)
+            continue;
+        char oid[16];
+        offer_id(oid, 1, c->num);
+        made[i] = offer_make(oid, json_string_value(json_object_get(c->def, "_self")), c->rid,
+                             content, (long long)time(NULL));
+        char *one = offer_sql(made[i]), *both = one ? sqlite3_mprintf("%s%s", sql, one) : NULL;
+        sqlite3_free(one);
+        sqlite3_free(sql);
+        sql = both;
+        n++;
+    }
+    int rc = !sql || !made || !content ? AT_ENOMEM : 0;
+    if (!rc && n)
+        rc = meta_write(cat, sql); /* frees sql */
+    else
+        sqlite3_free(sql);
+    for (size_t i = 0; made && i < cat->ncoll; i++)
+        if (made[i]) {
+            if (rc == 0)
+                cat->colls[i]->offer = made[i];
+            else
+                json_decref(made[i]);
+        }
+    if (rc)
+        fprintf(stderr, "atrestd: recording the default offers of older containers failed; "
+                        "retried at the next start\n");
+    free(made);
+    json_decref(content);
+}
+
+json_t *catalog_offer_list(struct catalog *cat)
+{
+    json_t *a = json_array();
+    pthread_rwlock_rdlock(&cat->lock);
+    for (size_t i = 0; a && i < cat->ndb; i++)
+        if (cat->dbs[i]->offer)
+            json_array_append_new(a, json_deep_copy(cat->dbs[i]->offer));
+    for (size_t i = 0; a && i < cat->ncoll; i++)
+        if (cat->colls[i]->offer)
+            json_array_append_new(a, json_deep_copy(cat->colls[i]->offer));
+    pthread_rwlock_unlock(&cat->lock);
+    return a;
+}
+
+int catalog_offer_replace(struct catalog *cat, struct req *r, const char *id, json_t *body)
+{
+    pthread_mutex_lock(&cat->ddl);
+    pthread_rwlock_rdlock(&cat->lock);
+    json_t **slot = NULL;
+    for (size_t i = 0; i < cat->ndb && !slot; i++)
+        if (cat->dbs[i]->offer &&
+            strcmp(json_string_value(json_object_get(cat->dbs[i]->offer, "id")), id) == 0)
+            slot = &cat->dbs[i]->offer;
+    for (size_t i = 0; i < cat->ncoll && !slot; i++)
+        if (cat->colls[i]->offer &&
+            strcmp(json_string_value(json_object_get(cat->colls[i]->offer, "id")), id) == 0)
+            slot = &cat->colls[i]->offer;
+    json_t *cur = slot ? json_incref(*slot) : NULL;
+    pthread_rwlock_unlock(&cat->lock);
+    int status;
+    char msg[200];
+    json_t *content = NULL, *o = NULL;
+    if (!cur) {
+        status = srv_error(r, 404, 0, "Resource Not Found.");
+    } else if (!(content = offer_replace_content(body, cur, msg, sizeof msg))) {
+        status = srv_error(r, 400, 0, "%s", msg);
+    } else if (!(o = offer_make(id, json_string_value(json_object_get(cur, "resource")),
+                                json_string_value(json_object_get(cur, "offerResourceId")),
+                                content, (long long)time(NULL)))) {
+        status = srv_error(r, 500, 0, "Out of memory.");
+    } else if (meta_write(cat, offer_sql(o)) != 0) {
+        status = srv_error(r, 500, 0, "Could not store the offer.");
+    } else {
+        pthread_rwlock_wrlock(&cat->lock);
+        json_decref(*slot); /* slot stays valid: DDL is held */
+        *slot = json_incref(o);
+        pthread_rwlock_unlock(&cat->lock);
+        resp_json(r, 200, o);
+        resp_header(r, "etag", "%s", json_string_value(json_object_get(o, "_etag")));
+        status = 200;
+    }
+    json_decref(o);
+    json_decref(content);
+    json_decref(cur);
+    pthread_mutex_unlock(&cat->ddl);
+    return status;
 }
 
 /* ---- backups (backups.c) ---- */

@@ -7,17 +7,6 @@
 
 #include "server/srv.h"
 
-static json_t *body_object(struct req *r)
-{
-    json_t *b = doc_parse(r->body, r->body_len, NULL);
-    if (!json_is_object(b)) {
-        json_decref(b);
-        srv_error(r, 400, 0, "The request payload is invalid: not a JSON object.");
-        return NULL;
-    }
-    return b;
-}
-
 void containers_handle(struct req *r)
 {
     struct catalog *cat = r->srv->cat;
@@ -32,7 +21,7 @@ void containers_handle(struct req *r)
                 srv_error(r, 404, 1003, "Owner resource does not exist.");
             json_decref(list);
         } else if (r->verb == SRV_POST) {
-            json_t *b = body_object(r);
+            json_t *b = req_body_object(r);
             if (b)
                 catalog_coll_create(cat, r, db, b);
             json_decref(b);
@@ -68,7 +57,7 @@ void containers_handle(struct req *r)
         resp_header(r, "x-ms-documentdb-collection-index-transformation-progress", "%d", progress);
         json_decref(def);
     } else if (r->verb == SRV_PUT) {
-        json_t *b = body_object(r);
+        json_t *b = req_body_object(r);
         if (b)
             catalog_coll_replace(cat, r, db, id, b);
         json_decref(b);

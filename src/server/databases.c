@@ -5,8 +5,7 @@
 
 #include "server/srv.h"
 
-/* Parse the request body as a JSON object, or answer 400. */
-static json_t *body_object(struct req *r)
+json_t *req_body_object(struct req *r)
 {
     const char *why = NULL;
     json_t *b = doc_parse(r->body, r->body_len, &why);
@@ -31,7 +30,7 @@ void databases_handle(struct req *r)
                 srv_error(r, 500, 0, "Out of memory.");
             json_decref(list);
         } else if (r->verb == SRV_POST) {
-            json_t *b = body_object(r);
+            json_t *b = req_body_object(r);
             if (b)
                 catalog_db_create(cat, r, b);
             json_decref(b);

@@ -11,6 +11,7 @@
  *   /dbs/{db}/colls/{coll}/docs/{id}/attachments[/{id}]
  *                                       attachments.c
  *   /media/{mediaId}                    attachments.c
+ *   /offers[/{id}]                      offers.c
  */
 #include <string.h>
 
@@ -54,11 +55,16 @@ void router_dispatch(struct req *r)
             backups_handle(r); /* backups.c */
         return;
     }
-    if (strcmp(r->segs[0], "dbs") != 0 && strcmp(r->segs[0], "media") != 0)
+    if (strcmp(r->segs[0], "dbs") != 0 && strcmp(r->segs[0], "media") != 0 &&
+        strcmp(r->segs[0], "offers") != 0)
         goto notfound;
     /* Every data request needs the account's keys (keymon.h). */
     if (srv_refuse_if_keys_unusable(r))
         return;
+    if (strcmp(r->segs[0], "offers") == 0) {
+        offers_handle(r);
+        return;
+    }
     if (strcmp(r->segs[0], "media") == 0) {
         attachments_media_handle(r);
         return;

@@ -193,6 +193,7 @@ struct coll {
     pthread_t ix_thread;
     int ix_thread_on;
     atomic_int media_trash; /* a write retired media blobs (attachments.c) */
+    json_t *offer;          /* its own throughput offer, or NULL (offers.c; under cat->lock) */
 };
 
 struct dbinfo {
@@ -200,6 +201,7 @@ struct dbinfo {
     char *id;
     char rid[16];
     json_t *def;
+    json_t *offer; /* its shared throughput offer, or NULL (offers.c; under cat->lock) */
 };
 
 int catalog_open(struct store_env *env, struct catalog **out) AT_WUR;
@@ -430,6 +432,31 @@ int query_scope_check(struct req *r, size_t npaths, const char *pk_hdr, const ch
 void query_list_handle(struct req *r, const char *rid, const char *key, const json_t *list);
 /* Whether r is a POST that asks for a query or a query plan. */
 int req_is_query(struct req *r);
+
+/* The request body as a JSON object, or NULL with 400 answered. */
+json_t *req_body_object(struct req *r);
+
+/* offers.c: throughput offers. atrest does not meter request units; an
+ * offer records what the application provisioned, so that the SDKs'
+ * throughput calls work as on Cosmos. */
+#define OFFER_DEFAULT_RUS 400
+/* The offer id of a database (is_coll 0) or container num: 12 characters. */
+void offer_id(char out[16], int is_coll, uint32_t num);
+/* The offer content a create asks for with x-ms-offer-throughput or
+ * x-ms-cosmos-offer-autopilot-settings into *content (NULL: none asked).
+ * 0, or 400 answered. */
+int offer_content_from_headers(struct req *r, json_t **content);
+/* A new offer resource for the database or container whose _self and
+ * _rid are given, with content (borrowed). */
+json_t *offer_make(const char *id, const char *res_self, const char *res_rid,
+                   const json_t *content, long long ts);
+/* The content an offer replace body asks for (cur: the offer now), or
+ * NULL with msg (a 400). */
+json_t *offer_replace_content(const json_t *body, const json_t *cur, char *msg, size_t n);
+void offers_handle(struct req *r);
+/* catalog.c: every offer (new references), and replacing one (answers r). */
+json_t *catalog_offer_list(struct catalog *cat);
+int catalog_offer_replace(struct catalog *cat, struct req *r, const char *id, json_t *body);
 
 /* resource handlers */
 void account_get(struct req *r);

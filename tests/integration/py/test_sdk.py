@@ -109,6 +109,28 @@ class DatabasesAndContainers(Base):
         self.assertEqual(got, ["/pk"])
         self.assertStatus(400, lambda: list(self.client.QueryContainers(self.db_link, "SELECT FROM")))
 
+    def test_offers(self):
+        cid = uid("po")
+        created = self.client.CreateContainer(
+            self.db_link, {"id": cid, "partitionKey": {"paths": ["/k"], "kind": "Hash"}},
+            {"offerThroughput": 700})
+        offers = list(self.client.QueryOffers(
+            {"query": "SELECT * FROM root r WHERE r.resource = @s",
+             "parameters": [{"name": "@s", "value": created["_self"]}]}))
+        self.assertEqual(len(offers), 1)
+        offer = offers[0]
+        self.assertEqual(offer["content"]["offerThroughput"], 700)
+        self.assertEqual(offer["offerResourceId"], created["_rid"])
+        self.assertIn(offer["id"], [o["id"] for o in self.client.ReadOffers()])
+        self.assertEqual(self.client.ReadOffer(offer["_self"])["content"]["offerThroughput"], 700)
+        offer["content"]["offerThroughput"] = 1500
+        self.assertEqual(self.client.ReplaceOffer(offer["_self"], offer)["content"]["offerThroughput"], 1500)
+        offer["content"]["offerThroughput"] = 1550
+        self.assertStatus(400, self.client.ReplaceOffer, offer["_self"], offer)
+        self.assertEqual(self.client.ReadOffer(offer["_self"])["content"]["offerThroughput"], 1500)
+        self.client.DeleteContainer(self.db_link + "/colls/" + cid)
+        self.assertStatus(404, self.client.ReadOffer, offer["_self"])
+
 
 class Items(Base):
     def test_create_read_replace_upsert_delete(self):

@@ -86,3 +86,76 @@ test("a continuation token survives a restart; a rebuild cut by SIGKILL resumes"
   assert.deepEqual((await c.items.query(QUERY, { maxItemCount: 200 }).fetchAll()).resources, all);
   await stop();
 });
+
+test("throughput offers: created, read, queried, replaced, kept across a restart, gone with their owner", async () => {
+  await start();
+  const { database: shared } = await client.databases.create({ id: "shared", throughput: 1200 });
+  const { container: own } = await shared.containers.create({ id: "own", partitionKey: { paths: ["/pk"] }, throughput: 500 });
+  const { container: inShared } = await shared.containers.create({ id: "in", partitionKey: { paths: ["/pk"] } });
+  const { database: plain } = await client.databases.create({ id: "plain" });
+  const { container: auto } = await plain.containers.create({ id: "auto", partitionKey: { paths: ["/pk"] }, maxThroughput: 4000 });
+  const { container: dflt } = await plain.containers.create({ id: "dflt", partitionKey: { paths: ["/pk"] } });
+
+  assert.equal((await shared.readOffer()).resource.content.offerThroughput, 1200);
+  const o = (await own.readOffer()).resource;
+  assert.equal(o.content.offerThroughput, 500);
+  assert.equal(o.resource, (await own.read()).resource._self);
+  assert.equal(o.offerResourceId, (await own.read()).resource._rid);
+  assert.equal((await inShared.readOffer()).resource, undefined, "a container on shared throughput has no offer");
+  assert.equal((await plain.readOffer()).resource, undefined, "a database created without throughput has no offer");
+  assert.deepEqual((await auto.readOffer()).resource.content.offerAutopilotSettings, { maxThroughput: 4000 });
+  assert.equal((await dflt.readOffer()).resource.content.offerThroughput, 400);
+  const mine = new Set();
+  for (const r of [shared, own, auto, dflt, inShared, plain]) mine.add((await r.read()).resource._rid);
+  const { resources: all } = await client.offers.readAll().fetchAll();
+  assert.equal(all.filter((x) => mine.has(x.offerResourceId)).length, 4);
+  const { resources: q } = await client.offers
+    .query({ query: "SELECT VALUE r.content.offerThroughput FROM root r WHERE r.offerResourceId = @rid", parameters: [{ name: "@rid", value: o.offerResourceId }] })
+    .fetchAll();
+  assert.deepEqual(q, [500]);
+
+  // replace: manual and autoscale; invalid values are 400 and change nothing
+  o.content.offerThroughput = 2500;
+  const rep = await client.offer(o.id).replace(o);
+  assert.equal(rep.resource.content.offerThroughput, 2500);
+  assert.notEqual(rep.resource._etag, o._etag);
+  for (const bad of [450, 300, 2000000]) {
+    const b = structuredClone(rep.resource);
+    b.content.offerThroughput = bad;
+    let code = null;
+    try {
+      await client.offer(o.id).replace(b);
+    } catch (e) {
+      code = e.code;
+    }
+    assert.equal(code, 400, `throughput ${bad}`);
+  }
+  const a = (await auto.readOffer()).resource;
+  a.content.offerAutopilotSettings.maxThroughput = 10000;
+  assert.equal((await client.offer(a.id).replace(a)).resource.content.offerAutopilotSettings.maxThroughput, 10000);
+  let code = null;
+  try {
+    await plain.containers.create({ id: "bad", partitionKey: { paths: ["/pk"] }, throughput: 399 });
+  } catch (e) {
+    code = e.code;
+  }
+  assert.equal(code, 400, "a create with an invalid throughput");
+  code = null;
+  try {
+    await client.offer("c00000009999").read();
+  } catch (e) {
+    code = e.code;
+  }
+  assert.equal(code, 404, "an unknown offer");
+
+  await stop();
+  await start();
+  assert.equal((await client.database("shared").container("own").readOffer()).resource.content.offerThroughput, 2500);
+  assert.equal((await client.database("plain").container("auto").readOffer()).resource.content.offerAutopilotSettings.maxThroughput, 10000);
+  await client.database("shared").delete();
+  await client.database("plain").container("dflt").delete();
+  const { resources: left } = await client.offers.readAll().fetchAll();
+  assert.deepEqual(left.map((x) => x.offerResourceId).filter((rid) => mine.has(rid)),
+    [(await client.database("plain").container("auto").read()).resource._rid]);
+  await stop();
+});
