@@ -85,7 +85,7 @@ static int looks_like_rid(const char *s)
 }
 
 /* A POST reads only when it is a query of a feed that the router answers
- * with a query (databases, containers, documents, offers): anywhere else the query
+ * with a query (databases, containers, documents, conflicts, offers): anywhere else the query
  * headers must not turn a write into a read for a read-only key. */
 static int is_read(struct req *r)
 {
@@ -98,7 +98,8 @@ static int is_read(struct req *r)
     if (strcmp(r->segs[0], "dbs") != 0)
         return 0;
     return r->nseg == 1 || (r->nseg == 3 && strcmp(r->segs[2], "colls") == 0) ||
-           (r->nseg == 5 && strcmp(r->segs[2], "colls") == 0 && strcmp(r->segs[4], "docs") == 0);
+           (r->nseg == 5 && strcmp(r->segs[2], "colls") == 0 &&
+            (strcmp(r->segs[4], "docs") == 0 || strcmp(r->segs[4], "conflicts") == 0));
 }
 
 int auth_check(struct req *r)

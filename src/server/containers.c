@@ -2,6 +2,7 @@
  * containers.c — /dbs/{db}/colls and /dbs/{db}/colls/{coll}: create, read,
  * list, replace (indexing policy, default TTL), delete.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,4 +99,26 @@ void containers_pk_delete(struct req *r)
     json_decref(val);
     free(canon);
     catalog_coll_put(c);
+}
+
+/* .../conflicts: atrest has one write region, so there are never any
+ * conflicts; the feed is empty and every conflict is 404. */
+void conflicts_handle(struct req *r)
+{
+    struct coll *c = catalog_coll_get(r->srv->cat, r->segs[1], r->segs[3]);
+    if (!c) {
+        srv_error(r, 404, 0, "Resource Not Found.");
+        return;
+    }
+    char rid[24];
+    snprintf(rid, sizeof rid, "%s", c->rid);
+    catalog_coll_put(c);
+    if (r->nseg == 6)
+        srv_error(r, 404, 0, "Resource Not Found.");
+    else if (r->verb == SRV_GET || r->verb == SRV_HEAD || req_is_query(r)) {
+        json_t *none = json_array();
+        resp_list(r, rid, "Conflicts", none);
+        json_decref(none);
+    } else
+        srv_error(r, 405, 0, "The requested verb is not supported.");
 }

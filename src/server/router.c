@@ -10,6 +10,8 @@
  *                                       containers.c
  *   /dbs/{db}/colls/{coll}/docs/{id}/attachments[/{id}]
  *                                       attachments.c
+ *   /dbs/{db}/colls/{coll}/conflicts[/{id}]
+ *                                       containers.c (always empty)
  *   /media/{mediaId}                    attachments.c
  *   /offers[/{id}]                      offers.c
  */
@@ -20,9 +22,9 @@
 
 static const char *log_type(struct req *r)
 {
-    static const char *const known[] = {"dbs",    "colls",  "docs",       "pkranges",
-                                        "users",  "sprocs", "udfs",       "triggers",
-                                        "offers", "media",  "attachments"};
+    static const char *const known[] = {"dbs",    "colls",  "docs",        "pkranges",
+                                        "users",  "sprocs", "udfs",        "triggers",
+                                        "offers", "media",  "attachments", "conflicts"};
     if (r->nseg == 0)
         return "account";
     const char *t = r->nseg % 2 ? r->segs[r->nseg - 1] : r->segs[r->nseg - 2];
@@ -73,6 +75,12 @@ void router_dispatch(struct req *r)
         databases_handle(r);
         return;
     }
+    if (strcmp(r->segs[2], "users") == 0) {
+        srv_error(r, 400, 0,
+                  "atrest does not support users, permissions and resource tokens: use the "
+                  "account's master or read-only keys.");
+        return;
+    }
     if (strcmp(r->segs[2], "colls") != 0)
         goto notfound;
     if (r->nseg <= 4) {
@@ -90,6 +98,17 @@ void router_dispatch(struct req *r)
     if (strcmp(r->segs[4], "operations") == 0 && r->nseg == 6 &&
         strcmp(r->segs[5], "partitionkeydelete") == 0) {
         containers_pk_delete(r);
+        return;
+    }
+    if (strcmp(r->segs[4], "conflicts") == 0 && r->nseg <= 6) {
+        conflicts_handle(r); /* containers.c */
+        return;
+    }
+    if (r->nseg <= 6 && (strcmp(r->segs[4], "sprocs") == 0 || strcmp(r->segs[4], "udfs") == 0 ||
+                         strcmp(r->segs[4], "triggers") == 0)) {
+        srv_error(r, 400, 0,
+                  "atrest does not run server-side JavaScript: stored procedures, triggers and "
+                  "user-defined functions are not supported.");
         return;
     }
     if (strcmp(r->segs[4], "pkranges") == 0 && r->nseg <= 6) {

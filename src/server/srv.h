@@ -461,6 +461,7 @@ int catalog_offer_replace(struct catalog *cat, struct req *r, const char *id, js
 /* resource handlers */
 void account_get(struct req *r);
 void containers_pk_delete(struct req *r);
+void conflicts_handle(struct req *r);
 void databases_handle(struct req *r);
 void containers_handle(struct req *r);
 void documents_handle(struct req *r);

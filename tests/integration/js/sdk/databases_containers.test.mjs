@@ -199,3 +199,18 @@ test("a read-only key: queries lists, but query headers do not make a create a r
   assert.equal((await database.container("c").item("x", "a").read()).statusCode, 200);
   await database.delete();
 });
+
+test("conflicts: an empty feed; server-side scripts and users: a clear 400", async () => {
+  const { database } = await ctx.client.databases.create({ id: uid("cf-") });
+  const { container } = await database.containers.create({ id: "c", partitionKey: { paths: ["/pk"] } });
+  assert.deepEqual((await container.conflicts.readAll().fetchAll()).resources, []);
+  assert.deepEqual((await container.conflicts.query("SELECT * FROM c").fetchAll()).resources, []);
+  const e1 = await expectCode(() => container.scripts.storedProcedures.create({ id: "sp", body: "function () {}" }), 400, "a stored procedure");
+  assert.match(e1.message, /server-side JavaScript/);
+  await expectCode(() => container.scripts.userDefinedFunctions.create({ id: "u", body: "function (x) { return x; }" }), 400, "a UDF");
+  await expectCode(() => container.scripts.triggers.create({ id: "t", body: "function () {}", triggerOperation: "All", triggerType: "Pre" }), 400, "a trigger");
+  const e2 = await expectCode(() => database.users.create({ id: "u" }), 400, "a user");
+  assert.match(e2.message, /master or read-only keys/);
+  await expectCode(() => database.container(uid("none-")).conflicts.readAll().fetchAll(), 404, "conflicts of a missing container");
+  await database.delete();
+});
