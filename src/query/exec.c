@@ -340,11 +340,17 @@ static void emit(struct run *r, json_t *row)
         }
     }
     r->passed++;
+    size_t size = r->passed <= r->offset ? 0 : est_size(row, 0);
     if (r->passed <= r->offset) {
         json_decref(row);
     } else if (json_array_append_new(r->sink, row) != 0) {
         fail(r->ev, 500, "Out of memory while running the query.");
-    } else if (r->sink == r->kept && charge(r, est_size(row, 0)) != 0) {
+    } else if (r->sink == r->kept) {
+        if (charge(r, size) != 0)
+            return;
+    } else if ((r->ev->out_mem += size) > Q_MEM_LIMIT) {
+        /* streamed rows of one document, before the server pages them */
+        fail(r->ev, 400, "The query needs more memory than atrest allows.");
         return;
     }
     if (r->passed >= r->bound || (r->max_rows && json_array_size(r->sink) >= r->max_rows))
@@ -573,6 +579,14 @@ static void expand(struct run *r, struct q_env *env, size_t i)
     const struct q_sel *s = r->s;
     if (r->done || r->ev->failed)
         return;
+    if (++r->ev->steps > Q_MAX_STEPS) {
+        /* JOINs over arrays multiply: a few over long arrays of one
+         * document would otherwise run and grow without end */
+        fail(r->ev, 400,
+             "The query's FROM and JOIN sources make more than 2,000,000 combinations "
+             "in one document; atrest does not run it.");
+        return;
+    }
     if (i == s->n_srcs) {
         process_row(r, env);
         return;
@@ -829,6 +843,8 @@ void q_exec_resume(struct q_exec *x, uint64_t rows_passed)
 int q_exec_feed(struct q_exec *x, const json_t *doc, json_t *out, struct q_error *err)
 {
     x->started = 1;
+    x->ev.steps = 0;
+    x->ev.out_mem = 0;
     if (x->ev.failed) {
         if (err)
             *err = x->err;

@@ -30,6 +30,7 @@
 
 #define Q_MAX_HEIGHT 256                  /* height of an expression tree */
 #define Q_MEM_LIMIT  (256u * 1024 * 1024) /* estimated bytes of kept rows */
+#define Q_MAX_STEPS  2000000u /* bindings of FROM/JOIN sources for one document */
 
 /* ---- arena ---- */
 
@@ -275,6 +276,10 @@ struct q_ev {
     struct q_error *err;
     int failed; /* err is filled; results are meaningless */
     size_t mem; /* estimated bytes held by kept rows */
+    /* per document (q_exec_feed resets them): sources bound so far, at
+     * every level (JOINs multiply), and estimated bytes of streamed rows */
+    uint64_t steps;
+    size_t out_mem;
 };
 
 /* Evaluate e; a new reference or NULL (undefined, or failure: ev->failed). */

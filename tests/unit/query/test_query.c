@@ -591,6 +591,51 @@ static void test_join(void **state)
                 "[{\"x\":[1,2],\"y\":[\"p\",\"q\"]}]", "[[1,\"p\"],[1,\"q\"],[2,\"p\"],[2,\"q\"]]");
 }
 
+/* JOINs over one document's arrays multiply: the executor stops a
+ * document's expansion at Q_MAX_STEPS bindings (and the rows it streams at
+ * Q_MEM_LIMIT) with a 400, instead of growing without end. */
+static void test_join_bounds(void **state)
+{
+    (void)state;
+    json_t *arr = json_array();
+    for (int i = 0; i < 200; i++)
+        json_array_append_new(arr, json_integer(i));
+    json_t *doc = json_pack("{s:o}", "arr", arr);
+    const char *queries[] = {
+        /* 8,000,000 rows */
+        "SELECT VALUE 1 FROM c JOIN a IN c.arr JOIN b IN c.arr JOIN d IN c.arr",
+        /* no row at all, the same work */
+        "SELECT VALUE 1 FROM c JOIN a IN c.arr JOIN b IN c.arr JOIN d IN c.arr WHERE false",
+        /* in a subquery */
+        "SELECT VALUE ARRAY(SELECT VALUE 1 FROM a IN c.arr JOIN b IN c.arr JOIN d IN c.arr) "
+        "FROM c",
+    };
+    for (size_t i = 0; i < sizeof queries / sizeof *queries; i++) {
+        struct q_query *q = parse_ok(queries[i], NULL);
+        struct q_ctx ctx = {1700000000000};
+        struct q_exec *x = q_exec_new(q, &ctx);
+        json_t *out = json_array();
+        struct q_error err = {0};
+        int rc = q_exec_feed(x, doc, out, &err);
+        if (rc == 0)
+            rc = q_exec_finish(x, out, &err);
+        if (rc == 0)
+            fail_msg("%s: ran to the end (%zu rows)", queries[i], json_array_size(out));
+        assert_int_equal(err.status, 400);
+        assert_non_null(strstr(err.msg, "combinations"));
+        assert_true(json_array_size(out) <= 2000000);
+        json_decref(out);
+        q_exec_free(x);
+        q_free(q);
+    }
+    /* under the bound: every row (200 x 200) */
+    json_t *two = run_q("SELECT VALUE 1 FROM c JOIN a IN c.arr JOIN b IN c.arr", NULL,
+                        "[{\"arr\":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19]}]");
+    assert_int_equal(json_array_size(two), 400);
+    json_decref(two);
+    json_decref(doc);
+}
+
 static void test_subqueries(void **state)
 {
     (void)state;
@@ -1115,6 +1160,7 @@ int main(void)
         cmocka_unit_test(test_logic),           cmocka_unit_test(test_comparison),
         cmocka_unit_test(test_arithmetic),      cmocka_unit_test(test_conditional),
         cmocka_unit_test(test_in_between_like), cmocka_unit_test(test_join),
+        cmocka_unit_test(test_join_bounds),
         cmocka_unit_test(test_subqueries),      cmocka_unit_test(test_aggregates),
         cmocka_unit_test(test_group_by),        cmocka_unit_test(test_distinct),
         cmocka_unit_test(test_order_by),        cmocka_unit_test(test_offset_limit),
