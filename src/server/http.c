@@ -11,7 +11,8 @@
  *
  * Life of a request:
  *   1. first access-handler call: allocate struct req, check Content-Length
- *      (beyond SRV_BODY_MAX the answer is 413 at once), return MHD_YES
+ *      (beyond SRV_BODY_MAX the answer is 413 at once) and Transfer-Encoding
+ *      (only "chunked", never with Content-Length), return MHD_YES
  *      without queueing (0.9.75 answers "Connection: close" to a response
  *      queued on the first call; keep-alive matters to the SDKs);
  *   2. calls with upload data: append to r->body (bounded);
@@ -448,6 +449,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (r->nseg < 0)
                 r->nseg = 0;
             srv_error(r, 413, 0, "Request size is too large.");
+            return queue(conn, r);
+        }
+        const char *te =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        if (te && (strcasecmp(te, "chunked") != 0 || cl)) {
+            /* libmicrohttpd reads a body only as exactly "chunked" or by
+             * Content-Length; anything else would wait for the timeout, and
+             * both together invite request smuggling. */
+            r->drain = 1;
+            if (r->nseg < 0)
+                r->nseg = 0;
+            if (cl)
+                srv_error(r, 400, 0, "A request cannot have both Content-Length and "
+                                     "Transfer-Encoding.");
+            else
+                srv_error(r, 501, 0,
+                          "Transfer-Encoding '%.40s' is not supported: send the body with "
+                          "Content-Length or as 'chunked'.",
+                          te);
             return queue(conn, r);
         }
         if (media && attachments_upload_begin(r) != 0) {

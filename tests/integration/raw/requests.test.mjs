@@ -317,3 +317,29 @@ test("change feed requests with bad positions, dates and page sizes fail alone",
   assert.equal(one.json.Documents.length, 1);
   expectOk(await request(srv, { path: "/" }), 200, "the server still serves");
 });
+
+test("a Transfer-Encoding other than 'chunked' is 501, with Content-Length too 400, at once; 'chunked' works", async () => {
+  const send = async (te, withLength) => {
+    const id = uid("te");
+    const body = Buffer.from(JSON.stringify({ id, pk: "p" }));
+    const b = rawRequestBytes(srv, { method: "POST", path: c.docs, extraHeaders: pkHeader(["p"]) });
+    let head = b.toString("latin1").replace(/\r\n\r\n$/, "") + "\r\ncontent-type: application/json\r\n";
+    head += `transfer-encoding: ${te}\r\n`;
+    if (withLength) head += `content-length: ${body.length}\r\n`;
+    const sock = await tlsConnect(srv);
+    let buf = Buffer.alloc(0);
+    sock.on("data", (d) => (buf = Buffer.concat([buf, d])));
+    sock.on("error", () => {});
+    const t0 = Date.now();
+    sock.write(Buffer.concat([Buffer.from(head + "\r\n", "latin1"), Buffer.from(body.length.toString(16) + "\r\n"), body, Buffer.from("\r\n0\r\n\r\n")]));
+    while (!responseComplete(buf) && Date.now() - t0 < 5000) await sleep(20);
+    sock.destroy();
+    const s = buf.toString("utf8");
+    return { status: statusOf(buf), text: s.slice(s.indexOf("\r\n\r\n") + 4), json: (() => { try { return JSON.parse(s.slice(s.indexOf("\r\n\r\n") + 4)); } catch { return undefined; } })(), id };
+  };
+  const ok = await send("chunked", false);
+  assert.equal(ok.status, 201, ok.text);
+  for (const te of ["gzip, chunked", "chunked, chunked", "identity", "gzip"]) expectError(await send(te, false), 501, `transfer-encoding ${te}`);
+  expectError(await send("chunked", true), 400, "chunked with a Content-Length");
+  expectOk(await request(srv, { path: "/" }), 200, "GET / afterwards");
+});
