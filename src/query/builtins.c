@@ -425,11 +425,19 @@ static int array_contains_all(struct bi_call *c)
     return array_contains_some(c, 1);
 }
 
+#define ARRAY_BUILT_MAX 1000000 /* elements ARRAY_CONCAT may build */
+
 static int array_concat(struct bi_call *c)
 {
     for (size_t i = 0; i < c->n; i++)
         if (!json_is_array(c->a[i]))
             return 0;
+    size_t total = 0;
+    for (size_t i = 0; i < c->n; i++)
+        total += json_array_size(c->a[i]);
+    if (total > ARRAY_BUILT_MAX) /* nested, they would double without end */
+        return bi_fail(c, 400, "An array built by the query would have more than 1,000,000 "
+                               "elements.");
     json_t *r = json_array();
     for (size_t i = 0; r && i < c->n; i++)
         if (json_array_extend(r, c->a[i]))

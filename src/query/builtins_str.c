@@ -27,6 +27,10 @@
 
 /* Result length cap of REPLICATE, in characters (documented). */
 #define REPLICATE_MAX 10000
+/* Bytes of a string that CONCAT or REPLACE may build: nested, they would
+ * otherwise grow without end (REPLACE(REPLACE(s, ...), ...)). */
+#define BUILT_MAX (16u * 1024 * 1024)
+#define TOO_LONG  (-2)
 /* Backtracking budget of one RegexMatch (PCRE2 match and depth limits). */
 #define REGEX_MATCH_LIMIT 1000000
 #define REGEX_DEPTH_LIMIT 10000
@@ -317,10 +321,20 @@ static int take_buf(struct bi_call *c, struct doc_buf *b, int rc)
 {
     if (!rc)
         rc = bi_str(c, b->p, b->len);
+    else if (rc == TOO_LONG)
+        rc = bi_fail(c, 400, "A string built by the query would be longer than 16 MB.");
     else
         rc = bi_oom(c);
     doc_buf_free(b);
     return rc;
+}
+
+/* Append to a string being built, up to BUILT_MAX bytes (TOO_LONG). */
+static int put_built(struct doc_buf *b, const char *p, size_t n)
+{
+    if (n > BUILT_MAX - b->len)
+        return TOO_LONG;
+    return doc_buf_put(b, p, n) ? -1 : 0;
 }
 
 static int change_case(struct bi_call *c, int upper)
@@ -405,7 +419,7 @@ int bi_concat(struct bi_call *c)
     struct doc_buf b = {0};
     int rc = doc_buf_put(&b, "", 0);
     for (size_t i = 0; i < c->n && !rc; i++)
-        rc = doc_buf_put(&b, json_string_value(c->a[i]), json_string_length(c->a[i]));
+        rc = put_built(&b, json_string_value(c->a[i]), json_string_length(c->a[i]));
     return take_buf(c, &b, rc);
 }
 
@@ -425,10 +439,10 @@ int bi_replace(struct bi_call *c)
     while (!rc) {
         const char *hit = memmem(s + i, len - i, f, flen);
         size_t upto = hit ? (size_t)(hit - s) : len;
-        rc = doc_buf_put(&b, s + i, upto - i);
+        rc = put_built(&b, s + i, upto - i);
         if (!hit || rc)
             break;
-        rc = doc_buf_put(&b, json_string_value(c->a[2]), json_string_length(c->a[2]));
+        rc = put_built(&b, json_string_value(c->a[2]), json_string_length(c->a[2]));
         i = upto + flen;
     }
     return take_buf(c, &b, rc);
@@ -444,11 +458,13 @@ int bi_replicate(struct bi_call *c)
     n = trunc(n);
     const char *s = json_string_value(c->a[0]);
     size_t len = json_string_length(c->a[0]);
+    if (len == 0)
+        return bi_str(c, "", 0); /* any number of copies of "" (no loop: n may be 1e300) */
     if ((double)cp_count(s, len) * n > REPLICATE_MAX)
         return 0;
     struct doc_buf b = {0};
     int rc = doc_buf_put(&b, "", 0);
-    for (double i = 0; i < n && !rc; i++)
+    for (size_t i = 0; i < (size_t)n && !rc; i++) /* n <= REPLICATE_MAX here */
         rc = doc_buf_put(&b, s, len);
     return take_buf(c, &b, rc);
 }

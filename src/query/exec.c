@@ -204,16 +204,29 @@ static size_t est_size(const json_t *v, int depth)
     size_t n = 16;
     if (depth > 2 * DOC_MAX_DEPTH)
         return n;
+    /* Past the memory limit the answer is "too much" anyway: stop there
+     * (a value that shares one array many times over would otherwise take
+     * exponential time to measure). */
     if (json_is_string(v)) {
         n += json_string_length(v);
     } else if (json_is_array(v)) {
         size_t i;
         const json_t *x;
-        json_array_foreach(v, i, x) n += est_size(x, depth + 1);
+        json_array_foreach(v, i, x)
+        {
+            n += est_size(x, depth + 1);
+            if (n > Q_MEM_LIMIT)
+                break;
+        }
     } else if (json_is_object(v)) {
         const char *k;
         const json_t *x;
-        json_object_foreach((json_t *)v, k, x) n += strlen(k) + 16 + est_size(x, depth + 1);
+        json_object_foreach((json_t *)v, k, x)
+        {
+            n += strlen(k) + 16 + est_size(x, depth + 1);
+            if (n > Q_MEM_LIMIT)
+                break;
+        }
     }
     return n;
 }
@@ -326,6 +339,12 @@ static void emit(struct run *r, json_t *row)
         json_decref(row);
         return;
     }
+    size_t size = est_size(row, 0);
+    if (size > Q_MEM_LIMIT) { /* before DISTINCT prints it */
+        json_decref(row);
+        fail(r->ev, 400, "The query needs more memory than atrest allows.");
+        return;
+    }
     if (r->s->distinct) {
         char *key = doc_dump(row, NULL);
         size_t got = key ? strset_put(&r->seen, key, 0) : SET_OOM;
@@ -340,7 +359,6 @@ static void emit(struct run *r, json_t *row)
         }
     }
     r->passed++;
-    size_t size = r->passed <= r->offset ? 0 : est_size(row, 0);
     if (r->passed <= r->offset) {
         json_decref(row);
     } else if (json_array_append_new(r->sink, row) != 0) {

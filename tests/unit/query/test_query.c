@@ -636,6 +636,74 @@ static void test_join_bounds(void **state)
     json_decref(doc);
 }
 
+/* The query fails (feed or finish) with a message holding fragment. */
+static void expect_exec_error(const char *text, const char *params, const char *docs,
+                              const char *fragment)
+{
+    struct q_query *q = parse_ok(text, params);
+    struct q_ctx ctx = {1700000000000};
+    struct q_exec *x = q_exec_new(q, &ctx);
+    json_t *in = J(docs), *out = json_array();
+    struct q_error err = {0};
+    int rc = 0;
+    size_t i;
+    json_t *d;
+    json_array_foreach(in, i, d)
+    {
+        if (!rc)
+            rc = q_exec_feed(x, d, out, &err);
+    }
+    if (!rc)
+        rc = q_exec_finish(x, out, &err);
+    if (!rc || !strstr(err.msg, fragment))
+        fail_msg("query %s\n  want an error with: %s\n  got: %s", text, fragment,
+                 rc ? err.msg : "success");
+    assert_int_equal(err.status, 400);
+    json_decref(in);
+    json_decref(out);
+    q_exec_free(x);
+    q_free(q);
+}
+
+/* Built values that nesting would grow without end are bounded: strings
+ * (CONCAT, REPLACE) at 16 MB, ARRAY_CONCAT at 1,000,000 elements, a row
+ * at the query memory limit even when it shares one value many times;
+ * REPLICATE of "" any number of times is "" at once. */
+static void test_built_value_bounds(void **state)
+{
+    (void)state;
+    char params[256];
+    snprintf(params, sizeof params,
+             "[{\"name\":\"@s\",\"value\":\"%s\"}]", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    /* 32 -> 32*32 -> ... bytes: the fifth REPLACE passes 16 MB */
+    expect_exec_error("SELECT VALUE LENGTH(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(@s, 'a', @s), "
+                      "'a', @s), 'a', @s), 'a', @s), 'a', @s))",
+                      params, "[{}]", "longer than 16 MB");
+    expect_rows("SELECT VALUE LENGTH(REPLACE(REPLACE(@s, 'a', @s), 'a', @s))", params, "[{}]",
+                "[32768]");
+    expect_rows("SELECT VALUE REPLICATE('', 1e300)", NULL, "[{}]", "[\"\"]");
+    expect_rows("SELECT VALUE REPLICATE('', 9007199254740993)", NULL, "[{}]", "[\"\"]");
+    expect_rows("SELECT VALUE REPLICATE('ab', 3)", NULL, "[{}]", "[\"ababab\"]");
+    /* doubling through JOINed subqueries: 2^21 elements */
+    char q[2048] = "SELECT VALUE ARRAY_LENGTH(x20) FROM c JOIN (SELECT VALUE ARRAY_CONCAT(c.a, "
+                   "c.a)) x0";
+    for (int i = 1; i <= 20; i++) {
+        char part[96];
+        snprintf(part, sizeof part, " JOIN (SELECT VALUE ARRAY_CONCAT(x%d, x%d)) x%d", i - 1,
+                 i - 1, i);
+        strcat(q, part);
+    }
+    expect_exec_error(q, NULL, "[{\"a\":[1]}]", "1,000,000 elements");
+    /* a row sharing one array 2^40 times over: refused, quickly */
+    char r[4096] = "SELECT VALUE y39 FROM c JOIN (SELECT VALUE [c.a, c.a]) y0";
+    for (int i = 1; i < 40; i++) {
+        char part[96];
+        snprintf(part, sizeof part, " JOIN (SELECT VALUE [y%d, y%d]) y%d", i - 1, i - 1, i);
+        strcat(r, part);
+    }
+    expect_exec_error(r, NULL, "[{\"a\":[1,2,3]}]", "more memory");
+}
+
 static void test_subqueries(void **state)
 {
     (void)state;
@@ -1161,6 +1229,7 @@ int main(void)
         cmocka_unit_test(test_arithmetic),      cmocka_unit_test(test_conditional),
         cmocka_unit_test(test_in_between_like), cmocka_unit_test(test_join),
         cmocka_unit_test(test_join_bounds),
+        cmocka_unit_test(test_built_value_bounds),
         cmocka_unit_test(test_subqueries),      cmocka_unit_test(test_aggregates),
         cmocka_unit_test(test_group_by),        cmocka_unit_test(test_distinct),
         cmocka_unit_test(test_order_by),        cmocka_unit_test(test_offset_limit),
