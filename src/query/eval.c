@@ -361,6 +361,13 @@ static json_t *construct(struct q_ev *ev, const struct q_expr *e, const struct q
         json_decref(out);
         return NULL;
     }
+    if (q_est_size(out, 0) > Q_MEM_LIMIT) { /* [y, y] nested doubles every level */
+        json_decref(out);
+        if (!ev->failed)
+            q_seterr(ev->err, 400, "", 0, -1, "The query needs more memory than atrest allows.");
+        ev->failed = 1;
+        return NULL;
+    }
     return out;
 }
 

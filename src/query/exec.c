@@ -197,7 +197,7 @@ static void fail(struct q_ev *ev, int status, const char *msg)
     ev->failed = 1;
 }
 
-static size_t est_size(const json_t *v, int depth)
+size_t q_est_size(const json_t *v, int depth)
 {
     if (!v)
         return 0;
@@ -214,7 +214,7 @@ static size_t est_size(const json_t *v, int depth)
         const json_t *x;
         json_array_foreach(v, i, x)
         {
-            n += est_size(x, depth + 1);
+            n += q_est_size(x, depth + 1);
             if (n > Q_MEM_LIMIT)
                 break;
         }
@@ -223,7 +223,7 @@ static size_t est_size(const json_t *v, int depth)
         const json_t *x;
         json_object_foreach((json_t *)v, k, x)
         {
-            n += strlen(k) + 16 + est_size(x, depth + 1);
+            n += strlen(k) + 16 + q_est_size(x, depth + 1);
             if (n > Q_MEM_LIMIT)
                 break;
         }
@@ -339,7 +339,7 @@ static void emit(struct run *r, json_t *row)
         json_decref(row);
         return;
     }
-    size_t size = est_size(row, 0);
+    size_t size = q_est_size(row, 0);
     if (size > Q_MEM_LIMIT) { /* before DISTINCT prints it */
         json_decref(row);
         fail(r->ev, 400, "The query needs more memory than atrest allows.");
@@ -434,9 +434,9 @@ static void order_row(struct run *r, const struct q_env *env)
         krow_free(r, &k);
         return;
     }
-    k.mem = est_size(k.row, 0) + 32 * s->n_order;
+    k.mem = q_est_size(k.row, 0) + 32 * s->n_order;
     for (size_t i = 0; i < s->n_order; i++)
-        k.mem += est_size(k.keys[i], 0);
+        k.mem += q_est_size(k.keys[i], 0);
     if (r->heap_max && r->n_rows == r->heap_max) {
         if (krow_cmp(s, &k, &r->rows[0]) >= 0) {
             krow_free(r, &k);
@@ -552,7 +552,7 @@ static void group_row(struct run *r, const struct q_env *env)
             }
             size_t m = klen + 64 * (s->n_aggs + 1);
             for (size_t i = 0; i < s->n_srcs; i++)
-                m += est_size(g->vals[i], 0);
+                m += q_est_size(g->vals[i], 0);
             if (charge(r, m) != 0)
                 return;
         } else {

@@ -282,6 +282,11 @@ struct q_ev {
     size_t out_mem;
 };
 
+/* exec.c: estimated bytes of v (depth: 0), measured only up to a little
+ * past Q_MEM_LIMIT, so that a value sharing one part many times over is
+ * cheap to find too big. */
+size_t q_est_size(const json_t *v, int depth);
+
 /* Evaluate e; a new reference or NULL (undefined, or failure: ev->failed). */
 json_t *q_eval(struct q_ev *ev, const struct q_expr *e, const struct q_env *env);
 

@@ -702,6 +702,13 @@ static void test_built_value_bounds(void **state)
         strcat(r, part);
     }
     expect_exec_error(r, NULL, "[{\"a\":[1,2,3]}]", "more memory");
+    /* ... also where it would only be compared or grouped, never output */
+    char w[4200];
+    const char *sel = strstr(r, " FROM");
+    snprintf(w, sizeof w, "SELECT VALUE 1%s WHERE y39 = [1]", sel);
+    expect_exec_error(w, NULL, "[{\"a\":[1,2,3]}]", "more memory");
+    snprintf(w, sizeof w, "SELECT VALUE COUNT(1)%s GROUP BY y39", sel);
+    expect_exec_error(w, NULL, "[{\"a\":[1,2,3]}]", "more memory");
 }
 
 static void test_subqueries(void **state)
