@@ -933,6 +933,7 @@ struct del_where {
     struct coll *c;
     const char *sql, *text;
     int64_t num;
+    int64_t upto; /* the last seq when the first batch ran: later documents stay */
     long deleted;
     int more; /* a full batch: there may be more */
 };
@@ -941,6 +942,17 @@ static int del_where_rows(sqlite3 *db, void *arg)
 {
     struct del_where *w = arg;
     sqlite3_stmt *q = NULL;
+    if (w->upto < 0) {
+        if (sqlite3_prepare_v2(db, "SELECT coalesce(max(seq), 0) FROM docs", -1, &q, NULL) !=
+                SQLITE_OK ||
+            sqlite3_step(q) != SQLITE_ROW) {
+            sqlite3_finalize(q);
+            return 1;
+        }
+        w->upto = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+        q = NULL;
+    }
     if (sqlite3_prepare_v2(db, w->sql, -1, &q, NULL) != SQLITE_OK)
         return 1;
     if (w->text)
@@ -948,6 +960,7 @@ static int del_where_rows(sqlite3 *db, void *arg)
     else
         sqlite3_bind_int64(q, 1, w->num);
     sqlite3_bind_int(q, 2, DOCS_DELETE_BATCH);
+    sqlite3_bind_int64(q, 3, w->upto);
     /* collect first: the deletes change the table being read */
     char *keys[2 * DOCS_DELETE_BATCH];
     size_t n = 0;
@@ -980,7 +993,7 @@ static int del_where_rows(sqlite3 *db, void *arg)
 
 long docs_delete_where(struct coll *c, const char *sql, const char *text, int64_t num)
 {
-    struct del_where w = {.c = c, .sql = sql, .text = text, .num = num};
+    struct del_where w = {.c = c, .sql = sql, .text = text, .num = num, .upto = -1};
     do {
         w.more = 0;
         long before = w.deleted;

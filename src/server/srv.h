@@ -378,7 +378,9 @@ int req_directive(struct req *r, int *out);
 /* Run one op through the container's writer and answer r. */
 void documents_run(struct req *r, struct coll *c, struct dop *op);
 /* Delete every document that sql selects ("SELECT pk, id FROM docs WHERE
- * ... LIMIT ?2" with ?1 bound to text, or to num when text is NULL) through
+ * ... AND seq <= ?3 LIMIT ?2" with ?1 bound to text, or to num when text is
+ * NULL, and ?3 to the highest seq when the first batch runs, so that
+ * documents written meanwhile cannot keep it going for ever) through
  * c's writer, DOCS_DELETE_BATCH per transaction so that other writes go on
  * between them, as the TTL sweeper does (expired documents included; index
  * entries, unique keys and attachments with them). Stops early when c is
