@@ -69,6 +69,7 @@ struct http {
     struct req *head, *tail;
     int stopping;
     int inflight; /* queued or running on a worker, or suspended for a write */
+    int closing;  /* http_stop began: no request may be suspended any more */
     int lingering;
 };
 
@@ -108,6 +109,30 @@ static void *worker_main(void *p)
     return NULL;
 }
 
+/* Count a request that may be suspended as in flight, unless http_stop
+ * began (then -1: answer it at once). Checked and counted under one lock,
+ * so http_stop never sees no request in flight while one is about to be
+ * suspended (MHD aborts when stopped with a suspended connection). */
+static int reserve(struct http *h)
+{
+    pthread_mutex_lock(&h->mu);
+    int ok = !h->closing;
+    if (ok)
+        h->inflight++;
+    pthread_mutex_unlock(&h->mu);
+    return ok ? 0 : -1;
+}
+
+/* Undo reserve() for a request answered without being suspended. */
+static void unreserve(struct http *h)
+{
+    pthread_mutex_lock(&h->mu);
+    if (--h->inflight == 0)
+        pthread_cond_signal(&h->idle);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Queue r for a worker (reserve() done). */
 static void hand_off(struct http *h, struct req *r)
 {
     MHD_suspend_connection(r->conn);
@@ -118,18 +143,14 @@ static void hand_off(struct http *h, struct req *r)
     else
         h->head = r;
     h->tail = r;
-    h->inflight++;
     pthread_cond_signal(&h->work);
     pthread_mutex_unlock(&h->mu);
 }
 
+/* Only within a dispatch that on_request reserved (r->async_ok). */
 void http_suspend(struct req *r)
 {
-    struct http *h = the_http;
     MHD_suspend_connection(r->conn);
-    pthread_mutex_lock(&h->mu);
-    h->inflight++;
-    pthread_mutex_unlock(&h->mu);
     r->suspended = 1;
 }
 
@@ -411,6 +432,8 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct req *r)
     for (int i = 0; i < r->nhdr; i++)
         MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
     MHD_add_response_header(resp, "x-ms-gatewayversion", "version=2.14.0");
+    if (r->close)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     cork(conn, r, len);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, resp);
     if (ret != MHD_YES)
@@ -527,11 +550,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         srv_error(r, 404, 0, "The requested resource does not exist.");
     } else if (r->verb == SRV_GET || r->verb == SRV_HEAD) {
         router_dispatch(r);
+    } else if (reserve(h) != 0) {
+        r->close = 1; /* the listener is closed already: retry elsewhere */
+        srv_error(r, 503, 0, "The server is shutting down.");
     } else if (async_candidate(r)) {
         r->async_ok = 1;
         router_dispatch(r);
         if (r->suspended)
             return MHD_YES; /* http_complete() resumes it */
+        unreserve(h);
     } else {
         hand_off(h, r);
         return MHD_YES;
@@ -652,6 +679,7 @@ void http_stop(struct http *h)
      * threads a moment to send those answers, then stop. */
     MHD_quiesce_daemon(h->d);
     pthread_mutex_lock(&h->mu);
+    h->closing = 1;
     while (h->inflight > 0)
         pthread_cond_wait(&h->idle, &h->mu);
     pthread_mutex_unlock(&h->mu);
