@@ -510,7 +510,7 @@ struct cont {
     int present, ordered, offset_mode;
     uint64_t seq, j, r, o;
     int64_t t;  /* when the query started: GetCurrentDateTimeStatic et al. */
-    uint64_t h; /* which query (body_hash) */
+    uint64_t h; /* which query, container and key (query_hash) */
     uint64_t n; /* rows sent before this token */
     uint64_t p; /* the plan's order (plan_sig) */
     struct doc_buf key;
@@ -586,9 +586,16 @@ static uint64_t fnv1a(uint64_t h, const char *p, size_t n)
 }
 #define FNV_BASIS 1469598103934665603ull
 
-static uint64_t body_hash(const struct req *r)
+/* What a continuation token is bound to: the container (by resource id,
+ * so also not a dropped and recreated one of the same name), the partition
+ * key header and the query with its parameters. A token of another
+ * container or key would resume at a foreign position and skip rows. */
+static uint64_t query_hash(const struct req *r, const struct coll *c)
 {
-    return fnv1a(FNV_BASIS, r->body, r->body_len);
+    const char *pk = req_header((struct req *)r, "x-ms-documentdb-partitionkey");
+    uint64_t h = fnv1a(FNV_BASIS, c->rid, strlen(c->rid) + 1);
+    h = fnv1a(h, pk ? pk : "", pk ? strlen(pk) + 1 : 0);
+    return fnv1a(h, r->body, r->body_len);
 }
 
 /* The order a plan reads documents in: 0 for seq order (SCAN and SEQS),
@@ -960,7 +967,7 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
         srv_error(r, 400, 0, "The continuation token is invalid.");
         return;
     }
-    uint64_t qhash = body_hash(r);
+    uint64_t qhash = query_hash(r, c);
     if (ct.present && ct.h != qhash) {
         ixpol_put(pol);
         doc_buf_free(&ct.key);

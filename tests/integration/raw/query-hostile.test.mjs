@@ -301,5 +301,16 @@ test("continuation tokens: garbage, forged and borrowed tokens get 400; a real o
   await hostile("borrowed continuation", () =>
     query({ query: "SELECT VALUE c.v FROM c ORDER BY c.id", parameters: [] }, { "x-ms-continuation": token }),
   );
+  // ... to the same query on another container, or under a partition key
+  const other = await makeContainer(srv);
+  expectOk(await request(srv, { method: "POST", path: other.docs, body: { id: "zz", pk: "p" }, headers: pkHeader(["p"]) }), 201, "create in the other container");
+  const foreign = await request(srv, {
+    method: "POST", path: other.docs, body: JSON.stringify(q), timeoutMs: 60000,
+    headers: { "content-type": "application/query+json", "x-ms-documentdb-isquery": "True",
+      "x-ms-documentdb-query-enablecrosspartition": "True", "x-ms-max-item-count": "1", "x-ms-continuation": token },
+  });
+  expectError(foreign, 400, "a token of another container");
+  await hostile("a cross-partition token under a partition key", () =>
+    query(q, { "x-ms-max-item-count": "1", "x-ms-continuation": token, ...pkHeader(["p"]) }));
   await stillServing("continuation tokens");
 });
