@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <wctype.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -34,6 +35,15 @@
 /* Backtracking budget of one RegexMatch (PCRE2 match and depth limits). */
 #define REGEX_MATCH_LIMIT 1000000
 #define REGEX_DEPTH_LIMIT 10000
+/* A match also stops after this long: the match limit does not count
+ * every step ('(?=a*b)(?=a*c)' over 100,000 'a' is quadratic within it,
+ * seconds per call; over a 2 MB string, hours). Patterns are compiled with
+ * automatic callouts, and the callout looks at the clock (2-3 times
+ * slower matching). A pattern too large with the callouts (an alternation
+ * of a thousand words) is compiled without them: the match limit alone
+ * bounds it. */
+#define REGEX_SECONDS      1.0
+#define REGEX_OUT_OF_TIME (-1000)
 
 /* ---- UTF-8 ---- */
 
@@ -603,7 +613,16 @@ static pcre2_code *regex_compile(const char *pat, size_t len, uint32_t options, 
         return cache->code;
     int code;
     PCRE2_SIZE at;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, options, &code, &at, NULL);
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)pat, len, options | PCRE2_AUTO_CALLOUT, &code, &at, NULL);
+    if (!re && code == PCRE2_ERROR_PATTERN_TOO_LARGE) /* the callouts make it too big */
+        re = pcre2_compile((PCRE2_SPTR)pat, len, options, &code, &at, NULL);
+    /* Compiled to machine code (where PCRE2 can) matching is 10-100 times
+     * faster, which bounds hostile patterns' cost far more than the match
+     * limit alone (which does not count every step); a failed JIT compile
+     * leaves the interpreter. */
+    if (re)
+        (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
     if (!re) {
         PCRE2_UCHAR why[120];
         pcre2_get_error_message(code, why, sizeof why);
@@ -632,11 +651,31 @@ static pcre2_code *regex_compile(const char *pat, size_t len, uint32_t options, 
     return re;
 }
 
+struct regex_clock {
+    struct timespec end;
+    unsigned long calls;
+};
+
+/* Automatic callout: every 256th, the time budget of the match. */
+static int regex_callout(pcre2_callout_block *b, void *arg)
+{
+    (void)b;
+    struct regex_clock *k = arg;
+    if ((++k->calls & 255) != 0)
+        return 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > k->end.tv_sec ||
+                   (now.tv_sec == k->end.tv_sec && now.tv_nsec > k->end.tv_nsec)
+               ? REGEX_OUT_OF_TIME
+               : 0;
+}
+
 /* RegexMatch(s, pattern [, modifiers]): modifiers from "imsx"; any other
  * modifier character is undefined (documented). A pattern that does not
  * compile is a 400 error (the documentation says undefined; the engine
  * reports it so the mistake is visible). A match that exceeds the
- * backtracking budget is undefined. */
+ * backtracking budget or REGEX_SECONDS is undefined. */
 int bi_regexmatch(struct bi_call *c)
 {
     json_t *mods = bi_arg(c, 2);
@@ -674,8 +713,15 @@ int bi_regexmatch(struct bi_call *c)
     }
     pcre2_set_match_limit(mc, REGEX_MATCH_LIMIT);
     pcre2_set_depth_limit(mc, REGEX_DEPTH_LIMIT);
+    struct regex_clock k = {.calls = 0};
+    clock_gettime(CLOCK_MONOTONIC, &k.end);
+    k.end.tv_sec += (time_t)REGEX_SECONDS;
+    pcre2_set_callout(mc, regex_callout, &k);
     int r = pcre2_match(re, (PCRE2_SPTR)json_string_value(c->a[0]), json_string_length(c->a[0]), 0,
                         0, md, mc);
+    if (r == PCRE2_ERROR_JIT_STACKLIMIT) /* the interpreter keeps its frames on the heap */
+        r = pcre2_match(re, (PCRE2_SPTR)json_string_value(c->a[0]), json_string_length(c->a[0]),
+                        0, PCRE2_NO_JIT, md, mc);
     pcre2_match_data_free(md);
     pcre2_match_context_free(mc);
     if (r >= 0)

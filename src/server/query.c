@@ -45,6 +45,12 @@
 #include "server/srv.h"
 
 #define PAGE_BYTES  (4u * 1024 * 1024)
+/* A streaming page also ends after this long (with a continuation, as
+ * Cosmos does), so that slow filters page instead of holding a worker; a
+ * query that must see every document before its first row stops (408)
+ * after QUERY_SECONDS. */
+#define PAGE_SECONDS  5.0
+#define QUERY_SECONDS 120.0
 #define MAX_SARGS   16
 #define COUNT_LIMIT 2000 /* candidates counted per condition to pick one */
 
@@ -1069,6 +1075,15 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
             m.index_hits++;
         if (!streaming) {
             json_decref(doc);
+            if (mono_seconds() * 1e3 - t0 > QUERY_SECONDS * 1e3) {
+                status = srv_error(r, 408, 0,
+                                   "The query ran for more than %.0f seconds without an answer "
+                                   "and was stopped: a query that sees every document before "
+                                   "its first row (aggregates, GROUP BY, DISTINCT, ORDER BY "
+                                   "without an index) must finish within one request.",
+                                   QUERY_SECONDS);
+                goto done;
+            }
             continue;
         }
         size_t made = json_array_size(rows) - before;
@@ -1089,7 +1104,8 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
         err = put_rows(&b, rows, before + skip, before + skip + take, &count, &m.output_bytes, doc,
                        body, blen);
         page_bytes += blen;
-        if (skip + take < made || (count == (size_t)limit) || page_bytes > PAGE_BYTES) {
+        if (skip + take < made || (count == (size_t)limit) || page_bytes > PAGE_BYTES ||
+            mono_seconds() * 1e3 - t0 > PAGE_SECONDS * 1e3) {
             /* page full: resume at this document unless it is finished */
             int finished = skip + take == made;
             if (!q_exec_done(x) || !finished) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -711,6 +712,35 @@ static void test_built_value_bounds(void **state)
     expect_exec_error(w, NULL, "[{\"a\":[1,2,3]}]", "more memory");
 }
 
+/* RegexMatch stops after its time budget (undefined), also where the
+ * match limit does not: '(?=a*b)(?=a*c)' over 300,000 'a' is quadratic
+ * (about 15 s here without the budget). A pattern too large for the timed
+ * form (1,000 alternatives) still works. */
+static void test_regex_budget(void **state)
+{
+    (void)state;
+    size_t n = 300000;
+    char *params = malloc(n + 200);
+    int k = snprintf(params, n + 200, "[{\"name\":\"@s\",\"value\":\"");
+    memset(params + k, 'a', n);
+    snprintf(params + k + n, 200, "\"},{\"name\":\"@p\",\"value\":\"(?=a*b)(?=a*c)\"}]");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    expect_rows("SELECT VALUE RegexMatch(@s, @p)", params, "[{}]", "[]");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 10);
+    free(params);
+    size_t cap = 1000 * 12 + 100;
+    char *alt = malloc(cap), *p = alt;
+    p += sprintf(p, "[{\"name\":\"@p\",\"value\":\"^(");
+    for (int i = 0; i < 1000; i++)
+        p += sprintf(p, "%sw%05d", i ? "|" : "", i);
+    sprintf(p, ")$\"}]");
+    expect_rows("SELECT VALUE [RegexMatch('w00999', @p), RegexMatch('w01000', @p)]", alt, "[{}]",
+                "[[true,false]]");
+    free(alt);
+}
+
 static void test_subqueries(void **state)
 {
     (void)state;
@@ -1237,6 +1267,7 @@ int main(void)
         cmocka_unit_test(test_in_between_like), cmocka_unit_test(test_join),
         cmocka_unit_test(test_join_bounds),
         cmocka_unit_test(test_built_value_bounds),
+        cmocka_unit_test(test_regex_budget),
         cmocka_unit_test(test_subqueries),      cmocka_unit_test(test_aggregates),
         cmocka_unit_test(test_group_by),        cmocka_unit_test(test_distinct),
         cmocka_unit_test(test_order_by),        cmocka_unit_test(test_offset_limit),
