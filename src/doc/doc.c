@@ -290,6 +290,8 @@ const char *doc_id_check(const char *id, size_t len)
         unsigned char c = (unsigned char)id[i];
         if (c == '/' || c == '\\' || c == '?' || c == '#')
             return "The id must not contain '/', '\\', '?' or '#'.";
+        if (c == 0) /* no URL could name it: "%00" is refused in paths */
+            return "The id must not contain the character U+0000.";
         if ((c & 0xC0) != 0x80)
             chars++;
     }

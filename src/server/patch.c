@@ -16,6 +16,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "server/srv.h"
@@ -181,10 +182,12 @@ int patch_apply(json_t *doc, const json_t *ops, char *msg, size_t n)
                 rc = err(msg, n, "The patch path's parent does not exist or is not an object.");
             else if (cur && !json_is_number(cur))
                 rc = err(msg, n, "The target of an incr operation must be a number.");
-            else
-                json_object_set_new(
-                    par, last,
-                    json_real((cur ? json_number_value(cur) : 0) + json_number_value(val)));
+            else if (!isfinite((cur ? json_number_value(cur) : 0) + json_number_value(val)))
+                rc = err(msg, n, "The result of an incr operation is not a finite number.");
+            else if (json_object_set_new(par, last,
+                                         json_real((cur ? json_number_value(cur) : 0) +
+                                                   json_number_value(val))) != 0)
+                rc = err(msg, n, "Out of memory.");
         } else if (strcmp(op, "move") == 0) {
             const char *fromp = json_string_value(json_object_get(o, "from"));
             const char *top = json_string_value(json_object_get(o, "path"));

@@ -53,9 +53,14 @@ int srv_path_split(const char *url, char **segs, int max, int *nseg)
         const char *e = p;
         while (*e && *e != '/' && *e != '?')
             e++;
-        char *seg = *nseg == max ? NULL : srv_pct_decode(p, (size_t)(e - p));
+        /* "%00" would end the decoded C string early: another resource
+         * than the one the client named (and signed). */
+        int nul = 0;
+        for (const char *q = p; q + 2 < e && !nul; q++)
+            nul = q[0] == '%' && q[1] == '0' && q[2] == '0';
+        char *seg = *nseg == max || nul ? NULL : srv_pct_decode(p, (size_t)(e - p));
         if (!seg) {
-            /* Too many segments or no memory: give back what was decoded. */
+            /* Too many segments, a NUL or no memory: give back what was decoded. */
             for (int i = 0; i < *nseg; i++) {
                 free(segs[i]);
                 segs[i] = NULL;

@@ -128,7 +128,7 @@ void srv_rid_encode(const unsigned char *bytes, size_t n, char *out, size_t outs
 
 /* path.c helpers used by the router and auth */
 /* Split and decode a path into at most max segments. 0 ok; -1 (more than
- * max segments, or no memory) leaves *nseg 0 and nothing allocated. */
+ * max segments, a %00, or no memory) leaves *nseg 0 and nothing allocated. */
 int srv_path_split(const char *url, char **segs, int max, int *nseg); /* 0 ok */
 char *srv_pct_decode(const char *s, size_t n);                        /* malloc'd */
 /* Resource type and link for the signature (link malloc'd). */

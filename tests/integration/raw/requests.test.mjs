@@ -343,3 +343,17 @@ test("a Transfer-Encoding other than 'chunked' is 501, with Content-Length too 4
   expectError(await send("chunked", true), 400, "chunked with a Content-Length");
   expectOk(await request(srv, { path: "/" }), 200, "GET / afterwards");
 });
+
+test("an id with U+0000 is 400; %00 in a path names no resource (404, not a truncated id); an incr to infinity is 400", async () => {
+  expectError(await createDoc({ id: "a\u0000b", pk: "p" }), 400, "id with U+0000");
+  const id = uid("nul");
+  expectOk(await createDoc({ id, pk: "p", v: 1e308 }), 201, "create");
+  // signed over the id the server would have read before: it must not read it
+  const r = await request(srv, { path: `${c.docs}/${id}%00junk`, headers: pkHeader(["p"]), resourceType: "docs", resourceLink: `${c.docs.slice(1)}/${id}` });
+  expectError(r, 404, "GET .../id%00junk");
+  const p = await request(srv, { method: "PATCH", path: `${c.docs}/${id}`, headers: pkHeader(["p"]), body: { operations: [{ op: "incr", path: "/v", value: 1e308 }] } });
+  expectError(p, 400, "incr 1e308 + 1e308");
+  const after = await request(srv, { path: `${c.docs}/${id}`, headers: pkHeader(["p"]) });
+  expectOk(after, 200, "read after the refused patch");
+  assert.equal(after.json.v, 1e308);
+});
