@@ -436,8 +436,9 @@ static int array_concat(struct bi_call *c)
     for (size_t i = 0; i < c->n; i++)
         total += json_array_size(c->a[i]);
     if (total > ARRAY_BUILT_MAX) /* nested, they would double without end */
-        return bi_fail(c, 400, "An array built by the query would have more than 1,000,000 "
-                               "elements.");
+        return bi_fail(c, 400,
+                       "An array built by the query would have more than 1,000,000 "
+                       "elements.");
     json_t *r = json_array();
     for (size_t i = 0; r && i < c->n; i++)
         if (json_array_extend(r, c->a[i]))

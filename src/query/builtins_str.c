@@ -42,7 +42,7 @@
  * slower matching). A pattern too large with the callouts (an alternation
  * of a thousand words) is compiled without them: the match limit alone
  * bounds it. */
-#define REGEX_SECONDS      1.0
+#define REGEX_SECONDS     1.0
 #define REGEX_OUT_OF_TIME (-1000)
 
 /* ---- UTF-8 ---- */
@@ -720,8 +720,8 @@ int bi_regexmatch(struct bi_call *c)
     int r = pcre2_match(re, (PCRE2_SPTR)json_string_value(c->a[0]), json_string_length(c->a[0]), 0,
                         0, md, mc);
     if (r == PCRE2_ERROR_JIT_STACKLIMIT) /* the interpreter keeps its frames on the heap */
-        r = pcre2_match(re, (PCRE2_SPTR)json_string_value(c->a[0]), json_string_length(c->a[0]),
-                        0, PCRE2_NO_JIT, md, mc);
+        r = pcre2_match(re, (PCRE2_SPTR)json_string_value(c->a[0]), json_string_length(c->a[0]), 0,
+                        PCRE2_NO_JIT, md, mc);
     pcre2_match_data_free(md);
     pcre2_match_context_free(mc);
     if (r >= 0)

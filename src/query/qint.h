@@ -30,7 +30,7 @@
 
 #define Q_MAX_HEIGHT 256                  /* height of an expression tree */
 #define Q_MEM_LIMIT  (256u * 1024 * 1024) /* estimated bytes of kept rows */
-#define Q_MAX_STEPS  2000000u /* bindings of FROM/JOIN sources for one document */
+#define Q_MAX_STEPS  2000000u             /* bindings of FROM/JOIN sources for one document */
 
 /* ---- arena ---- */
 

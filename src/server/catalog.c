@@ -134,8 +134,9 @@ static int docs_migrate(struct store *st)
                             "UPDATE docs SET ttl = json_extract(body, '$.ttl') "
                             "WHERE json_type(body, '$.ttl') = 'integer'; COMMIT");
     if (!rc)
-        rc = store_exec(st, "CREATE INDEX IF NOT EXISTS docs_lsn ON docs(lsn);"
-                            "CREATE INDEX IF NOT EXISTS docs_exp ON docs(exp) WHERE exp IS NOT NULL");
+        rc = store_exec(st,
+                        "CREATE INDEX IF NOT EXISTS docs_lsn ON docs(lsn);"
+                        "CREATE INDEX IF NOT EXISTS docs_exp ON docs(exp) WHERE exp IS NOT NULL");
     return rc;
 }
 
@@ -1107,11 +1108,11 @@ int catalog_coll_create(struct catalog *cat, struct req *r, const char *db, json
                               content, (long long)time(NULL));
     }
     char *text = doc_dump(c->def, NULL), *osql = offer_sql(c->offer);
-    rc = meta_write(cat, sqlite3_mprintf("INSERT INTO colls(num,db,id,store,body) "
-                                         "VALUES(%u,%Q,%Q,%Q,%Q);"
-                                         "INSERT OR REPLACE INTO kv VALUES('next_coll',%u);%s",
-                                         num, dbid, id, c->store_name, text, num + 1,
-                                         osql ? osql : ""));
+    rc = meta_write(cat,
+                    sqlite3_mprintf("INSERT INTO colls(num,db,id,store,body) "
+                                    "VALUES(%u,%Q,%Q,%Q,%Q);"
+                                    "INSERT OR REPLACE INTO kv VALUES('next_coll',%u);%s",
+                                    num, dbid, id, c->store_name, text, num + 1, osql ? osql : ""));
     free(text);
     sqlite3_free(osql);
     cat->next_coll++;
@@ -1318,8 +1319,8 @@ int catalog_offer_replace(struct catalog *cat, struct req *r, const char *id, js
     } else if (!(content = offer_replace_content(body, cur, msg, sizeof msg))) {
         status = srv_error(r, 400, 0, "%s", msg);
     } else if (!(o = offer_make(id, json_string_value(json_object_get(cur, "resource")),
-                                json_string_value(json_object_get(cur, "offerResourceId")),
-                                content, (long long)time(NULL)))) {
+                                json_string_value(json_object_get(cur, "offerResourceId")), content,
+                                (long long)time(NULL)))) {
         status = srv_error(r, 500, 0, "Out of memory.");
     } else if (meta_write(cat, offer_sql(o)) != 0) {
         status = srv_error(r, 500, 0, "Could not store the offer.");

@@ -88,7 +88,8 @@ void containers_pk_delete(struct req *r)
     json_t *val = NULL;
     char *canon = NULL;
     if (req_pk(r, c, &val, &canon, 1) == 0) {
-        long n = docs_delete_where(c, "SELECT pk, id FROM docs WHERE pk = ?1 AND seq <= ?3 LIMIT ?2", canon, 0);
+        long n = docs_delete_where(
+            c, "SELECT pk, id FROM docs WHERE pk = ?1 AND seq <= ?3 LIMIT ?2", canon, 0);
         if (n < 0)
             srv_error(r, 500, 0,
                       "Deleting the documents of the partition key failed part way; retry the "

@@ -55,7 +55,7 @@
 #include "server/srv.h"
 #include "storage/rekey.h"
 
-#define CHECK_S 5 /* cheap: the keyring's versions of each store */
+#define CHECK_S 5    /* cheap: the keyring's versions of each store */
 #define BATCH   1024 /* pages per batch: 4 MiB */
 
 struct dk_store {
@@ -300,7 +300,8 @@ static int reencrypt(struct datakeys *d, struct work *w, size_t i)
     if (rc)
         fprintf(stderr, "atrestd: re-encrypting store %s: %s\n", sname, at_error_detail());
     else if (done)
-        fprintf(stderr, "atrestd: store %s re-encrypted under its new data keys; old keys destroyed\n",
+        fprintf(stderr,
+                "atrestd: store %s re-encrypted under its new data keys; old keys destroyed\n",
                 sname);
     store_rekey_free(rk); /* its connection goes before the store may */
     work_release_dying(w, 0);
@@ -522,12 +523,12 @@ static json_t *status_json(struct datakeys *d)
         for (int l = 0; l < layers; l++)
             json_array_append_new(ls, json_pack("{s:I,s:I}", "oldest", (json_int_t)s->oldest[l],
                                                 "current", (json_int_t)s->current[l]));
-        json_array_append_new(
-            stores, json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:o}", "store", s->name, "pending",
-                              s->pending, "pages", (json_int_t)s->prog.pages, "pagesVisited",
-                              (json_int_t)s->prog.visited, "pagesRewritten",
-                              (json_int_t)s->prog.rewritten, "versionsDestroyed",
-                              (json_int_t)s->prog.destroyed, "layers", ls));
+        json_array_append_new(stores, json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:o}", "store", s->name,
+                                                "pending", s->pending, "pages",
+                                                (json_int_t)s->prog.pages, "pagesVisited",
+                                                (json_int_t)s->prog.visited, "pagesRewritten",
+                                                (json_int_t)s->prog.rewritten, "versionsDestroyed",
+                                                (json_int_t)s->prog.destroyed, "layers", ls));
     }
     json_t *o = json_pack("{s:s,s:I,s:i,s:i,s:I,s:I,s:o}", "state", d->state, "rotatedAt",
                           (json_int_t)catalog_dek_rotated_at(d->cat), "rateMBps", d->rate_mbps,

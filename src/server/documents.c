@@ -996,11 +996,8 @@ long docs_delete_where(struct coll *c, const char *sql, const char *text, int64_
     struct del_where w = {.c = c, .sql = sql, .text = text, .num = num, .upto = -1};
     do {
         w.more = 0;
-        long before = w.deleted;
-        if (store_write(c->w, del_where_rows, &w) != 0) {
-            w.deleted = before; /* that transaction was rolled back */
-            return -1;
-        }
+        if (store_write(c->w, del_where_rows, &w) != 0)
+            return -1; /* that batch was rolled back; the ones before stay deleted */
         attachments_after_write(c);
     } while (w.more && !catalog_coll_dying(c));
     return w.deleted;

@@ -484,8 +484,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (r->nseg < 0)
                 r->nseg = 0;
             if (cl)
-                srv_error(r, 400, 0, "A request cannot have both Content-Length and "
-                                     "Transfer-Encoding.");
+                srv_error(r, 400, 0,
+                          "A request cannot have both Content-Length and "
+                          "Transfer-Encoding.");
             else
                 srv_error(r, 501, 0,
                           "Transfer-Encoding '%.40s' is not supported: send the body with "

@@ -99,16 +99,16 @@ int offer_content_from_headers(struct req *r, json_t **content)
     return *content ? 0 : srv_error(r, 400, 0, "%s", msg);
 }
 
-json_t *offer_make(const char *id, const char *res_self, const char *res_rid,
-                   const json_t *content, long long ts)
+json_t *offer_make(const char *id, const char *res_self, const char *res_rid, const json_t *content,
+                   long long ts)
 {
     char self[32], etag[48];
     snprintf(self, sizeof self, "offers/%s/", id);
     srv_new_etag(etag);
-    return json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:s,s:s,s:s,s:I}", "resource", res_self,
-                     "offerType", "Invalid", "offerResourceId", res_rid, "offerVersion", "V2",
-                     "content", (json_t *)content, "id", id, "_rid", id, "_self", self, "_etag",
-                     etag, "_ts", (json_int_t)ts);
+    return json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:s,s:s,s:s,s:I}", "resource", res_self, "offerType",
+                     "Invalid", "offerResourceId", res_rid, "offerVersion", "V2", "content",
+                     (json_t *)content, "id", id, "_rid", id, "_self", self, "_etag", etag, "_ts",
+                     (json_int_t)ts);
 }
 
 json_t *offer_replace_content(const json_t *body, const json_t *cur, char *msg, size_t n)

@@ -44,15 +44,15 @@
 #include "query/query.h"
 #include "server/srv.h"
 
-#define PAGE_BYTES  (4u * 1024 * 1024)
+#define PAGE_BYTES (4u * 1024 * 1024)
 /* A streaming page also ends after this long (with a continuation, as
  * Cosmos does), so that slow filters page instead of holding a worker; a
  * query that must see every document before its first row stops (408)
  * after QUERY_SECONDS. */
 #define PAGE_SECONDS  5.0
 #define QUERY_SECONDS 120.0
-#define MAX_SARGS   16
-#define COUNT_LIMIT 2000 /* candidates counted per condition to pick one */
+#define MAX_SARGS     16
+#define COUNT_LIMIT   2000 /* candidates counted per condition to pick one */
 
 /* ---- key ranges ---- */
 

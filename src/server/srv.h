@@ -46,10 +46,10 @@ struct keymon;
 
 struct server {
     struct catalog *cat;
-    struct backups *backups; /* backups.c: NULL without --backup-target */
+    struct backups *backups;   /* backups.c: NULL without --backup-target */
     struct datakeys *datakeys; /* datakeys.c: data-key rotation */
     struct ttl_sweeper *ttl;   /* ttl.c: deletes expired documents */
-    struct keymon *keymon;   /* keymon.h: key states; NULL when nothing is watched */
+    struct keymon *keymon;     /* keymon.h: key states; NULL when nothing is watched */
     struct srv_key keys[SRV_MAX_KEYS];
     int nkeys;
     char listen_host[256];
@@ -180,8 +180,8 @@ struct coll {
     struct store_writer *w;
     pthread_mutex_t pool_mu;
     struct rconn *pool;
-    uint64_t next_seq; /* writer thread only */
-    int64_t next_lsn;  /* writer thread only: the change feed's order (changefeed.c) */
+    uint64_t next_seq;        /* writer thread only */
+    int64_t next_lsn;         /* writer thread only: the change feed's order (changefeed.c) */
     atomic_llong default_ttl; /* the container's defaultTtl; TTL_NONE: none (ttl.c) */
     /* writer-thread statement cache */
     sqlite3 *wdb;
@@ -451,8 +451,8 @@ void offer_id(char out[16], int is_coll, uint32_t num);
 int offer_content_from_headers(struct req *r, json_t **content);
 /* A new offer resource for the database or container whose _self and
  * _rid are given, with content (borrowed). */
-json_t *offer_make(const char *id, const char *res_self, const char *res_rid,
-                   const json_t *content, long long ts);
+json_t *offer_make(const char *id, const char *res_self, const char *res_rid, const json_t *content,
+                   long long ts);
 /* The content an offer replace body asks for (cur: the offer now), or
  * NULL with msg (a 400). */
 json_t *offer_replace_content(const json_t *body, const json_t *cur, char *msg, size_t n);
@@ -526,9 +526,8 @@ void attachments_gc(struct coll *c);
 /* The backup's media hook (backup_media_fn; ctx: the catalog): copy the
  * media blobs a container's snapshot names into the backup and put their
  * keys under the backup's media key in the snapshot (docs/backup.md). */
-int attachments_backup_image(void *ctx, const char *store_name, sqlite3 *image,
-                             const uint8_t *key, const char *prefix,
-                             struct blob_store *bs) AT_WUR;
+int attachments_backup_image(void *ctx, const char *store_name, sqlite3 *image, const uint8_t *key,
+                             const char *prefix, struct blob_store *bs) AT_WUR;
 /* Delete every media blob of a dropped container. */
 void attachments_drop_container(struct catalog *cat, const char *store_name);
 

@@ -142,8 +142,9 @@ static void sweep_all(struct ttl_sweeper *t)
     for (size_t i = 0; i < n; i++) {
         struct coll *c = colls[i];
         if (atomic_load(&c->default_ttl) != TTL_NONE && !catalog_coll_dying(c) && has_expired(c) &&
-            docs_delete_where(c, "SELECT pk, id FROM docs WHERE exp <= ?1 AND seq <= ?3 ORDER BY exp LIMIT ?2",
-                              NULL, (int64_t)time(NULL)) < 0)
+            docs_delete_where(
+                c, "SELECT pk, id FROM docs WHERE exp <= ?1 AND seq <= ?3 ORDER BY exp LIMIT ?2",
+                NULL, (int64_t)time(NULL)) < 0)
             fprintf(stderr, "atrestd: deleting expired documents failed\n");
         catalog_coll_put(c);
     }

@@ -260,8 +260,9 @@ static void *append_loop(void *p)
     while (!atomic_load(&a->stop)) {
         /* nosync: the same 20 rows rewritten, so the store keeps its size */
         if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-            (a->nosync && sqlite3_exec(db, "DELETE FROM docs WHERE id IN (SELECT id FROM docs "
-                                           "ORDER BY rowid DESC LIMIT 20)",
+            (a->nosync && sqlite3_exec(db,
+                                       "DELETE FROM docs WHERE id IN (SELECT id FROM docs "
+                                       "ORDER BY rowid DESC LIMIT 20)",
                                        NULL, NULL, NULL) != SQLITE_OK) ||
             add_rows(db, a->next, 20) != 0 ||
             sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
@@ -302,9 +303,9 @@ static void test_backups_while_writing_and_checkpointing(void **state)
 static void test_damaged_store_page_fails_backup(void **state)
 {
     struct t *t = *state;
-    assert_int_equal(sqlite3_exec(store_db(t->c1), "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL,
-                                  NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(store_db(t->c1), "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+        SQLITE_OK);
     long long size = fx_file_size(store_path(t->c1));
     assert_true(size > 100 * PAGE_SIZE);
     uint64_t pg = (uint64_t)size / PAGE_SIZE / 2; /* 0-based: page pg + 1 */

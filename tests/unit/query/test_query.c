@@ -674,8 +674,8 @@ static void test_built_value_bounds(void **state)
 {
     (void)state;
     char params[256];
-    snprintf(params, sizeof params,
-             "[{\"name\":\"@s\",\"value\":\"%s\"}]", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    snprintf(params, sizeof params, "[{\"name\":\"@s\",\"value\":\"%s\"}]",
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
     /* 32 -> 32*32 -> ... bytes: the fifth REPLACE passes 16 MB */
     expect_exec_error("SELECT VALUE LENGTH(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(@s, 'a', @s), "
                       "'a', @s), 'a', @s), 'a', @s), 'a', @s))",
@@ -690,8 +690,8 @@ static void test_built_value_bounds(void **state)
                    "c.a)) x0";
     for (int i = 1; i <= 20; i++) {
         char part[96];
-        snprintf(part, sizeof part, " JOIN (SELECT VALUE ARRAY_CONCAT(x%d, x%d)) x%d", i - 1,
-                 i - 1, i);
+        snprintf(part, sizeof part, " JOIN (SELECT VALUE ARRAY_CONCAT(x%d, x%d)) x%d", i - 1, i - 1,
+                 i);
         strcat(q, part);
     }
     expect_exec_error(q, NULL, "[{\"a\":[1]}]", "1,000,000 elements");
@@ -1265,15 +1265,13 @@ int main(void)
         cmocka_unit_test(test_logic),           cmocka_unit_test(test_comparison),
         cmocka_unit_test(test_arithmetic),      cmocka_unit_test(test_conditional),
         cmocka_unit_test(test_in_between_like), cmocka_unit_test(test_join),
-        cmocka_unit_test(test_join_bounds),
-        cmocka_unit_test(test_built_value_bounds),
-        cmocka_unit_test(test_regex_budget),
-        cmocka_unit_test(test_subqueries),      cmocka_unit_test(test_aggregates),
-        cmocka_unit_test(test_group_by),        cmocka_unit_test(test_distinct),
-        cmocka_unit_test(test_order_by),        cmocka_unit_test(test_offset_limit),
-        cmocka_unit_test(test_streaming),       cmocka_unit_test(test_match),
-        cmocka_unit_test(test_sargs),           cmocka_unit_test(test_order_paths),
-        cmocka_unit_test(test_from_subquery),
+        cmocka_unit_test(test_join_bounds),     cmocka_unit_test(test_built_value_bounds),
+        cmocka_unit_test(test_regex_budget),    cmocka_unit_test(test_subqueries),
+        cmocka_unit_test(test_aggregates),      cmocka_unit_test(test_group_by),
+        cmocka_unit_test(test_distinct),        cmocka_unit_test(test_order_by),
+        cmocka_unit_test(test_offset_limit),    cmocka_unit_test(test_streaming),
+        cmocka_unit_test(test_match),           cmocka_unit_test(test_sargs),
+        cmocka_unit_test(test_order_paths),     cmocka_unit_test(test_from_subquery),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -272,9 +272,9 @@ static void run_under_load(int layers)
     assert_versions(st, layers, 2, 2);
     assert_census_only(st, layers, 2);
     sqlite3_stmt *q;
-    assert_int_equal(sqlite3_prepare_v2(store_db(st), "SELECT count(*), max(n) FROM t", -1, &q,
-                                        NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(store_db(st), "SELECT count(*), max(n) FROM t", -1, &q, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     assert_true(sqlite3_column_int64(q, 0) >= L.written);
     assert_int_equal(sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1));
@@ -561,9 +561,11 @@ static void test_census_of_a_shrinking_wal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_idle),         cmocka_unit_test(test_before_retire),
+        cmocka_unit_test(test_idle),
+        cmocka_unit_test(test_before_retire),
         cmocka_unit_test(test_under_load),
-        cmocka_unit_test(test_two_layers),   cmocka_unit_test(test_sigkill),
+        cmocka_unit_test(test_two_layers),
+        cmocka_unit_test(test_sigkill),
         cmocka_unit_test(test_journal),
         cmocka_unit_test(test_census_skips_lock_byte_page),
         cmocka_unit_test(test_census_of_a_shrinking_wal),
