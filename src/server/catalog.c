@@ -324,6 +324,21 @@ static struct coll *find_coll(struct catalog *cat, const struct dbinfo *d, const
 
 /* ---- open / close ---- */
 
+/* Where the offer with id (offers.c: offer_id) belongs: its database's or
+ * container's offer field, or NULL when it has none of them (under
+ * cat->lock, or while loading). */
+static json_t **offer_slot(struct catalog *cat, const char *id)
+{
+    char want[16];
+    for (size_t i = 0; i < cat->ndb; i++)
+        if (offer_id(want, 0, cat->dbs[i]->num), strcmp(want, id) == 0)
+            return &cat->dbs[i]->offer;
+    for (size_t i = 0; i < cat->ncoll; i++)
+        if (offer_id(want, 1, cat->colls[i]->num), strcmp(want, id) == 0)
+            return &cat->colls[i]->offer;
+    return NULL;
+}
+
 /* The offers table: each offer to its database or container (offers.c). */
 static int load_offers(struct catalog *cat, sqlite3 *db)
 {
@@ -333,14 +348,7 @@ static int load_offers(struct catalog *cat, sqlite3 *db)
     while (sqlite3_step(s) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(s, 0);
         const char *body = (const char *)sqlite3_column_text(s, 1);
-        json_t *o = doc_parse(body, strlen(body), NULL), **slot = NULL;
-        char want[16];
-        for (size_t i = 0; i < cat->ndb && !slot; i++)
-            if (offer_id(want, 0, cat->dbs[i]->num), strcmp(want, id) == 0)
-                slot = &cat->dbs[i]->offer;
-        for (size_t i = 0; i < cat->ncoll && !slot; i++)
-            if (offer_id(want, 1, cat->colls[i]->num), strcmp(want, id) == 0)
-                slot = &cat->colls[i]->offer;
+        json_t *o = doc_parse(body, strlen(body), NULL), **slot = offer_slot(cat, id);
         if (slot && json_is_object(o)) {
             json_decref(*slot);
             *slot = o;
@@ -1069,8 +1077,7 @@ int catalog_coll_create(struct catalog *cat, struct req *r, const char *db, json
     /* its own offer: the one asked for, or the default when the database
      * has no shared throughput */
     if (d && !content && !d->offer)
-        content = json_pack("{s:i,s:b}", "offerThroughput", OFFER_DEFAULT_RUS,
-                            "offerIsRUPerMinuteThroughputEnabled", 0);
+        content = offer_default_content();
     pthread_rwlock_unlock(&cat->lock);
     int status;
     if (!d || exists) {
@@ -1245,8 +1252,7 @@ static void offers_migrate(struct catalog *cat)
 {
     char *sql = sqlite3_mprintf("%s", "");
     json_t **made = calloc(cat->ncoll + 1, sizeof *made);
-    json_t *content = json_pack("{s:i,s:b}", "offerThroughput", OFFER_DEFAULT_RUS,
-                                "offerIsRUPerMinuteThroughputEnabled", 0);
+    json_t *content = offer_default_content();
     size_t n = 0;
     for (size_t i = 0; sql && made && content && i < cat->ncoll; i++) {
         struct coll *c = cat->colls[i];
@@ -1300,16 +1306,8 @@ int catalog_offer_replace(struct catalog *cat, struct req *r, const char *id, js
 {
     pthread_mutex_lock(&cat->ddl);
     pthread_rwlock_rdlock(&cat->lock);
-    json_t **slot = NULL;
-    for (size_t i = 0; i < cat->ndb && !slot; i++)
-        if (cat->dbs[i]->offer &&
-            strcmp(json_string_value(json_object_get(cat->dbs[i]->offer, "id")), id) == 0)
-            slot = &cat->dbs[i]->offer;
-    for (size_t i = 0; i < cat->ncoll && !slot; i++)
-        if (cat->colls[i]->offer &&
-            strcmp(json_string_value(json_object_get(cat->colls[i]->offer, "id")), id) == 0)
-            slot = &cat->colls[i]->offer;
-    json_t *cur = slot ? json_incref(*slot) : NULL;
+    json_t **slot = offer_slot(cat, id);
+    json_t *cur = slot ? json_incref(*slot) : NULL; /* NULL: none, or no such owner */
     pthread_rwlock_unlock(&cat->lock);
     int status;
     char msg[200];

@@ -77,14 +77,13 @@ static struct http *the_http; /* for the linger count; one server per process */
 
 /* r's answer is ready (or its asynchronous result stored): wake its
  * connection, and http_stop() once nothing is in flight. */
+static void unreserve(struct http *h);
+
 static void resume(struct http *h, struct req *r)
 {
     r->ready = 1;
     MHD_resume_connection(r->conn);
-    pthread_mutex_lock(&h->mu);
-    if (--h->inflight == 0)
-        pthread_cond_signal(&h->idle);
-    pthread_mutex_unlock(&h->mu);
+    unreserve(h);
 }
 
 static void *worker_main(void *p)
@@ -123,7 +122,8 @@ static int reserve(struct http *h)
     return ok ? 0 : -1;
 }
 
-/* Undo reserve() for a request answered without being suspended. */
+/* Undo reserve(): for a request answered without being suspended, or
+ * resumed (resume()). */
 static void unreserve(struct http *h)
 {
     pthread_mutex_lock(&h->mu);

@@ -68,6 +68,12 @@ static json_t *autoscale(long long max, char *msg, size_t n)
                      "offerAutopilotSettings", "maxThroughput", (json_int_t)max);
 }
 
+json_t *offer_default_content(void)
+{
+    char msg[200];
+    return manual(OFFER_DEFAULT_RUS, msg, sizeof msg);
+}
+
 int offer_content_from_headers(struct req *r, json_t **content)
 {
     *content = NULL;

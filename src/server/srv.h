@@ -449,6 +449,8 @@ void offer_id(char out[16], int is_coll, uint32_t num);
  * x-ms-cosmos-offer-autopilot-settings into *content (NULL: none asked).
  * 0, or 400 answered. */
 int offer_content_from_headers(struct req *r, json_t **content);
+/* The content of the default offer (OFFER_DEFAULT_RUS, manual), or NULL. */
+json_t *offer_default_content(void);
 /* A new offer resource for the database or container whose _self and
  * _rid are given, with content (borrowed). */
 json_t *offer_make(const char *id, const char *res_self, const char *res_rid, const json_t *content,
