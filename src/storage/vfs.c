@@ -104,6 +104,7 @@ struct binding {
     int rekey_fd;          /* the main file, opened at the first rewrite; closed
                               only when the binding is freed (closing a file
                               descriptor drops the process's POSIX locks on it) */
+    int ckpt_unflushed;    /* checkpoint pages written since the last writeback start (rekey_mu) */
     /* invariant 7 */
     atomic_int wal_unsettled;
     atomic_uint_fast64_t wal_settles;
@@ -490,6 +491,21 @@ static int main_read(struct efile *f, uint8_t *buf, int amt, sqlite3_int64 off)
     return SQLITE_OK;
 }
 
+/* A checkpoint's pages: start their writeback every CKPT_FLUSH_PAGES, so
+ * the checkpoint's final fsync has little left to write and the WAL's
+ * commit fsyncs do not queue behind tens of megabytes at once. rekey_mu
+ * held; failures only cost the early start. */
+#define CKPT_FLUSH_PAGES 256
+
+static void ckpt_writeback(struct binding *b)
+{
+    b->ckpt_unflushed = 0;
+    if (b->rekey_fd < 0)
+        b->rekey_fd = open(b->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (b->rekey_fd >= 0)
+        sync_file_range(b->rekey_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 static int main_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64 off)
 {
     if (amt != PAGE_SIZE || off % PAGE_SIZE)
@@ -507,6 +523,8 @@ static int main_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int6
     if (rc == SQLITE_OK) {
         pthread_mutex_lock(&f->b->rekey_mu); /* invariant 6 */
         rc = real_write(f, buf, amt, off);
+        if (rc == SQLITE_OK && tls_ckpt == f->b && ++f->b->ckpt_unflushed >= CKPT_FLUSH_PAGES)
+            ckpt_writeback(f->b);
         pthread_mutex_unlock(&f->b->rekey_mu);
     }
     return rc;
