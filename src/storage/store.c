@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto/secmem.h"
@@ -553,6 +554,8 @@ struct store_writer {
     int ckpt_want, ckpt_on;
     int ckpt_busy, ckpt_done; /* under mu: a round runs; one ended since the WAL started over */
     int ckpt_copied;          /* under mu: frames in the main file after that round */
+    uint64_t ckpt_commits;    /* under mu: commits so far */
+    uint64_t ckpt_idle_at;    /* under mu: ckpt_commits when the last round started */
 };
 
 /* Checkpoints run beside the writer, not in it. SQLite's automatic
@@ -571,6 +574,9 @@ struct store_writer {
  *   a round ended, more left    another round
  *   frames >= CKPT_FORCE        the writer checkpoints (a round never
  *                               catches up, e.g. behind an old reader)
+ *   no commit for CKPT_IDLE_MS  a round, if commits came since the last one
+ *   after some                  (readers of an idle store then skip the
+ *                               WAL, and a restart has little to replay)
  *
  * The WAL starts over from its beginning only at a transaction that finds
  * every frame copied, which a round under steady writes never leaves
@@ -581,9 +587,10 @@ struct store_writer {
  * a commit or two of their writing: under steady writes with default
  * indexing, as many bytes to the main file as to the WAL, and a create
  * rate 30-40 % lower (docs/bench-query.md). */
-#define CKPT_BG    8000
-#define CKPT_FORCE 32000
-#define CKPT_REST  1000
+#define CKPT_BG      8000
+#define CKPT_FORCE   32000
+#define CKPT_REST    1000
+#define CKPT_IDLE_MS 1000
 
 /* The writer's transaction-control statements, prepared once: parsing
  * SAVEPOINT/RELEASE for every operation cost more than many operations. */
@@ -683,9 +690,12 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     struct store_writer *w = arg;
     int mine = frames >= CKPT_FORCE;
-    if (!mine && w->ckpt_on) {
+    if (w->ckpt_on) {
         pthread_mutex_lock(&w->mu);
-        if (frames < CKPT_BG) {
+        w->ckpt_commits++;
+        if (mine) {
+            /* the writer's own checkpoint, below */
+        } else if (frames < CKPT_BG) {
             w->ckpt_done = 0; /* the WAL started over: a round that ended counts no more */
         } else if (w->ckpt_done && frames - w->ckpt_copied <= CKPT_REST) {
             mine = 1; /* the rest, so that the next transaction starts the WAL over */
@@ -702,15 +712,39 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
+/* Wait on the checkpointer's condition for up to ms; w->mu held. */
+static void ckpt_wait(struct store_writer *w, long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&w->ckpt_cv, &w->mu, &ts);
+}
+
 static void *ckpt_main(void *p)
 {
     struct store_writer *w = p;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->ckpt_want && !w->stopping)
-            pthread_cond_wait(&w->ckpt_cv, &w->mu);
+        /* A round when asked, or once commits stopped (above). */
+        uint64_t seen = w->ckpt_commits;
+        while (!w->ckpt_want && !w->stopping) {
+            ckpt_wait(w, CKPT_IDLE_MS);
+            if (w->ckpt_want || w->stopping)
+                break;
+            if (w->ckpt_commits != seen)
+                seen = w->ckpt_commits; /* still busy: look again later */
+            else if (w->ckpt_idle_at != seen)
+                break; /* quiet since the last commit, which no round followed */
+        }
         if (w->stopping)
             break;
+        w->ckpt_idle_at = w->ckpt_commits;
         w->ckpt_want = 0;
         w->ckpt_busy = 1;
         pthread_mutex_unlock(&w->mu);
@@ -731,7 +765,11 @@ static void *ckpt_main(void *p)
  * (in the writer) stays in charge. */
 static void ckpt_start(struct store_writer *w)
 {
-    pthread_cond_init(&w->ckpt_cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->ckpt_cv, &ca);
+    pthread_condattr_destroy(&ca);
     if (store_connect(w->st, &w->ckpt_db) != 0) {
         w->ckpt_db = NULL;
         return;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -203,7 +204,9 @@ static void test_async(void **state)
  * WAL, not once per commit, and the WAL stays bounded. 1,000 commits of 50
  * rows on 50 pages out of ~500: about 52,000 frames, six or so starts of
  * the WAL. Copying each commit's frames soon after it (what a checkpoint
- * woken by every commit does) copies nearly as many pages as were sealed. */
+ * woken by every commit does) copies nearly as many pages as were sealed.
+ * Once the commits stop, a round copies what they left within a second or
+ * so. */
 struct hot {
     int round;
 };
@@ -254,6 +257,31 @@ static void test_checkpoint_rounds(void **state)
             wal_max = sb.st_size;
     }
     vfs_stats_get(&b);
+
+    /* Then quiet: a round copies what the last commits left, so a
+     * checkpoint afterwards finds nothing to copy. */
+    struct vfs_stats idle, after;
+    for (int i = 0; i < 100; i++) { /* up to 10 s (1 s expected) */
+        usleep(100 * 1000);
+        vfs_stats_get(&idle);
+        if (idle.ckpt_passthrough > b.ckpt_passthrough)
+            break;
+    }
+    assert_true(idle.ckpt_passthrough > b.ckpt_passthrough);
+    usleep(500 * 1000); /* the round's end */
+    sqlite3 *other;
+    assert_int_equal(store_connect(st, &other), 0);
+    vfs_stats_get(&idle);
+    int log = -1, ckpt = -1;
+    assert_int_equal(sqlite3_wal_checkpoint_v2(other, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt),
+                     SQLITE_OK);
+    vfs_stats_get(&after);
+    print_message("idle: %d frames in the WAL, all copied: %llu pages left for a checkpoint\n", log,
+                  (unsigned long long)(after.ckpt_passthrough - idle.ckpt_passthrough));
+    assert_true(log > 0);
+    assert_int_equal(ckpt, log);
+    assert_true(after.ckpt_passthrough == idle.ckpt_passthrough);
+    store_disconnect(other);
     store_writer_stop(w);
     uint64_t sealed = b.pages_sealed - a.pages_sealed,
              copied = b.ckpt_passthrough - a.ckpt_passthrough;
