@@ -553,6 +553,7 @@ struct store_writer {
     pthread_cond_t ckpt_cv; /* under mu */
     int ckpt_want, ckpt_on;
     int ckpt_busy, ckpt_done; /* under mu: a round runs; one ended since the WAL started over */
+    int ckpt_finish;          /* under mu: the writer checkpoints after its batch is answered */
     int ckpt_copied;          /* under mu: frames in the main file after that round */
     uint64_t ckpt_commits;    /* under mu: commits so far */
     uint64_t ckpt_idle_at;    /* under mu: ckpt_commits when the last round started */
@@ -568,8 +569,8 @@ struct store_writer {
  *                               counts any more)
  *   frames >= CKPT_BG, no round a PASSIVE round on the checkpointer thread,
  *                               its own connection, while the writer goes on
- *   a round ended, at most      the writer copies the rest itself, after
- *   CKPT_REST frames not copied the commit (short; its writers wait), and the next
+ *   a round ended, at most      the writer copies the rest itself once the
+ *   CKPT_REST frames not copied batch is answered (short), and its next
  *                               transaction starts the WAL over
  *   a round ended, more left    another round
  *   frames >= CKPT_FORCE        the writer checkpoints (a round never
@@ -681,6 +682,12 @@ static void *writer_main(void *p)
             free(op);
         }
         pthread_mutex_lock(&w->mu);
+        if (w->ckpt_finish) { /* asked for by wal_hook, run once the batch is answered */
+            w->ckpt_finish = 0;
+            pthread_mutex_unlock(&w->mu);
+            sqlite3_wal_checkpoint_v2(w->st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            pthread_mutex_lock(&w->mu);
+        }
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -688,6 +695,8 @@ static void *writer_main(void *p)
 
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
+    (void)db;
+    (void)name;
     struct store_writer *w = arg;
     int mine = frames >= CKPT_FORCE;
     if (w->ckpt_on) {
@@ -705,10 +714,9 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
             w->ckpt_want = 1;
             pthread_cond_signal(&w->ckpt_cv);
         }
+        w->ckpt_finish |= mine;
         pthread_mutex_unlock(&w->mu);
     }
-    if (mine)
-        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return SQLITE_OK;
 }
 
