@@ -285,6 +285,50 @@ test("many hostile queries at once: every one answered, the server keeps serving
   await stillServing("12 concurrent hostile queries");
 });
 
+test("a slow filter pages: a streaming page ends after about 5 s with a continuation, and the pages add up", async () => {
+  // Each RegexMatch below stops at its 1 s budget (undefined), so every
+  // document costs about a second and all 7 match NOT IS_DEFINED(...).
+  const slow = await makeContainer(srv);
+  const ids = [];
+  for (let i = 0; i < 7; i++) {
+    const id = `slow-${i}`;
+    ids.push(id);
+    expectOk(await request(srv, { method: "POST", path: slow.docs, body: { id, pk: "p", s: "a".repeat(100_000) }, headers: pkHeader(["p"]) }), 201, `create ${id}`);
+  }
+  const q = JSON.stringify({ query: 'SELECT VALUE c.id FROM c WHERE NOT IS_DEFINED(RegexMatch(c.s, "(?=a*b)(?=a*c)"))', parameters: [] });
+  const send = (token) =>
+    request(srv, {
+      method: "POST",
+      path: slow.docs,
+      body: q,
+      headers: {
+        "content-type": "application/query+json",
+        "x-ms-documentdb-isquery": "True",
+        "x-ms-documentdb-query-enablecrosspartition": "True",
+        ...(token ? { "x-ms-continuation": token } : {}),
+      },
+      timeoutMs: 60000,
+    });
+  const t0 = Date.now();
+  const first = await send();
+  const ms = Date.now() - t0;
+  expectOk(first, 200, "first page");
+  const got = [...first.json.Documents];
+  assert.ok(got.length >= 1 && got.length < ids.length, `first page: ${got.length} of ${ids.length} rows after ${ms} ms`);
+  assert.ok(ms >= 4000 && ms < 9000, `first page took ${ms} ms (the page limit is 5 s)`);
+  let token = first.headers["x-ms-continuation"];
+  assert.ok(token, "a page cut by time has a continuation");
+  for (let pages = 1; token; pages++) {
+    assert.ok(pages < ids.length, "more pages than documents");
+    const r = await send(token);
+    expectOk(r, 200, `page ${pages + 1}`);
+    got.push(...r.json.Documents);
+    token = r.headers["x-ms-continuation"];
+  }
+  assert.deepEqual([...got].sort(), [...ids].sort(), "every document once, over all pages");
+  await stillServing("a slow paged query");
+});
+
 test("continuation tokens: garbage, forged and borrowed tokens get 400; a real one resumes", async () => {
   const q = { query: "SELECT VALUE c.id FROM c ORDER BY c.id", parameters: [] };
   const first = await query(q, { "x-ms-max-item-count": "1" });
