@@ -299,14 +299,23 @@ static int sync_dir(const struct store_env *env)
     return rc ? at_error_set(rc, "cannot sync folder %s: %s", env->dir, strerror(rc)) : 0;
 }
 
-static void unlink_store_files(const char *path)
+/* Remove a store's file and every side file next to it: SQLite's, the
+ * re-encryption journal, and "-new...", what a killed store_create leaves
+ * (invariant 5). report: a failure other than ENOENT becomes the error (the
+ * first one is returned); else failures are ignored, so that the caller's
+ * own error stands. */
+static int unlink_store_files(const char *path, int report)
 {
-    static const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+    static const char *suffix[] = {"",     "-wal",     "-shm",     "-journal",    "-rekey",
+                                   "-new", "-new-wal", "-new-shm", "-new-journal"};
     char side[PATH_MAX + 16];
+    int rc = 0;
     for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
         snprintf(side, sizeof side, "%s%s", path, suffix[i]);
-        unlink(side);
+        if (unlink(side) != 0 && errno != ENOENT && report && !rc)
+            rc = at_error_set(errno, "cannot remove %s: %s", side, strerror(errno));
     }
+    return rc;
 }
 
 /* Invariant 5: the new database is made complete under "<file>-new" (header,
@@ -322,7 +331,7 @@ static int create_file(struct store *st, const uint8_t id[KEYRING_FILE_ID_LEN])
         memcpy(st->path, final, sizeof final);
         return at_error_set(AT_EINVAL, "store path %s is too long", final);
     }
-    unlink_store_files(st->path); /* left by a killed create */
+    unlink_store_files(st->path, 0); /* left by a killed create */
     int rc = open_db(st, id, 1);
     if (!rc) {
         int src = sqlite3_close(st->db);
@@ -342,7 +351,7 @@ static int create_file(struct store *st, const uint8_t id[KEYRING_FILE_ID_LEN])
     if (!rc)
         rc = sync_dir(st->env);
     if (rc)
-        unlink_store_files(st->path);
+        unlink_store_files(st->path, 0);
     memcpy(st->path, final, sizeof final);
     return rc ? rc : open_db(st, id, 0);
 }
@@ -367,7 +376,7 @@ int store_create(struct store_env *env, const char *name, struct store **out)
         return rc; /* its keys stay: they are the existing store's */
     }
     if ((rc = create_file(st, id)) != 0) {
-        unlink_store_files(st->path); /* nothing acknowledged lives in it yet */
+        unlink_store_files(st->path, 0); /* nothing acknowledged lives in it yet */
         free(st);
         goto undo;
     }
@@ -429,19 +438,12 @@ int store_drop(struct store_env *env, const char *name)
     int rc = keyring_find_file(env->kr, name, id);
     if (rc)
         return rc;
-    char path[PATH_MAX], side[PATH_MAX + 16];
+    char path[PATH_MAX];
     file_path(env, id, path, sizeof path);
     /* Crypto-shred first (invariant 4), then remove the files. */
     if ((rc = keyring_remove_file(env->kr, id)) != 0)
         return rc;
-    /* "-new...": what a killed store_create leaves (invariant 5). */
-    static const char *suffix[] = {"",     "-wal",     "-shm",     "-journal",    "-rekey",
-                                   "-new", "-new-wal", "-new-shm", "-new-journal"};
-    for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
-        snprintf(side, sizeof side, "%s%s", path, suffix[i]);
-        if (unlink(side) != 0 && errno != ENOENT)
-            rc = at_error_set(errno, "cannot remove %s: %s", side, strerror(errno));
-    }
+    rc = unlink_store_files(path, 1);
     int src = sync_dir(env);
     return rc ? rc : src;
 }
