@@ -703,7 +703,8 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     int mine = frames >= CKPT_FORCE;
     if (w->ckpt_on) {
         pthread_mutex_lock(&w->mu);
-        w->ckpt_commits++;
+        if (w->ckpt_commits++ == w->ckpt_idle_at)
+            pthread_cond_signal(&w->ckpt_cv); /* the first commit since a round */
         if (mine) {
             /* the writer's own checkpoint, below */
         } else if (frames < CKPT_BG) {
@@ -744,12 +745,17 @@ static void *ckpt_main(void *p)
         /* A round when asked, or once commits stopped (above). */
         uint64_t seen = w->ckpt_commits;
         while (!w->ckpt_want && !w->stopping) {
+            if (w->ckpt_commits == w->ckpt_idle_at) {
+                pthread_cond_wait(&w->ckpt_cv, &w->mu); /* nothing new: the hook wakes us */
+                seen = w->ckpt_commits;
+                continue;
+            }
             ckpt_wait(w, CKPT_IDLE_MS);
             if (w->ckpt_want || w->stopping)
                 break;
             if (w->ckpt_commits != seen)
                 seen = w->ckpt_commits; /* still busy: look again later */
-            else if (w->ckpt_idle_at != seen)
+            else
                 break; /* quiet since the last commit, which no round followed */
         }
         if (w->stopping)
