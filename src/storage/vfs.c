@@ -115,8 +115,9 @@ struct efile {
     enum kind kind;
     struct binding *b;
     uint8_t *scratch;        /* FRAME_SIZE bytes */
-    sqlite3_int64 hdr_off;   /* WAL: offset of the last frame header written */
-    uint32_t hdr_pgno;       /*      and its page number */
+    sqlite3_int64 hdr_off;   /* WAL: offset of the last frame header written, */
+    uint32_t hdr_pgno;       /*      its page number */
+    int hdr_commit;          /*      and whether it ends a transaction */
     sqlite3_int64 jpgno_off; /* journal: offset of the last 4-byte write */
     uint32_t jpgno;          /*          and its value */
     int unsettled;           /* WAL: frames sealed since the last xSync (invariant 7) */
@@ -135,10 +136,14 @@ struct efile {
  * a page, two pwrite calls per page of every transaction. The shim keeps
  * consecutive writes in wbuf and hands them to the file in one write at the
  * next sync, read, size query, truncate, file control, close, or write
- * elsewhere. Nothing is lost by waiting: SQLite treats no write as durable
- * before xSync, and it syncs the WAL before publishing a commit (the stores
- * run with synchronous=FULL), so other connections never look for frames
- * still in the buffer. A write error surfaces at that point instead. */
+ * elsewhere, and at the end of a commit frame (a frame header with a
+ * nonzero database size). Nothing is lost by waiting: SQLite treats no
+ * write as durable before xSync, and it publishes a commit (the WAL-index
+ * header) only after writing its commit frame, so other connections never
+ * look for frames still in the buffer, whatever the connection's
+ * synchronous setting (the stores run with FULL, which also syncs there;
+ * a connection with OFF or NORMAL must not leave published frames behind).
+ * A write error surfaces at that point instead. */
 #define RA_SIZE (124 * 1024) /* read-ahead, invariant 8: < 128 KiB as WAL_WBUF */
 #define WAL_WBUF (124 * 1024) /* < 128 KiB: SQLite's unix VFS writes at most
                                  0x1ffff bytes per call (it masks the count)
@@ -657,6 +662,7 @@ static int wal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64
         if (rc == SQLITE_OK) {
             f->hdr_off = off;
             f->hdr_pgno = page_get32(buf);
+            f->hdr_commit = page_get32(buf + 4) != 0;
         }
         return rc;
     }
@@ -669,7 +675,8 @@ static int wal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64
         memcpy(f->scratch, buf, PAGE_SIZE);
         if ((rc = seal(f, pgno, f->scratch)) != SQLITE_OK)
             return rc;
-        return wal_put(f, f->scratch, PAGE_SIZE, off);
+        rc = wal_put(f, f->scratch, PAGE_SIZE, off);
+        return rc == SQLITE_OK && f->hdr_off == frame && f->hdr_commit ? wal_flush(f) : rc;
     }
     if (r == 0 && amt == FRAME_SIZE) {
         memcpy(f->scratch, buf, FRAME_SIZE);
@@ -679,8 +686,9 @@ static int wal_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int64
         if (rc == SQLITE_OK) {
             f->hdr_off = off;
             f->hdr_pgno = page_get32(buf);
+            f->hdr_commit = page_get32(buf + 4) != 0;
         }
-        return rc;
+        return rc == SQLITE_OK && f->hdr_commit ? wal_flush(f) : rc;
     }
     return SQLITE_IOERR_WRITE; /* invariant 1: no other shape is written */
 }

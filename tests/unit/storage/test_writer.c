@@ -295,6 +295,41 @@ static void test_checkpoint_rounds(void **state)
     fx_teardown(&fx);
 }
 
+/* A connection that commits without syncing (synchronous=OFF or NORMAL):
+ * its frames reach the WAL file by the end of the commit, although the VFS
+ * combines WAL writes until a sync, so another connection reads the rows at
+ * once instead of finding published frames that are not in the file. */
+static void test_unsynced_commit_visible(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    struct store *st;
+    fx_setup(&fx, "writer-nosync");
+    assert_int_equal(store_create(fx.env, "w", &st), 0);
+    assert_int_equal(store_exec(st, "CREATE TABLE t(n INTEGER PRIMARY KEY, v TEXT)"), 0);
+    sqlite3 *a, *b;
+    assert_int_equal(store_connect(st, &a), 0);
+    assert_int_equal(store_connect(st, &b), 0);
+    for (int mode = 0; mode < 2; mode++) {
+        assert_int_equal(sqlite3_exec(a,
+                                      mode ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=OFF",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        for (int i = 0; i < 20; i++) {
+            char sql[160];
+            snprintf(sql, sizeof sql,
+                     "INSERT INTO t VALUES(%d, replace(hex(zeroblob(600)), '00', 'y'))",
+                     mode * 100 + i);
+            assert_int_equal(sqlite3_exec(a, sql, NULL, NULL, NULL), SQLITE_OK);
+            assert_int_equal(count_rows(b, ""), mode * 20 + i + 1);
+        }
+    }
+    store_disconnect(a);
+    store_disconnect(b);
+    assert_int_equal(store_close(st), 0);
+    fx_teardown(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_write_after_stop_refused_and_lone_writer),
         cmocka_unit_test(test_async),
         cmocka_unit_test(test_checkpoint_rounds),
+        cmocka_unit_test(test_unsynced_commit_visible),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
