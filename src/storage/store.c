@@ -585,11 +585,11 @@ struct store_writer {
  * every frame copied, which a round under steady writes never leaves
  * behind: hence the writer's short finish. A page written many times
  * between two starts of the WAL (index leaves are) is copied to the main
- * file about once. Waking a round after every commit
- * past CKPT_BG instead, as this code first did, copied most frames within
- * a commit or two of their writing: under steady writes with default
- * indexing, as many bytes to the main file as to the WAL, and a create
- * rate 30-40 % lower (docs/bench-query.md). */
+ * file about once. Waking a round after every commit past CKPT_BG instead,
+ * as this code first did, copied most frames within a commit or two of
+ * their writing: under steady writes with default indexing, as many bytes
+ * to the main file as to the WAL, and a create rate 30-40 % lower
+ * (docs/bench-query.md). */
 #define CKPT_BG      8000
 #define CKPT_FORCE   32000
 #define CKPT_REST    1000

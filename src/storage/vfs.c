@@ -101,9 +101,10 @@ struct binding {
     /* invariant 6 */
     pthread_mutex_t rekey_mu;
     atomic_uint rekey_gen; /* odd while a rewrite runs */
-    int rekey_fd;          /* the main file, opened at the first rewrite; closed
-                              only when the binding is freed (closing a file
-                              descriptor drops the process's POSIX locks on it) */
+    int rekey_fd;          /* the main file, opened at the first rewrite or
+                              checkpoint writeback start; closed only when the
+                              binding is freed (closing a file descriptor
+                              drops the process's POSIX locks on it) */
     int ckpt_unflushed;    /* checkpoint pages written since the last writeback start (rekey_mu) */
     /* invariant 7 */
     atomic_int wal_unsettled;
