@@ -112,9 +112,7 @@ static void *backups_main(void *p)
 {
     struct backups *b = p;
     bg_thread_lower(); /* requests first; the sealing thread inherits it */
-    struct timespec due;
-    clock_gettime(CLOCK_REALTIME, &due);
-    due.tv_sec += (time_t)b->interval_h * 3600;
+    struct timespec due = deadline_after(CLOCK_REALTIME, b->interval_h * 3600.0);
     pthread_mutex_lock(&b->mu);
     for (;;) {
         int timed_out = 0;
@@ -125,8 +123,7 @@ static void *backups_main(void *p)
         b->started = b->requested;
         pthread_mutex_unlock(&b->mu);
         run_one(b);
-        clock_gettime(CLOCK_REALTIME, &due);
-        due.tv_sec += (time_t)b->interval_h * 3600;
+        due = deadline_after(CLOCK_REALTIME, b->interval_h * 3600.0);
         pthread_mutex_lock(&b->mu);
     }
     pthread_mutex_unlock(&b->mu);

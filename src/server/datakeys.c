@@ -105,14 +105,7 @@ static int stopping(struct datakeys *d)
 /* Sleep up to s seconds, or less when stopping or a rotation is asked for. */
 static void nap(struct datakeys *d, double s, int wake_on_request)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)s;
-    ts.tv_nsec += (long)((s - (double)(time_t)s) * 1e9);
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = deadline_after(CLOCK_REALTIME, s);
     pthread_mutex_lock(&d->mu);
     while (!d->stopping && !(wake_on_request && d->requested > d->done_gen))
         if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) != 0)

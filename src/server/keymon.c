@@ -148,9 +148,7 @@ static void *monitor_main(void *arg)
         } else {
             backoff = 1;
         }
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += wait_s;
+        struct timespec until = deadline_after(CLOCK_MONOTONIC, wait_s);
         while (!m->stop && !m->poke)
             if (pthread_cond_timedwait(&m->cv, &m->mu, &until) != 0)
                 break;
@@ -174,11 +172,7 @@ int keymon_start(const struct keymon_options *o, struct keymon **out)
     for (int l = 0; l < 2; l++)
         m->l[l].last_ok = time(NULL);
     pthread_mutex_init(&m->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&m->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&m->cv);
     if (!(o->remote[0] && o->kp[0]) && !(o->remote[1] && o->kp[1])) {
         *out = m; /* nothing remote to watch: no thread */
         return 0;

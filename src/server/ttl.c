@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "common/bgthread.h"
+#include "common/clock.h"
 #include "server/srv.h"
 
 #define TTL_MAX        2147483647LL
@@ -157,9 +158,7 @@ static void *sweeper_main(void *arg)
     bg_thread_lower();
     pthread_mutex_lock(&t->mu);
     while (!t->stopping) {
-        struct timespec due;
-        clock_gettime(CLOCK_REALTIME, &due);
-        due.tv_sec += SWEEP_PERIOD_S;
+        struct timespec due = deadline_after(CLOCK_REALTIME, SWEEP_PERIOD_S);
         while (!t->stopping && pthread_cond_timedwait(&t->cv, &t->mu, &due) == 0)
             ;
         if (t->stopping)

@@ -27,9 +27,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "crypto/secmem.h"
 #include "storage/page.h"
 #include "storage/rekey.h"
@@ -577,7 +577,7 @@ struct store_writer {
  *   a round ended, more left    another round
  *   frames >= CKPT_FORCE        the writer checkpoints (a round never
  *                               catches up, e.g. behind an old reader)
- *   no commit for CKPT_IDLE_MS  a round, if commits came since the last one
+ *   no commit for CKPT_IDLE_S   a round, if commits came since the last one
  *   after some                  (readers of an idle store then skip the
  *                               WAL, and a restart has little to replay)
  *
@@ -590,10 +590,10 @@ struct store_writer {
  * their writing: under steady writes with default indexing, as many bytes
  * to the main file as to the WAL, and a create rate 30-40 % lower
  * (docs/bench-query.md). */
-#define CKPT_BG      8000
-#define CKPT_FORCE   32000
-#define CKPT_REST    1000
-#define CKPT_IDLE_MS 1000
+#define CKPT_BG     8000
+#define CKPT_FORCE  32000
+#define CKPT_REST   1000
+#define CKPT_IDLE_S 1.0
 
 /* The writer's transaction-control statements, prepared once: parsing
  * SAVEPOINT/RELEASE for every operation cost more than many operations. */
@@ -723,20 +723,6 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
-/* Wait on the checkpointer's condition for up to ms; w->mu held. */
-static void ckpt_wait(struct store_writer *w, long ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&w->ckpt_cv, &w->mu, &ts);
-}
-
 static void *ckpt_main(void *p)
 {
     struct store_writer *w = p;
@@ -750,7 +736,8 @@ static void *ckpt_main(void *p)
                 seen = w->ckpt_commits;
                 continue;
             }
-            ckpt_wait(w, CKPT_IDLE_MS);
+            struct timespec due = deadline_after(CLOCK_MONOTONIC, CKPT_IDLE_S);
+            pthread_cond_timedwait(&w->ckpt_cv, &w->mu, &due);
             if (w->ckpt_want || w->stopping)
                 break;
             if (w->ckpt_commits != seen)
@@ -781,11 +768,7 @@ static void *ckpt_main(void *p)
  * (in the writer) stays in charge. */
 static void ckpt_start(struct store_writer *w)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->ckpt_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&w->ckpt_cv);
     if (store_connect(w->st, &w->ckpt_db) != 0) {
         w->ckpt_db = NULL;
         return;

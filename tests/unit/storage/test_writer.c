@@ -7,6 +7,7 @@
  * own changes. Readers on store_connect() connections see committed rows
  * while the writer runs.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -81,14 +82,21 @@ static long count_rows(sqlite3 *db, const char *where)
     return n;
 }
 
+/* A fresh fixture in dir with store "w" holding an empty table t. */
+static struct store *store_with_t(struct fixture *fx, const char *dir)
+{
+    struct store *st;
+    fx_setup(fx, dir);
+    assert_int_equal(store_create(fx->env, "w", &st), 0);
+    assert_int_equal(store_exec(st, "CREATE TABLE t(n INTEGER PRIMARY KEY, v TEXT)"), 0);
+    return st;
+}
+
 static void test_group_commit(void **state)
 {
     (void)state;
     struct fixture fx;
-    struct store *st;
-    fx_setup(&fx, "writer");
-    assert_int_equal(store_create(fx.env, "w", &st), 0);
-    assert_int_equal(store_exec(st, "CREATE TABLE t(n INTEGER PRIMARY KEY, v TEXT)"), 0);
+    struct store *st = store_with_t(&fx, "writer");
     sqlite3_commit_hook(store_db(st), count_commit, NULL);
     commits = 0;
     struct store_writer *w;
@@ -133,10 +141,7 @@ static void test_write_after_stop_refused_and_lone_writer(void **state)
 {
     (void)state;
     struct fixture fx;
-    struct store *st;
-    fx_setup(&fx, "writer1");
-    assert_int_equal(store_create(fx.env, "w", &st), 0);
-    assert_int_equal(store_exec(st, "CREATE TABLE t(n INTEGER PRIMARY KEY, v TEXT)"), 0);
+    struct store *st = store_with_t(&fx, "writer1");
     struct store_writer *w;
     assert_int_equal(store_writer_start(st, &w), 0);
     struct insert a = {.n = 1}, dup = {.n = 1};
@@ -171,10 +176,7 @@ static void test_async(void **state)
 {
     (void)state;
     struct fixture fx;
-    struct store *st;
-    fx_setup(&fx, "writer-async");
-    assert_int_equal(store_create(fx.env, "w", &st), 0);
-    assert_int_equal(store_exec(st, "CREATE TABLE t(n INTEGER PRIMARY KEY, v TEXT)"), 0);
+    struct store *st = store_with_t(&fx, "writer-async");
     sqlite3_commit_hook(store_db(st), count_commit, NULL);
     commits = 0;
     struct store_writer *w;
@@ -234,15 +236,12 @@ static void test_checkpoint_rounds(void **state)
 {
     (void)state;
     struct fixture fx;
-    struct store *st;
-    fx_setup(&fx, "writer-ckpt");
-    assert_int_equal(store_create(fx.env, "w", &st), 0);
-    assert_int_equal(store_exec(st, "CREATE TABLE t(n INTEGER PRIMARY KEY, v TEXT)"), 0);
+    struct store *st = store_with_t(&fx, "writer-ckpt");
     assert_int_equal(store_exec(st, "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n+1 FROM i "
                                     "WHERE n < 1999) INSERT INTO t SELECT n, "
                                     "replace(hex(zeroblob(1000)), '00', 'x') FROM i"),
                      0);
-    char wal[4200];
+    char wal[PATH_MAX + 8];
     snprintf(wal, sizeof wal, "%s-wal", store_path(st));
     struct store_writer *w;
     assert_int_equal(store_writer_start(st, &w), 0);
@@ -303,10 +302,7 @@ static void test_unsynced_commit_visible(void **state)
 {
     (void)state;
     struct fixture fx;
-    struct store *st;
-    fx_setup(&fx, "writer-nosync");
-    assert_int_equal(store_create(fx.env, "w", &st), 0);
-    assert_int_equal(store_exec(st, "CREATE TABLE t(n INTEGER PRIMARY KEY, v TEXT)"), 0);
+    struct store *st = store_with_t(&fx, "writer-nosync");
     sqlite3 *a, *b;
     assert_int_equal(store_connect(st, &a), 0);
     assert_int_equal(store_connect(st, &b), 0);
