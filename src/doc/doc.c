@@ -144,6 +144,20 @@ int doc_buf_puts(struct doc_buf *b, const char *s)
     return doc_buf_put(b, s, strlen(s));
 }
 
+int doc_grow(void *pp, size_t *cap, size_t len, size_t elem)
+{
+    if (len < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 64;
+    void **p = pp;
+    void *np = realloc(*p, nc * elem);
+    if (!np)
+        return AT_ENOMEM;
+    *p = np;
+    *cap = nc;
+    return 0;
+}
+
 void doc_buf_free(struct doc_buf *b)
 {
     free(b->p);

@@ -49,6 +49,10 @@ int doc_buf_puts(struct doc_buf *b, const char *s) AT_WUR;
 int doc_buf_json(struct doc_buf *b, const json_t *v) AT_WUR;
 int doc_buf_str(struct doc_buf *b, const char *s, size_t n) AT_WUR; /* quoted */
 void doc_buf_free(struct doc_buf *b);
+/* Room for one more element after len in the array *(T **)pp of *cap
+ * elements of elem bytes (doubling; first 64). 0 or AT_ENOMEM (the array
+ * unchanged). */
+int doc_grow(void *pp, size_t *cap, size_t len, size_t elem) AT_WUR;
 
 /* The id rules of Cosmos: a non-empty string of at most 255 characters
  * without '/', '\\', '?' or '#'. NULL when valid, else why not. */

@@ -487,14 +487,8 @@ static void merge_sort(const struct q_sel *s, struct krow *v, struct krow *tmp, 
 static struct group *new_group(struct run *r, const struct q_env *env)
 {
     const struct q_sel *s = r->s;
-    if (r->n_groups == r->cap_groups) {
-        size_t cap = r->cap_groups ? r->cap_groups * 2 : 8;
-        struct group *v = realloc(r->groups, cap * sizeof *v);
-        if (!v)
-            return NULL;
-        r->groups = v;
-        r->cap_groups = cap;
-    }
+    if (doc_grow(&r->groups, &r->cap_groups, r->n_groups, sizeof *r->groups))
+        return NULL;
     struct group *g = &r->groups[r->n_groups];
     g->vals = calloc(s->n_srcs + 1, sizeof *g->vals);
     g->accs = calloc(s->n_aggs + 1, sizeof *g->accs);

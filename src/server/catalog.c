@@ -175,6 +175,7 @@ static void coll_free(struct coll *c)
     if (!c)
         return;
     ix_free(c);
+    dx_destroy(&c->dx);
     json_decref(c->offer);
     json_decref(c->def);
     json_decref(c->pk_paths);
@@ -278,6 +279,7 @@ static struct coll *coll_new(struct catalog *cat, uint32_t num, const char *db, 
     coll_ridb(dbnum, num, c->ridb);
     snprintf(c->store_name, sizeof c->store_name, "c-%08" PRIx32, num);
     pthread_mutex_init(&c->pool_mu, NULL);
+    dx_init(&c->dx);
     if (!c->db_id || !c->id || set_paths(c) != 0) {
         c->def = NULL;
         coll_free(c);

@@ -109,6 +109,8 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
         c->backup_busy_mbps = v ? atoi(v) : -2;
     else if (!strcmp(k, "reencrypt_mbps"))
         c->reencrypt_mbps = v ? atoi(v) : -2;
+    else if (!strcmp(k, "index_merge_keys"))
+        c->index_merge_keys = v ? atol(v) : -1;
     else if (!strcmp(k, "dek_max_encryptions"))
         c->dek_max_encryptions = v ? atoll(v) : -1;
     else if (!strcmp(k, "media_target"))
@@ -164,30 +166,34 @@ static int load_file(struct config *c, const char *path)
 
 static void usage(FILE *to)
 {
-    fputs("usage: atrestd [--data-dir D] [--key-dir K] [--listen HOST:PORT]\n"
-          "               [--master-key B64] [--secondary-key B64] [--readonly-key B64]...\n"
-          "               [--tls-cert FILE --tls-key FILE] [--config FILE] [--log-requests]\n"
-          "               [--kms https://HOST:PORT --kms-token-file F [--kms-ca F] [--kms-insecure]\n"
-          "                [--kms-key NAME]] [--cmk https://HOST:PORT/keys/NAME [--cmk-token-file F]\n"
-          "                [--cmk-ca F]]\n"
-          "               [--kms-grace-seconds N] [--cmk-check-seconds N]\n"
-          "               [--backup-mode full|continuous [--backup-continuous-days 7|30]\n"
-          "                [--backup-ship-seconds 1-60]] (with --backup-target)\n"
-          "               [--backup-target file:DIR|azblob:URL [--backup-account-key-file F]\n"
-          "                [--backup-interval-hours 1-24] [--backup-retain N]\n"
-          "                [--backup-busy-mbps N]]\n"
-          "               [--dek-rotation-days N] [--reencrypt-mbps N] [--dek-max-encryptions N]\n"
-          "               [--media-target file:DIR|azblob:URL [--media-account-key-file F]]\n"
-          "defaults: --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081\n"
-          "  --media-target file:<data-dir>/media\n"
-          "environment: ATREST_DATA_DIR ATREST_KEY_DIR ATREST_LISTEN ATREST_MASTER_KEY\n"
-          "  ATREST_SECONDARY_KEY ATREST_READONLY_KEY ATREST_TLS_CERT ATREST_TLS_KEY\n"
-          "  ATREST_CONFIG ATREST_LOG_REQUESTS ATREST_KMS ATREST_KMS_TOKEN_FILE ATREST_KMS_CA\n"
-          "  ATREST_KMS_INSECURE ATREST_KMS_KEY ATREST_CMK ATREST_CMK_TOKEN_FILE ATREST_CMK_CA\n"
-          "  ATREST_KMS_GRACE_SECONDS ATREST_CMK_CHECK_SECONDS ATREST_DEK_ROTATION_DAYS\n"
-          "  ATREST_REENCRYPT_MBPS ATREST_DEK_MAX_ENCRYPTIONS ATREST_MEDIA_TARGET\n"
-          "  ATREST_MEDIA_ACCOUNT_KEY_FILE (and the ATREST_BACKUP_* settings)\n",
-          to);
+    fputs(
+        "usage: atrestd [--data-dir D] [--key-dir K] [--listen HOST:PORT]\n"
+        "               [--master-key B64] [--secondary-key B64] [--readonly-key B64]...\n"
+        "               [--tls-cert FILE --tls-key FILE] [--config FILE] [--log-requests]\n"
+        "               [--kms https://HOST:PORT --kms-token-file F [--kms-ca F] [--kms-insecure]\n"
+        "                [--kms-key NAME]] [--cmk https://HOST:PORT/keys/NAME [--cmk-token-file "
+        "F]\n"
+        "                [--cmk-ca F]]\n"
+        "               [--kms-grace-seconds N] [--cmk-check-seconds N]\n"
+        "               [--backup-mode full|continuous [--backup-continuous-days 7|30]\n"
+        "                [--backup-ship-seconds 1-60]] (with --backup-target)\n"
+        "               [--backup-target file:DIR|azblob:URL [--backup-account-key-file F]\n"
+        "                [--backup-interval-hours 1-24] [--backup-retain N]\n"
+        "                [--backup-busy-mbps N]]\n"
+        "               [--dek-rotation-days N] [--reencrypt-mbps N] [--dek-max-encryptions N]\n"
+        "               [--media-target file:DIR|azblob:URL [--media-account-key-file F]]\n"
+        "               [--index-merge-keys N]\n"
+        "defaults: --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081\n"
+        "  --media-target file:<data-dir>/media\n"
+        "environment: ATREST_DATA_DIR ATREST_KEY_DIR ATREST_LISTEN ATREST_MASTER_KEY\n"
+        "  ATREST_SECONDARY_KEY ATREST_READONLY_KEY ATREST_TLS_CERT ATREST_TLS_KEY\n"
+        "  ATREST_CONFIG ATREST_LOG_REQUESTS ATREST_KMS ATREST_KMS_TOKEN_FILE ATREST_KMS_CA\n"
+        "  ATREST_KMS_INSECURE ATREST_KMS_KEY ATREST_CMK ATREST_CMK_TOKEN_FILE ATREST_CMK_CA\n"
+        "  ATREST_KMS_GRACE_SECONDS ATREST_CMK_CHECK_SECONDS ATREST_DEK_ROTATION_DAYS\n"
+        "  ATREST_REENCRYPT_MBPS ATREST_DEK_MAX_ENCRYPTIONS ATREST_MEDIA_TARGET\n"
+        "  ATREST_MEDIA_ACCOUNT_KEY_FILE ATREST_INDEX_MERGE_KEYS (and the ATREST_BACKUP_*\n"
+        "  settings)\n",
+        to);
 }
 
 static int parse_listen(struct config *c)
@@ -252,6 +258,7 @@ int config_load(struct config *c, int argc, char **argv)
         {"dek-max-encryptions", required_argument, NULL, 1203},
         {"media-target", required_argument, NULL, 1301},
         {"media-account-key-file", required_argument, NULL, 1302},
+        {"index-merge-keys", required_argument, NULL, 1401},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -308,6 +315,7 @@ int config_load(struct config *c, int argc, char **argv)
         {"ATREST_DEK_MAX_ENCRYPTIONS", "dek_max_encryptions"},
         {"ATREST_MEDIA_TARGET", "media_target"},
         {"ATREST_MEDIA_ACCOUNT_KEY_FILE", "media_account_key_file"},
+        {"ATREST_INDEX_MERGE_KEYS", "index_merge_keys"},
     };
     int ro_reset = 1;
     for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
@@ -414,6 +422,9 @@ int config_load(struct config *c, int argc, char **argv)
         case 1203:
             c->dek_max_encryptions = atoll(optarg);
             break;
+        case 1401:
+            c->index_merge_keys = atol(optarg);
+            break;
         case 1301:
             set(&c->media_target, optarg);
             break;
@@ -497,6 +508,10 @@ int config_load(struct config *c, int argc, char **argv)
     }
     if (c->dek_max_encryptions < 0 || c->dek_max_encryptions > (1LL << 30)) {
         fprintf(stderr, "atrestd: --dek-max-encryptions wants 1 to 1073741824 (2^30)\n");
+        return -1;
+    }
+    if (c->index_merge_keys < 0 || c->index_merge_keys > 16777216) {
+        fprintf(stderr, "atrestd: --index-merge-keys wants 1 to 16777216\n");
         return -1;
     }
     if (c->dek_rotation_days == -1)

@@ -41,7 +41,21 @@
 const char IX_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS ix(k BLOB NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(k, seq)) "
     "WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS ixmeta(k TEXT PRIMARY KEY, v);";
+    "CREATE TABLE IF NOT EXISTS ixmeta(k TEXT PRIMARY KEY, v);"
+    "CREATE TABLE IF NOT EXISTS ixlog(n INTEGER PRIMARY KEY, seq INTEGER NOT NULL, adds BLOB, "
+    "dels BLOB);";
+
+/* Log entries (added and removed keys) after which the writer merges the
+ * log into ix: more makes merges cheaper per entry (a merge writes each
+ * leaf it touches once) and readers' memory larger (about 100 bytes per
+ * entry, docs/indexing.md). */
+#define MERGE_KEYS_DEFAULT 65536
+static atomic_long merge_keys = MERGE_KEYS_DEFAULT;
+
+void ix_set_merge_keys(long n)
+{
+    atomic_store(&merge_keys, n > 0 ? n : MERGE_KEYS_DEFAULT);
+}
 
 /* ---- writer side ---- */
 
@@ -68,15 +82,19 @@ static int step_key(sqlite3_stmt *s, const char *k, size_t len, uint64_t seq)
     return rc == SQLITE_DONE ? 0 : AT_ESQLITE;
 }
 
+/* Document seq's keys go from old to nw. Directly in ix (the rebuild), or
+ * through the log: added keys only logged, removed keys deleted from ix and
+ * logged (they may still be in the log). */
 static int apply_diff(struct coll *c, sqlite3 *db, uint64_t seq, const struct ixkeys *old,
-                      const struct ixkeys *nw)
+                      const struct ixkeys *nw, int direct)
 {
     sqlite3_stmt *del = coll_wstmt(c, db, W_IX_DEL, "DELETE FROM ix WHERE k=?1 AND seq=?2");
     sqlite3_stmt *ins =
         coll_wstmt(c, db, W_IX_INS, "INSERT OR IGNORE INTO ix(k, seq) VALUES(?1, ?2)");
     if (!del || !ins)
         return AT_ESQLITE;
-    size_t i = 0, j = 0;
+    struct doc_buf adds = {0}, dels = {0};
+    size_t i = 0, j = 0, logged = 0;
     int rc = 0;
     while (!rc && (i < old->n || j < nw->n)) {
         int d = i == old->n ? 1 : j == nw->n ? -1 : ixkeys_cmp(old, i, nw, j);
@@ -85,14 +103,38 @@ static int apply_diff(struct coll *c, sqlite3 *db, uint64_t seq, const struct ix
         if (d < 0) {
             k = ixkeys_get(old, i++, &len);
             rc = step_key(del, k, len, seq);
+            if (!rc && !direct)
+                rc = dx_put_key(&dels, k, len);
+            logged++;
         } else if (d > 0) {
             k = ixkeys_get(nw, j++, &len);
-            rc = step_key(ins, k, len, seq);
+            rc = direct ? step_key(ins, k, len, seq) : dx_put_key(&adds, k, len);
+            logged++;
         } else {
             i++;
             j++;
         }
     }
+    if (!rc && !direct && logged) {
+        sqlite3_stmt *s = coll_wstmt(
+            c, db, W_IX_LOG, "INSERT INTO ixlog(n, seq, adds, dels) VALUES(?1, ?2, ?3, ?4)");
+        if (!s) {
+            rc = AT_ESQLITE;
+        } else {
+            sqlite3_bind_int64(s, 1, (sqlite3_int64)c->dx_next++);
+            sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
+            if (adds.len)
+                sqlite3_bind_blob(s, 3, adds.p, (int)adds.len, SQLITE_STATIC);
+            if (dels.len)
+                sqlite3_bind_blob(s, 4, dels.p, (int)dels.len, SQLITE_STATIC);
+            rc = sqlite3_step(s) == SQLITE_DONE ? 0 : AT_ESQLITE;
+            sqlite3_reset(s);
+            sqlite3_clear_bindings(s);
+            c->dx_pending += logged;
+        }
+    }
+    doc_buf_free(&adds);
+    doc_buf_free(&dels);
     return rc;
 }
 
@@ -109,7 +151,9 @@ int ix_update(struct coll *c, sqlite3 *db, uint64_t seq, const char *old_body, j
     if (!rc)
         rc = add_keys(c->wpol, newdoc, ts, &nw);
     if (!rc)
-        rc = apply_diff(c, db, seq, &old, &nw);
+        rc = apply_diff(c, db, seq, &old, &nw, 0);
+    if (!rc && c->dx_pending >= (uint64_t)atomic_load(&merge_keys))
+        rc = ix_merge(c, db);
     json_decref(od);
     ixkeys_free(&old);
     ixkeys_free(&nw);
@@ -132,6 +176,85 @@ static int meta_set(sqlite3 *db, const char *k, const char *text, long long num)
     return rc == SQLITE_DONE ? 0 : AT_ESQLITE;
 }
 
+/* One logged key of a merge: its bytes at off in the merge's buffer. */
+struct lent {
+    size_t off;
+    uint32_t len;
+    uint8_t del;
+    uint64_t seq, n;
+};
+
+static int lent_cmp(const void *a, const void *b, void *base)
+{
+    const struct lent *x = a, *y = b;
+    const char *p = base;
+    int c = memcmp(p + x->off, p + y->off, x->len < y->len ? x->len : y->len);
+    if (c)
+        return c;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return (x->n > y->n) - (x->n < y->n);
+}
+
+struct merging {
+    struct doc_buf keys;
+    struct lent *e;
+    size_t n, cap;
+    uint64_t seq, row;
+};
+
+static int merge_key(void *arg, const uint8_t *k, size_t len, int del)
+{
+    struct merging *m = arg;
+    if (doc_grow(&m->e, &m->cap, m->n, sizeof *m->e))
+        return AT_ENOMEM;
+    m->e[m->n++] = (struct lent){m->keys.len, (uint32_t)len, (uint8_t)del, m->seq, m->row};
+    return doc_buf_put(&m->keys, (const char *)k, len) ? AT_ENOMEM : 0;
+}
+
+int ix_merge(struct coll *c, sqlite3 *db)
+{
+    sqlite3_stmt *s = NULL;
+    sqlite3_stmt *ins =
+        coll_wstmt(c, db, W_IX_INS, "INSERT OR IGNORE INTO ix(k, seq) VALUES(?1, ?2)");
+    struct merging m = {0};
+    int rc = ins && sqlite3_prepare_v2(db, "SELECT seq, adds, dels FROM ixlog", -1, &s, NULL) ==
+                         SQLITE_OK
+                 ? 0
+                 : AT_ESQLITE;
+    int step = SQLITE_DONE;
+    while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        m.seq = (uint64_t)sqlite3_column_int64(s, 0);
+        m.row++; /* rows come in n order: row numbers order them as n does */
+        rc = dx_row_keys(s, 1, merge_key, &m);
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = AT_ESQLITE;
+    sqlite3_finalize(s);
+    struct lent *e = m.e;
+    const char *keys = m.keys.p;
+    if (!rc && m.n)
+        qsort_r(e, m.n, sizeof *e, lent_cmp, m.keys.p);
+    /* in key order, each (key, seq) as its last record left it */
+    for (size_t i = 0; !rc && i < m.n; i++) {
+        int last = i + 1 == m.n || e[i + 1].seq != e[i].seq || e[i + 1].len != e[i].len ||
+                   memcmp(keys + e[i + 1].off, keys + e[i].off, e[i].len) != 0;
+        if (last && !e[i].del)
+            rc = step_key(ins, keys + e[i].off, e[i].len, e[i].seq);
+    }
+    if (!rc && sqlite3_exec(db, "DELETE FROM ixlog", NULL, NULL, NULL) != SQLITE_OK)
+        rc = AT_ESQLITE;
+    if (!rc)
+        rc = meta_set(db, "merged", NULL, (long long)(c->dx_next - 1));
+    if (!rc)
+        c->dx_pending = 0;
+    free(m.e);
+    doc_buf_free(&m.keys);
+    return rc;
+}
+
 struct reset {
     struct coll *c;
     struct ixpol *p;
@@ -145,8 +268,11 @@ static int ix_reset(sqlite3 *db, void *arg)
     if (sqlite3_exec(db, "DROP TABLE IF EXISTS ix", NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(db, IX_SCHEMA, NULL, NULL, NULL) != SQLITE_OK ||
         meta_set(db, "policy", ixpol_canon(a->p), 0) || meta_set(db, "cursor", NULL, 0) ||
-        meta_set(db, "ready", NULL, none))
+        meta_set(db, "ready", NULL, none) ||
+        sqlite3_exec(db, "DELETE FROM ixlog", NULL, NULL, NULL) != SQLITE_OK ||
+        meta_set(db, "merged", NULL, (long long)(a->c->dx_next - 1)))
         return AT_ESQLITE;
+    a->c->dx_pending = 0;
     struct ixpol *old = a->c->wpol;
     a->c->wpol = ixpol_hold(a->p);
     ixpol_put(old);
@@ -195,15 +321,19 @@ static int rebuild_batch(sqlite3 *db, void *arg)
         struct ixkeys none = {0}, nw = {0};
         rc = doc ? add_keys(c->wpol, doc, -1, &nw) : AT_EFORMAT;
         if (!rc)
-            rc = apply_diff(c, db, seq, &none, &nw);
+            rc = apply_diff(c, db, seq, &none, &nw, 1);
         ixkeys_free(&nw);
         json_decref(doc);
         cursor = seq;
         n++;
     }
     if (!rc && n < REBUILD_BATCH) {
+        /* writes during the rebuild logged keys it may have put in ix too:
+         * merged now, ix and the log share no entry (ixdelta.c, 1) */
         b->done = 1;
-        rc = meta_set(db, "ready", NULL, 1);
+        rc = ix_merge(c, db);
+        if (!rc)
+            rc = meta_set(db, "ready", NULL, 1);
     }
     if (!rc)
         rc = meta_set(db, "cursor", NULL, (long long)cursor);
@@ -268,6 +398,24 @@ static void set_reader_policy(struct coll *c, struct ixpol *p)
     ixpol_put(old);
 }
 
+/* The writer's log position and backlog, before it runs anything. */
+static int log_open(struct coll *c, sqlite3 *db)
+{
+    sqlite3_stmt *s = NULL;
+    int ok = sqlite3_prepare_v2(db,
+                                "SELECT max(COALESCE((SELECT v FROM ixmeta WHERE k='merged'), 0), "
+                                "COALESCE((SELECT max(n) FROM ixlog), 0)), "
+                                "(SELECT count(*) FROM ixlog)",
+                                -1, &s, NULL) == SQLITE_OK &&
+             sqlite3_step(s) == SQLITE_ROW;
+    if (ok) {
+        c->dx_next = (uint64_t)sqlite3_column_int64(s, 0) + 1;
+        c->dx_pending = (uint64_t)sqlite3_column_int64(s, 1) * 12; /* about; merges sooner */
+    }
+    sqlite3_finalize(s);
+    return ok ? 0 : AT_ESQLITE;
+}
+
 int ix_open(struct coll *c)
 {
     char msg[300];
@@ -278,6 +426,10 @@ int ix_open(struct coll *c)
     }
     set_reader_policy(c, p);
     sqlite3 *db = store_db(c->st);
+    if (log_open(c, db) != 0) {
+        ixpol_put(p);
+        return AT_ESQLITE;
+    }
     sqlite3_stmt *s = NULL;
     char *canon = NULL;
     int ready = 0;
@@ -348,7 +500,7 @@ void ix_free(struct coll *c)
 
 int ix_usable(struct rconn *rc, const struct ixpol *p)
 {
-    if (ixpol_mode(p) == IX_NONE)
+    if (ixpol_mode(p) == IX_NONE || !rc->dx) /* no view of the index log: ix alone misses entries */
         return 0;
     sqlite3_stmt *s = rconn_stmt(rc, "SELECT (SELECT v FROM ixmeta WHERE k='policy'), "
                                      "(SELECT v FROM ixmeta WHERE k='ready')");

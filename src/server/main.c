@@ -115,9 +115,11 @@ int main(int argc, char **argv)
     at_error_clear();
     if (keysetup_open(&cfg, &ks) != 0)
         goto out;
-    struct store_env_options eo = {
-        .data_dir = cfg.data_dir, .outer = ks.kp[0], .inner = ks.kp[1], .create = 1,
-        .rotate_at = (uint64_t)cfg.dek_max_encryptions};
+    struct store_env_options eo = {.data_dir = cfg.data_dir,
+                                   .outer = ks.kp[0],
+                                   .inner = ks.kp[1],
+                                   .create = 1,
+                                   .rotate_at = (uint64_t)cfg.dek_max_encryptions};
     if ((rc = store_env_open(&eo, &env)) != 0) {
         fprintf(stderr, "atrestd: cannot open the data folder: %s\n", at_error_detail());
         goto out;
@@ -134,6 +136,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "atrestd: continuous backups: %s\n", at_error_detail());
         goto out;
     }
+    ix_set_merge_keys(cfg.index_merge_keys);
     if ((rc = catalog_open(env, &srv.cat)) != 0) {
         fprintf(stderr, "atrestd: cannot open the account: %s\n", at_error_detail());
         goto out;

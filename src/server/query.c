@@ -207,18 +207,69 @@ static void bind_range(sqlite3_stmt *s, const struct krange *k)
     sqlite3_bind_blob(s, 2, k->hi.p, (int)k->hi.len, SQLITE_STATIC);
 }
 
+/* Entries of the index log in range k that the query's snapshot sees
+ * (ixdelta.c), counted or collected. */
+struct logged {
+    long long count, limit;
+    uint64_t *v;
+    size_t len, cap;
+};
+
+static int logged_count(void *arg, const char *key, size_t len, uint64_t seq)
+{
+    (void)key, (void)len, (void)seq;
+    struct logged *a = arg;
+    return ++a->count >= a->limit;
+}
+
+/* Append x to the growing array *v (*len used of *cap). */
+static int push_u64(uint64_t **v, size_t *len, size_t *cap, uint64_t x)
+{
+    if (doc_grow(v, cap, *len, sizeof **v))
+        return AT_ENOMEM;
+    (*v)[(*len)++] = x;
+    return 0;
+}
+
+static int logged_seq(void *arg, const char *key, size_t len, uint64_t seq)
+{
+    (void)key, (void)len;
+    struct logged *a = arg;
+    return push_u64(&a->v, &a->len, &a->cap, seq);
+}
+
+static int log_each(struct rconn *rc, const struct krange *k, dx_each_fn fn, void *arg)
+{
+    return dx_each(rc->dx, rc->view, k->lo.p, k->lo.len, k->lo_incl, k->hi.p, k->hi.len, k->hi_incl,
+                   fn, arg);
+}
+
+/* Entries of range k in ix and the log, up to limit; -1 on error. */
+static long long range_count(struct rconn *rc, const struct krange *k, long long limit)
+{
+    struct logged a = {.limit = limit};
+    if (log_each(rc, k, logged_count, &a) != 0)
+        return -1;
+    if (a.count >= limit)
+        return a.count;
+    sqlite3_stmt *s = rconn_stmt(rc, range_sql(k, 1));
+    if (!s)
+        return -1;
+    bind_range(s, k);
+    sqlite3_bind_int64(s, 3, limit - a.count);
+    long long n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_reset(s);
+    return n < 0 ? -1 : a.count + n;
+}
+
 static long long ranges_count(struct rconn *rc, const struct krange *k, size_t n, long long limit)
 {
     long long total = 0;
     for (size_t i = 0; i < n && total < limit; i++) {
-        sqlite3_stmt *s = rconn_stmt(rc, range_sql(&k[i], 1));
-        if (!s)
+        long long c = range_count(rc, &k[i], limit - total);
+        if (c < 0)
             return -1;
-        bind_range(s, &k[i]);
-        sqlite3_bind_int64(s, 3, limit - total);
-        if (sqlite3_step(s) == SQLITE_ROW)
-            total += sqlite3_column_int64(s, 0);
-        sqlite3_reset(s);
+        total += c;
     }
     return total;
 }
@@ -233,38 +284,30 @@ static int cmp_u64(const void *a, const void *b)
 static int ranges_seqs(struct rconn *rc, const struct krange *k, size_t n, uint64_t **out,
                        size_t *nout)
 {
-    uint64_t *v = NULL;
-    size_t len = 0, cap = 0;
+    struct logged a = {0}; /* the log's entries, then ix's */
     for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *s = rconn_stmt(rc, range_sql(&k[i], 0));
+        int err = log_each(rc, &k[i], logged_seq, &a);
+        sqlite3_stmt *s = err ? NULL : rconn_stmt(rc, range_sql(&k[i], 0));
         if (!s) {
-            free(v);
-            return AT_ESQLITE;
+            free(a.v);
+            return err ? err : AT_ESQLITE;
         }
         bind_range(s, &k[i]);
-        while (sqlite3_step(s) == SQLITE_ROW) {
-            if (len == cap) {
-                size_t nc = cap ? cap * 2 : 256;
-                uint64_t *nv = realloc(v, nc * sizeof *nv);
-                if (!nv) {
-                    sqlite3_reset(s);
-                    free(v);
-                    return AT_ENOMEM;
-                }
-                v = nv;
-                cap = nc;
-            }
-            v[len++] = (uint64_t)sqlite3_column_int64(s, 0);
-        }
+        while (!err && sqlite3_step(s) == SQLITE_ROW)
+            err = logged_seq(&a, NULL, 0, (uint64_t)sqlite3_column_int64(s, 0));
         sqlite3_reset(s);
+        if (err) {
+            free(a.v);
+            return err;
+        }
     }
-    if (len)
-        qsort(v, len, sizeof *v, cmp_u64);
+    if (a.len)
+        qsort(a.v, a.len, sizeof *a.v, cmp_u64);
     size_t w = 0;
-    for (size_t i = 0; i < len; i++)
-        if (w == 0 || v[w - 1] != v[i])
-            v[w++] = v[i];
-    *out = v;
+    for (size_t i = 0; i < a.len; i++)
+        if (w == 0 || a.v[w - 1] != a.v[i])
+            a.v[w++] = a.v[i];
+    *out = a.v;
     *nout = w;
     return 0;
 }
@@ -351,12 +394,10 @@ static int whole_path_in_order(struct rconn *db, const struct ixpol *pol, const 
              doc_buf_put(&below.hi, p.p, p.len) == 0 && put_byte(&below.hi, 0x22) == 0;
         below.lo_incl = 1;
     }
-    const char *exists = "SELECT EXISTS(SELECT 1 FROM ix WHERE k >= ?1 AND k < ?2)";
-    ok = ok && count_sql(db, exists, &empty) == 0 && count_sql(db, exists, &below) == 0;
+    ok = ok && range_count(db, &empty, 1) == 0 && range_count(db, &below, 1) == 0;
     if (ok) {
         long long docs = count_sql(db, "SELECT count(*) FROM docs WHERE noix IS NULL", NULL);
-        ok = docs >= 0 &&
-             count_sql(db, "SELECT count(*) FROM ix WHERE k >= ?1 AND k < ?2", &scalars) == docs;
+        ok = docs >= 0 && range_count(db, &scalars, LLONG_MAX) == docs;
     }
     doc_buf_free(&p);
     krange_free(&empty);
@@ -665,10 +706,91 @@ struct src {
     size_t nrun, irun, caprun;
     struct doc_buf runkey, pending_key, resume_key;
     uint64_t pending_seq;
-    int pending, first_run, eof;
+    int pending, first_run;
     uint64_t resume_seq;
     struct doc_buf key; /* key of the current entry (ORDERED) */
+    /* ORDERED: the log's entries of the range, ascending (ixdelta.c),
+     * merged with the statement's rows by ord_fetch */
+    struct doc_buf lkeys;
+    struct lentry {
+        size_t off, len;
+        uint64_t seq;
+    } * lent;
+    size_t nlent, caplent, ilent;
+    int sq_have, sq_eof; /* the statement's next row is held in sq_key/sq_seq */
+    struct doc_buf sq_key;
+    uint64_t sq_seq;
 };
+
+struct log_collect {
+    struct src *s;
+    const struct cont *ct; /* resuming: entries before the resume point are left out */
+};
+
+static int collect_entry(void *arg, const char *key, size_t len, uint64_t seq)
+{
+    struct log_collect *lc = arg;
+    struct src *s = lc->s;
+    if (lc->ct) { /* as the statement's resume condition */
+        size_t rl = lc->ct->key.len;
+        int c = memcmp(key, lc->ct->key.p, len < rl ? len : rl);
+        c = c ? c : (len > rl) - (len < rl);
+        if (!s->pl->desc ? c < 0 || (c == 0 && seq < lc->ct->seq) : c > 0)
+            return 0;
+    }
+    if (doc_grow(&s->lent, &s->caplent, s->nlent, sizeof *s->lent))
+        return AT_ENOMEM;
+    s->lent[s->nlent++] = (struct lentry){s->lkeys.len, len, seq};
+    return doc_buf_put(&s->lkeys, key, len) ? AT_ENOMEM : 0;
+}
+
+/* The next ORDERED entry of ix and the log together, in the plan's
+ * direction: 1 with *key (valid until the next call) and *seq, 0 at the
+ * end, <0 on error. An entry in both (invariant 1 says none is) comes
+ * once. */
+static int ord_fetch(struct src *s, const char **key, size_t *klen, uint64_t *seq)
+{
+    if (!s->sq_have && !s->sq_eof) {
+        if (sqlite3_step(s->st) != SQLITE_ROW) {
+            s->sq_eof = 1; /* (stepping again after the end would restart it) */
+        } else {
+            s->sq_key.len = 0;
+            if (doc_buf_put(&s->sq_key, sqlite3_column_blob(s->st, 0),
+                            (size_t)sqlite3_column_bytes(s->st, 0)))
+                return AT_ENOMEM;
+            s->sq_seq = (uint64_t)sqlite3_column_int64(s->st, 1);
+            s->sq_have = 1;
+        }
+    }
+    const struct lentry *l = NULL;
+    if (s->ilent < s->nlent)
+        l = &s->lent[s->pl->desc ? s->nlent - 1 - s->ilent : s->ilent];
+    if (!s->sq_have && !l)
+        return 0;
+    int c = !l ? -1 : !s->sq_have ? 1 : 0; /* <0: the statement's row first */
+    if (l && s->sq_have) {
+        size_t a = s->sq_key.len;
+        c = memcmp(s->sq_key.p, s->lkeys.p + l->off, a < l->len ? a : l->len);
+        c = c ? c : (a > l->len) - (a < l->len);
+        c = c ? c : (s->sq_seq > l->seq) - (s->sq_seq < l->seq);
+        if (s->pl->desc)
+            c = -c;
+    }
+    if (c <= 0) {
+        *key = s->sq_key.p;
+        *klen = s->sq_key.len;
+        *seq = s->sq_seq;
+        s->sq_have = 0;
+        if (c == 0)
+            s->ilent++;
+    } else {
+        *key = s->lkeys.p + l->off;
+        *klen = l->len;
+        *seq = l->seq;
+        s->ilent++;
+    }
+    return 1;
+}
 
 static int src_open(struct src *s, struct plan *pl, struct rconn *rc, const char *pk,
                     const struct cont *ct)
@@ -729,7 +851,8 @@ static int src_open(struct src *s, struct plan *pl, struct rconn *rc, const char
         if (doc_buf_put(&s->resume_key, ct->key.p, ct->key.len))
             return AT_ENOMEM;
     }
-    return 0;
+    struct log_collect lc = {s, resume ? ct : NULL};
+    return log_each(rc, k, collect_entry, &lc);
 }
 
 static void src_close(struct src *s)
@@ -743,48 +866,43 @@ static void src_close(struct src *s)
     doc_buf_free(&s->resume_key);
     doc_buf_free(&s->pending_key);
     doc_buf_free(&s->key);
+    doc_buf_free(&s->lkeys);
+    doc_buf_free(&s->sq_key);
+    free(s->lent);
 }
 
 /* Descending ORDERED: fill the next run of equal keys (ascending seq). */
 static int next_run(struct src *s)
 {
     s->nrun = s->irun = 0;
+    const char *k;
+    size_t kl;
     if (!s->pending) {
-        if (s->eof || sqlite3_step(s->st) != SQLITE_ROW)
-            return 0; /* (stepping again after the end would restart it) */
+        int r = ord_fetch(s, &k, &kl, &s->pending_seq);
+        if (r <= 0)
+            return r;
         s->pending_key.len = 0;
-        if (doc_buf_put(&s->pending_key, sqlite3_column_blob(s->st, 0),
-                        (size_t)sqlite3_column_bytes(s->st, 0)))
+        if (doc_buf_put(&s->pending_key, k, kl))
             return AT_ENOMEM;
-        s->pending_seq = (uint64_t)sqlite3_column_int64(s->st, 1);
         s->pending = 1;
     }
     s->runkey.len = 0;
     if (doc_buf_put(&s->runkey, s->pending_key.p, s->pending_key.len))
         return AT_ENOMEM;
     for (;;) {
-        if (s->nrun == s->caprun) {
-            size_t nc = s->caprun ? s->caprun * 2 : 64;
-            uint64_t *r = realloc(s->run, nc * sizeof *r);
-            if (!r)
-                return AT_ENOMEM;
-            s->run = r;
-            s->caprun = nc;
-        }
-        s->run[s->nrun++] = s->pending_seq;
-        s->pending = 0;
-        if (sqlite3_step(s->st) != SQLITE_ROW) {
-            s->eof = 1;
-            break;
-        }
-        size_t kl = (size_t)sqlite3_column_bytes(s->st, 0);
-        const void *kb = sqlite3_column_blob(s->st, 0);
-        s->pending_key.len = 0;
-        if (doc_buf_put(&s->pending_key, kb, kl))
+        if (push_u64(&s->run, &s->nrun, &s->caprun, s->pending_seq))
             return AT_ENOMEM;
-        s->pending_seq = (uint64_t)sqlite3_column_int64(s->st, 1);
+        s->pending = 0;
+        int r = ord_fetch(s, &k, &kl, &s->pending_seq);
+        if (r < 0)
+            return r;
+        if (r == 0)
+            break;
+        s->pending_key.len = 0;
+        if (doc_buf_put(&s->pending_key, k, kl))
+            return AT_ENOMEM;
         s->pending = 1;
-        if (kl != s->runkey.len || memcmp(kb, s->runkey.p, kl) != 0)
+        if (kl != s->runkey.len || memcmp(k, s->runkey.p, kl) != 0)
             break;
     }
     for (size_t a = 0, b = s->nrun - 1; a < b; a++, b--) {
@@ -822,12 +940,13 @@ static int src_next(struct src *s, uint64_t *seq, const char **pk, const char **
                 return 0;
             *seq = s->pl->seqs[s->si++];
         } else if (!s->pl->desc) {
-            if (sqlite3_step(s->st) != SQLITE_ROW)
-                return 0;
-            *seq = (uint64_t)sqlite3_column_int64(s->st, 1);
+            const char *k;
+            size_t kl;
+            int r = ord_fetch(s, &k, &kl, seq);
+            if (r <= 0)
+                return r;
             s->key.len = 0;
-            if (doc_buf_put(&s->key, sqlite3_column_blob(s->st, 0),
-                            (size_t)sqlite3_column_bytes(s->st, 0)))
+            if (doc_buf_put(&s->key, k, kl))
                 return AT_ENOMEM;
         } else {
             while (s->irun == s->nrun) {
@@ -1007,7 +1126,11 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
     int err = 0, status = 0, more = 0;
     struct q_error qe = {0};
     size_t count = 0;
+    struct dx_view view; /* the index log this snapshot sees (ixdelta.c) */
+    dx_enter(&c->dx, &view);
     txn(rc, "BEGIN"); /* one snapshot for the plan and the reads */
+    rc->view = &view;
+    rc->dx = dx_snapshot(&c->dx, rc, &view) == 0 ? &c->dx : NULL; /* NULL: no index */
     long long counted;
     if (!pk && !ct.present && count_from_index(rc, q, &qi, pol, &counted) == 1) {
         memset(&pl, 0, sizeof pl);
@@ -1145,6 +1268,9 @@ counted_done:;
         err = AT_ENOMEM;
 done:
     txn(rc, "COMMIT");
+    dx_leave(&c->dx, &view);
+    rc->dx = NULL;
+    rc->view = NULL;
     src_close(&s);
     coll_reader_put(c, rc);
     m.output = count;

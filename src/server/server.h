@@ -43,15 +43,15 @@ struct config {
     char *tls_cert, *tls_key;
     int log_requests;
     /* backups (docs/backup.md) */
-    int backup_continuous;                /* --backup-mode continuous */
-    int backup_days;                      /* 7 or 30; 0: 7 */
-    int backup_ship_s;                    /* segment interval; 0: 2 */
+    int backup_continuous; /* --backup-mode continuous */
+    int backup_days;       /* 7 or 30; 0: 7 */
+    int backup_ship_s;     /* segment interval; 0: 2 */
     char *backup_target, *backup_key_file;
     int backup_interval_h, backup_retain; /* 0: defaults (4, 2) */
     int backup_busy_mbps;                 /* -1: default; 0: never paced */
     /* data-key rotation (docs/kms.md) */
-    int dek_rotation_days; /* -1: default (90); 0: off */
-    int reencrypt_mbps;    /* -1: default (64); 0: no limit */
+    int dek_rotation_days;         /* -1: default (90); 0: off */
+    int reencrypt_mbps;            /* -1: default (64); 0: no limit */
     long long dek_max_encryptions; /* 0: default (2^30) */
     /* media attachments (docs/attachments.md): default file:<data-dir>/media */
     char *media_target, *media_key_file;
@@ -61,8 +61,9 @@ struct config {
     char *kms_url, *kms_token_file, *kms_ca, *kms_key;
     char *cmk, *cmk_token_file, *cmk_ca;
     int kms_insecure;
-    int kms_grace_s; /* -1: default (300) */
-    int cmk_check_s; /* 0: default (30) */
+    int kms_grace_s;       /* -1: default (300) */
+    int cmk_check_s;       /* 0: default (30) */
+    long index_merge_keys; /* 0: default (65536; docs/indexing.md) */
 };
 /* 0 ok; 1 printed help; -1 usage error (printed). */
 int config_load(struct config *cfg, int argc, char **argv);

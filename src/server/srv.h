@@ -147,10 +147,56 @@ void router_dispatch(struct req *r);
 
 /* Writer statements (coll_wstmt): documents.c's W_*, the index's and
  * attachments.c's. */
-#define COLL_NWSTMT 12
-enum { W_IX_DEL = 8, W_IX_INS = 9, W_ATT_GC = 10, W_ATT_DEL = 11 };
+#define COLL_NWSTMT 13
+enum { W_IX_DEL = 8, W_IX_INS = 9, W_ATT_GC = 10, W_ATT_DEL = 11, W_IX_LOG = 12 };
 
 #define RCONN_STMTS 24
+/* ixdelta.c: readers' in-memory view of a container's index log (the
+ * entries written since the last merge into ix; see the file's head). */
+#define DX_LEVELS 16
+#define DX_MAXCOV 32
+struct dx_node;
+struct rconn;
+struct dx_view {
+    uint64_t reg;         /* registered bound: merged can be no lower */
+    uint64_t merged, top; /* this snapshot's merged mark and last log row */
+    int active;           /* top > merged: the log has entries to read */
+    struct dx_view *next, *prev;
+};
+struct ixdelta {
+    pthread_rwlock_t lock;
+    struct dx_node *head[DX_LEVELS];
+    struct {
+        uint64_t lo, hi;
+    } cov[DX_MAXCOV]; /* under lock: rows in (lo, hi] are held */
+    size_t ncov, nodes;
+    uint64_t reclaimed, rng; /* under lock */
+    pthread_mutex_t reg_mu;
+    struct dx_view *readers; /* under reg_mu */
+    uint64_t merged_seen;    /* under reg_mu */
+};
+void dx_init(struct ixdelta *d);
+void dx_destroy(struct ixdelta *d);
+/* Register v before the read transaction begins; leave after it ends. */
+void dx_enter(struct ixdelta *d, struct dx_view *v);
+void dx_leave(struct ixdelta *d, struct dx_view *v);
+/* In the read transaction, before reading the index: this snapshot's
+ * marks, and its log rows loaded. Nonzero: do not use the index. */
+int dx_snapshot(struct ixdelta *d, struct rconn *rc, struct dx_view *v) AT_WUR;
+/* fn for each entry of the log visible in v with lo <(=) key <(=) hi, in
+ * (key, seq) order, under the read lock (copy what is kept); a nonzero
+ * return stops (negative: returned as the error). */
+typedef int (*dx_each_fn)(void *arg, const char *key, size_t len, uint64_t seq);
+int dx_each(struct ixdelta *d, const struct dx_view *v, const void *lo, size_t lolen, int lo_incl,
+            const void *hi, size_t hilen, int hi_incl, dx_each_fn fn, void *arg);
+/* Key lists of a log row: (varint length, bytes)*. */
+int dx_put_key(struct doc_buf *b, const void *k, size_t len) AT_WUR;
+int dx_next_key(const uint8_t **p, const uint8_t *end, const uint8_t **k, size_t *len) AT_WUR;
+/* fn for each key of the log row s is on (adds in column col, dels in
+ * col + 1); stops at fn's first nonzero return and returns it. */
+typedef int (*dx_key_fn)(void *arg, const uint8_t *k, size_t len, int del);
+int dx_row_keys(sqlite3_stmt *s, int col, dx_key_fn fn, void *arg) AT_WUR;
+
 struct rconn {
     sqlite3 *db;
     sqlite3_stmt *get;
@@ -163,6 +209,9 @@ struct rconn {
         uint64_t used;
     } cache[RCONN_STMTS];
     uint64_t clock;
+    /* a query's view of the index log (query.c), or NULL */
+    struct ixdelta *dx;
+    struct dx_view *view;
 };
 
 struct coll {
@@ -193,6 +242,9 @@ struct coll {
     atomic_int uploads; /* media uploads holding a key made at their start (attachments.c) */
     pthread_t ix_thread;
     int ix_thread_on;
+    struct ixdelta dx;      /* readers' view of the index log (ixdelta.c) */
+    uint64_t dx_next;       /* writer thread only: the next log position */
+    uint64_t dx_pending;    /* writer thread only: keys logged since the last merge */
     atomic_int media_trash; /* a write retired media blobs (attachments.c) */
     json_t *offer;          /* its own throughput offer, or NULL (offers.c; under cat->lock) */
 };
@@ -306,6 +358,10 @@ void ix_free(struct coll *c);
  * text, NULL if new; newdoc: the new document, NULL when deleted). */
 int ix_update(struct coll *c, sqlite3 *db, uint64_t seq, const char *old_body, json_t *newdoc,
               long long ts) AT_WUR;
+/* On the writer: move every entry of the index log into ix (ixdelta.c). */
+int ix_merge(struct coll *c, sqlite3 *db) AT_WUR;
+/* Log entries that make the writer merge (process-wide; 0: default). */
+void ix_set_merge_keys(long n);
 /* The planner's policy (a reference: ixpol_put it). */
 struct ixpol *ix_policy(struct coll *c);
 /* In a read transaction: whether the index is complete under p. */

@@ -34,7 +34,9 @@ const quick = !!process.env.ATREST_QUERY_QUICK;
 const pick = (list) => (filter ? list.filter((e) => filter.test(e.name)) : list);
 
 before(async () => {
-  ctx = await startWithClient();
+  // merges of the index log every 97 logged keys: the corpus reads entries
+  // merged into the index and entries still in the log (ixdelta.c)
+  ctx = await startWithClient({ args: ["--index-merge-keys", "97"] });
   const { database } = await ctx.client.databases.createIfNotExists({ id: uid("qdb-") });
   const policies = {
     indexed: {

@@ -26,6 +26,17 @@ export async function shutdown({ srv, client }) {
   if (srv) await stopAndCheck(srv, assert);
 }
 
+/** Polls the container until its index rebuild reports 100 (or tries × 50 ms pass); returns the last progress. */
+export async function rebuilt(container, tries = 200) {
+  let progress = -1;
+  for (let i = 0; i < tries && progress !== 100; i++) {
+    const res = await container.read();
+    progress = Number(res.headers["x-ms-documentdb-collection-index-transformation-progress"]);
+    if (progress !== 100) await new Promise((r) => setTimeout(r, 50));
+  }
+  return progress;
+}
+
 export const uid = (prefix = "") => prefix + crypto.randomBytes(6).toString("hex");
 
 /**

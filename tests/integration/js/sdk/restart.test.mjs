@@ -9,7 +9,7 @@ import path from "node:path";
 import { after, test } from "node:test";
 import { CosmosClient } from "@azure/cosmos";
 import { startServer } from "../../lib/harness.mjs";
-import { assert } from "./common.mjs";
+import { assert, rebuilt } from "./common.mjs";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "atrest-it-restart-"));
 let srv = null;
@@ -72,12 +72,7 @@ test("a continuation token survives a restart; a rebuild cut by SIGKILL resumes"
   await stop("SIGKILL");
 
   c = await start();
-  let progress = -1;
-  for (let i = 0; i < 400 && progress !== 100; i++) {
-    progress = Number((await c.read()).headers["x-ms-documentdb-collection-index-transformation-progress"]);
-    if (progress !== 100) await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.equal(progress, 100, "the rebuild finished after the restart");
+  assert.equal(await rebuilt(c, 400), 100, "the rebuild finished after the restart");
   const q = c.items.query("SELECT VALUE c.id FROM c WHERE c.n = 1234", { populateQueryMetrics: true });
   const res = await q.fetchAll();
   assert.deepEqual(res.resources, ["d1234"]);
