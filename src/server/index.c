@@ -480,6 +480,12 @@ int ix_policy_change(struct coll *c, struct ixpol *p)
     return 0;
 }
 
+static int merge_all(sqlite3 *db, void *arg)
+{
+    struct coll *c = arg;
+    return c->dx_pending ? ix_merge(c, db) : 0;
+}
+
 void ix_close(struct coll *c)
 {
     atomic_store(&c->ix_stop, 1);
@@ -487,6 +493,12 @@ void ix_close(struct coll *c)
         pthread_join(c->ix_thread, NULL);
         c->ix_thread_on = 0;
     }
+    /* A clean stop leaves the log merged: the next start has nothing to
+     * read back, and every entry is in ix for whatever opens the store
+     * next (an atrestd from before the log, too). A dropped container's
+     * store is shredded: nothing to merge. */
+    if (c->w && !c->dead && store_write(c->w, merge_all, c) != 0)
+        fprintf(stderr, "atrestd: merging an index log at shutdown failed (it is merged later)\n");
 }
 
 void ix_free(struct coll *c)
