@@ -48,8 +48,8 @@ const char IX_SCHEMA[] =
 /* Log entries (added and removed keys) after which the writer merges the
  * log into ix: more makes merges cheaper per entry (a merge writes each
  * leaf it touches once) and readers' memory larger (about 100 bytes per
- * entry, docs/indexing.md). */
-#define MERGE_KEYS_DEFAULT 65536
+ * entry, docs/query.md). */
+#define MERGE_KEYS_DEFAULT 131072
 static atomic_long merge_keys = MERGE_KEYS_DEFAULT;
 
 void ix_set_merge_keys(long n)
