@@ -138,6 +138,23 @@ static int apply_diff(struct coll *c, sqlite3 *db, uint64_t seq, const struct ix
     return rc;
 }
 
+/* The log is due for a merge, inside a write: a merge that fails (a full
+ * disk, say) is undone alone and tried again after a quarter more keys;
+ * the write that happened to trigger it goes on. */
+static void merge_now(struct coll *c, sqlite3 *db)
+{
+    if (sqlite3_exec(db, "SAVEPOINT ixmerge", NULL, NULL, NULL) != SQLITE_OK)
+        return;
+    int rc = ix_merge(c, db);
+    if (rc) {
+        sqlite3_exec(db, "ROLLBACK TO ixmerge", NULL, NULL, NULL);
+        c->dx_pending -= (uint64_t)atomic_load(&merge_keys) / 4;
+        fprintf(stderr, "atrestd: an index log merge failed: %s (tried again later)\n",
+                at_strerror(rc));
+    }
+    sqlite3_exec(db, "RELEASE ixmerge", NULL, NULL, NULL);
+}
+
 int ix_update(struct coll *c, sqlite3 *db, uint64_t seq, const char *old_body, json_t *newdoc,
               long long ts)
 {
@@ -153,7 +170,7 @@ int ix_update(struct coll *c, sqlite3 *db, uint64_t seq, const char *old_body, j
     if (!rc)
         rc = apply_diff(c, db, seq, &old, &nw, 0);
     if (!rc && c->dx_pending >= (uint64_t)atomic_load(&merge_keys))
-        rc = ix_merge(c, db);
+        merge_now(c, db);
     json_decref(od);
     ixkeys_free(&old);
     ixkeys_free(&nw);
