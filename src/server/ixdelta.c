@@ -374,32 +374,76 @@ int dx_snapshot(struct ixdelta *d, struct rconn *rc, struct dx_view *v)
     return rc_;
 }
 
-int dx_each(struct ixdelta *d, const struct dx_view *v, const void *lo, size_t lolen, int lo_incl,
-            const void *hi, size_t hilen, int hi_incl, dx_each_fn fn, void *arg)
+/* The group (key, seq) starting at x: whether this snapshot sees it (its
+ * last record with n <= top is an add not yet merged); returns the node
+ * after the group. */
+static struct dx_node *group(const struct dx_view *v, struct dx_node *x, int *visible)
+{
+    const struct dx_node *g = x, *last = NULL;
+    for (; x && x->seq == g->seq && x->klen == g->klen &&
+           memcmp(node_key(x), node_key(g), g->klen) == 0;
+         x = x->next[0])
+        if (x->n <= v->top)
+            last = x;
+    *visible = last && !last->del && last->n > v->merged;
+    return x;
+}
+
+int dx_scan(struct ixdelta *d, const struct dx_view *v, const struct dx_range *r, int desc,
+            const struct dx_pos *from, dx_each_fn fn, void *arg)
 {
     if (!v->active)
         return 0;
-    int rc = 0;
+    int rc = 0, vis;
     pthread_rwlock_rdlock(&d->lock);
-    struct dx_node *x = seek(d, lo, lolen, 0, 0, NULL);
-    while (x && !rc) {
-        const uint8_t *k = node_key(x);
-        int chi = cmp_key(k, x->klen, hi, hilen);
-        if (chi > 0 || (chi == 0 && !hi_incl))
-            break;
-        /* one (key, seq): its last record in this snapshot decides */
-        const struct dx_node *last = NULL;
-        struct dx_node *g = x;
-        for (; x && x->seq == g->seq && x->klen == g->klen &&
-               memcmp(node_key(x), node_key(g), g->klen) == 0;
-             x = x->next[0])
-            if (x->n <= v->top)
-                last = x;
-        if (!lo_incl && cmp_key(k, g->klen, lo, lolen) == 0)
-            continue;
-        if (last && !last->del && last->n > v->merged)
-            rc = fn(arg, (const char *)k, g->klen, g->seq);
+    if (!desc) {
+        struct dx_node *x = from ? seek(d, from->key, from->len, from->seq, 0, NULL)
+                                 : seek(d, r->lo, r->lolen, 0, 0, NULL);
+        while (x && !rc) {
+            struct dx_node *g = x;
+            const uint8_t *k = node_key(g);
+            int chi = cmp_key(k, g->klen, r->hi, r->hilen);
+            if (chi > 0 || (chi == 0 && !r->hi_incl))
+                break;
+            x = group(v, g, &vis);
+            int clo = cmp_key(k, g->klen, r->lo, r->lolen);
+            if (vis && (clo > 0 || (clo == 0 && r->lo_incl)))
+                rc = fn(arg, (const char *)k, g->klen, g->seq);
+        }
+    } else {
+        /* backwards, a group at a time: the last node before the bound,
+         * then its group from its first node */
+        struct dx_node *prev[DX_LEVELS];
+        const uint8_t *bk = from ? from->key : r->hi;
+        size_t bl = from ? from->len : r->hilen;
+        uint64_t bs = from ? from->seq : r->hi_incl ? UINT64_MAX : 0;
+        uint64_t bn = from || r->hi_incl ? UINT64_MAX : 0;
+        for (;;) {
+            seek(d, bk, bl, bs, bn, prev);
+            struct dx_node *p = prev[0];
+            if (!p || rc)
+                break;
+            const uint8_t *k = node_key(p);
+            int clo = cmp_key(k, p->klen, r->lo, r->lolen);
+            if (clo < 0 || (clo == 0 && !r->lo_incl))
+                break;
+            int chi = cmp_key(k, p->klen, r->hi, r->hilen);
+            group(v, seek(d, k, p->klen, p->seq, 0, NULL), &vis);
+            if (vis && (chi < 0 || (chi == 0 && r->hi_incl)))
+                rc = fn(arg, (const char *)k, p->klen, p->seq);
+            bk = k; /* next: before this group */
+            bl = p->klen;
+            bs = p->seq;
+            bn = 0;
+        }
     }
     pthread_rwlock_unlock(&d->lock);
     return rc < 0 ? rc : 0;
+}
+
+int dx_each(struct ixdelta *d, const struct dx_view *v, const void *lo, size_t lolen, int lo_incl,
+            const void *hi, size_t hilen, int hi_incl, dx_each_fn fn, void *arg)
+{
+    struct dx_range r = {lo, lolen, lo_incl, hi, hilen, hi_incl};
+    return dx_scan(d, v, &r, 0, NULL, fn, arg);
 }

@@ -709,39 +709,61 @@ struct src {
     int pending, first_run;
     uint64_t resume_seq;
     struct doc_buf key; /* key of the current entry (ORDERED) */
-    /* ORDERED: the log's entries of the range, ascending (ixdelta.c),
-     * merged with the statement's rows by ord_fetch */
+    /* ORDERED: the log's entries of the range (ixdelta.c), LOG_CHUNK at a
+     * time in the plan's direction, merged with the statement's rows by
+     * ord_fetch */
     struct doc_buf lkeys;
     struct lentry {
         size_t off, len;
         uint64_t seq;
     } * lent;
     size_t nlent, caplent, ilent;
+    int log_more; /* the log may have more entries than those taken */
+    struct rconn *rc;
     int sq_have, sq_eof; /* the statement's next row is held in sq_key/sq_seq */
     struct doc_buf sq_key;
     uint64_t sq_seq;
 };
 
-struct log_collect {
-    struct src *s;
-    const struct cont *ct; /* resuming: entries before the resume point are left out */
-};
+#define LOG_CHUNK 128 /* log entries an ORDERED source copies at a time */
 
 static int collect_entry(void *arg, const char *key, size_t len, uint64_t seq)
 {
-    struct log_collect *lc = arg;
-    struct src *s = lc->s;
-    if (lc->ct) { /* as the statement's resume condition */
-        size_t rl = lc->ct->key.len;
-        int c = memcmp(key, lc->ct->key.p, len < rl ? len : rl);
-        c = c ? c : (len > rl) - (len < rl);
-        if (!s->pl->desc ? c < 0 || (c == 0 && seq < lc->ct->seq) : c > 0)
-            return 0;
-    }
+    struct src *s = arg;
     if (doc_grow(&s->lent, &s->caplent, s->nlent, sizeof *s->lent))
         return AT_ENOMEM;
     s->lent[s->nlent++] = (struct lentry){s->lkeys.len, len, seq};
-    return doc_buf_put(&s->lkeys, key, len) ? AT_ENOMEM : 0;
+    if (doc_buf_put(&s->lkeys, key, len))
+        return AT_ENOMEM;
+    return s->nlent == LOG_CHUNK;
+}
+
+/* The log's next entries of the ORDERED range, in the plan's direction,
+ * after the last ones taken (first: from the resume point, as the
+ * statement's condition has it). */
+static int log_fill(struct src *s)
+{
+    struct dx_pos from, *fp = NULL;
+    struct doc_buf last = {0};
+    if (s->nlent) {
+        const struct lentry *l = &s->lent[s->nlent - 1];
+        if (doc_buf_put(&last, s->lkeys.p + l->off, l->len))
+            return AT_ENOMEM;
+        from = (struct dx_pos){last.p, last.len, s->pl->desc ? l->seq - 1 : l->seq + 1};
+        fp = &from;
+    } else if (s->resume_key.p) {
+        from = (struct dx_pos){s->resume_key.p, s->resume_key.len,
+                               s->pl->desc ? UINT64_MAX : s->resume_seq};
+        fp = &from;
+    }
+    s->nlent = s->ilent = 0;
+    s->lkeys.len = 0;
+    const struct krange *k = &s->pl->order;
+    struct dx_range r = {k->lo.p, k->lo.len, k->lo_incl, k->hi.p, k->hi.len, k->hi_incl};
+    int rc = dx_scan(s->rc->dx, s->rc->view, &r, s->pl->desc, fp, collect_entry, s);
+    doc_buf_free(&last);
+    s->log_more = !rc && s->nlent == LOG_CHUNK;
+    return rc;
 }
 
 /* The next ORDERED entry of ix and the log together, in the plan's
@@ -762,9 +784,12 @@ static int ord_fetch(struct src *s, const char **key, size_t *klen, uint64_t *se
             s->sq_have = 1;
         }
     }
-    const struct lentry *l = NULL;
-    if (s->ilent < s->nlent)
-        l = &s->lent[s->pl->desc ? s->nlent - 1 - s->ilent : s->ilent];
+    if (s->ilent == s->nlent && s->log_more) {
+        int rc = log_fill(s);
+        if (rc)
+            return rc;
+    }
+    const struct lentry *l = s->ilent < s->nlent ? &s->lent[s->ilent] : NULL;
     if (!s->sq_have && !l)
         return 0;
     int c = !l ? -1 : !s->sq_have ? 1 : 0; /* <0: the statement's row first */
@@ -851,8 +876,8 @@ static int src_open(struct src *s, struct plan *pl, struct rconn *rc, const char
         if (doc_buf_put(&s->resume_key, ct->key.p, ct->key.len))
             return AT_ENOMEM;
     }
-    struct log_collect lc = {s, resume ? ct : NULL};
-    return log_each(rc, k, collect_entry, &lc);
+    s->rc = rc;
+    return log_fill(s);
 }
 
 static void src_close(struct src *s)

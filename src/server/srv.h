@@ -189,6 +189,24 @@ int dx_snapshot(struct ixdelta *d, struct rconn *rc, struct dx_view *v) AT_WUR;
 typedef int (*dx_each_fn)(void *arg, const char *key, size_t len, uint64_t seq);
 int dx_each(struct ixdelta *d, const struct dx_view *v, const void *lo, size_t lolen, int lo_incl,
             const void *hi, size_t hilen, int hi_incl, dx_each_fn fn, void *arg);
+/* The same in either direction from a position: ascending from the first
+ * (key, seq) >= from, descending from the last (key, seq) <= from (NULL:
+ * the range's end); fn's nonzero return stops the scan (1: enough). */
+struct dx_range {
+    const void *lo;
+    size_t lolen;
+    int lo_incl;
+    const void *hi;
+    size_t hilen;
+    int hi_incl;
+};
+struct dx_pos {
+    const void *key;
+    size_t len;
+    uint64_t seq;
+};
+int dx_scan(struct ixdelta *d, const struct dx_view *v, const struct dx_range *r, int desc,
+            const struct dx_pos *from, dx_each_fn fn, void *arg);
 /* Key lists of a log row: (varint length, bytes)*. */
 int dx_put_key(struct doc_buf *b, const void *k, size_t len) AT_WUR;
 int dx_next_key(const uint8_t **p, const uint8_t *end, const uint8_t **k, size_t *len) AT_WUR;
@@ -352,7 +370,8 @@ extern const char IX_SCHEMA[];
 int ix_open(struct coll *c) AT_WUR;
 /* A new policy (DDL lock held): empties the index and rebuilds it online. */
 int ix_policy_change(struct coll *c, struct ixpol *p) AT_WUR;
-void ix_close(struct coll *c); /* stop the rebuild thread, merge the log (before the writer stops) */
+void ix_close(
+    struct coll *c); /* stop the rebuild thread, merge the log (before the writer stops) */
 void ix_free(struct coll *c);
 /* On the writer: replace the entries of document seq (old_body: its stored
  * text, NULL if new; newdoc: the new document, NULL when deleted). */

@@ -4,8 +4,9 @@
  * on the encryption), one writer connection and reader connections with
  * their own snapshots: which log records a snapshot sees, key ranges, a
  * reader that keeps an old snapshot across a merge (its entries are not
- * freed under it), memory freed once no reader needs it, and rows a newer
- * reader skipped loaded later by an older one.
+ * freed under it), memory freed once no reader needs it, rows a newer
+ * reader skipped loaded later by an older one, and scans in both
+ * directions from a position.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -260,12 +261,59 @@ static void test_rows_a_newer_reader_skipped(void **state)
     reader_close(&nw);
 }
 
+/* dx_scan in both directions from a position, stopped after a count. */
+struct upto {
+    struct doc_buf b;
+    int left;
+};
+
+static int collect_upto(void *arg, const char *key, size_t len, uint64_t seq)
+{
+    struct upto *u = arg;
+    if (collect(&u->b, key, len, seq))
+        return -1;
+    return --u->left == 0;
+}
+
+static char *scan(struct env *e, struct reader *r, int desc, const char *from, uint64_t seq,
+                  int count)
+{
+    struct upto u = {.left = count};
+    assert_int_equal(doc_buf_puts(&u.b, ""), 0);
+    struct dx_range rg = {"b", 1, 1, "d", 1, 0}; /* [b, d) */
+    struct dx_pos p = {from, from ? strlen(from) : 0, seq};
+    assert_int_equal(dx_scan(&e->d, &r->v, &rg, desc, from ? &p : NULL, collect_upto, &u), 0);
+    return u.b.p;
+}
+
+static void test_scan_directions(void **state)
+{
+    struct env *e = *state;
+    struct reader r;
+    reader_open(e, &r);
+    log_row(e, 1, 1, (const char *const[]){"+a", "+b", "+c", "+d", NULL});
+    log_row(e, 2, 2, (const char *const[]){"+b", "+c", NULL});
+    log_row(e, 3, 3, (const char *const[]){"+c", NULL});
+    log_row(e, 4, 2, (const char *const[]){"-c", NULL}); /* gone again */
+    reader_begin(e, &r);
+    assert_int_equal(dx_snapshot(&e->d, &r.rc, &r.v), 0);
+    expect(scan(e, &r, 0, NULL, 0, 100), "b/1 b/2 c/1 c/3 ");
+    expect(scan(e, &r, 1, NULL, 0, 100), "c/3 c/1 b/2 b/1 ");
+    expect(scan(e, &r, 0, "b", 2, 2), "b/2 c/1 ");       /* from (b, 2) on */
+    expect(scan(e, &r, 1, "c", 2, 100), "c/1 b/2 b/1 "); /* from (c, 2) down */
+    expect(scan(e, &r, 1, "c", UINT64_MAX, 1), "c/3 ");
+    expect(scan(e, &r, 0, "z", 0, 100), "");
+    reader_end(e, &r);
+    reader_close(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_visibility, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_snapshot_across_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rows_a_newer_reader_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_directions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

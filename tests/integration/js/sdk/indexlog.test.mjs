@@ -142,6 +142,19 @@ test("entries still in the log survive a crash and a policy change", async () =>
   const ids = async () => (await run("SELECT VALUE c.id FROM c WHERE c.k = 1")).sort();
   const want = [...Array(60).keys()].filter((i) => i % 4 === 1 && i !== 5).map((i) => `x${i}`).sort();
   assert.deepEqual(await ids(), want);
+  // ORDER BY over more log entries than a query copies at a time (128), both
+  // directions, unpaged and resumed from continuation tokens
+  const ct0 = client.database("logdb").container("c");
+  for (let k = 0; k < 300; k += 20) {
+    await Promise.all([...Array(20).keys()].map((j) => ct0.items.create({ id: `o${k + j}`, pk: `q${(k + j) % 3}`, o: k + j })));
+  }
+  const ordered = async (dir, maxItemCount) =>
+    all(ct0.items.query(`SELECT VALUE c.o FROM c WHERE c.o >= 10 ORDER BY c.o ${dir}`, { maxItemCount }));
+  const up = [...Array(290).keys()].map((i) => i + 10);
+  assert.deepEqual(await ordered("ASC", -1), up);
+  assert.deepEqual(await ordered("ASC", 37), up);
+  assert.deepEqual(await ordered("DESC", -1), [...up].reverse());
+  assert.deepEqual(await ordered("DESC", 37), [...up].reverse());
   // SIGKILL: the log is all there is of these entries; it is read back at the next start
   client.dispose();
   await srv.stop({ signal: "SIGKILL" });
