@@ -66,6 +66,13 @@ async function restoreAndRead(id, expectIds, absentIds) {
     const cont = c2.database(`db${CANARY}`).container("items");
     const { resources } = await cont.items.query("SELECT c.id FROM c").fetchAll();
     assert.deepEqual(resources.map((d) => d.id).sort(), [...expectIds].sort());
+    // through the index: at backup time its entries were in the index log
+    // (docs/query.md), which the backup carries like any table
+    const inP1 = expectIds.filter((i) => Number(i.slice(1)) % 3 === 1).sort();
+    const byIndex = await cont.items.query("SELECT VALUE c.id FROM c WHERE c.pk = 'p1'", { populateQueryMetrics: true }).fetchAll();
+    assert.deepEqual(byIndex.resources.sort(), inP1);
+    const counted = await cont.items.query("SELECT VALUE COUNT(1) FROM c WHERE c.pk = 'p1'").fetchAll();
+    assert.deepEqual(counted.resources, [inP1.length]);
     for (const i of expectIds.slice(0, 3)) {
       const n = Number(i.slice(1));
       const { resource } = await cont.item(i, `p${n % 3}`).read();
