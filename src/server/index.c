@@ -138,21 +138,20 @@ static int apply_diff(struct coll *c, sqlite3 *db, uint64_t seq, const struct ix
     return rc;
 }
 
-/* The log is due for a merge, inside a write: a merge that fails (a full
- * disk, say) is undone alone and tried again after a quarter more keys;
- * the write that happened to trigger it goes on. */
-static void merge_now(struct coll *c, sqlite3 *db)
+/* The log's merge, in a transaction of its own once the batch that made it
+ * due is answered (no write waits on it but those queued behind it). A
+ * merge that fails (a full disk, say) is rolled back and tried again after
+ * a quarter more keys. */
+static int merge_due(sqlite3 *db, void *arg)
 {
-    if (sqlite3_exec(db, "SAVEPOINT ixmerge", NULL, NULL, NULL) != SQLITE_OK)
-        return;
+    struct coll *c = arg;
     int rc = ix_merge(c, db);
     if (rc) {
-        sqlite3_exec(db, "ROLLBACK TO ixmerge", NULL, NULL, NULL);
         c->dx_pending -= (uint64_t)atomic_load(&merge_keys) / 4;
         fprintf(stderr, "atrestd: an index log merge failed: %s (tried again later)\n",
                 at_strerror(rc));
     }
-    sqlite3_exec(db, "RELEASE ixmerge", NULL, NULL, NULL);
+    return rc;
 }
 
 int ix_update(struct coll *c, sqlite3 *db, uint64_t seq, const char *old_body, json_t *newdoc,
@@ -169,8 +168,8 @@ int ix_update(struct coll *c, sqlite3 *db, uint64_t seq, const char *old_body, j
         rc = add_keys(c->wpol, newdoc, ts, &nw);
     if (!rc)
         rc = apply_diff(c, db, seq, &old, &nw, 0);
-    if (!rc && c->dx_pending >= (uint64_t)atomic_load(&merge_keys))
-        merge_now(c, db);
+    if (!rc && c->dx_pending >= (uint64_t)atomic_load(&merge_keys) && c->w)
+        store_writer_after(c->w, merge_due, c);
     json_decref(od);
     ixkeys_free(&old);
     ixkeys_free(&nw);

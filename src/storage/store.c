@@ -559,6 +559,8 @@ struct store_writer {
     int ckpt_copied;          /* under mu: frames in the main file after that round */
     uint64_t ckpt_commits;    /* under mu: commits so far */
     uint64_t ckpt_idle_at;    /* under mu: ckpt_commits when the last round started */
+    store_write_fn after;     /* writer thread only: store_writer_after */
+    void *after_arg;
 };
 
 /* Checkpoints run beside the writer, not in it. SQLite's automatic
@@ -649,6 +651,24 @@ static int wstep(struct store_writer *w, int which)
     return src == SQLITE_DONE ? SQLITE_OK : src;
 }
 
+void store_writer_after(struct store_writer *w, store_write_fn fn, void *arg)
+{
+    if (!w->after) {
+        w->after = fn;
+        w->after_arg = arg;
+    }
+}
+
+static void run_after(struct store_writer *w)
+{
+    store_write_fn fn = w->after;
+    w->after = NULL;
+    if (wstep(w, W_BEGIN) != SQLITE_OK)
+        return;
+    if (fn(w->st->db, w->after_arg) != 0 || wstep(w, W_COMMIT) != SQLITE_OK)
+        wstep(w, W_ROLLBACK);
+}
+
 static void *writer_main(void *p)
 {
     struct store_writer *w = p;
@@ -683,6 +703,8 @@ static void *writer_main(void *p)
             op->cb(op->cb_arg, op->rc);
             free(op);
         }
+        if (w->after) /* asked for by an operation of the batch: its own transaction */
+            run_after(w);
         pthread_mutex_lock(&w->mu);
         if (w->ckpt_finish) { /* asked for by wal_hook, run once the batch is answered */
             w->ckpt_finish = 0;

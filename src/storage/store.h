@@ -129,6 +129,11 @@ int store_write(struct store_writer *w, store_write_fn fn, void *arg) AT_WUR;
 typedef void (*store_write_done_fn)(void *done_arg, int rc);
 int store_write_async(struct store_writer *w, store_write_fn fn, void *arg,
                       store_write_done_fn done, void *done_arg) AT_WUR;
+/* On the writer thread only (from inside an operation): run fn(db, arg)
+ * once, in a transaction of its own, after the current batch is committed
+ * and answered (housekeeping that no caller should wait for; a nonzero
+ * return rolls it back). A second call before it ran is ignored. */
+void store_writer_after(struct store_writer *w, store_write_fn fn, void *arg);
 /* Finish queued operations, stop the thread, free. */
 void store_writer_stop(struct store_writer *w);
 
@@ -141,7 +146,6 @@ const char *store_path(struct store *st);
 /* The keyring of the store's environment, and the store's file id in it. */
 struct keyring *store_keyring(struct store *st);
 const uint8_t *store_file_id(struct store *st);
-
 
 /* ---- import (restore) -----------------------------------------------------
  * Create the store name from plaintext pages handed over in order, page 1

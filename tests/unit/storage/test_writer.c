@@ -326,6 +326,66 @@ static void test_unsynced_commit_visible(void **state)
     fx_teardown(&fx);
 }
 
+/* store_writer_after: housekeeping an operation asks for runs once, after
+ * the batch is answered, in a transaction of its own (rolled back when it
+ * fails). */
+struct later {
+    struct store_writer *w;
+    int ran, in_txn, fail;
+    long n;
+};
+
+static int later_fn(sqlite3 *db, void *arg)
+{
+    struct later *l = arg;
+    l->ran++;
+    l->in_txn = !sqlite3_get_autocommit(db);
+    struct insert in = {.n = l->n + 100};
+    return do_insert(db, &in) ? 1 : l->fail;
+}
+
+static int schedule_later(sqlite3 *db, void *arg)
+{
+    struct later *l = arg;
+    store_writer_after(l->w, later_fn, l);
+    store_writer_after(l->w, later_fn, l); /* ignored: one is pending */
+    struct insert in = {.n = l->n};
+    return do_insert(db, &in);
+}
+
+static void test_after(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    struct store *st = store_with_t(&fx, "after");
+    struct store_writer *w;
+    assert_int_equal(store_writer_start(st, &w), 0);
+    sqlite3 *reader;
+    assert_int_equal(store_connect(st, &reader), 0);
+    struct insert nothing = {.n = 50};
+    for (int fail = 0; fail < 2; fail++) {
+        struct later l = {.w = w, .fail = fail, .n = fail + 1};
+        commits = 0;
+        sqlite3_commit_hook(store_db(st), count_commit, NULL);
+        assert_int_equal(store_write(w, schedule_later, &l), 0);
+        nothing.n++;
+        assert_int_equal(store_write(w, do_insert, &nothing), 0); /* after it ran */
+        sqlite3_commit_hook(store_db(st), NULL, NULL);
+        assert_int_equal(l.ran, 1);
+        assert_true(l.in_txn);
+        char where[64];
+        snprintf(where, sizeof where, "WHERE n = %ld", l.n);
+        assert_int_equal(count_rows(reader, where), 1);
+        snprintf(where, sizeof where, "WHERE n = %ld", l.n + 100);
+        assert_int_equal(count_rows(reader, where), fail ? 0 : 1); /* rolled back on failure */
+        assert_int_equal(commits, fail ? 2 : 3);                   /* its own commit */
+    }
+    store_disconnect(reader);
+    store_writer_stop(w);
+    assert_int_equal(store_close(st), 0);
+    fx_teardown(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_async),
         cmocka_unit_test(test_checkpoint_rounds),
         cmocka_unit_test(test_unsynced_commit_visible),
+        cmocka_unit_test(test_after),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
