@@ -499,7 +499,14 @@ int ix_policy_change(struct coll *c, struct ixpol *p)
 static int merge_all(sqlite3 *db, void *arg)
 {
     struct coll *c = arg;
-    return c->dx_pending ? ix_merge(c, db) : 0;
+    sqlite3_stmt *s = NULL;
+    int rows =
+        sqlite3_prepare_v2(db, "SELECT EXISTS(SELECT 1 FROM ixlog)", -1, &s, NULL) == SQLITE_OK &&
+                sqlite3_step(s) == SQLITE_ROW
+            ? sqlite3_column_int(s, 0)
+            : -1;
+    sqlite3_finalize(s);
+    return rows < 0 ? AT_ESQLITE : rows ? ix_merge(c, db) : 0;
 }
 
 void ix_close(struct coll *c)
