@@ -121,6 +121,14 @@ test("queries racing merges see every acknowledged document once", async () => {
       }).fetchAll()
     ).resources.sort((a, b) => a - b);
     assert.deepEqual(got, want, `v = ${v}`);
+    // COUNT reads index entries only: a stale or doubled entry shows here
+    const counted = (
+      await container.items.query({
+        query: "SELECT VALUE COUNT(1) FROM c WHERE c.v = @v",
+        parameters: [{ name: "@v", value: v }],
+      }).fetchAll()
+    ).resources;
+    assert.deepEqual(counted, [want.length], `COUNT v = ${v}`);
   }
 });
 
