@@ -88,7 +88,7 @@ int dx_put_key(struct doc_buf *b, const void *k, size_t len)
     return doc_buf_put(b, (const char *)v, n) || doc_buf_put(b, k, len) ? AT_ENOMEM : 0;
 }
 
-int dx_next_key(const uint8_t **p, const uint8_t *end, const uint8_t **k, size_t *len)
+static int next_key(const uint8_t **p, const uint8_t *end, const uint8_t **k, size_t *len)
 {
     size_t x = 0;
     for (int shift = 0;; shift += 7) {
@@ -116,7 +116,7 @@ int dx_row_keys(sqlite3_stmt *s, int col, dx_key_fn fn, void *arg)
         const uint8_t *k;
         size_t len;
         while (!rc && p && p < end)
-            rc = dx_next_key(&p, end, &k, &len) != 0 ? AT_EFORMAT : fn(arg, k, len, del);
+            rc = next_key(&p, end, &k, &len) != 0 ? AT_EFORMAT : fn(arg, k, len, del);
     }
     return rc;
 }
@@ -439,11 +439,4 @@ int dx_scan(struct ixdelta *d, const struct dx_view *v, const struct dx_range *r
     }
     pthread_rwlock_unlock(&d->lock);
     return rc < 0 ? rc : 0;
-}
-
-int dx_each(struct ixdelta *d, const struct dx_view *v, const void *lo, size_t lolen, int lo_incl,
-            const void *hi, size_t hilen, int hi_incl, dx_each_fn fn, void *arg)
-{
-    struct dx_range r = {lo, lolen, lo_incl, hi, hilen, hi_incl};
-    return dx_scan(d, v, &r, 0, NULL, fn, arg);
 }

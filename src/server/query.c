@@ -238,10 +238,18 @@ static int logged_seq(void *arg, const char *key, size_t len, uint64_t seq)
     return push_u64(&a->v, &a->len, &a->cap, seq);
 }
 
+/* The log's entries of range k in the query's view (ixdelta.c), ascending
+ * (or the plan's way from a position, for ORDERED). */
+static int log_scan(struct rconn *rc, const struct krange *k, int desc, const struct dx_pos *from,
+                    dx_each_fn fn, void *arg)
+{
+    struct dx_range r = {k->lo.p, k->lo.len, k->lo_incl, k->hi.p, k->hi.len, k->hi_incl};
+    return dx_scan(rc->dx, rc->view, &r, desc, from, fn, arg);
+}
+
 static int log_each(struct rconn *rc, const struct krange *k, dx_each_fn fn, void *arg)
 {
-    return dx_each(rc->dx, rc->view, k->lo.p, k->lo.len, k->lo_incl, k->hi.p, k->hi.len, k->hi_incl,
-                   fn, arg);
+    return log_scan(rc, k, 0, NULL, fn, arg);
 }
 
 /* Entries of range k in ix and the log, up to limit; -1 on error. */
@@ -758,9 +766,7 @@ static int log_fill(struct src *s)
     }
     s->nlent = s->ilent = 0;
     s->lkeys.len = 0;
-    const struct krange *k = &s->pl->order;
-    struct dx_range r = {k->lo.p, k->lo.len, k->lo_incl, k->hi.p, k->hi.len, k->hi_incl};
-    int rc = dx_scan(s->rc->dx, s->rc->view, &r, s->pl->desc, fp, collect_entry, s);
+    int rc = log_scan(s->rc, &s->pl->order, s->pl->desc, fp, collect_entry, s);
     doc_buf_free(&last);
     s->log_more = !rc && s->nlent == LOG_CHUNK;
     return rc;
@@ -1155,7 +1161,9 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
     dx_enter(&c->dx, &view);
     txn(rc, "BEGIN"); /* one snapshot for the plan and the reads */
     rc->view = &view;
-    rc->dx = dx_snapshot(&c->dx, rc, &view) == 0 ? &c->dx : NULL; /* NULL: no index */
+    /* NULL: no index (none to read, or no view of its log) */
+    rc->dx =
+        pol && ixpol_mode(pol) != IX_NONE && dx_snapshot(&c->dx, rc, &view) == 0 ? &c->dx : NULL;
     long long counted;
     if (!pk && !ct.present && count_from_index(rc, q, &qi, pol, &counted) == 1) {
         memset(&pl, 0, sizeof pl);

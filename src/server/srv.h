@@ -184,14 +184,12 @@ void dx_leave(struct ixdelta *d, struct dx_view *v);
  * marks, and its log rows loaded. Nonzero: do not use the index. */
 int dx_snapshot(struct ixdelta *d, struct rconn *rc, struct dx_view *v) AT_WUR;
 /* fn for each entry of the log visible in v with lo <(=) key <(=) hi, in
- * (key, seq) order, under the read lock (copy what is kept); a nonzero
- * return stops (negative: returned as the error). */
+ * (key, seq) order or its reverse (desc), under the read lock (copy what
+ * is kept): ascending from the first (key, seq) >= from, descending from
+ * the last (key, seq) <= from (from NULL: the range's end). A nonzero
+ * return of fn stops the scan (1: enough; negative: returned as the
+ * error). */
 typedef int (*dx_each_fn)(void *arg, const char *key, size_t len, uint64_t seq);
-int dx_each(struct ixdelta *d, const struct dx_view *v, const void *lo, size_t lolen, int lo_incl,
-            const void *hi, size_t hilen, int hi_incl, dx_each_fn fn, void *arg);
-/* The same in either direction from a position: ascending from the first
- * (key, seq) >= from, descending from the last (key, seq) <= from (NULL:
- * the range's end); fn's nonzero return stops the scan (1: enough). */
 struct dx_range {
     const void *lo;
     size_t lolen;
@@ -209,7 +207,6 @@ int dx_scan(struct ixdelta *d, const struct dx_view *v, const struct dx_range *r
             const struct dx_pos *from, dx_each_fn fn, void *arg);
 /* Key lists of a log row: (varint length, bytes)*. */
 int dx_put_key(struct doc_buf *b, const void *k, size_t len) AT_WUR;
-int dx_next_key(const uint8_t **p, const uint8_t *end, const uint8_t **k, size_t *len) AT_WUR;
 /* fn for each key of the log row s is on (adds in column col, dels in
  * col + 1); stops at fn's first nonzero return and returns it. */
 typedef int (*dx_key_fn)(void *arg, const uint8_t *k, size_t len, int del);

@@ -142,8 +142,8 @@ static char *seen(struct env *e, struct reader *r, const char *lo, int lo_incl, 
 {
     struct doc_buf b = {0};
     assert_int_equal(doc_buf_puts(&b, ""), 0);
-    assert_int_equal(
-        dx_each(&e->d, &r->v, lo, strlen(lo), lo_incl, hi, strlen(hi), hi_incl, collect, &b), 0);
+    struct dx_range rg = {lo, strlen(lo), lo_incl, hi, strlen(hi), hi_incl};
+    assert_int_equal(dx_scan(&e->d, &r->v, &rg, 0, NULL, collect, &b), 0);
     return b.p;
 }
 
