@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -269,11 +270,10 @@ static int open_mem(struct bk_mem *m, sqlite3 **db)
     char name[64];
     snprintf(name, sizeof name, "/" CAPTURE_VFS "/%p", (void *)m);
     *db = NULL;
-    int src_rc =
-        sqlite3_open_v2(name, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, CAPTURE_VFS);
+    int src_rc = sqlite3_open_v2(name, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, CAPTURE_VFS);
     if (src_rc == SQLITE_OK)
-        src_rc = sqlite3_exec(*db, "PRAGMA journal_mode=OFF; PRAGMA cache_size=-2048", NULL,
-                              NULL, NULL);
+        src_rc =
+            sqlite3_exec(*db, "PRAGMA journal_mode=OFF; PRAGMA cache_size=-2048", NULL, NULL, NULL);
     if (src_rc != SQLITE_OK) {
         int rc = at_error_set(AT_ESQLITE, "cannot open the snapshot buffer: %s",
                               *db ? sqlite3_errmsg(*db) : sqlite3_errstr(src_rc));
@@ -308,6 +308,32 @@ void bk_image_close(struct bk_mem *m, sqlite3 *db)
     m->p[HDR_READ_VERSION] = m->hdr_ver[1];
 }
 
+/* Whether every page in pgno[0..n) is a leaf of the free list of the image
+ * in m (a SQLite database file, plaintext, made of authenticated pages):
+ * vfs.c invariant 9. */
+static int all_free_leaves(const struct bk_mem *m, uint32_t *pgno, size_t n)
+{
+    const uint8_t *p = m->p;
+    if (m->len < 100)
+        return n == 0;
+    size_t npages = m->len / PAGE_SIZE, usable = PAGE_SIZE - p[20], found = 0;
+    uint32_t trunk = page_get32(p + 32);
+    for (size_t hops = 0; trunk && trunk <= npages && hops < npages && found < n; hops++) {
+        const uint8_t *t = p + (size_t)(trunk - 1) * PAGE_SIZE;
+        uint32_t leaves = page_get32(t + 4);
+        for (uint32_t i = 0; i < leaves && 8 + 4 * (size_t)i + 4 <= usable; i++) {
+            uint32_t leaf = page_get32(t + 8 + 4 * (size_t)i);
+            for (size_t k = 0; k < n; k++)
+                if (pgno[k] == leaf) { /* each found once: mark it done */
+                    pgno[k] = 0;
+                    found++;
+                }
+        }
+        trunk = page_get32(t);
+    }
+    return found == n;
+}
+
 int bk_snapshot(sqlite3 *src, struct bk_mem *out)
 {
     sqlite3 *dst = NULL;
@@ -328,7 +354,15 @@ int bk_snapshot(sqlite3 *src, struct bk_mem *out)
     if (ra == SQLITE_OK)
         sqlite3_file_control(src, "main", VFS_FCNTL_READAHEAD, &off);
     int fin = sqlite3_backup_finish(b);
-    if (step != SQLITE_DONE || fin != SQLITE_OK) {
+    struct vfs_unwritten unw = {0};
+    if (ra == SQLITE_OK)
+        sqlite3_file_control(src, "main", VFS_FCNTL_UNWRITTEN, &unw);
+    int unwritten_ok = all_free_leaves(out, unw.pgno, unw.n);
+    free(unw.pgno);
+    if (step == SQLITE_DONE && fin == SQLITE_OK && !unwritten_ok)
+        rc = at_error_set(AT_EINTEGRITY, "a page of the store failed authentication while "
+                                         "it was being backed up (a page in use reads as zeros)");
+    else if (step != SQLITE_DONE || fin != SQLITE_OK) {
         int code = step != SQLITE_DONE ? step : fin;
         rc = code == SQLITE_IOERR_DATA || sqlite3_extended_errcode(src) == SQLITE_IOERR_DATA
                  ? at_error_set(AT_EINTEGRITY, "a page of the store failed authentication while "

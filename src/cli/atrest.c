@@ -132,6 +132,10 @@ static int cmd_verify(int argc, char **argv)
         printf("torn WAL tail:    %" PRIu64 " frame(s) of an unfinished transaction "
                "(discarded by recovery, not data)\n",
                r.wal_tail_frames);
+    if (r.unwritten_pages)
+        printf("unwritten pages:  %" PRIu64 " (zeros SQLite has not written yet: free pages, or "
+               "pages whose content is in the WAL; not data)\n",
+               r.unwritten_pages);
     if (r.missing_files)
         printf("missing files:    %" PRIu64 " keyring entr%s without a store file\n",
                r.missing_files, r.missing_files == 1 ? "y" : "ies");
@@ -347,8 +351,7 @@ static int cmd_blob(int argc, char **argv)
                 snprintf(sha + 2 * i, 3, "%02x", info.sha256[i]);
             for (int i = 0; info.has_md5 && i < 16; i++)
                 snprintf(md5 + 2 * i, 3, "%02x", info.md5[i]);
-            printf("name    %s\nsize    %" PRIu64 "\nsha256  %s\nmd5     %s\nmtime   %" PRId64
-                   "\n",
+            printf("name    %s\nsize    %" PRIu64 "\nsha256  %s\nmd5     %s\nmtime   %" PRId64 "\n",
                    info.name, info.size, sha, md5, info.mtime);
         }
     } else if (strcmp(verb, "ls") == 0) {

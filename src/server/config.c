@@ -13,7 +13,9 @@
  * 127.0.0.1:8081). Read-only keys: up to 4 (repeat --readonly-key).
  */
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,25 @@ static void add_ro(struct config *c, const char *v, int reset)
     if (c->nreadonly < CONFIG_MAX_RO)
         set(&c->readonly_keys[c->nreadonly++], v);
 }
+
+/* A whole-number setting (k as the flag, without dashes). Anything else,
+ * or a number out of range, is remembered and reported by config_load
+ * instead of being read as 0 (a typo would silently mean "default"). */
+static long long num(struct config *c, const char *k, const char *v, long long lo, long long hi)
+{
+    char *end = NULL;
+    errno = 0;
+    long long n = v ? strtoll(v, &end, 10) : 0;
+    if (v && end != v && !*end && !errno && n >= lo && n <= hi)
+        return n;
+    if (!c->bad_number[0]) {
+        snprintf(c->bad_number, sizeof c->bad_number, "%s", k);
+        for (char *p = c->bad_number; *p; p++)
+            *p = *p == '_' ? '-' : *p;
+    }
+    return 0;
+}
+#define NUM_INT(c, k, v) ((int)num(c, k, v, INT_MIN, INT_MAX))
 
 /* Apply one setting by name ('-' and '_' alike). 0 ok, -1 unknown. */
 static int apply(struct config *c, const char *key, const char *v, int *ro_reset)
@@ -86,33 +107,33 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
     else if (!strcmp(k, "kms_insecure"))
         c->kms_insecure = v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"));
     else if (!strcmp(k, "kms_grace_seconds"))
-        c->kms_grace_s = v ? atoi(v) : -1;
+        c->kms_grace_s = NUM_INT(c, k, v);
     else if (!strcmp(k, "cmk_check_seconds"))
-        c->cmk_check_s = v ? atoi(v) : 0;
+        c->cmk_check_s = NUM_INT(c, k, v);
     else if (!strcmp(k, "backup_mode"))
         c->backup_continuous = !v ? -1 : !strcmp(v, "continuous") ? 1 : !strcmp(v, "full") ? 0 : -1;
     else if (!strcmp(k, "backup_continuous_days"))
-        c->backup_days = v ? atoi(v) : -1;
+        c->backup_days = NUM_INT(c, k, v);
     else if (!strcmp(k, "backup_ship_seconds"))
-        c->backup_ship_s = v ? atoi(v) : -1;
+        c->backup_ship_s = NUM_INT(c, k, v);
     else if (!strcmp(k, "backup_target"))
         set(&c->backup_target, v);
     else if (!strcmp(k, "backup_account_key_file"))
         set(&c->backup_key_file, v);
     else if (!strcmp(k, "backup_interval_hours"))
-        c->backup_interval_h = v ? atoi(v) : -1;
+        c->backup_interval_h = NUM_INT(c, k, v);
     else if (!strcmp(k, "backup_retain"))
-        c->backup_retain = v ? atoi(v) : -1;
+        c->backup_retain = NUM_INT(c, k, v);
     else if (!strcmp(k, "dek_rotation_days"))
-        c->dek_rotation_days = v ? atoi(v) : -2;
+        c->dek_rotation_days = NUM_INT(c, k, v);
     else if (!strcmp(k, "backup_busy_mbps"))
-        c->backup_busy_mbps = v ? atoi(v) : -2;
+        c->backup_busy_mbps = NUM_INT(c, k, v);
     else if (!strcmp(k, "reencrypt_mbps"))
-        c->reencrypt_mbps = v ? atoi(v) : -2;
+        c->reencrypt_mbps = NUM_INT(c, k, v);
     else if (!strcmp(k, "index_merge_keys"))
-        c->index_merge_keys = v ? atol(v) : -1;
+        c->index_merge_keys = (long)num(c, k, v, LONG_MIN, LONG_MAX);
     else if (!strcmp(k, "dek_max_encryptions"))
-        c->dek_max_encryptions = v ? atoll(v) : -1;
+        c->dek_max_encryptions = num(c, k, v, LLONG_MIN, LLONG_MAX);
     else if (!strcmp(k, "media_target"))
         set(&c->media_target, v);
     else if (!strcmp(k, "media_account_key_file"))
@@ -327,114 +348,17 @@ int config_load(struct config *c, int argc, char **argv)
     optind = 1;
     opterr = 1;
     ro_reset = 1;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'd':
-            set(&c->data_dir, optarg);
-            break;
-        case 'k':
-            set(&c->key_dir, optarg);
-            break;
-        case 'l':
-            set(&c->listen, optarg);
-            break;
-        case 'm':
-            set(&c->master_key, optarg);
-            break;
-        case 's':
-            set(&c->secondary_key, optarg);
-            break;
-        case 'r':
-            add_ro(c, optarg, ro_reset);
-            ro_reset = 0;
-            break;
-        case 'c':
-            set(&c->tls_cert, optarg);
-            break;
-        case 'K':
-            set(&c->tls_key, optarg);
-            break;
-        case 'f':
-            break;
-        case 'q':
-            c->log_requests = 1;
-            break;
-        case 1001:
-            set(&c->kms_url, optarg);
-            break;
-        case 1002:
-            set(&c->kms_token_file, optarg);
-            break;
-        case 1003:
-            set(&c->kms_ca, optarg);
-            break;
-        case 1004:
-            c->kms_insecure = 1;
-            break;
-        case 1005:
-            set(&c->kms_key, optarg);
-            break;
-        case 1006:
-            set(&c->cmk, optarg);
-            break;
-        case 1007:
-            set(&c->cmk_token_file, optarg);
-            break;
-        case 1008:
-            c->kms_grace_s = atoi(optarg);
-            break;
-        case 1009:
-            c->cmk_check_s = atoi(optarg);
-            break;
-        case 1010:
-            set(&c->cmk_ca, optarg);
-            break;
-        case 1105:
-            apply(c, "backup_mode", optarg, &ro_reset);
-            break;
-        case 1106:
-            c->backup_days = atoi(optarg);
-            break;
-        case 1107:
-            c->backup_ship_s = atoi(optarg);
-            break;
-        case 1101:
-            set(&c->backup_target, optarg);
-            break;
-        case 1102:
-            set(&c->backup_key_file, optarg);
-            break;
-        case 1103:
-            c->backup_interval_h = atoi(optarg);
-            break;
-        case 1104:
-            c->backup_retain = atoi(optarg);
-            break;
-        case 1201:
-            c->dek_rotation_days = atoi(optarg);
-            break;
-        case 1108:
-            c->backup_busy_mbps = atoi(optarg);
-            break;
-        case 1202:
-            c->reencrypt_mbps = atoi(optarg);
-            break;
-        case 1203:
-            c->dek_max_encryptions = atoll(optarg);
-            break;
-        case 1401:
-            c->index_merge_keys = atol(optarg);
-            break;
-        case 1301:
-            set(&c->media_target, optarg);
-            break;
-        case 1302:
-            set(&c->media_key_file, optarg);
-            break;
-        default:
+    int at;
+    while ((ch = getopt_long(argc, argv, "", opts, &at)) != -1) {
+        if (ch == '?' || ch == ':') {
             usage(stderr);
             return -1;
         }
+        if (ch == 'f') /* read in pass 1 */
+            continue;
+        /* Every other flag is the setting of the same name; the two
+         * without a value are switches. */
+        apply(c, opts[at].name, optarg ? optarg : "1", &ro_reset);
         if (ch == 'm' || ch == 's' || ch == 'r') /* keep keys out of ps */
             secmem_wipe(optarg, strlen(optarg));
     }
@@ -454,6 +378,11 @@ int config_load(struct config *c, int argc, char **argv)
         if (t)
             snprintf(t, n, "file:%s/media", c->data_dir);
         c->media_target = t;
+    }
+    if (c->bad_number[0]) {
+        fprintf(stderr, "atrestd: --%s wants a whole number in its range (see --help)\n",
+                c->bad_number);
+        return -1;
     }
     if (parse_listen(c) != 0) {
         fprintf(stderr, "atrestd: --listen wants HOST:PORT\n");

@@ -47,8 +47,14 @@
 #define FRAME_HDR  24
 #define FRAME_SIZE (FRAME_HDR + PAGE_SIZE)
 
-/* SQLite never writes the page holding its lock byte (offset 2^30): in a
- * store of more than 1 GiB it is a hole of zeros, no sealed page. */
+/* Unwritten pages. A main file can hold pages of zeros that were never
+ * sealed: SQLite never writes the page holding its lock byte (offset
+ * 2^30), and it does not write a page it allocated and freed again in one
+ * transaction (a free-list leaf), so a checkpoint that copies later pages
+ * leaves a hole there until the page is used (its content then sits in the
+ * WAL). A sealed page is never all zero (its trailer holds a version >= 1
+ * and a random nonce), and SQLite never reads such a page as data: a read
+ * of one still fails authentication, so zeroing a live page is caught. */
 #define PAGE_LOCK_BYTE_PGNO ((uint32_t)(0x40000000u / PAGE_SIZE) + 1)
 
 #define PAGE_TRAILER_LEN      32

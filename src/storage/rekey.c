@@ -97,8 +97,8 @@ struct store_rekey {
     int layers;
     sqlite3 *db; /* for checkpoints */
     enum phase phase;
-    uint32_t cur[2]; /* the versions this pass makes current */
-    uint32_t next;   /* next page of the pass */
+    uint32_t cur[2];   /* the versions this pass makes current */
+    uint32_t next;     /* next page of the pass */
     uint64_t wal_mark; /* vfs_wal_settled's mark */
     uint64_t npages;
     uint8_t *journal; /* header + up to MAX_BATCH pages + sum */
@@ -355,12 +355,14 @@ int rekey_recover(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int
     for (uint32_t i = 0; i < n; i++) {
         uint32_t pgno = first + i;
         memcpy(plain, buf + RJ_HDR + (size_t)i * RJ_REC, PAGE_SIZE);
+        if (page_all_zero(plain, PAGE_SIZE))
+            continue; /* an unwritten page of the run, written back as it was */
         int arc = page_open(kr, id, layers, pgno, plain);
         secmem_wipe(plain, PAGE_SIZE);
         if (arc) {
-            rc = at_error_set(AT_EINTEGRITY,
-                              "re-encryption journal %s: page %u fails authentication", jpath,
-                              pgno);
+            rc =
+                at_error_set(AT_EINTEGRITY,
+                             "re-encryption journal %s: page %u fails authentication", jpath, pgno);
             goto out;
         }
     }
@@ -451,8 +453,8 @@ void store_rekey_progress(const struct store_rekey *rk, struct store_rekey_progr
 static int reseal(struct store_rekey *rk, uint8_t *plain, uint32_t pgno, uint8_t *page,
                   int *resealed)
 {
-    if (pgno == PAGE_LOCK_BYTE_PGNO && page_all_zero(page, PAGE_SIZE)) {
-        *resealed = 0; /* SQLite's lock-byte page: never written, no key */
+    if (page_all_zero(page, PAGE_SIZE)) {
+        *resealed = 0; /* an unwritten page (page.h): no ciphertext, no key */
         return 0;
     }
     *resealed = trailer_version(page, 0) < rk->cur[0];
@@ -485,8 +487,8 @@ struct batch {
     uint32_t n, nchunks;
     atomic_uint next; /* next chunk to take */
     pthread_mutex_t mu;
-    int rc;           /* the first error, under mu */
-    int journal_ok;   /* the journal file is open */
+    int rc;         /* the first error, under mu */
+    int journal_ok; /* the journal file is open */
     uint32_t got[MAX_BATCH / RJ_CHUNK], resealed[MAX_BATCH / RJ_CHUNK];
     int written[MAX_BATCH / RJ_CHUNK];
     uint8_t digest[MAX_BATCH / RJ_CHUNK][RJ_SUM];
@@ -589,8 +591,8 @@ static int pass_batch(struct store_rekey *rk, uint32_t max)
     b->nchunks = (n + RJ_CHUNK - 1) / RJ_CHUNK;
     b->journal_ok = journal_open(rk) == 0;
     pthread_t t2;
-    int spawned = rk->threads == 2 && b->nchunks > 1 &&
-                  pthread_create(&t2, NULL, batch_thread, b) == 0;
+    int spawned =
+        rk->threads == 2 && b->nchunks > 1 && pthread_create(&t2, NULL, batch_thread, b) == 0;
     batch_work(b, rk->plain);
     if (spawned)
         pthread_join(t2, NULL);
@@ -762,8 +764,8 @@ static int census_file(const char *path, int layers, struct keyring *kr, const u
         }
         if (got != want) /* the file shrank since fstat (a live WAL truncated by a checkpoint) */
             break;
-        if (!wal && (uint64_t)(end / stride) == PAGE_LOCK_BYTE_PGNO &&
-            page_all_zero(buf, want)) /* the lock-byte page's hole (for a keyed look: all of it) */
+        if (!wal && page_all_zero(buf, want)) /* an unwritten page (page.h); a sealed
+                                                 page's trailer is never all zero */
             continue;
         (*units)++;
         if (!keyed) {

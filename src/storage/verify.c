@@ -30,8 +30,80 @@ static int read_full(int fd, uint8_t *buf, size_t n, off_t off)
     return 0;
 }
 
+/* Main-file pages of zeros (page.h, "Unwritten pages"), to be told apart
+ * from a page zeroed by damage once the WAL has been read. */
+struct zeros {
+    uint32_t *pgno;
+    size_t n, cap;
+    int *ok; /* per page: explained (a free-list leaf, past the end, in the WAL) */
+};
+
+static int zeros_add(struct zeros *z, uint32_t pgno)
+{
+    if (z->n == z->cap) {
+        size_t cap = z->cap ? z->cap * 2 : 16;
+        uint32_t *p = realloc(z->pgno, cap * sizeof *p);
+        if (!p)
+            return AT_ENOMEM;
+        z->pgno = p;
+        int *ok = realloc(z->ok, cap * sizeof *ok);
+        if (!ok)
+            return AT_ENOMEM;
+        z->ok = ok;
+        z->cap = cap;
+    }
+    z->ok[z->n] = 0;
+    z->pgno[z->n++] = pgno;
+    return 0;
+}
+
+/* Mark pgno explained if it is one of z's (they are in ascending order). */
+static void zeros_explain(struct zeros *z, uint32_t pgno)
+{
+    size_t lo = 0, hi = z->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (z->pgno[mid] < pgno)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < z->n && z->pgno[lo] == pgno)
+        z->ok[lo] = 1;
+}
+
+static int open_page(int fd, struct keyring *kr, const uint8_t *id, int layers, uint32_t pgno,
+                     uint8_t *page)
+{
+    return read_full(fd, page, PAGE_SIZE, (off_t)(pgno - 1) * PAGE_SIZE) != 0 ||
+           page_open(kr, id, layers, pgno, page) != 0;
+}
+
+/* Explain the zero pages the main file's own state accounts for: pages past
+ * the database's size in page 1, and leaves of its free list (read from
+ * authenticated pages only; a list that does not open explains nothing). */
+static void zeros_explain_main(struct zeros *z, int fd, struct keyring *kr, const uint8_t *id,
+                               int layers, uint64_t npages, uint8_t *page)
+{
+    if (open_page(fd, kr, id, layers, 1, page) != 0)
+        return;
+    uint32_t size = page_get32(page + 28), trunk = page_get32(page + 32);
+    if (page_get32(page + 24) == page_get32(page + 92)) /* the size is valid */
+        for (size_t i = 0; i < z->n; i++)
+            z->ok[i] |= z->pgno[i] > size;
+    size_t usable = PAGE_SIZE - PAGE_RESERVED((size_t)layers);
+    for (uint64_t hops = 0; trunk && hops < npages; hops++) {
+        if (trunk > npages || open_page(fd, kr, id, layers, trunk, page) != 0)
+            break;
+        uint32_t next = page_get32(page), n = page_get32(page + 4);
+        for (uint32_t i = 0; i < n && 8 + 4 * (size_t)i + 4 <= usable; i++)
+            zeros_explain(z, page_get32(page + 8 + 4 * i));
+        trunk = next;
+    }
+}
+
 static int verify_main(struct keyring *kr, const uint8_t *id, int layers, const char *path,
-                       struct verify_report *r, verify_fail_fn on_fail, void *ctx)
+                       struct verify_report *r, struct zeros *z, verify_fail_fn on_fail, void *ctx)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -45,21 +117,25 @@ static int verify_main(struct keyring *kr, const uint8_t *id, int layers, const 
         off_t off = (off_t)(i * PAGE_SIZE);
         uint32_t pgno = (uint32_t)i + 1;
         r->pages_checked++;
-        if (read_full(fd, page, PAGE_SIZE, off) != 0 ||
-            (!(pgno == PAGE_LOCK_BYTE_PGNO && page_all_zero(page, PAGE_SIZE)) &&
-             page_open(kr, id, layers, pgno, page) != 0)) {
+        int bad = read_full(fd, page, PAGE_SIZE, off) != 0;
+        if (!bad && page_all_zero(page, PAGE_SIZE)) {
+            if (pgno != PAGE_LOCK_BYTE_PGNO)
+                rc = zeros_add(z, pgno);
+        } else if (bad || page_open(kr, id, layers, pgno, page) != 0) {
             r->pages_failed++;
             if (on_fail)
                 on_fail(ctx, path, (uint64_t)off, pgno);
         }
     }
+    if (!rc && z->n)
+        zeros_explain_main(z, fd, kr, id, layers, npages, page);
     secmem_wipe(page, sizeof page);
     close(fd);
     return rc;
 }
 
 static int verify_wal(struct keyring *kr, const uint8_t *id, int layers, const char *path,
-                      struct verify_report *r, verify_fail_fn on_fail, void *ctx)
+                      struct verify_report *r, struct zeros *z, verify_fail_fn on_fail, void *ctx)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -81,6 +157,10 @@ static int verify_wal(struct keyring *kr, const uint8_t *id, int layers, const c
         close(fd);
         return AT_ENOMEM;
     }
+    /* The WAL header's salts name the current generation of frames. */
+    uint8_t whdr[WAL_HDR];
+    if (read_full(fd, whdr, WAL_HDR, 0) != 0)
+        memset(whdr, 0, sizeof whdr);
     /* Frame headers first: the torn-tail rule looks ahead. */
     for (uint64_t k = 0; k < nframes; k++)
         if (read_full(fd, hdrs + k * FRAME_HDR, FRAME_HDR, (off_t)(WAL_HDR + k * FRAME_SIZE)))
@@ -91,8 +171,11 @@ static int verify_wal(struct keyring *kr, const uint8_t *id, int layers, const c
         r->wal_frames++;
         uint32_t pgno = page_get32(hdrs + k * FRAME_HDR);
         if (read_full(fd, frame, FRAME_SIZE, off) == 0 &&
-            page_open(kr, id, layers, pgno, frame + FRAME_HDR) == 0)
+            page_open(kr, id, layers, pgno, frame + FRAME_HDR) == 0) {
+            if (memcmp(hdrs + k * FRAME_HDR + 8, whdr + 16, 8) == 0)
+                zeros_explain(z, pgno); /* the page's content is in the WAL */
             continue;
+        }
         /* vfs.c invariant 4: commit frames at or after k, k included. */
         int commits = page_get32(hdrs + k * FRAME_HDR + 4) != 0;
         const uint8_t *salts = hdrs + k * FRAME_HDR + 8;
@@ -120,12 +203,24 @@ int verify_store_file(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN],
                       struct verify_report *r, verify_fail_fn on_fail, void *ctx)
 {
     int layers = keyring_layers(kr);
-    int rc = verify_main(kr, id, layers, path, r, on_fail, ctx);
-    if (rc)
-        return rc;
+    struct zeros z = {0};
+    int rc = verify_main(kr, id, layers, path, r, &z, on_fail, ctx);
     char wal[PATH_MAX + 8];
     snprintf(wal, sizeof wal, "%s-wal", path);
-    return verify_wal(kr, id, layers, wal, r, on_fail, ctx);
+    if (!rc)
+        rc = verify_wal(kr, id, layers, wal, r, &z, on_fail, ctx);
+    for (size_t i = 0; !rc && i < z.n; i++) {
+        if (z.ok[i]) {
+            r->unwritten_pages++;
+        } else { /* zeros where a live page should be: damage */
+            r->pages_failed++;
+            if (on_fail)
+                on_fail(ctx, path, (uint64_t)(z.pgno[i] - 1) * PAGE_SIZE, z.pgno[i]);
+        }
+    }
+    free(z.pgno);
+    free(z.ok);
+    return rc;
 }
 
 int verify_data_dir(struct keyring *kr, const char *data_dir, struct verify_report *r,

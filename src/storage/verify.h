@@ -6,6 +6,11 @@
  * A WAL frame that fails authentication counts as failed unless the
  * torn-tail rule of vfs.c (invariant 4) says it may be a torn write: then
  * it counts as a tail frame, which recovery discards and which is no data.
+ *
+ * A main-file page of zeros is no sealed page (page.h, "Unwritten pages").
+ * It counts as unwritten when the store accounts for it: a leaf of the free
+ * list in the main file, past the database's size, or a page with a frame
+ * in the WAL (its content is there); otherwise it is damage and fails.
  */
 #ifndef ATREST_STORAGE_VERIFY_H
 #define ATREST_STORAGE_VERIFY_H
@@ -22,6 +27,7 @@ struct verify_report {
     uint64_t wal_frames;      /* WAL frames among pages_checked */
     uint64_t wal_tail_frames; /* failed frames that may be a torn tail */
     uint64_t missing_files;   /* keyring entries whose main file is absent */
+    uint64_t unwritten_pages; /* main-file pages of zeros the store accounts for */
 };
 
 /* Called for each failed page: file path, byte offset, page number. */

@@ -67,6 +67,15 @@
  *      content. Every page is still authenticated when it is served; a page
  *      the buffer holds torn or under a retired key fails and is read
  *      afresh (read_page), so the buffer can cost a read, never a result.
+ *   9. Unwritten pages (page.h). SQLite's backup API, which snap.c uses
+ *      with read-ahead on, reads every page, free-list leaves too, and a
+ *      leaf SQLite never wrote is a page of zeros, no sealed page. With
+ *      read-ahead on (and only then) such a page, other than page 1, is
+ *      handed to SQLite as zeros and its number recorded; the caller takes
+ *      the list (VFS_FCNTL_UNWRITTEN) and must check in the copy, whose
+ *      pages all authenticated, that each one is a free-list leaf, and
+ *      fail as for an authentication failure otherwise. Everywhere else a
+ *      page of zeros fails authentication like any damage.
  */
 #include "storage/vfs.h"
 
@@ -130,6 +139,8 @@ struct efile {
     uint8_t *ra;             /* main: read-ahead of sealed pages (invariant 8), */
     sqlite3_int64 ra_off;    /*       which hold the file's bytes from here */
     size_t ra_len;           /*       on (0: nothing held) */
+    uint32_t *unw;           /* main, read-ahead on: unwritten pages served (invariant 9) */
+    size_t unw_n, unw_cap;
     sqlite3_file *real;
 };
 
@@ -146,9 +157,10 @@ struct efile {
  * a connection with OFF or NORMAL must not leave published frames behind).
  * A write error surfaces at that point instead. */
 #define RA_SIZE (124 * 1024) /* read-ahead, invariant 8: < 128 KiB as WAL_WBUF */
-#define WAL_WBUF (124 * 1024) /* < 128 KiB: SQLite's unix VFS writes at most
-                                 0x1ffff bytes per call (it masks the count)
-                                 and takes a 0-byte write as a full disk */
+#define WAL_WBUF                                                                                   \
+    (124 * 1024) /* < 128 KiB: SQLite's unix VFS writes at most                                    \
+                    0x1ffff bytes per call (it masks the count)                                    \
+                    and takes a 0-byte write as a full disk */
 
 static pthread_mutex_t bind_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct binding *bindings;
@@ -462,6 +474,18 @@ static int ra_page(struct efile *f, uint32_t pgno, uint8_t *page, sqlite3_int64 
             return read_page(f, pgno, page, off);
     }
     memcpy(page, f->ra + (off - f->ra_off), PAGE_SIZE);
+    if (pgno != 1 && page_all_zero(page, PAGE_SIZE)) { /* invariant 9 */
+        if (f->unw_n == f->unw_cap) {
+            size_t cap = f->unw_cap ? 2 * f->unw_cap : 64;
+            uint32_t *p = realloc(f->unw, cap * sizeof *p);
+            if (!p)
+                return SQLITE_IOERR_NOMEM;
+            f->unw = p;
+            f->unw_cap = cap;
+        }
+        f->unw[f->unw_n++] = pgno;
+        return SQLITE_OK;
+    }
     if (unseal_quiet(f, pgno, page) == SQLITE_OK)
         return SQLITE_OK;
     return read_page(f, pgno, page, off);
@@ -837,6 +861,7 @@ static int x_close(sqlite3_file *pf)
         rc = frc;
     free(f->wbuf);
     free(f->ra);
+    free(f->unw);
     if (f->scratch) {
         secmem_wipe(f->scratch, FRAME_SIZE);
         free(f->scratch);
@@ -959,7 +984,19 @@ static int x_file_control(sqlite3_file *pf, int op, void *arg)
         free(f->ra); /* sealed bytes only */
         f->ra = *(int *)arg ? malloc(RA_SIZE) : NULL;
         f->ra_len = 0;
+        if (*(int *)arg)
+            f->unw_n = 0;
         return *(int *)arg && !f->ra ? SQLITE_NOMEM : SQLITE_OK;
+    }
+    if (op == VFS_FCNTL_UNWRITTEN) { /* invariant 9 */
+        if (f->kind != K_MAIN)
+            return SQLITE_NOTFOUND;
+        struct vfs_unwritten *u = arg;
+        u->pgno = f->unw;
+        u->n = f->unw_n;
+        f->unw = NULL;
+        f->unw_n = f->unw_cap = 0;
+        return SQLITE_OK;
     }
     if (f->kind == K_MAIN && op == SQLITE_FCNTL_CKPT_START)
         tls_ckpt = f->b;
@@ -982,8 +1019,8 @@ static int x_sync_capture(sqlite3_file *pf, int flags)
 static const sqlite3_io_methods io_methods = {
     2, /* no xFetch/xUnfetch: SQLite never memory-maps a store */
     x_close,   x_read,     x_write,          x_truncate,     x_sync_capture, x_file_size,
-    x_lock,    x_unlock,   x_check_reserved, x_file_control, x_sector_size, x_device_chars,
-    x_shm_map, x_shm_lock, x_shm_barrier,    x_shm_unmap,    NULL,          NULL,
+    x_lock,    x_unlock,   x_check_reserved, x_file_control, x_sector_size,  x_device_chars,
+    x_shm_map, x_shm_lock, x_shm_barrier,    x_shm_unmap,    NULL,           NULL,
 };
 
 /* ---- the VFS ------------------------------------------------------------- */

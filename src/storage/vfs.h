@@ -56,6 +56,16 @@ int vfs_wal_settled(const char *path, uint64_t *mark);
  * transaction of a connection that only reads, turned off before it ends. */
 #define VFS_FCNTL_READAHEAD 0x61747261 /* "atra" */
 
+/* sqlite3_file_control op (arg: struct vfs_unwritten *) on a main file
+ * after a read-ahead: hands over the numbers of the pages of zeros served as
+ * unwritten pages meanwhile (invariant 9 in vfs.c; the caller frees pgno and
+ * must check each is a free-list leaf of what it read). */
+#define VFS_FCNTL_UNWRITTEN 0x61747275 /* "atru" */
+struct vfs_unwritten {
+    uint32_t *pgno;
+    size_t n;
+};
+
 /* Number of authentication failures seen on path's files since bound. */
 uint64_t vfs_auth_failures(const char *path);
 

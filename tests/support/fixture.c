@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "keys/embedded.h"
+#include "storage/page.h"
 
 void fx_mkroot(struct fixture *fx, const char *tag)
 {
@@ -262,4 +263,29 @@ void fx_store_file(const char *data_dir, char *out, size_t cap)
     }
     closedir(d);
     assert_int_equal(found, 1);
+}
+
+/* A 32-bit field of page pgno of st's main file, read through the seal. */
+static uint32_t sealed_u32(struct store *st, int fd, uint32_t pgno, size_t off)
+{
+    uint8_t page[PAGE_SIZE];
+    assert_int_equal(pread(fd, page, PAGE_SIZE, (off_t)(pgno - 1) * PAGE_SIZE), PAGE_SIZE);
+    assert_int_equal(page_open(store_keyring(st), store_file_id(st),
+                               keyring_layers(store_keyring(st)), pgno, page),
+                     0);
+    return page_get32(page + off);
+}
+
+uint32_t fx_unwrite_free_leaf(struct store *st)
+{
+    static const uint8_t zeros[PAGE_SIZE];
+    int fd = open(store_path(st), O_RDWR | O_CLOEXEC);
+    assert_true(fd >= 0);
+    uint32_t trunk = sealed_u32(st, fd, 1, 32); /* the first free-list trunk */
+    assert_true(trunk > 1);
+    assert_true(sealed_u32(st, fd, trunk, 4) >= 1); /* its leaves */
+    uint32_t leaf = sealed_u32(st, fd, trunk, 8);
+    assert_int_equal(pwrite(fd, zeros, PAGE_SIZE, (off_t)(leaf - 1) * PAGE_SIZE), PAGE_SIZE);
+    close(fd);
+    return leaf;
 }

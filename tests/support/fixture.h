@@ -78,4 +78,10 @@ int fx_check_docs(struct store *st, int n, int doc_size, const char *canary);
  * surgery; asserts exactly one exists. */
 void fx_store_file(const char *data_dir, char *out, size_t cap);
 
+/* Make an unwritten page (storage/page.h) the way SQLite leaves one: the
+ * first free-list leaf of st's main file (whose WAL must be checkpointed
+ * and empty) overwritten with zeros. Asserts the store has a free list;
+ * returns the page number. */
+uint32_t fx_unwrite_free_leaf(struct store *st);
+
 #endif

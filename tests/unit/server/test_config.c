@@ -3,7 +3,7 @@
  * from flags and from the environment, and the combinations refused
  * (an unknown mode, a window other than 7 or 30 days, a ship interval out
  * of range, continuous-only settings without continuous mode, continuous
- * mode without a target).
+ * mode without a target), and number settings that are not numbers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,8 +36,15 @@ static void test_continuous_flags(void **state)
 {
     (void)state;
     struct config c;
-    const char *ok[] = {"--backup-target", "file:/tmp/x", "--backup-mode", "continuous",
-                        "--backup-continuous-days", "30", "--backup-ship-seconds", "5", NULL};
+    const char *ok[] = {"--backup-target",
+                        "file:/tmp/x",
+                        "--backup-mode",
+                        "continuous",
+                        "--backup-continuous-days",
+                        "30",
+                        "--backup-ship-seconds",
+                        "5",
+                        NULL};
     assert_int_equal(load(&c, ok), 0);
     assert_int_equal(c.backup_continuous, 1);
     assert_int_equal(c.backup_days, 30);
@@ -54,10 +61,20 @@ static void test_continuous_refused(void **state)
     (void)state;
     struct config c;
     const char *bad_mode[] = {"--backup-target", "file:/x", "--backup-mode", "sometimes", NULL};
-    const char *bad_days[] = {"--backup-target", "file:/x", "--backup-mode", "continuous",
-                              "--backup-continuous-days", "10", NULL};
-    const char *bad_ship[] = {"--backup-target", "file:/x", "--backup-mode", "continuous",
-                              "--backup-ship-seconds", "61", NULL};
+    const char *bad_days[] = {"--backup-target",
+                              "file:/x",
+                              "--backup-mode",
+                              "continuous",
+                              "--backup-continuous-days",
+                              "10",
+                              NULL};
+    const char *bad_ship[] = {"--backup-target",
+                              "file:/x",
+                              "--backup-mode",
+                              "continuous",
+                              "--backup-ship-seconds",
+                              "61",
+                              NULL};
     const char *days_full[] = {"--backup-target", "file:/x", "--backup-continuous-days", "7", NULL};
     const char *no_target[] = {"--backup-mode", "continuous", NULL};
     const char *const *cases[] = {bad_mode, bad_days, bad_ship, days_full, no_target};
@@ -90,12 +107,49 @@ static void test_continuous_from_environment(void **state)
     unsetenv("ATREST_BACKUP_CONTINUOUS_DAYS");
 }
 
+/* A number setting that is not a whole number in range is refused, from a
+ * flag or the environment, instead of read as 0 (which means "default"
+ * for most of them); flags and the environment reach the same settings. */
+static void test_numbers(void **state)
+{
+    (void)state;
+    struct config c;
+    const char *ok[] = {"--index-merge-keys",    "4096",    "--kms-grace-seconds", "60",
+                        "--dek-max-encryptions", "1000000", "--log-requests",      NULL};
+    assert_int_equal(load(&c, ok), 0);
+    assert_int_equal(c.index_merge_keys, 4096);
+    assert_int_equal(c.kms_grace_s, 60);
+    assert_int_equal(c.dek_max_encryptions, 1000000);
+    assert_int_equal(c.log_requests, 1);
+    config_free(&c);
+    const char *words[] = {"--index-merge-keys", "abc", NULL};
+    const char *tail[] = {"--reencrypt-mbps", "64x", NULL};
+    const char *empty[] = {"--dek-rotation-days", "", NULL};
+    const char *huge[] = {"--backup-target", "file:/x", "--backup-retain", "4294967298", NULL};
+    const char *range[] = {"--index-merge-keys", "16777217", NULL};
+    const char *const *cases[] = {words, tail, empty, huge, range};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        assert_int_equal(load(&c, cases[i]), -1);
+        config_free(&c);
+    }
+    setenv("ATREST_INDEX_MERGE_KEYS", "lots", 1);
+    const char *none[] = {NULL};
+    assert_int_equal(load(&c, none), -1);
+    config_free(&c);
+    setenv("ATREST_INDEX_MERGE_KEYS", "512", 1);
+    assert_int_equal(load(&c, none), 0);
+    assert_int_equal(c.index_merge_keys, 512);
+    config_free(&c);
+    unsetenv("ATREST_INDEX_MERGE_KEYS");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_continuous_flags),
         cmocka_unit_test(test_continuous_refused),
         cmocka_unit_test(test_continuous_from_environment),
+        cmocka_unit_test(test_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
