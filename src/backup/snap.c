@@ -23,6 +23,7 @@
 
 #include "backup/backupint.h"
 #include "crypto/secmem.h"
+#include "storage/freelist.h"
 #include "storage/vfs.h"
 
 #define CAPTURE_VFS "atrest-capture"
@@ -308,30 +309,41 @@ void bk_image_close(struct bk_mem *m, sqlite3 *db)
     m->p[HDR_READ_VERSION] = m->hdr_ver[1];
 }
 
+/* The pages served as unwritten (vfs.c invariant 9), and how many of them
+ * the copy's free list holds. */
+struct unwritten {
+    const struct bk_mem *m;
+    uint32_t *pgno;
+    size_t n, found;
+};
+
+static const uint8_t *image_page(void *arg, uint32_t pgno)
+{
+    const struct unwritten *u = arg;
+    return u->m->p + (size_t)(pgno - 1) * PAGE_SIZE;
+}
+
+static void image_leaf(void *arg, uint32_t pgno)
+{
+    struct unwritten *u = arg;
+    for (size_t k = 0; k < u->n; k++)
+        if (u->pgno[k] == pgno) { /* each found once: mark it done */
+            u->pgno[k] = 0;
+            u->found++;
+        }
+}
+
 /* Whether every page in pgno[0..n) is a leaf of the free list of the image
- * in m (a SQLite database file, plaintext, made of authenticated pages):
- * vfs.c invariant 9. */
+ * in m (a SQLite database file, plaintext, made of authenticated pages). */
 static int all_free_leaves(const struct bk_mem *m, uint32_t *pgno, size_t n)
 {
-    const uint8_t *p = m->p;
+    if (n == 0)
+        return 1;
     if (m->len < 100)
-        return n == 0;
-    size_t npages = m->len / PAGE_SIZE, usable = PAGE_SIZE - p[20], found = 0;
-    uint32_t trunk = page_get32(p + 32);
-    for (size_t hops = 0; trunk && trunk <= npages && hops < npages && found < n; hops++) {
-        const uint8_t *t = p + (size_t)(trunk - 1) * PAGE_SIZE;
-        uint32_t leaves = page_get32(t + 4);
-        for (uint32_t i = 0; i < leaves && 8 + 4 * (size_t)i + 4 <= usable; i++) {
-            uint32_t leaf = page_get32(t + 8 + 4 * (size_t)i);
-            for (size_t k = 0; k < n; k++)
-                if (pgno[k] == leaf) { /* each found once: mark it done */
-                    pgno[k] = 0;
-                    found++;
-                }
-        }
-        trunk = page_get32(t);
-    }
-    return found == n;
+        return 0;
+    struct unwritten u = {m, pgno, n, 0};
+    freelist_walk(m->p, PAGE_SIZE - m->p[20], m->len / PAGE_SIZE, image_page, image_leaf, &u);
+    return u.found == n;
 }
 
 int bk_snapshot(sqlite3 *src, struct bk_mem *out)

@@ -367,8 +367,8 @@ extern const char IX_SCHEMA[];
 int ix_open(struct coll *c) AT_WUR;
 /* A new policy (DDL lock held): empties the index and rebuilds it online. */
 int ix_policy_change(struct coll *c, struct ixpol *p) AT_WUR;
-void ix_close(
-    struct coll *c); /* stop the rebuild thread, merge the log (before the writer stops) */
+/* Stop the rebuild thread, merge the log (before the writer stops). */
+void ix_close(struct coll *c);
 void ix_free(struct coll *c);
 /* On the writer: replace the entries of document seq (old_body: its stored
  * text, NULL if new; newdoc: the new document, NULL when deleted). */

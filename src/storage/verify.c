@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "crypto/secmem.h"
+#include "storage/freelist.h"
 #include "storage/page.h"
 #include "storage/store.h"
 
@@ -33,27 +34,24 @@ static int read_full(int fd, uint8_t *buf, size_t n, off_t off)
 /* Main-file pages of zeros (page.h, "Unwritten pages"), to be told apart
  * from a page zeroed by damage once the WAL has been read. */
 struct zeros {
-    uint32_t *pgno;
+    struct zero {
+        uint32_t pgno;
+        int ok; /* explained: a free-list leaf, past the end, or in the WAL */
+    } * z;
     size_t n, cap;
-    int *ok; /* per page: explained (a free-list leaf, past the end, in the WAL) */
 };
 
 static int zeros_add(struct zeros *z, uint32_t pgno)
 {
     if (z->n == z->cap) {
         size_t cap = z->cap ? z->cap * 2 : 16;
-        uint32_t *p = realloc(z->pgno, cap * sizeof *p);
+        struct zero *p = realloc(z->z, cap * sizeof *p);
         if (!p)
             return AT_ENOMEM;
-        z->pgno = p;
-        int *ok = realloc(z->ok, cap * sizeof *ok);
-        if (!ok)
-            return AT_ENOMEM;
-        z->ok = ok;
+        z->z = p;
         z->cap = cap;
     }
-    z->ok[z->n] = 0;
-    z->pgno[z->n++] = pgno;
+    z->z[z->n++] = (struct zero){pgno, 0};
     return 0;
 }
 
@@ -63,13 +61,13 @@ static void zeros_explain(struct zeros *z, uint32_t pgno)
     size_t lo = 0, hi = z->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (z->pgno[mid] < pgno)
+        if (z->z[mid].pgno < pgno)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo < z->n && z->pgno[lo] == pgno)
-        z->ok[lo] = 1;
+    if (lo < z->n && z->z[lo].pgno == pgno)
+        z->z[lo].ok = 1;
 }
 
 static int open_page(int fd, struct keyring *kr, const uint8_t *id, int layers, uint32_t pgno,
@@ -77,6 +75,26 @@ static int open_page(int fd, struct keyring *kr, const uint8_t *id, int layers, 
 {
     return read_full(fd, page, PAGE_SIZE, (off_t)(pgno - 1) * PAGE_SIZE) != 0 ||
            page_open(kr, id, layers, pgno, page) != 0;
+}
+
+/* The free list's pages, authenticated, one at a time in one buffer. */
+struct trunks {
+    int fd, layers;
+    struct keyring *kr;
+    const uint8_t *id;
+    uint8_t *page;
+    struct zeros *z;
+};
+
+static const uint8_t *trunk_page(void *arg, uint32_t pgno)
+{
+    struct trunks *t = arg;
+    return open_page(t->fd, t->kr, t->id, t->layers, pgno, t->page) == 0 ? t->page : NULL;
+}
+
+static void trunk_leaf(void *arg, uint32_t pgno)
+{
+    zeros_explain(((struct trunks *)arg)->z, pgno);
 }
 
 /* Explain the zero pages the main file's own state accounts for: pages past
@@ -87,19 +105,13 @@ static void zeros_explain_main(struct zeros *z, int fd, struct keyring *kr, cons
 {
     if (open_page(fd, kr, id, layers, 1, page) != 0)
         return;
-    uint32_t size = page_get32(page + 28), trunk = page_get32(page + 32);
+    uint32_t size = page_get32(page + 28);
     if (page_get32(page + 24) == page_get32(page + 92)) /* the size is valid */
         for (size_t i = 0; i < z->n; i++)
-            z->ok[i] |= z->pgno[i] > size;
-    size_t usable = PAGE_SIZE - PAGE_RESERVED((size_t)layers);
-    for (uint64_t hops = 0; trunk && hops < npages; hops++) {
-        if (trunk > npages || open_page(fd, kr, id, layers, trunk, page) != 0)
-            break;
-        uint32_t next = page_get32(page), n = page_get32(page + 4);
-        for (uint32_t i = 0; i < n && 8 + 4 * (size_t)i + 4 <= usable; i++)
-            zeros_explain(z, page_get32(page + 8 + 4 * i));
-        trunk = next;
-    }
+            z->z[i].ok |= z->z[i].pgno > size;
+    struct trunks t = {fd, layers, kr, id, page, z};
+    freelist_walk(page, PAGE_SIZE - PAGE_RESERVED((size_t)layers), npages, trunk_page, trunk_leaf,
+                  &t);
 }
 
 static int verify_main(struct keyring *kr, const uint8_t *id, int layers, const char *path,
@@ -210,16 +222,15 @@ int verify_store_file(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN],
     if (!rc)
         rc = verify_wal(kr, id, layers, wal, r, &z, on_fail, ctx);
     for (size_t i = 0; !rc && i < z.n; i++) {
-        if (z.ok[i]) {
+        if (z.z[i].ok) {
             r->unwritten_pages++;
         } else { /* zeros where a live page should be: damage */
             r->pages_failed++;
             if (on_fail)
-                on_fail(ctx, path, (uint64_t)(z.pgno[i] - 1) * PAGE_SIZE, z.pgno[i]);
+                on_fail(ctx, path, (uint64_t)(z.z[i].pgno - 1) * PAGE_SIZE, z.z[i].pgno);
         }
     }
-    free(z.pgno);
-    free(z.ok);
+    free(z.z);
     return rc;
 }
 

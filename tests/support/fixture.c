@@ -289,3 +289,13 @@ uint32_t fx_unwrite_free_leaf(struct store *st)
     close(fd);
     return leaf;
 }
+
+uint32_t fx_xorshift(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return (uint32_t)(x >> 16);
+}

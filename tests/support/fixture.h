@@ -78,6 +78,11 @@ int fx_check_docs(struct store *st, int n, int doc_size, const char *canary);
  * surgery; asserts exactly one exists. */
 void fx_store_file(const char *data_dir, char *out, size_t cap);
 
+/* A fixed-seed pseudo-random generator (xorshift64) for tests that must
+ * give the same sequence on every run: the next 32 bits of *state, which
+ * must start nonzero. */
+uint32_t fx_xorshift(uint64_t *state);
+
 /* Make an unwritten page (storage/page.h) the way SQLite leaves one: the
  * first free-list leaf of st's main file (whose WAL must be checkpointed
  * and empty) overwritten with zeros. Asserts the store has a free list;

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "doc/doc.h"
+#include "fixture.h"
 #include "query/query.h"
 
 static const char *const seeds[] = {
@@ -156,10 +157,7 @@ static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 static uint32_t next(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 16);
+    return fx_xorshift(&rng);
 }
 
 /* A mutation of a seed into out (cap bytes); returns its length. */

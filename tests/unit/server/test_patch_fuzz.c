@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "doc/doc.h"
+#include "fixture.h"
 #include "server/srv.h"
 
 static const char *const names[] = {"add",  "set", "replace", "remove", "incr",
@@ -84,10 +85,7 @@ static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 static uint32_t next(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 16);
+    return fx_xorshift(&rng);
 }
 
 /* One request body: usually 1 to 3 operations, one time in ten up to 12
