@@ -85,7 +85,6 @@ struct req {
     int ready;                             /* the response (or the async result) is there */
     int drain;                             /* refused upload: linger-close the socket */
     int close;                             /* answer with Connection: close */
-    int corked;                            /* http.c: the TLS session is corked */
     int async_ok;                          /* running on an epoll thread: may go asynchronous */
     int suspended;                         /* http_suspend() was called */
     int async_rc;                          /* result handed to finish */

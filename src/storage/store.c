@@ -33,6 +33,7 @@
 #include "crypto/secmem.h"
 #include "storage/page.h"
 #include "storage/rekey.h"
+#include "storage/shm.h"
 #include "storage/vfs.h"
 
 struct store_env {
@@ -56,8 +57,9 @@ struct store {
 };
 
 #ifdef ATREST_BENCH_PLAINTEXT
-/* Benchmark-only build: the same code on plain SQLite, no encryption. */
-#define STORE_VFS              "unix"
+/* Benchmark-only build: the same code on plain SQLite, no encryption (the
+ * unix VFS with atrest's in-memory WAL index, shm.h). */
+#define STORE_VFS              SHM_PLAIN_VFS
 #define STORE_RESERVED(layers) 0
 #else
 #define STORE_VFS              VFS_NAME
@@ -112,6 +114,10 @@ int store_env_open(const struct store_env_options *opt, struct store_env **out)
     env->outer = opt->outer;
     env->inner = opt->inner;
     rc = vfs_register();
+#ifdef ATREST_BENCH_PLAINTEXT
+    if (!rc && shm_plain_vfs_register() != SQLITE_OK)
+        rc = AT_ESQLITE;
+#endif
     if (rc) {
         at_error_set(rc, "cannot register the encrypting VFS");
         goto fail;

@@ -90,6 +90,7 @@
 
 #include "crypto/secmem.h"
 #include "storage/page.h"
+#include "storage/shm.h"
 
 #define WAL_RECOVER_LOCK 2 /* slot index of the WAL-index recover lock (wal.c) */
 
@@ -141,6 +142,7 @@ struct efile {
     size_t ra_len;           /*       on (0: nothing held) */
     uint32_t *unw;           /* main, read-ahead on: unwritten pages served (invariant 9) */
     size_t unw_n, unw_cap;
+    struct shm_link shm; /* main: its connection's hold on the WAL index */
     sqlite3_file *real;
 };
 
@@ -852,6 +854,7 @@ static int x_close(sqlite3_file *pf)
 {
     struct efile *f = (struct efile *)pf;
     int frc = f->real->pMethods ? wal_flush(f) : SQLITE_OK;
+    shm_unmap(&f->shm);
     if (f->unsettled) { /* unsynced frames on close: a rollback's, or a failure's */
         f->unsettled = 0;
         atomic_fetch_sub(&f->b->wal_unsettled, 1);
@@ -949,23 +952,30 @@ static int x_device_chars(sqlite3_file *pf)
 {
     return REAL(pf)->pMethods->xDeviceCharacteristics(REAL(pf));
 }
+/* The WAL index lives in this process's memory, not in a -shm file
+ * (shm.h): SQLite only maps it through a main file. */
 static int x_shm_map(sqlite3_file *pf, int pg, int sz, int extend, void volatile **pp)
 {
-    return REAL(pf)->pMethods->xShmMap(REAL(pf), pg, sz, extend, pp);
+    struct efile *f = (struct efile *)pf;
+    if (f->kind != K_MAIN)
+        return SQLITE_IOERR_SHMMAP;
+    return shm_map(&f->shm, f->b->path, pg, sz, extend, pp);
 }
 static void x_shm_barrier(sqlite3_file *pf)
 {
-    REAL(pf)->pMethods->xShmBarrier(REAL(pf));
+    (void)pf;
+    shm_barrier();
 }
 static int x_shm_unmap(sqlite3_file *pf, int del)
 {
-    return REAL(pf)->pMethods->xShmUnmap(REAL(pf), del);
+    (void)del; /* there is no file to delete */
+    return shm_unmap(&((struct efile *)pf)->shm);
 }
 
 static int x_shm_lock(sqlite3_file *pf, int offset, int n, int flags)
 {
     struct efile *f = (struct efile *)pf;
-    int rc = f->real->pMethods->xShmLock(f->real, offset, n, flags);
+    int rc = shm_lock(&f->shm, offset, n, flags);
     if (rc == SQLITE_OK && offset <= WAL_RECOVER_LOCK && WAL_RECOVER_LOCK < offset + n) {
         if ((flags & SQLITE_SHM_LOCK) && (flags & SQLITE_SHM_EXCLUSIVE))
             tls_recover = f->b;

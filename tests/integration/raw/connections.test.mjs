@@ -4,7 +4,7 @@ import net from "node:net";
 import { after, before, test } from "node:test";
 import { startServer, stopAndCheck } from "../lib/harness.mjs";
 import { rawRequestBytes, readUntil, request, responseComplete, statusOf, tlsConnect } from "../lib/rawhttp.mjs";
-import { assert, expectOk } from "./common.mjs";
+import { assert, expectOk, makeContainer, pkHeader } from "./common.mjs";
 
 let srv;
 before(async () => {
@@ -160,6 +160,90 @@ test("keep-alive: several requests on one connection", async () => {
       assert.equal(statusOf(data), 200, `request ${i} on a kept-alive connection`);
       assert.ok(!/\r\nconnection:\s*close/i.test(data.toString("latin1")), "the server closes kept-alive connections");
     }
+  } finally {
+    sock.destroy();
+  }
+});
+
+/* Responses in buf, one per method in order, or null while any is incomplete.
+ * HEAD and 304 answers carry no body whatever their Content-Length says. */
+function splitResponses(buf, methods) {
+  const out = [];
+  let at = 0;
+  for (const method of methods) {
+    const end = buf.indexOf("\r\n\r\n", at, "latin1");
+    if (end < 0) return null;
+    const head = buf.subarray(at, end).toString("latin1");
+    const status = Number(head.match(/^HTTP\/1\.1 (\d{3})/)?.[1]);
+    const len = Number(head.match(/\r\ncontent-length:\s*(\d+)/i)?.[1] ?? 0);
+    const bodyLen = method === "HEAD" || status === 304 ? 0 : len;
+    if (buf.length < end + 4 + bodyLen) return null;
+    out.push({ status, head, body: buf.subarray(end + 4, end + 4 + bodyLen) });
+    at = end + 4 + bodyLen;
+  }
+  return at === buf.length ? out : null;
+}
+
+async function pipelined(sock, reqs, timeoutMs, beforeRead) {
+  const methods = reqs.map((r) => r.method || "GET");
+  if (beforeRead) sock.pause();
+  sock.write(Buffer.concat(reqs.map((r) => rawRequestBytes(srv, r))));
+  if (beforeRead) {
+    await beforeRead();
+    sock.resume();
+  }
+  const { data } = await readUntil(sock, (b) => splitResponses(b, methods) !== null, timeoutMs);
+  const got = splitResponses(data, methods);
+  assert.ok(got, `incomplete or extra bytes after ${reqs.length} pipelined requests: got ${data.length} bytes`);
+  return got;
+}
+
+test("pipelined requests in one write are answered in order, each whole (HEAD, 304, 404 among them)", async () => {
+  const { docs } = await makeContainer(srv);
+  const made = await request(srv, { method: "POST", path: docs, headers: pkHeader(["p"]), body: { id: "small", pk: "p", v: 1 } });
+  expectOk(made, 201, "create");
+  const doc = `${docs}/small`;
+  const sock = await tlsConnect(srv);
+  try {
+    for (let round = 0; round < 3; round++) {
+      const got = await pipelined(
+        sock,
+        [
+          { path: doc, extraHeaders: pkHeader(["p"]) },
+          { method: "HEAD", path: doc, extraHeaders: pkHeader(["p"]) },
+          { path: doc, extraHeaders: { ...pkHeader(["p"]), "if-none-match": made.json._etag } },
+          { path: `${docs}/missing`, extraHeaders: pkHeader(["p"]) },
+          { path: "/" },
+        ],
+        10000
+      );
+      assert.deepEqual(got.map((r) => r.status), [200, 200, 304, 404, 200], `round ${round}`);
+      assert.equal(JSON.parse(got[0].body.toString()).v, 1);
+      assert.equal(got[1].body.length, 0);
+      assert.equal(typeof JSON.parse(got[3].body.toString()).message, "string");
+      assert.ok(JSON.parse(got[4].body.toString()).id !== undefined, "the account answer");
+    }
+  } finally {
+    sock.destroy();
+  }
+});
+
+test("large responses pipelined to a client that stops reading arrive whole once it reads again", async () => {
+  const { docs } = await makeContainer(srv);
+  const filler = "x".repeat(1_500_000);
+  expectOk(
+    await request(srv, { method: "POST", path: docs, headers: pkHeader(["p"]), body: { id: "big", pk: "p", filler } }),
+    201,
+    "create a 1.5 MB document"
+  );
+  const sock = await tlsConnect(srv);
+  try {
+    const get = { path: `${docs}/big`, extraHeaders: pkHeader(["p"]) };
+    const got = await pipelined(sock, [get, get, { path: "/" }, get], 30000, () => sleep(1500));
+    assert.deepEqual(got.map((r) => r.status), [200, 200, 200, 200]);
+    for (const i of [0, 1, 3]) assert.equal(JSON.parse(got[i].body.toString()).filler, filler, `response ${i}`);
+    const again = await pipelined(sock, [{ path: "/" }], 5000);
+    assert.equal(again[0].status, 200, "the connection still serves");
   } finally {
     sock.destroy();
   }

@@ -2,7 +2,8 @@
  * test_store.c — the store API and what it leaves on disk.
  *
  *  - create/open/close round trip; AT_EEXIST, AT_ENOTFOUND, AT_ELOCKED.
- *  - the data folder holds only LOCK, keyring and <32 hex>.db[-wal|-shm].
+ *  - the data folder holds only LOCK, keyring and <32 hex>.db[-wal]: the WAL
+ *    index is in memory (shm.h), there is no -shm file.
  *  - page format: plaintext SQLite magic and reserved-byte count, key
  *    version 1 in every trailer, distinct nonces, random-looking pages.
  *  - two key layers (64 reserved bytes); the wrong or a missing inner key
@@ -152,14 +153,14 @@ static void assert_same_listing(const struct listing *a, const struct listing *b
                      i < a->n ? a->name[i] : "(none)", i < b->n ? b->name[i] : "(none)");
 }
 
-/* 1 when name is <32 lowercase hex>.db, .db-wal or .db-shm. */
+/* 1 when name is <32 lowercase hex>.db or .db-wal. */
 static int is_store_file_name(const char *name)
 {
     for (int i = 0; i < 32; i++)
         if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
             return 0;
     const char *rest = name + 32;
-    return strcmp(rest, ".db") == 0 || strcmp(rest, ".db-wal") == 0 || strcmp(rest, ".db-shm") == 0;
+    return strcmp(rest, ".db") == 0 || strcmp(rest, ".db-wal") == 0;
 }
 
 /* Every file under a set of folders: relative path, mode and bytes. */
@@ -363,7 +364,7 @@ static void test_on_disk_names(void **state)
     fx_fill(c->st[1], 50, 300, 50, NULL);
 
     for (int round = 0; round < 2; round++) {
-        /* round 0: stores open (WAL and shm present); round 1: closed. */
+        /* round 0: stores open (WAL present); round 1: closed. */
         struct listing l;
         list_dir(fx->data_dir, &l);
         int db = 0, wal = 0, lock = 0, keyring = 0;

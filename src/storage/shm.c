@@ -1,0 +1,315 @@
+/*
+ * shm.c — the WAL index of a store in this process's memory (shm.h).
+ *
+ * Nodes: one per database path with a mapped connection, in a list under
+ * reg_mu; a node's regions and lock table under its own mutex.
+ *
+ * Invariants:
+ *   1. For each slot, either one connection holds it exclusively and no
+ *      other holds it at all, or shared[slot] connections hold it shared;
+ *      each link's masks say which of those holds are its own.
+ *   2. Regions never move once handed out (each is its own allocation; the
+ *      array of pointers may grow), and live until the node's last link
+ *      detaches: SQLite keeps the pointers it got until xShmUnmap.
+ *   3. Only one process opens a data folder (store.c's LOCK), so no other
+ *      process can hold a copy of the index: a new node starts zeroed and
+ *      SQLite rebuilds the index from the WAL, as it does after a crash.
+ */
+#include "storage/shm.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct shm_node {
+    struct shm_node *next;
+    char *path;
+    int links;
+    pthread_mutex_t mu;
+    int size; /* bytes per region */
+    int nregion;
+    void **region;
+    int shared[SQLITE_SHM_NLOCK];                  /* connections holding the slot shared */
+    const struct shm_link *excl[SQLITE_SHM_NLOCK]; /* the one holding it exclusively */
+};
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct shm_node *nodes;
+
+static struct shm_node *attach(const char *path)
+{
+    pthread_mutex_lock(&reg_mu);
+    struct shm_node *n = nodes;
+    while (n && strcmp(n->path, path) != 0)
+        n = n->next;
+    if (!n && (n = calloc(1, sizeof *n)) != NULL) {
+        if (!(n->path = strdup(path))) {
+            free(n);
+            n = NULL;
+        } else {
+            pthread_mutex_init(&n->mu, NULL);
+            n->next = nodes;
+            nodes = n;
+        }
+    }
+    if (n)
+        n->links++;
+    pthread_mutex_unlock(&reg_mu);
+    return n;
+}
+
+int shm_map(struct shm_link *l, const char *path, int region, int size, int extend,
+            void volatile **pp)
+{
+    *pp = NULL;
+    if (region < 0 || size <= 0)
+        return SQLITE_IOERR_SHMMAP;
+    if (!l->node && !(l->node = attach(path)))
+        return SQLITE_NOMEM;
+    struct shm_node *n = l->node;
+    int rc = SQLITE_OK;
+    pthread_mutex_lock(&n->mu);
+    if (n->size == 0)
+        n->size = size;
+    if (size != n->size) {
+        rc = SQLITE_IOERR_SHMSIZE;
+    } else if (region >= n->nregion && extend) {
+        void **grown = realloc(n->region, (size_t)(region + 1) * sizeof *grown);
+        if (grown) {
+            n->region = grown;
+            while (n->nregion <= region && (grown[n->nregion] = calloc(1, (size_t)size)))
+                n->nregion++;
+        }
+        if (region >= n->nregion)
+            rc = SQLITE_NOMEM;
+    }
+    if (rc == SQLITE_OK && region < n->nregion)
+        *pp = n->region[region];
+    pthread_mutex_unlock(&n->mu);
+    return rc;
+}
+
+int shm_lock(struct shm_link *l, int offset, int n, int flags)
+{
+    struct shm_node *node = l->node;
+    if (!node || offset < 0 || n < 1 || offset + n > SQLITE_SHM_NLOCK)
+        return SQLITE_IOERR_SHMLOCK;
+    unsigned mask = ((1u << n) - 1u) << offset;
+    int rc = SQLITE_OK;
+    pthread_mutex_lock(&node->mu);
+    if (flags & SQLITE_SHM_UNLOCK) {
+        for (int i = offset; i < offset + n; i++) {
+            if (l->shared & (1u << i))
+                node->shared[i]--;
+            if (node->excl[i] == l)
+                node->excl[i] = NULL;
+        }
+        l->shared &= ~mask;
+        l->excl &= ~mask;
+    } else if (flags & SQLITE_SHM_SHARED) {
+        for (int i = offset; i < offset + n; i++)
+            if (node->excl[i] && node->excl[i] != l)
+                rc = SQLITE_BUSY;
+        for (int i = offset; rc == SQLITE_OK && i < offset + n; i++) {
+            if (!(l->shared & (1u << i)))
+                node->shared[i]++;
+            l->shared |= 1u << i;
+        }
+    } else {
+        for (int i = offset; i < offset + n; i++) {
+            int own = (l->shared >> i) & 1u;
+            if ((node->excl[i] && node->excl[i] != l) || node->shared[i] - own > 0)
+                rc = SQLITE_BUSY;
+        }
+        for (int i = offset; rc == SQLITE_OK && i < offset + n; i++)
+            node->excl[i] = l;
+        if (rc == SQLITE_OK)
+            l->excl |= mask;
+    }
+    pthread_mutex_unlock(&node->mu);
+    return rc;
+}
+
+void shm_barrier(void)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+int shm_unmap(struct shm_link *l)
+{
+    struct shm_node *n = l->node;
+    if (!n)
+        return SQLITE_OK;
+    if (l->shared | l->excl)
+        shm_lock(l, 0, SQLITE_SHM_NLOCK, SQLITE_SHM_UNLOCK);
+    l->node = NULL;
+    pthread_mutex_lock(&reg_mu);
+    int last = --n->links == 0;
+    if (last)
+        for (struct shm_node **pp = &nodes; *pp; pp = &(*pp)->next)
+            if (*pp == n) {
+                *pp = n->next;
+                break;
+            }
+    pthread_mutex_unlock(&reg_mu);
+    if (last) {
+        for (int i = 0; i < n->nregion; i++)
+            free(n->region[i]);
+        free(n->region);
+        pthread_mutex_destroy(&n->mu);
+        free(n->path);
+        free(n);
+    }
+    return SQLITE_OK;
+}
+
+#ifdef ATREST_BENCH_PLAINTEXT
+/* ---- the benchmark twin's VFS: unix, with this WAL index ----------------- */
+
+struct pfile {
+    sqlite3_file base;
+    struct shm_link shm;
+    char *path; /* main files: the database path (the node's key) */
+    sqlite3_file *real;
+};
+
+static sqlite3_vfs *unix_vfs;
+#define PREAL(pf) (((struct pfile *)(pf))->real)
+
+static int p_close(sqlite3_file *pf)
+{
+    struct pfile *f = (struct pfile *)pf;
+    shm_unmap(&f->shm);
+    int rc = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
+    free(f->path);
+    return rc;
+}
+static int p_read(sqlite3_file *pf, void *b, int n, sqlite3_int64 o)
+{
+    return PREAL(pf)->pMethods->xRead(PREAL(pf), b, n, o);
+}
+static int p_write(sqlite3_file *pf, const void *b, int n, sqlite3_int64 o)
+{
+    return PREAL(pf)->pMethods->xWrite(PREAL(pf), b, n, o);
+}
+static int p_truncate(sqlite3_file *pf, sqlite3_int64 size)
+{
+    return PREAL(pf)->pMethods->xTruncate(PREAL(pf), size);
+}
+static int p_sync(sqlite3_file *pf, int flags)
+{
+    return PREAL(pf)->pMethods->xSync(PREAL(pf), flags);
+}
+static int p_file_size(sqlite3_file *pf, sqlite3_int64 *size)
+{
+    return PREAL(pf)->pMethods->xFileSize(PREAL(pf), size);
+}
+static int p_lock(sqlite3_file *pf, int level)
+{
+    return PREAL(pf)->pMethods->xLock(PREAL(pf), level);
+}
+static int p_unlock(sqlite3_file *pf, int level)
+{
+    return PREAL(pf)->pMethods->xUnlock(PREAL(pf), level);
+}
+static int p_check_reserved(sqlite3_file *pf, int *out)
+{
+    return PREAL(pf)->pMethods->xCheckReservedLock(PREAL(pf), out);
+}
+static int p_file_control(sqlite3_file *pf, int op, void *arg)
+{
+    return PREAL(pf)->pMethods->xFileControl(PREAL(pf), op, arg);
+}
+static int p_sector_size(sqlite3_file *pf)
+{
+    return PREAL(pf)->pMethods->xSectorSize(PREAL(pf));
+}
+static int p_device_chars(sqlite3_file *pf)
+{
+    return PREAL(pf)->pMethods->xDeviceCharacteristics(PREAL(pf));
+}
+static int p_shm_map(sqlite3_file *pf, int pg, int sz, int extend, void volatile **pp)
+{
+    struct pfile *f = (struct pfile *)pf;
+    return f->path ? shm_map(&f->shm, f->path, pg, sz, extend, pp) : SQLITE_IOERR_SHMMAP;
+}
+static int p_shm_lock(sqlite3_file *pf, int offset, int n, int flags)
+{
+    return shm_lock(&((struct pfile *)pf)->shm, offset, n, flags);
+}
+static void p_shm_barrier(sqlite3_file *pf)
+{
+    (void)pf;
+    shm_barrier();
+}
+static int p_shm_unmap(sqlite3_file *pf, int del)
+{
+    (void)del;
+    return shm_unmap(&((struct pfile *)pf)->shm);
+}
+
+static const sqlite3_io_methods p_methods = {
+    2,
+    p_close,
+    p_read,
+    p_write,
+    p_truncate,
+    p_sync,
+    p_file_size,
+    p_lock,
+    p_unlock,
+    p_check_reserved,
+    p_file_control,
+    p_sector_size,
+    p_device_chars,
+    p_shm_map,
+    p_shm_lock,
+    p_shm_barrier,
+    p_shm_unmap,
+    NULL,
+    NULL,
+};
+
+static int p_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *pf, int flags, int *out_flags)
+{
+    (void)vfs;
+    struct pfile *f = (struct pfile *)pf;
+    memset(f, 0, sizeof *f);
+    f->real = (sqlite3_file *)(f + 1);
+    if ((flags & SQLITE_OPEN_MAIN_DB) && name && !(f->path = strdup(name)))
+        return SQLITE_NOMEM;
+    int rc = unix_vfs->xOpen(unix_vfs, name, f->real, flags, out_flags);
+    if (rc != SQLITE_OK) {
+        free(f->path);
+        f->path = NULL;
+        return rc;
+    }
+    f->base.pMethods = &p_methods;
+    return SQLITE_OK;
+}
+
+static sqlite3_vfs plain;
+static pthread_once_t plain_once = PTHREAD_ONCE_INIT;
+static int plain_rc = SQLITE_ERROR;
+
+static void plain_register(void)
+{
+    unix_vfs = sqlite3_vfs_find("unix");
+    if (!unix_vfs)
+        return;
+    plain = *unix_vfs; /* every VFS method but xOpen is unix's own */
+    plain.pNext = NULL;
+    plain.zName = SHM_PLAIN_VFS;
+    plain.szOsFile = (int)sizeof(struct pfile) + unix_vfs->szOsFile;
+    plain.xOpen = p_open;
+    plain_rc = sqlite3_vfs_register(&plain, 0);
+}
+
+int shm_plain_vfs_register(void)
+{
+    pthread_once(&plain_once, plain_register);
+    return plain_rc;
+}
+#endif
