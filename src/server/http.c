@@ -637,9 +637,11 @@ int http_start(struct server *srv, const struct http_options *opt, struct http *
     pthread_attr_t wa;
     pthread_attr_init(&wa);
     pthread_attr_setstacksize(&wa, 256 * 1024);
-    for (h->nworkers = 0; h->nworkers < WORKERS; h->nworkers++)
+    for (h->nworkers = 0; h->nworkers < WORKERS; h->nworkers++) {
         if (pthread_create(&h->workers[h->nworkers], &wa, worker_main, h) != 0)
             break;
+        pthread_setname_np(h->workers[h->nworkers], "http-worker"); /* for top -H, perf */
+    }
     pthread_attr_destroy(&wa);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned pool = cores < 1 ? 1 : cores > 16 ? 16 : (unsigned)cores;

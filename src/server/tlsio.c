@@ -50,6 +50,7 @@ struct tlsio {
     size_t in_off;   /* next unread byte of in[] */
     size_t in_len;   /* bytes in in[] */
     size_t held_len; /* bytes in held[] */
+    size_t held_cap; /* bytes allocated for held[] */
     unsigned char *held;
     unsigned char in[IN_CAP];
 };
@@ -99,7 +100,14 @@ ssize_t tlsio_push(struct tlsio *t, const giovec_t *iov, int iovcnt)
         total += iov[i].iov_len;
     if (t->hold && t->held_len == 0) {
         t->hold = 0;
-        if (total <= HOLD_MAX && (t->held || (t->held = malloc(HOLD_MAX)))) {
+        if (total <= HOLD_MAX && total > t->held_cap) { /* headers are ~1 KiB: grow to fit */
+            unsigned char *grown = realloc(t->held, (total + 1023) & ~(size_t)1023);
+            if (grown) {
+                t->held = grown;
+                t->held_cap = (total + 1023) & ~(size_t)1023;
+            }
+        }
+        if (total > 0 && total <= t->held_cap) {
             for (int i = 0; i < iovcnt; i++) {
                 memcpy(t->held + t->held_len, iov[i].iov_base, iov[i].iov_len);
                 t->held_len += iov[i].iov_len;
@@ -147,7 +155,7 @@ struct tlsio *tlsio_attach(gnutls_session_t s, int fd)
     t->s = s;
     t->fd = fd;
     t->hold = 0;
-    t->in_off = t->in_len = t->held_len = 0;
+    t->in_off = t->in_len = t->held_len = t->held_cap = 0;
     t->held = NULL;
     gnutls_transport_set_ptr(s, t);
     gnutls_transport_set_pull_function(s, pull);
