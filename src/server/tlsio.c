@@ -101,10 +101,11 @@ ssize_t tlsio_push(struct tlsio *t, const giovec_t *iov, int iovcnt)
     if (t->hold && t->held_len == 0) {
         t->hold = 0;
         if (total <= HOLD_MAX && total > t->held_cap) { /* headers are ~1 KiB: grow to fit */
-            unsigned char *grown = realloc(t->held, (total + 1023) & ~(size_t)1023);
+            size_t cap = (total + 1023) & ~(size_t)1023;
+            unsigned char *grown = realloc(t->held, cap);
             if (grown) {
                 t->held = grown;
-                t->held_cap = (total + 1023) & ~(size_t)1023;
+                t->held_cap = cap;
             }
         }
         if (total > 0 && total <= t->held_cap) {

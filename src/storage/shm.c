@@ -5,9 +5,9 @@
  * reg_mu; a node's regions and lock table under its own mutex.
  *
  * Invariants:
- *   1. For each slot, either one connection holds it exclusively and no
- *      other holds it at all, or shared[slot] connections hold it shared;
- *      each link's masks say which of those holds are its own.
+ *   1. For each slot, either one connection holds it exclusively (excl[slot])
+ *      and no other holds it at all, or shared[slot] connections hold it
+ *      shared; each link's mask says which of the shared holds are its own.
  *   2. Regions never move once handed out (each is its own allocation; the
  *      array of pointers may grow), and live until the node's last link
  *      detaches: SQLite keeps the pointers it got until xShmUnmap.
@@ -107,7 +107,6 @@ int shm_lock(struct shm_link *l, int offset, int n, int flags)
                 node->excl[i] = NULL;
         }
         l->shared &= ~mask;
-        l->excl &= ~mask;
     } else if (flags & SQLITE_SHM_SHARED) {
         for (int i = offset; i < offset + n; i++)
             if (node->excl[i] && node->excl[i] != l)
@@ -125,8 +124,6 @@ int shm_lock(struct shm_link *l, int offset, int n, int flags)
         }
         for (int i = offset; rc == SQLITE_OK && i < offset + n; i++)
             node->excl[i] = l;
-        if (rc == SQLITE_OK)
-            l->excl |= mask;
     }
     pthread_mutex_unlock(&node->mu);
     return rc;
@@ -142,8 +139,7 @@ int shm_unmap(struct shm_link *l)
     struct shm_node *n = l->node;
     if (!n)
         return SQLITE_OK;
-    if (l->shared | l->excl)
-        shm_lock(l, 0, SQLITE_SHM_NLOCK, SQLITE_SHM_UNLOCK);
+    shm_lock(l, 0, SQLITE_SHM_NLOCK, SQLITE_SHM_UNLOCK); /* whatever it still holds */
     l->node = NULL;
     pthread_mutex_lock(&reg_mu);
     int last = --n->links == 0;
@@ -166,78 +162,43 @@ int shm_unmap(struct shm_link *l)
 }
 
 #ifdef ATREST_BENCH_PLAINTEXT
-/* ---- the benchmark twin's VFS: unix, with this WAL index ----------------- */
+/* ---- the benchmark twin's VFS: unix, with this WAL index -----------------
+ *
+ * The unix VFS opens the file itself, into the start of the space SQLite
+ * gives; a struct pextra follows it. Its main files get a copy of unix's
+ * own io_methods with the shm methods (and xClose, to detach) replaced;
+ * WAL and journal files (unix's methods without locks) keep theirs. */
 
-struct pfile {
-    sqlite3_file base;
+struct pextra {
     struct shm_link shm;
-    char *path; /* main files: the database path (the node's key) */
-    sqlite3_file *real;
+    const char *path; /* main files: the database path (SQLite keeps the
+                         name valid until xClose) */
 };
 
 static sqlite3_vfs *unix_vfs;
-#define PREAL(pf) (((struct pfile *)(pf))->real)
+static size_t extra_at; /* unix's file size, rounded up for struct pextra */
+static pthread_mutex_t pm_mu = PTHREAD_MUTEX_INITIALIZER;
+static const sqlite3_io_methods *unix_methods; /* set by the first open */
+static sqlite3_io_methods pm;
+
+static struct pextra *extra(sqlite3_file *pf)
+{
+    return (struct pextra *)((char *)pf + extra_at);
+}
 
 static int p_close(sqlite3_file *pf)
 {
-    struct pfile *f = (struct pfile *)pf;
-    shm_unmap(&f->shm);
-    int rc = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
-    free(f->path);
-    return rc;
-}
-static int p_read(sqlite3_file *pf, void *b, int n, sqlite3_int64 o)
-{
-    return PREAL(pf)->pMethods->xRead(PREAL(pf), b, n, o);
-}
-static int p_write(sqlite3_file *pf, const void *b, int n, sqlite3_int64 o)
-{
-    return PREAL(pf)->pMethods->xWrite(PREAL(pf), b, n, o);
-}
-static int p_truncate(sqlite3_file *pf, sqlite3_int64 size)
-{
-    return PREAL(pf)->pMethods->xTruncate(PREAL(pf), size);
-}
-static int p_sync(sqlite3_file *pf, int flags)
-{
-    return PREAL(pf)->pMethods->xSync(PREAL(pf), flags);
-}
-static int p_file_size(sqlite3_file *pf, sqlite3_int64 *size)
-{
-    return PREAL(pf)->pMethods->xFileSize(PREAL(pf), size);
-}
-static int p_lock(sqlite3_file *pf, int level)
-{
-    return PREAL(pf)->pMethods->xLock(PREAL(pf), level);
-}
-static int p_unlock(sqlite3_file *pf, int level)
-{
-    return PREAL(pf)->pMethods->xUnlock(PREAL(pf), level);
-}
-static int p_check_reserved(sqlite3_file *pf, int *out)
-{
-    return PREAL(pf)->pMethods->xCheckReservedLock(PREAL(pf), out);
-}
-static int p_file_control(sqlite3_file *pf, int op, void *arg)
-{
-    return PREAL(pf)->pMethods->xFileControl(PREAL(pf), op, arg);
-}
-static int p_sector_size(sqlite3_file *pf)
-{
-    return PREAL(pf)->pMethods->xSectorSize(PREAL(pf));
-}
-static int p_device_chars(sqlite3_file *pf)
-{
-    return PREAL(pf)->pMethods->xDeviceCharacteristics(PREAL(pf));
+    shm_unmap(&extra(pf)->shm);
+    return unix_methods->xClose(pf);
 }
 static int p_shm_map(sqlite3_file *pf, int pg, int sz, int extend, void volatile **pp)
 {
-    struct pfile *f = (struct pfile *)pf;
-    return f->path ? shm_map(&f->shm, f->path, pg, sz, extend, pp) : SQLITE_IOERR_SHMMAP;
+    struct pextra *x = extra(pf);
+    return x->path ? shm_map(&x->shm, x->path, pg, sz, extend, pp) : SQLITE_IOERR_SHMMAP;
 }
 static int p_shm_lock(sqlite3_file *pf, int offset, int n, int flags)
 {
-    return shm_lock(&((struct pfile *)pf)->shm, offset, n, flags);
+    return shm_lock(&extra(pf)->shm, offset, n, flags);
 }
 static void p_shm_barrier(sqlite3_file *pf)
 {
@@ -247,46 +208,37 @@ static void p_shm_barrier(sqlite3_file *pf)
 static int p_shm_unmap(sqlite3_file *pf, int del)
 {
     (void)del;
-    return shm_unmap(&((struct pfile *)pf)->shm);
+    return shm_unmap(&extra(pf)->shm);
 }
-
-static const sqlite3_io_methods p_methods = {
-    2,
-    p_close,
-    p_read,
-    p_write,
-    p_truncate,
-    p_sync,
-    p_file_size,
-    p_lock,
-    p_unlock,
-    p_check_reserved,
-    p_file_control,
-    p_sector_size,
-    p_device_chars,
-    p_shm_map,
-    p_shm_lock,
-    p_shm_barrier,
-    p_shm_unmap,
-    NULL,
-    NULL,
-};
 
 static int p_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *pf, int flags, int *out_flags)
 {
     (void)vfs;
-    struct pfile *f = (struct pfile *)pf;
-    memset(f, 0, sizeof *f);
-    f->real = (sqlite3_file *)(f + 1);
-    if ((flags & SQLITE_OPEN_MAIN_DB) && name && !(f->path = strdup(name)))
-        return SQLITE_NOMEM;
-    int rc = unix_vfs->xOpen(unix_vfs, name, f->real, flags, out_flags);
-    if (rc != SQLITE_OK) {
-        free(f->path);
-        f->path = NULL;
-        return rc;
+    struct pextra *x = extra(pf);
+    memset(x, 0, sizeof *x);
+    if (flags & SQLITE_OPEN_MAIN_DB)
+        x->path = name;
+    int rc = unix_vfs->xOpen(unix_vfs, name, pf, flags, out_flags);
+    if (rc != SQLITE_OK || !pf->pMethods || !x->path)
+        return rc; /* SQLite maps the WAL index only through main files */
+    pthread_mutex_lock(&pm_mu);
+    if (!unix_methods) {
+        unix_methods = pf->pMethods;
+        pm = *unix_methods;
+        pm.xClose = p_close;
+        pm.xShmMap = p_shm_map;
+        pm.xShmLock = p_shm_lock;
+        pm.xShmBarrier = p_shm_barrier;
+        pm.xShmUnmap = p_shm_unmap;
     }
-    f->base.pMethods = &p_methods;
+    int same = pf->pMethods == unix_methods;
+    pthread_mutex_unlock(&pm_mu);
+    if (!same) { /* every main file of the unix VFS has one set of methods */
+        pf->pMethods->xClose(pf);
+        pf->pMethods = NULL;
+        return SQLITE_CANTOPEN;
+    }
+    pf->pMethods = &pm;
     return SQLITE_OK;
 }
 
@@ -299,10 +251,12 @@ static void plain_register(void)
     unix_vfs = sqlite3_vfs_find("unix");
     if (!unix_vfs)
         return;
+    size_t align = _Alignof(struct pextra);
+    extra_at = ((size_t)unix_vfs->szOsFile + align - 1) / align * align;
     plain = *unix_vfs; /* every VFS method but xOpen is unix's own */
     plain.pNext = NULL;
     plain.zName = SHM_PLAIN_VFS;
-    plain.szOsFile = (int)sizeof(struct pfile) + unix_vfs->szOsFile;
+    plain.szOsFile = (int)(extra_at + sizeof(struct pextra));
     plain.xOpen = p_open;
     plain_rc = sqlite3_vfs_register(&plain, 0);
 }

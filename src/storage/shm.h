@@ -22,7 +22,6 @@ struct shm_node;
 struct shm_link {
     struct shm_node *node;
     unsigned shared; /* slots this connection holds shared (bit i: slot i) */
-    unsigned excl;   /* slots it holds exclusively */
 };
 
 /* Region `region` (of `size` bytes) of path's WAL index in *pp; NULL when

@@ -806,11 +806,10 @@ static void ckpt_start(struct store_writer *w)
     pthread_attr_setstacksize(&attr, 256 * 1024);
     w->ckpt_on = pthread_create(&w->ckpt_thread, &attr, ckpt_main, w) == 0;
     pthread_attr_destroy(&attr);
-    if (w->ckpt_on)
+    if (w->ckpt_on) {
         pthread_setname_np(w->ckpt_thread, "store-ckpt"); /* for top -H, perf */
-    if (w->ckpt_on)
-        sqlite3_wal_hook(w->st->db, wal_hook, w); /* replaces the automatic checkpoint */
-    else {
+        sqlite3_wal_hook(w->st->db, wal_hook, w);         /* replaces the automatic checkpoint */
+    } else {
         store_disconnect(w->ckpt_db);
         w->ckpt_db = NULL;
     }
@@ -829,14 +828,13 @@ int store_writer_start(struct store *st, struct store_writer **out)
     pthread_attr_setstacksize(&attr, 512 * 1024);
     int rc = pthread_create(&w->thread, &attr, writer_main, w);
     pthread_attr_destroy(&attr);
-    if (rc == 0)
-        pthread_setname_np(w->thread, "store-writer");
     if (rc) {
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->work);
         free(w);
         return at_error_set(rc, "cannot start the writer thread: %s", strerror(rc));
     }
+    pthread_setname_np(w->thread, "store-writer");
     ckpt_start(w);
     *out = w;
     return 0;
