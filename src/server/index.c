@@ -195,9 +195,10 @@ static int meta_set(sqlite3 *db, const char *k, const char *text, long long num)
 /* One logged key of a merge: its bytes at off in the merge's buffer. */
 struct lent {
     size_t off;
+    uint64_t seq;
     uint32_t len;
+    uint32_t row; /* the log row's place in n order */
     uint8_t del;
-    uint64_t seq, n;
 };
 
 static int lent_cmp(const void *a, const void *b, void *base)
@@ -211,40 +212,89 @@ static int lent_cmp(const void *a, const void *b, void *base)
         return x->len < y->len ? -1 : 1;
     if (x->seq != y->seq)
         return x->seq < y->seq ? -1 : 1;
-    return (x->n > y->n) - (x->n < y->n);
+    return (x->row > y->row) - (x->row < y->row);
 }
 
 struct merging {
-    struct doc_buf keys;
+    struct doc_buf keys; /* the log rows' key lists, copied whole */
     struct lent *e;
     size_t n, cap;
-    uint64_t seq, row;
+    uint64_t seq;
+    uint32_t row;
 };
 
+/* A key of a list already copied into m->keys (dx_list_keys over it). */
 static int merge_key(void *arg, const uint8_t *k, size_t len, int del)
 {
     struct merging *m = arg;
     if (doc_grow(&m->e, &m->cap, m->n, sizeof *m->e))
         return AT_ENOMEM;
-    m->e[m->n++] = (struct lent){m->keys.len, (uint32_t)len, (uint8_t)del, m->seq, m->row};
-    return doc_buf_put(&m->keys, (const char *)k, len) ? AT_ENOMEM : 0;
+    m->e[m->n++] = (struct lent){(size_t)((const char *)k - m->keys.p), m->seq, (uint32_t)len,
+                                 m->row, (uint8_t)del};
+    return 0;
+}
+
+static int merge_list(struct merging *m, sqlite3_stmt *s, int col, int del)
+{
+    size_t n = (size_t)sqlite3_column_bytes(s, col), at = m->keys.len;
+    if (n == 0)
+        return 0;
+    if (doc_buf_put(&m->keys, sqlite3_column_blob(s, col), n))
+        return AT_ENOMEM;
+    return dx_list_keys((const uint8_t *)m->keys.p + at, n, del, merge_key, m);
+}
+
+/* Rows per INSERT of a merge: one statement per row costs more than the
+ * B-tree insert itself while the index is small (cursor opened and closed,
+ * statement started and ended each time). */
+#define MERGE_ROWS 64
+
+/* Insert e[pick[0..n)] into ix: n == MERGE_ROWS through many, else one at
+ * a time through one. */
+static int insert_rows(sqlite3_stmt *many, sqlite3_stmt *one, const char *keys,
+                       const struct lent *e, const size_t *pick, int n)
+{
+    if (n < MERGE_ROWS) {
+        int rc = 0;
+        for (int r = 0; !rc && r < n; r++)
+            rc = step_key(one, keys + e[pick[r]].off, e[pick[r]].len, e[pick[r]].seq);
+        return rc;
+    }
+    for (int r = 0; r < n; r++) {
+        const struct lent *x = &e[pick[r]];
+        sqlite3_bind_blob(many, 2 * r + 1, keys + x->off, (int)x->len, SQLITE_STATIC);
+        sqlite3_bind_int64(many, 2 * r + 2, (sqlite3_int64)x->seq);
+    }
+    int rc = sqlite3_step(many);
+    sqlite3_reset(many);
+    return rc == SQLITE_DONE ? 0 : AT_ESQLITE;
 }
 
 int ix_merge(struct coll *c, sqlite3 *db)
 {
-    sqlite3_stmt *s = NULL;
-    sqlite3_stmt *ins =
+    sqlite3_stmt *s = NULL, *many = NULL;
+    sqlite3_stmt *one =
         coll_wstmt(c, db, W_IX_INS, "INSERT OR IGNORE INTO ix(k, seq) VALUES(?1, ?2)");
-    struct merging m = {0};
-    int rc = ins && sqlite3_prepare_v2(db, "SELECT seq, adds, dels FROM ixlog", -1, &s, NULL) ==
+    char sql[64 + MERGE_ROWS * 8];
+    size_t at = (size_t)sprintf(sql, "INSERT OR IGNORE INTO ix(k, seq) VALUES(?,?)");
+    for (int r = 1; r < MERGE_ROWS; r++)
+        at += (size_t)sprintf(sql + at, ",(?,?)");
+    /* the log holds about dx_pending keys: room for them up front */
+    struct merging m = {.cap = c->dx_pending + 64};
+    m.e = malloc(m.cap * sizeof *m.e);
+    int rc = one && m.e && sqlite3_prepare_v2(db, sql, -1, &many, NULL) == SQLITE_OK &&
+                     sqlite3_prepare_v2(db, "SELECT seq, adds, dels FROM ixlog", -1, &s, NULL) ==
                          SQLITE_OK
                  ? 0
-                 : AT_ESQLITE;
+             : m.e ? AT_ESQLITE
+                   : AT_ENOMEM;
     int step = SQLITE_DONE;
     while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
         m.seq = (uint64_t)sqlite3_column_int64(s, 0);
         m.row++; /* rows come in n order: row numbers order them as n does */
-        rc = dx_row_keys(s, 1, merge_key, &m);
+        rc = merge_list(&m, s, 1, 0);
+        if (!rc)
+            rc = merge_list(&m, s, 2, 1);
     }
     if (!rc && step != SQLITE_DONE)
         rc = AT_ESQLITE;
@@ -254,12 +304,19 @@ int ix_merge(struct coll *c, sqlite3 *db)
     if (!rc && m.n)
         qsort_r(e, m.n, sizeof *e, lent_cmp, m.keys.p);
     /* in key order, each (key, seq) as its last record left it */
+    size_t pick[MERGE_ROWS];
+    int n = 0;
     for (size_t i = 0; !rc && i < m.n; i++) {
         int last = i + 1 == m.n || e[i + 1].seq != e[i].seq || e[i + 1].len != e[i].len ||
                    memcmp(keys + e[i + 1].off, keys + e[i].off, e[i].len) != 0;
         if (last && !e[i].del)
-            rc = step_key(ins, keys + e[i].off, e[i].len, e[i].seq);
+            pick[n++] = i;
+        if (n == MERGE_ROWS || (i + 1 == m.n && n > 0)) {
+            rc = insert_rows(many, one, keys, e, pick, n);
+            n = 0;
+        }
     }
+    sqlite3_finalize(many);
     if (!rc && sqlite3_exec(db, "DELETE FROM ixlog", NULL, NULL, NULL) != SQLITE_OK)
         rc = AT_ESQLITE;
     if (!rc)

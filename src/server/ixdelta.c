@@ -107,17 +107,22 @@ static int next_key(const uint8_t **p, const uint8_t *end, const uint8_t **k, si
     return 0;
 }
 
+int dx_list_keys(const uint8_t *p, size_t n, int del, dx_key_fn fn, void *arg)
+{
+    const uint8_t *end = p + n, *k;
+    size_t len;
+    int rc = 0;
+    while (!rc && p && p < end)
+        rc = next_key(&p, end, &k, &len) != 0 ? AT_EFORMAT : fn(arg, k, len, del);
+    return rc;
+}
+
 int dx_row_keys(sqlite3_stmt *s, int col, dx_key_fn fn, void *arg)
 {
     int rc = 0;
-    for (int del = 0; del < 2 && !rc; del++) {
-        const uint8_t *p = sqlite3_column_blob(s, col + del);
-        const uint8_t *end = p + sqlite3_column_bytes(s, col + del);
-        const uint8_t *k;
-        size_t len;
-        while (!rc && p && p < end)
-            rc = next_key(&p, end, &k, &len) != 0 ? AT_EFORMAT : fn(arg, k, len, del);
-    }
+    for (int del = 0; del < 2 && !rc; del++)
+        rc = dx_list_keys(sqlite3_column_blob(s, col + del),
+                          (size_t)sqlite3_column_bytes(s, col + del), del, fn, arg);
     return rc;
 }
 

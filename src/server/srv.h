@@ -210,6 +210,8 @@ int dx_put_key(struct doc_buf *b, const void *k, size_t len) AT_WUR;
  * col + 1); stops at fn's first nonzero return and returns it. */
 typedef int (*dx_key_fn)(void *arg, const uint8_t *k, size_t len, int del);
 int dx_row_keys(sqlite3_stmt *s, int col, dx_key_fn fn, void *arg) AT_WUR;
+/* The same for one key list of n bytes at p (removed keys when del). */
+int dx_list_keys(const uint8_t *p, size_t n, int del, dx_key_fn fn, void *arg) AT_WUR;
 
 struct rconn {
     sqlite3 *db;
