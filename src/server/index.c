@@ -138,21 +138,7 @@ static int apply_diff(struct coll *c, sqlite3 *db, uint64_t seq, const struct ix
     return rc;
 }
 
-/* The log's merge, in a transaction of its own once the batch that made it
- * due is answered (no write waits on it but those queued behind it). A
- * merge that fails (a full disk, say) is rolled back and tried again after
- * a quarter more keys. */
-static int merge_due(sqlite3 *db, void *arg)
-{
-    struct coll *c = arg;
-    int rc = ix_merge(c, db);
-    if (rc) {
-        c->dx_pending -= (uint64_t)atomic_load(&merge_keys) / 4;
-        fprintf(stderr, "atrestd: an index log merge failed: %s (tried again later)\n",
-                at_strerror(rc));
-    }
-    return rc;
-}
+static int merge_due(sqlite3 *db, void *arg);
 
 int ix_update(struct coll *c, sqlite3 *db, uint64_t seq, const char *old_body, json_t *newdoc,
               long long ts)
@@ -201,20 +187,24 @@ struct lent {
     uint8_t del;
 };
 
-static int lent_cmp(const void *a, const void *b, void *base)
+static int lent_cmp_key(const struct lent *x, const char *xp, const struct lent *y, const char *yp)
 {
-    const struct lent *x = a, *y = b;
-    const char *p = base;
-    int c = memcmp(p + x->off, p + y->off, x->len < y->len ? x->len : y->len);
+    int c = memcmp(xp + x->off, yp + y->off, x->len < y->len ? x->len : y->len);
     if (c)
         return c;
     if (x->len != y->len)
         return x->len < y->len ? -1 : 1;
-    if (x->seq != y->seq)
-        return x->seq < y->seq ? -1 : 1;
-    return (x->row > y->row) - (x->row < y->row);
+    return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
+static int lent_cmp(const void *a, const void *b, void *base)
+{
+    const struct lent *x = a, *y = b;
+    int c = lent_cmp_key(x, base, y, base);
+    return c ? c : (x->row > y->row) - (x->row < y->row);
+}
+
+/* Log rows read for a merge, then sorted by (key, seq, row). */
 struct merging {
     struct doc_buf keys; /* the log rows' key lists, copied whole */
     struct lent *e;
@@ -244,6 +234,42 @@ static int merge_list(struct merging *m, sqlite3_stmt *s, int col, int del)
     return dx_list_keys((const uint8_t *)m->keys.p + at, n, del, merge_key, m);
 }
 
+/* Read the log rows sql selects (seq, adds, dels; in n order; ?1 bound to
+ * bound) into m, room made for about expect keys, and sort them. */
+static int merge_read(sqlite3 *db, const char *sql, uint64_t bound, size_t expect,
+                      struct merging *m)
+{
+    memset(m, 0, sizeof *m);
+    m->cap = expect + 64;
+    if (!(m->e = malloc(m->cap * sizeof *m->e)))
+        return AT_ENOMEM;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+        return AT_ESQLITE;
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)bound);
+    int rc = 0, step;
+    while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        m->seq = (uint64_t)sqlite3_column_int64(s, 0);
+        m->row++; /* rows come in n order: row numbers order them as n does */
+        rc = merge_list(m, s, 1, 0);
+        if (!rc)
+            rc = merge_list(m, s, 2, 1);
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = AT_ESQLITE;
+    sqlite3_finalize(s);
+    if (!rc && m->n)
+        qsort_r(m->e, m->n, sizeof *m->e, lent_cmp, m->keys.p);
+    return rc;
+}
+
+static void merge_free(struct merging *m)
+{
+    free(m->e);
+    doc_buf_free(&m->keys);
+    memset(m, 0, sizeof *m);
+}
+
 /* Rows per INSERT of a merge: one statement per row costs more than the
  * B-tree insert itself while the index is small (cursor opened and closed,
  * statement started and ended each time). */
@@ -270,61 +296,164 @@ static int insert_rows(sqlite3_stmt *many, sqlite3_stmt *one, const char *keys,
     return rc == SQLITE_DONE ? 0 : AT_ESQLITE;
 }
 
-int ix_merge(struct coll *c, sqlite3 *db)
+/* Into ix, in key order: each (key, seq) of m as its last record left it,
+ * except those that skip (sorted, may be empty) also has: a later log row
+ * decides them. */
+static int merge_insert(struct coll *c, sqlite3 *db, const struct merging *m,
+                        const struct merging *skip)
 {
-    sqlite3_stmt *s = NULL, *many = NULL;
+    sqlite3_stmt *many = NULL;
     sqlite3_stmt *one =
         coll_wstmt(c, db, W_IX_INS, "INSERT OR IGNORE INTO ix(k, seq) VALUES(?1, ?2)");
     char sql[64 + MERGE_ROWS * 8];
     size_t at = (size_t)sprintf(sql, "INSERT OR IGNORE INTO ix(k, seq) VALUES(?,?)");
     for (int r = 1; r < MERGE_ROWS; r++)
         at += (size_t)sprintf(sql + at, ",(?,?)");
-    /* the log holds about dx_pending keys: room for them up front */
-    struct merging m = {.cap = c->dx_pending + 64};
-    m.e = malloc(m.cap * sizeof *m.e);
-    int rc = one && m.e && sqlite3_prepare_v2(db, sql, -1, &many, NULL) == SQLITE_OK &&
-                     sqlite3_prepare_v2(db, "SELECT seq, adds, dels FROM ixlog", -1, &s, NULL) ==
-                         SQLITE_OK
-                 ? 0
-             : m.e ? AT_ESQLITE
-                   : AT_ENOMEM;
-    int step = SQLITE_DONE;
-    while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
-        m.seq = (uint64_t)sqlite3_column_int64(s, 0);
-        m.row++; /* rows come in n order: row numbers order them as n does */
-        rc = merge_list(&m, s, 1, 0);
-        if (!rc)
-            rc = merge_list(&m, s, 2, 1);
-    }
-    if (!rc && step != SQLITE_DONE)
-        rc = AT_ESQLITE;
-    sqlite3_finalize(s);
-    struct lent *e = m.e;
-    const char *keys = m.keys.p;
-    if (!rc && m.n)
-        qsort_r(e, m.n, sizeof *e, lent_cmp, m.keys.p);
-    /* in key order, each (key, seq) as its last record left it */
-    size_t pick[MERGE_ROWS];
-    int n = 0;
-    for (size_t i = 0; !rc && i < m.n; i++) {
-        int last = i + 1 == m.n || e[i + 1].seq != e[i].seq || e[i + 1].len != e[i].len ||
-                   memcmp(keys + e[i + 1].off, keys + e[i].off, e[i].len) != 0;
-        if (last && !e[i].del)
-            pick[n++] = i;
-        if (n == MERGE_ROWS || (i + 1 == m.n && n > 0)) {
+    if (!one || sqlite3_prepare_v2(db, sql, -1, &many, NULL) != SQLITE_OK)
+        return AT_ESQLITE;
+    const struct lent *e = m->e;
+    const char *keys = m->keys.p;
+    size_t pick[MERGE_ROWS], j = 0;
+    int n = 0, rc = 0;
+    for (size_t i = 0; !rc && i < m->n; i++) {
+        int last = i + 1 == m->n || lent_cmp_key(&e[i + 1], keys, &e[i], keys) != 0;
+        if (last && !e[i].del) {
+            int d = 1;
+            while (j < skip->n && (d = lent_cmp_key(&skip->e[j], skip->keys.p, &e[i], keys)) < 0)
+                j++;
+            if (d != 0)
+                pick[n++] = i;
+        }
+        if (n == MERGE_ROWS || (i + 1 == m->n && n > 0)) {
             rc = insert_rows(many, one, keys, e, pick, n);
             n = 0;
         }
     }
     sqlite3_finalize(many);
-    if (!rc && sqlite3_exec(db, "DELETE FROM ixlog", NULL, NULL, NULL) != SQLITE_OK)
-        rc = AT_ESQLITE;
+    return rc;
+}
+
+static int merge_done(struct coll *c, sqlite3 *db, uint64_t upto, uint64_t left)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(db, "DELETE FROM ixlog WHERE n <= ?1", -1, &s, NULL) == SQLITE_OK
+                 ? 0
+                 : AT_ESQLITE;
+    if (!rc) {
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)upto);
+        rc = sqlite3_step(s) == SQLITE_DONE ? 0 : AT_ESQLITE;
+    }
+    sqlite3_finalize(s);
     if (!rc)
-        rc = meta_set(db, "merged", NULL, (long long)(c->dx_next - 1));
+        rc = meta_set(db, "merged", NULL, (long long)upto);
     if (!rc)
-        c->dx_pending = 0;
-    free(m.e);
-    doc_buf_free(&m.keys);
+        c->dx_pending = left;
+    c->dx_epoch++;
+    return rc;
+}
+
+int ix_merge(struct coll *c, sqlite3 *db)
+{
+    struct merging m, none = {0};
+    int rc = merge_read(db, "SELECT seq, adds, dels FROM ixlog WHERE n <= ?1", c->dx_next - 1,
+                        c->dx_pending, &m);
+    if (!rc)
+        rc = merge_insert(c, db, &m, &none);
+    merge_free(&m);
+    return rc ? rc : merge_done(c, db, c->dx_next - 1, 0);
+}
+
+/*
+ * A merge in the background. Reading and sorting the log is a third of a
+ * merge's time, and needs no write lock: a thread of its own reads the log
+ * rows up to upto (committed before it starts) on a reader connection and
+ * sorts them; then merge_apply, on the writer, inserts them and deletes
+ * those rows, so writes wait only for the inserts.
+ *
+ * Rows written in between (n > upto) may record the same (key, seq) again;
+ * theirs is the last record, so merge_apply leaves such entries out of ix
+ * (their rows stay in the log and decide them; ixdelta.c, invariant 1).
+ * A merge, policy reset or rebuild in between changes the log under the
+ * snapshot: dx_epoch tells, and merge_apply then does nothing.
+ */
+struct bg_merge {
+    struct coll *c;
+    uint64_t upto, epoch;
+    size_t expect;
+    struct merging m;
+};
+
+static int merge_apply(sqlite3 *db, void *arg)
+{
+    struct bg_merge *b = arg;
+    struct coll *c = b->c;
+    if (c->dx_epoch != b->epoch)
+        return 0;
+    struct merging later;
+    int rc = merge_read(db, "SELECT seq, adds, dels FROM ixlog WHERE n > ?1", b->upto, 0, &later);
+    if (!rc)
+        rc = merge_insert(c, db, &b->m, &later);
+    if (!rc)
+        rc = merge_done(c, db, b->upto, later.n);
+    merge_free(&later);
+    return rc;
+}
+
+static void *merge_main(void *arg)
+{
+    struct bg_merge *b = arg;
+    struct coll *c = b->c;
+    struct rconn *r = coll_reader(c);
+    int rc = r ? merge_read(r->db, "SELECT seq, adds, dels FROM ixlog WHERE n <= ?1", b->upto,
+                            b->expect, &b->m)
+               : AT_ESQLITE;
+    coll_reader_put(c, r);
+    if (!rc && !atomic_load(&c->ix_stop))
+        rc = store_write(c->w, merge_apply, b);
+    if (rc)
+        fprintf(stderr, "atrestd: an index log merge failed: %s (tried again later)\n",
+                at_strerror(rc));
+    merge_free(&b->m);
+    free(b);
+    atomic_store(&c->mg_done, 1);
+    return NULL;
+}
+
+/* On the writer, once the batch that made the log due is answered: start a
+ * background merge unless one runs (or the container closes); without a
+ * thread, merge here. A merge that fails (a full disk, say) is rolled back
+ * and tried again after a quarter more keys. */
+static int merge_due(sqlite3 *db, void *arg)
+{
+    struct coll *c = arg;
+    if (c->mg_on) {
+        if (!atomic_load(&c->mg_done))
+            return 0;
+        pthread_join(c->mg_thread, NULL);
+        c->mg_on = 0;
+    }
+    if (atomic_load(&c->ix_stop) || c->dx_pending < (uint64_t)atomic_load(&merge_keys))
+        return 0;
+    /* the next merge is due after a quarter more keys if this one fails */
+    uint64_t retry = (uint64_t)atomic_load(&merge_keys) / 4;
+    struct bg_merge *b = calloc(1, sizeof *b);
+    if (b) {
+        *b = (struct bg_merge){
+            .c = c, .upto = c->dx_next - 1, .epoch = c->dx_epoch, .expect = c->dx_pending};
+        atomic_store(&c->mg_done, 0);
+        if (pthread_create(&c->mg_thread, NULL, merge_main, b) == 0) {
+            c->mg_on = 1;
+            c->dx_pending = c->dx_pending > retry ? c->dx_pending - retry : 0;
+            return 0;
+        }
+        free(b);
+    }
+    int rc = ix_merge(c, db);
+    if (rc) {
+        c->dx_pending -= retry;
+        fprintf(stderr, "atrestd: an index log merge failed: %s (tried again later)\n",
+                at_strerror(rc));
+    }
     return rc;
 }
 
@@ -346,6 +475,7 @@ static int ix_reset(sqlite3 *db, void *arg)
         meta_set(db, "merged", NULL, (long long)(a->c->dx_next - 1)))
         return AT_ESQLITE;
     a->c->dx_pending = 0;
+    a->c->dx_epoch++;
     struct ixpol *old = a->c->wpol;
     a->c->wpol = ixpol_hold(a->p);
     ixpol_put(old);
@@ -566,12 +696,29 @@ static int merge_all(sqlite3 *db, void *arg)
     return rows < 0 ? AT_ESQLITE : rows ? ix_merge(c, db) : 0;
 }
 
+static int no_op(sqlite3 *db, void *arg)
+{
+    (void)db;
+    (void)arg;
+    return 0;
+}
+
 void ix_close(struct coll *c)
 {
     atomic_store(&c->ix_stop, 1);
     if (c->ix_thread_on) {
         pthread_join(c->ix_thread, NULL);
         c->ix_thread_on = 0;
+    }
+    /* Once the writer has run something after ix_stop was set, no
+     * merge_due starts a background merge any more (a stopping writer runs
+     * nothing at all), and one that runs leaves its rows to the merge
+     * below. */
+    int drained = c->w ? store_write(c->w, no_op, NULL) : 0;
+    (void)drained;
+    if (c->mg_on) {
+        pthread_join(c->mg_thread, NULL);
+        c->mg_on = 0;
     }
     /* A clean stop leaves the log merged: the next start has nothing to
      * read back, and every entry is in ix for whatever opens the store

@@ -261,6 +261,10 @@ struct coll {
     struct ixdelta dx;      /* readers' view of the index log (ixdelta.c) */
     uint64_t dx_next;       /* writer thread only: the next log position */
     uint64_t dx_pending;    /* writer thread only: keys logged since the last merge */
+    uint64_t dx_epoch;      /* writer thread only: merges and resets of the log so far */
+    pthread_t mg_thread;    /* a background merge (index.c), */
+    int mg_on;              /* started and not joined (writer thread only) */
+    atomic_int mg_done;     /* and finished */
     atomic_int media_trash; /* a write retired media blobs (attachments.c) */
     json_t *offer;          /* its own throughput offer, or NULL (offers.c; under cat->lock) */
 };
