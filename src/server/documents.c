@@ -58,6 +58,7 @@ void dop_free(struct dop *op)
     json_decref(op->doc);
     free(op->text);
     free(op->body);
+    ixpre_free(&op->pre);
     memset(op, 0, sizeof *op);
 }
 
@@ -428,7 +429,7 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
             rc = sql_fail(op);
             break;
         }
-        if (ix_update(c, db, seq, old_noix ? NULL : old, NULL, 0) != 0) {
+        if (ix_update(c, db, seq, old_noix ? NULL : old, NULL, 0, NULL) != 0) {
             rc = sql_fail(op);
             break;
         }
@@ -516,8 +517,8 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
         if ((rc = uniq_apply(c, db, op, seq, 0)) != 0)
             break;
         /* the old version's keys are in the index only if it was indexed */
-        if (ix_update(c, db, seq, exists && !old_noix ? old : NULL, noix ? NULL : op->doc, ts) !=
-            0) {
+        if (ix_update(c, db, seq, exists && !old_noix ? old : NULL, noix ? NULL : op->doc, ts,
+                      &op->pre) != 0) {
             rc = sql_fail(op);
             break;
         }
@@ -604,6 +605,9 @@ static void start_write(struct req *r, struct coll *c, struct dop *op)
         dop_free(op);
         return;
     }
+    /* the document's index keys here, not on the (one) writer thread */
+    if (op->doc && op->kind != DOP_PATCH)
+        ix_prepare(c, op->doc, op->directive, &op->pre);
     catalog_coll_hold(c); /* until async_finish */
     aw->c = c;
     aw->op = *op;

@@ -140,20 +140,46 @@ static int apply_diff(struct coll *c, sqlite3 *db, uint64_t seq, const struct ix
 
 static int merge_due(sqlite3 *db, void *arg);
 
+void ix_prepare(struct coll *c, json_t *doc, int directive, struct ixpre *out)
+{
+    memset(out, 0, sizeof *out);
+    struct ixpol *p = ix_policy(c);
+    /* what dop_exec indexes: automatic policies, or Include */
+    if (!p || ixpol_mode(p) == IX_NONE || directive < 0 || (!directive && !ixpol_automatic(p))) {
+        ixpol_put(p);
+        return;
+    }
+    out->ts = (long long)time(NULL);
+    if (add_keys(p, doc, out->ts, &out->keys) != 0) {
+        ixpol_put(p);
+        return;
+    }
+    out->pol = p;
+}
+
+void ixpre_free(struct ixpre *p)
+{
+    ixkeys_free(&p->keys);
+    ixpol_put(p->pol);
+    memset(p, 0, sizeof *p);
+}
+
 int ix_update(struct coll *c, sqlite3 *db, uint64_t seq, const char *old_body, json_t *newdoc,
-              long long ts)
+              long long ts, const struct ixpre *pre)
 {
     if (!c->wpol || ixpol_mode(c->wpol) == IX_NONE)
         return 0;
     struct ixkeys old = {0}, nw = {0};
     json_t *od = old_body ? doc_parse(old_body, strlen(old_body), NULL) : NULL;
     int rc = old_body && !od ? AT_EFORMAT : 0;
+    /* keys computed early hold if the policy and the second are the same */
+    int early = newdoc && pre && pre->pol == c->wpol && pre->ts == ts;
     if (!rc)
         rc = add_keys(c->wpol, od, -1, &old);
-    if (!rc)
+    if (!rc && !early)
         rc = add_keys(c->wpol, newdoc, ts, &nw);
     if (!rc)
-        rc = apply_diff(c, db, seq, &old, &nw, 0);
+        rc = apply_diff(c, db, seq, &old, early ? &pre->keys : &nw, 0);
     if (!rc && c->dx_pending >= (uint64_t)atomic_load(&merge_keys) && c->w)
         store_writer_after(c->w, merge_due, c);
     json_decref(od);

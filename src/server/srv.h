@@ -375,10 +375,22 @@ int ix_policy_change(struct coll *c, struct ixpol *p) AT_WUR;
 /* Stop the rebuild thread, merge the log (before the writer stops). */
 void ix_close(struct coll *c);
 void ix_free(struct coll *c);
+/* A new document's keys computed before its write reaches the writer (on
+ * the thread that parsed it), under the policy the planner had then and
+ * with _ts the second it was taken in: the writer uses them when both
+ * still hold (ix_update). pol NULL: none. */
+struct ixpre {
+    struct ixpol *pol;
+    long long ts;
+    struct ixkeys keys;
+};
+void ix_prepare(struct coll *c, json_t *doc, int directive, struct ixpre *out);
+void ixpre_free(struct ixpre *p);
 /* On the writer: replace the entries of document seq (old_body: its stored
- * text, NULL if new; newdoc: the new document, NULL when deleted). */
+ * text, NULL if new; newdoc: the new document, NULL when deleted; pre:
+ * newdoc's keys from ix_prepare, or NULL). */
 int ix_update(struct coll *c, sqlite3 *db, uint64_t seq, const char *old_body, json_t *newdoc,
-              long long ts) AT_WUR;
+              long long ts, const struct ixpre *pre) AT_WUR;
 /* On the writer: move every entry of the index log into ix (ixdelta.c). */
 int ix_merge(struct coll *c, sqlite3 *db) AT_WUR;
 /* Log entries that make the writer merge (process-wide; 0: default). */
@@ -432,8 +444,9 @@ struct dop {
     json_t *patch;    /* PATCH: operations array (borrowed) */
     const char *cond; /* PATCH: "from c where ..." (borrowed) */
     const char *if_match, *if_none_match;
-    int directive; /* x-ms-indexing-directive: 1 Include, -1 Exclude, 0 the policy's automatic */
-    int purge;     /* DELETE by the TTL sweeper: an expired document still counts */
+    int directive;    /* x-ms-indexing-directive: 1 Include, -1 Exclude, 0 the policy's automatic */
+    int purge;        /* DELETE by the TTL sweeper: an expired document still counts */
+    struct ixpre pre; /* CREATE/UPSERT/REPLACE: doc's index keys, if computed early */
     /* results */
     int status, substatus;
     char msg[400];
