@@ -468,6 +468,7 @@ static int merge_due(sqlite3 *db, void *arg)
             .c = c, .upto = c->dx_next - 1, .epoch = c->dx_epoch, .expect = c->dx_pending};
         atomic_store(&c->mg_done, 0);
         if (pthread_create(&c->mg_thread, NULL, merge_main, b) == 0) {
+            pthread_setname_np(c->mg_thread, "ix-merge"); /* for top -H, perf */
             c->mg_on = 1;
             c->dx_pending = c->dx_pending > retry ? c->dx_pending - retry : 0;
             return 0;
