@@ -470,9 +470,7 @@ int dop_exec(struct coll *c, sqlite3 *db, struct dop *op)
         }
         /* Indexed unless the request says Exclude, or the policy is not
          * automatic and the request does not say Include. */
-        int noix = op->directive ? op->directive < 0
-                                 : c->wpol && ixpol_mode(c->wpol) == IX_CONSISTENT &&
-                                       !ixpol_automatic(c->wpol);
+        int noix = !ix_indexed(c->wpol, op->directive);
         if (op->kind == DOP_PATCH && !op->directive)
             noix = old_noix; /* a patch keeps how the document was indexed */
         sqlite3_bind_int64(w, 1, (sqlite3_int64)seq);

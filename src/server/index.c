@@ -140,12 +140,16 @@ static int apply_diff(struct coll *c, sqlite3 *db, uint64_t seq, const struct ix
 
 static int merge_due(sqlite3 *db, void *arg);
 
+int ix_indexed(const struct ixpol *p, int directive)
+{
+    return directive ? directive > 0 : !p || ixpol_mode(p) != IX_CONSISTENT || ixpol_automatic(p);
+}
+
 void ix_prepare(struct coll *c, json_t *doc, int directive, struct ixpre *out)
 {
     memset(out, 0, sizeof *out);
     struct ixpol *p = ix_policy(c);
-    /* what dop_exec indexes: automatic policies, or Include */
-    if (!p || ixpol_mode(p) == IX_NONE || directive < 0 || (!directive && !ixpol_automatic(p))) {
+    if (!p || ixpol_mode(p) == IX_NONE || !ix_indexed(p, directive)) {
         ixpol_put(p);
         return;
     }
@@ -259,6 +263,8 @@ static int merge_list(struct merging *m, sqlite3_stmt *s, int col, int del)
         return AT_ENOMEM;
     return dx_list_keys((const uint8_t *)m->keys.p + at, n, del, merge_key, m);
 }
+
+static const char LOG_UPTO[] = "SELECT seq, adds, dels FROM ixlog WHERE n <= ?1";
 
 /* Read the log rows sql selects (seq, adds, dels; in n order; ?1 bound to
  * bound) into m, room made for about expect keys, and sort them. */
@@ -381,8 +387,7 @@ static int merge_done(struct coll *c, sqlite3 *db, uint64_t upto, uint64_t left)
 int ix_merge(struct coll *c, sqlite3 *db)
 {
     struct merging m, none = {0};
-    int rc = merge_read(db, "SELECT seq, adds, dels FROM ixlog WHERE n <= ?1", c->dx_next - 1,
-                        c->dx_pending, &m);
+    int rc = merge_read(db, LOG_UPTO, c->dx_next - 1, c->dx_pending, &m);
     if (!rc)
         rc = merge_insert(c, db, &m, &none);
     merge_free(&m);
@@ -402,6 +407,12 @@ int ix_merge(struct coll *c, sqlite3 *db)
  * A merge, policy reset or rebuild in between changes the log under the
  * snapshot: dx_epoch tells, and merge_apply then does nothing.
  */
+static void merge_failed(int rc)
+{
+    fprintf(stderr, "atrestd: an index log merge failed: %s (tried again later)\n",
+            at_strerror(rc));
+}
+
 struct bg_merge {
     struct coll *c;
     uint64_t upto, epoch;
@@ -430,15 +441,12 @@ static void *merge_main(void *arg)
     struct bg_merge *b = arg;
     struct coll *c = b->c;
     struct rconn *r = coll_reader(c);
-    int rc = r ? merge_read(r->db, "SELECT seq, adds, dels FROM ixlog WHERE n <= ?1", b->upto,
-                            b->expect, &b->m)
-               : AT_ESQLITE;
+    int rc = r ? merge_read(r->db, LOG_UPTO, b->upto, b->expect, &b->m) : AT_ESQLITE;
     coll_reader_put(c, r);
     if (!rc && !atomic_load(&c->ix_stop))
         rc = store_write(c->w, merge_apply, b);
     if (rc)
-        fprintf(stderr, "atrestd: an index log merge failed: %s (tried again later)\n",
-                at_strerror(rc));
+        merge_failed(rc);
     merge_free(&b->m);
     free(b);
     atomic_store(&c->mg_done, 1);
@@ -478,8 +486,7 @@ static int merge_due(sqlite3 *db, void *arg)
     int rc = ix_merge(c, db);
     if (rc) {
         c->dx_pending -= retry;
-        fprintf(stderr, "atrestd: an index log merge failed: %s (tried again later)\n",
-                at_strerror(rc));
+        merge_failed(rc);
     }
     return rc;
 }

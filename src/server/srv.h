@@ -385,6 +385,11 @@ struct ixpre {
     struct ixkeys keys;
 };
 void ix_prepare(struct coll *c, json_t *doc, int directive, struct ixpre *out);
+/* Whether a write with x-ms-indexing-directive directive (1 Include, -1
+ * Exclude, 0 none) gets index entries under policy p: Include always,
+ * Exclude never, neither unless p is a consistent policy that is not
+ * automatic. */
+int ix_indexed(const struct ixpol *p, int directive);
 void ixpre_free(struct ixpre *p);
 /* On the writer: replace the entries of document seq (old_body: its stored
  * text, NULL if new; newdoc: the new document, NULL when deleted; pre:
