@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="build-essential cmake pkg-config libssl-dev libsqlite3-dev \
-libcmocka-dev libsqlcipher-dev libjansson-dev libmicrohttpd-dev libgnutls28-dev libpcre2-dev \
+libcmocka-dev libsqlcipher-dev libjansson-dev libmicrohttpd-dev libgnutls28-dev libpcre2-dev libmurmurhash-dev \
 ca-certificates python3 python3-azure-cosmos python3-azure libcurl4-openssl-dev"
 # The integration tests (tests/integration/) run @azure/cosmos on Node: use
 # the node already installed (any >= 18), else Debian's nodejs and npm.

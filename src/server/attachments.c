@@ -258,8 +258,8 @@ int attachments_target_absent(const struct media_conf *m)
     return stat(strncmp(t, "file:", 5) == 0 ? t + 5 : t, &sb) != 0 && errno == ENOENT;
 }
 
-int attachments_backup_image(void *ctx, const char *store_name, sqlite3 *image,
-                             const uint8_t *key, const char *prefix, struct blob_store *bs)
+int attachments_backup_image(void *ctx, const char *store_name, sqlite3 *image, const uint8_t *key,
+                             const char *prefix, struct blob_store *bs)
 {
     struct catalog *cat = ctx;
     const struct media_conf *m = catalog_media(cat);

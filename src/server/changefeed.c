@@ -11,7 +11,9 @@
  *              "*": from now on), else If-Modified-Since (documents whose
  *              _ts is at or after that time), else from the beginning;
  *              x-ms-documentdb-partitionkey narrows it to one partition
- *              key; x-ms-max-item-count as for other feeds.
+ *              key (or a prefix of a hierarchical one), x-ms-start-epk and
+ *              x-ms-end-epk to a range of effective partition keys (epk.h);
+ *              x-ms-max-item-count as for other feeds.
  *   response   200 {"_rid","Documents":[... each with "_lsn"],"_count"} and
  *              etag = the last _lsn on the page; or 304 (nothing newer) with
  *              etag = the position to ask from next time.
@@ -62,8 +64,10 @@ static int64_t newest(sqlite3 *db, const char *pk)
 {
     sqlite3_stmt *s = NULL;
     int64_t v = -1;
-    const char *sql = pk ? "SELECT COALESCE(MAX(lsn),0) FROM docs WHERE pk=?1"
-                         : "SELECT COALESCE(MAX(lsn),0) FROM docs";
+    const char *sql = !pk ? "SELECT COALESCE(MAX(lsn),0) FROM docs"
+                      : srv_pk_is_prefix(pk)
+                          ? "SELECT COALESCE(MAX(lsn),0) FROM docs WHERE 1" PK_PREFIX("?1")
+                          : "SELECT COALESCE(MAX(lsn),0) FROM docs WHERE pk=?1";
     if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK) {
         if (pk)
             sqlite3_bind_text(s, 1, pk, -1, SQLITE_STATIC);
@@ -96,6 +100,10 @@ void changefeed_handle(struct req *r, struct coll *c, const char *pk)
         return;
     }
     long limit = req_max_items(r);
+    const char *lo, *hi;
+    int ranged = req_epk(r, &lo, &hi);
+    if (ranged < 0)
+        return;
     struct rconn *rc = coll_reader(c);
     if (!rc) {
         srv_error(r, 503, 0, "No store connection available; retry.");
@@ -114,10 +122,14 @@ void changefeed_handle(struct req *r, struct coll *c, const char *pk)
         return;
     }
     sqlite3_stmt *s = NULL;
-    const char *sql = pk ? "SELECT lsn, body FROM docs WHERE lsn > ?1 AND ts >= ?2" DOC_LIVE(
-                               "?4") " AND pk = ?3 ORDER BY lsn"
-                         : "SELECT lsn, body FROM docs WHERE lsn > ?1 AND ts >= ?2" DOC_LIVE(
-                               "?4") " ORDER BY lsn";
+    const char *sql =
+        !pk ? "SELECT lsn, body, pk FROM docs WHERE lsn > ?1 AND ts >= ?2" DOC_LIVE(
+                  "?4") " ORDER BY lsn"
+        : srv_pk_is_prefix(pk)
+            ? "SELECT lsn, body, pk FROM docs WHERE lsn > ?1 AND ts >= ?2" DOC_LIVE("?4")
+                  PK_PREFIX("?3") " ORDER BY lsn"
+            : "SELECT lsn, body, pk FROM docs WHERE lsn > ?1 AND ts >= ?2" DOC_LIVE(
+                  "?4") " AND pk = ?3 ORDER BY lsn";
     if (!err && sqlite3_prepare_v2(rc->db, sql, -1, &s, NULL) != SQLITE_OK)
         err = 1;
     struct doc_buf b = {0};
@@ -135,6 +147,8 @@ void changefeed_handle(struct req *r, struct coll *c, const char *pk)
     int step = SQLITE_DONE;
     while (!err && n < limit && b.len < 4 * 1024 * 1024 && (step = sqlite3_step(s)) == SQLITE_ROW) {
         last = sqlite3_column_int64(s, 0);
+        if (ranged && !pk_in_epk((const char *)sqlite3_column_text(s, 2), lo, hi))
+            continue; /* outside the range: the position still moves past it */
         const char *body = (const char *)sqlite3_column_text(s, 1);
         size_t len = (size_t)sqlite3_column_bytes(s, 1);
         char lsn[40];
@@ -151,7 +165,7 @@ void changefeed_handle(struct req *r, struct coll *c, const char *pk)
     coll_reader_put(c, rc);
     if (!err && n == 0) {
         doc_buf_free(&b);
-        not_modified(r, after);
+        not_modified(r, last);
         return;
     }
     if (err) {

@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "doc/epk.h"
 #include "query/query.h"
 #include "server/srv.h"
 
@@ -111,8 +112,51 @@ int srv_pk_parse(struct req *r, size_t npaths, const char *h, json_t **val, char
         json_decref(v);
         return srv_error(r, 500, 0, "Out of memory.");
     }
+    if (json_array_size(v) < npaths) /* ["a"] -> ["a", */
+        (*canon)[strlen(*canon) - 1] = ',';
     *val = v;
     return 0;
+}
+
+int srv_pk_is_prefix(const char *canon)
+{
+    size_t n = strlen(canon);
+    return n > 0 && canon[n - 1] == ',';
+}
+
+/* An effective partition key as a header: uppercase hex, at most three
+ * components and the "FF" that closes a prefix's range. */
+static int epk_header_ok(const char *h)
+{
+    size_t n = strspn(h, "0123456789ABCDEF");
+    return h[n] == '\0' && n <= 3 * EPK_HEX + 2;
+}
+
+int req_epk(struct req *r, const char **lo, const char **hi)
+{
+    *lo = req_header(r, "x-ms-start-epk");
+    *hi = req_header(r, "x-ms-end-epk");
+    if (!*lo)
+        *lo = "";
+    if (!*hi)
+        *hi = "";
+    if (!epk_header_ok(*lo) || !epk_header_ok(*hi)) {
+        srv_error(r, 400, 0,
+                  "x-ms-start-epk and x-ms-end-epk must be effective partition keys "
+                  "(uppercase hex).");
+        return -1;
+    }
+    /* "" to "FF" is every key: the one partition key range's bounds */
+    return **lo != '\0' || (**hi != '\0' && strcmp(*hi, "FF") != 0);
+}
+
+int pk_in_epk(const char *canon, const char *lo, const char *hi)
+{
+    char epk[3 * EPK_HEX + 1];
+    json_t *v = canon ? doc_parse(canon, strlen(canon), NULL) : NULL;
+    int in = v && epk_of(v, epk, sizeof epk) == 0 && epk_in(epk, lo, hi);
+    json_decref(v);
+    return in;
 }
 
 int req_pk(struct req *r, struct coll *c, json_t **val, char **canon, int required)
@@ -771,6 +815,10 @@ void documents_scan(struct req *r, struct coll *c, const char *pk)
     uint64_t after = 0;
     if (req_continuation(r, &after) != 0)
         return;
+    const char *lo, *hi;
+    int ranged = req_epk(r, &lo, &hi);
+    if (ranged < 0)
+        return;
     struct rconn *rc = coll_reader(c);
     if (!rc) {
         srv_error(r, 503, 0, "No store connection available; retry.");
@@ -778,8 +826,11 @@ void documents_scan(struct req *r, struct coll *c, const char *pk)
     }
     sqlite3_stmt *s = NULL;
     const char *sql =
-        pk ? "SELECT seq, body FROM docs WHERE seq > ?1" DOC_LIVE("?3") " AND pk = ?2 ORDER BY seq"
-           : "SELECT seq, body FROM docs WHERE seq > ?1" DOC_LIVE("?3") " ORDER BY seq";
+        !pk ? "SELECT seq, body FROM docs WHERE seq > ?1" DOC_LIVE("?3") " ORDER BY seq"
+        : srv_pk_is_prefix(pk) ? "SELECT seq, body FROM docs WHERE seq > ?1" DOC_LIVE("?3")
+                                     PK_PREFIX("?2") " ORDER BY seq"
+                               : "SELECT seq, body FROM docs WHERE seq > ?1" DOC_LIVE(
+                                     "?3") " AND pk = ?2 ORDER BY seq";
     if (sqlite3_prepare_v2(rc->db, sql, -1, &s, NULL) != SQLITE_OK) {
         coll_reader_put(c, rc);
         srv_error(r, 500, 0, "The store failed the query.");
@@ -801,6 +852,8 @@ void documents_scan(struct req *r, struct coll *c, const char *pk)
             break;
         }
         last = (uint64_t)sqlite3_column_int64(s, 0);
+        if (ranged && !pk_in_epk((const char *)sqlite3_column_text(s, 2), lo, hi))
+            continue;
         if (n)
             err = doc_buf_put(&b, ",", 1);
         if (!err)

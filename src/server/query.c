@@ -643,13 +643,20 @@ static uint64_t fnv1a(uint64_t h, const char *p, size_t n)
 
 /* What a continuation token is bound to: the container (by resource id,
  * so also not a dropped and recreated one of the same name), the partition
- * key header and the query with its parameters. A token of another
- * container or key would resume at a foreign position and skip rows. */
+ * key header, the range of effective partition keys and the query with its
+ * parameters. A token of another container or key would resume at a
+ * foreign position and skip rows. */
 static uint64_t query_hash(const struct req *r, const struct coll *c)
 {
     const char *pk = req_header((struct req *)r, "x-ms-documentdb-partitionkey");
     uint64_t h = fnv1a(FNV_BASIS, c->rid, strlen(c->rid) + 1);
     h = fnv1a(h, pk ? pk : "", pk ? strlen(pk) + 1 : 0);
+    static const char *const epk[] = {"x-ms-start-epk", "x-ms-end-epk"};
+    for (int i = 0; i < 2; i++) {
+        const char *v = req_header((struct req *)r, epk[i]);
+        if (v && *v)
+            h = fnv1a(h ^ (uint64_t)(i + 1), v, strlen(v) + 1);
+    }
     return fnv1a(h, r->body, r->body_len);
 }
 
@@ -705,10 +712,13 @@ static char *cont_make(const struct plan *pl, int streaming, uint64_t seq, uint6
  * point; documents are then loaded by seq. */
 struct src {
     struct plan *pl;
-    const char *pk;
-    sqlite3_stmt *st;   /* scan rows or ordered index entries */
-    sqlite3_stmt *load; /* one document by seq */
-    size_t si;          /* P_SEQS position */
+    const char *pk; /* NULL, a canonical key, or a prefix of one (pk_prefix) */
+    size_t pk_len;
+    int pk_prefix;
+    const char *epk_lo, *epk_hi; /* a range of effective partition keys, or NULL */
+    sqlite3_stmt *st;            /* scan rows or ordered index entries */
+    sqlite3_stmt *load;          /* one document by seq */
+    size_t si;                   /* P_SEQS position */
     /* P_ORDERED descending: the current run of equal keys, ascending seq */
     uint64_t *run;
     size_t nrun, irun, caprun;
@@ -829,6 +839,8 @@ static int src_open(struct src *s, struct plan *pl, struct rconn *rc, const char
     memset(s, 0, sizeof *s);
     s->pl = pl;
     s->pk = pk;
+    s->pk_len = pk ? strlen(pk) : 0;
+    s->pk_prefix = pk && srv_pk_is_prefix(pk);
     uint64_t from = ct->present && !ct->offset_mode ? ct->seq : 0;
     s->resume_seq = from;
     /* Expired documents (ttl.c) are not there, though not yet deleted. */
@@ -845,11 +857,12 @@ static int src_open(struct src *s, struct plan *pl, struct rconn *rc, const char
              "SELECT seq, pk, body FROM docs WHERE seq >= ?1 AND pk = ?2 AND noix IS NULL" LIVE
              " ORDER BY seq"}};
 #undef LIVE
-        const char *sql = scan_sql[pl->hide_noix][pk != NULL];
+        const int exact = pk && !s->pk_prefix; /* a prefix is matched in src_next */
+        const char *sql = scan_sql[pl->hide_noix][exact];
         if (!(s->st = rconn_stmt(rc, sql)))
             return AT_ESQLITE;
         sqlite3_bind_int64(s->st, 1, (sqlite3_int64)from);
-        if (pk)
+        if (exact)
             sqlite3_bind_text(s->st, 2, pk, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s->st, 3, now);
         return 0;
@@ -951,6 +964,22 @@ static int next_run(struct src *s)
     return 1;
 }
 
+/* Whether a document's canonical partition key is the query's, or starts
+ * with its components (a prefix of a hierarchical key). */
+static int pk_match(const struct src *s, const char *dpk)
+{
+    if (!dpk)
+        return 0;
+    return s->pk_prefix ? strncmp(dpk, s->pk, s->pk_len) == 0 : strcmp(dpk, s->pk) == 0;
+}
+
+/* Whether a document lies in the request's range of effective partition
+ * keys (x-ms-start-epk, x-ms-end-epk), if it names one. */
+static int epk_match(const struct src *s, const char *dpk)
+{
+    return !s->epk_lo || pk_in_epk(dpk, s->epk_lo, s->epk_hi);
+}
+
 /* The next candidate: 1 with *seq and the document loaded (s->load row
  * current: column 0 pk, 1 body), 0 at the end, <0 error. */
 static int src_next(struct src *s, uint64_t *seq, const char **pk, const char **body, size_t *blen)
@@ -962,6 +991,8 @@ static int src_next(struct src *s, uint64_t *seq, const char **pk, const char **
                 return 0;
             *seq = (uint64_t)sqlite3_column_int64(s->st, 0);
             *pk = (const char *)sqlite3_column_text(s->st, 1);
+            if ((s->pk_prefix && !pk_match(s, *pk)) || !epk_match(s, *pk))
+                continue;
             *body = (const char *)sqlite3_column_text(s->st, 2);
             *blen = (size_t)sqlite3_column_bytes(s->st, 2);
             return 1;
@@ -996,7 +1027,7 @@ static int src_next(struct src *s, uint64_t *seq, const char **pk, const char **
         if (sqlite3_step(row) != SQLITE_ROW)
             continue; /* deleted since the index was read, or expired */
         *pk = (const char *)sqlite3_column_text(row, 0);
-        if (s->pk && strcmp(*pk, s->pk) != 0)
+        if ((s->pk && !pk_match(s, *pk)) || !epk_match(s, *pk))
             continue;
         *body = (const char *)sqlite3_column_text(row, 1);
         *blen = (size_t)sqlite3_column_bytes(row, 1);
@@ -1115,6 +1146,10 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
     struct metrics m = {0};
     struct q_info qi;
     q_info(q, &qi);
+    const char *epk_lo, *epk_hi;
+    int ranged = req_epk(r, &epk_lo, &epk_hi);
+    if (ranged < 0)
+        return;
     struct ixpol *pol = ix_policy(c);
     struct cont ct;
     if (cont_parse(req_header(r, "x-ms-continuation"), &ct) != 0) {
@@ -1165,7 +1200,7 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
     rc->dx =
         pol && ixpol_mode(pol) != IX_NONE && dx_snapshot(&c->dx, rc, &view) == 0 ? &c->dx : NULL;
     long long counted;
-    if (!pk && !ct.present && count_from_index(rc, q, &qi, pol, &counted) == 1) {
+    if (!pk && !ranged && !ct.present && count_from_index(rc, q, &qi, pol, &counted) == 1) {
         memset(&pl, 0, sizeof pl);
         pl.index_used = 1;
         m.lookup_ms = mono_seconds() * 1e3 - t0;
@@ -1198,6 +1233,10 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
     if (src_open(&s, &pl, rc, pk, &ct) != 0) {
         err = AT_ENOMEM;
         goto done;
+    }
+    if (ranged) {
+        s.epk_lo = epk_lo;
+        s.epk_hi = epk_hi;
     }
     if (streaming && ct.present)
         q_exec_resume(x, ct.r);

@@ -493,9 +493,26 @@ int req_pk(struct req *r, struct coll *c, json_t **val, char **canon, int requir
  * ({} for an absent one): with npaths paths, 1..npaths of them (exactly
  * npaths when required); without, any array (ignored). Not partitioned:
  * *val [] and *canon "[]"; partitioned without a header (not required):
- * both NULL. 0, or 400 answered. */
+ * both NULL. Fewer values than paths (not required) name the first
+ * components of a hierarchical key: *canon is then a prefix (below).
+ * 0, or 400 answered. */
 int srv_pk_parse(struct req *r, size_t npaths, const char *h, json_t **val, char **canon,
                  int required);
+/* Whether canon is such a prefix: ["a", -- the text with which the
+ * canonical key of every document under ["a"] begins (a value's JSON text
+ * is self-delimiting). A whole canonical key ends with ']'. */
+int srv_pk_is_prefix(const char *canon);
+/* x-ms-start-epk and x-ms-end-epk: the range of effective partition keys
+ * (doc/epk.h) a feed request reads; the SDKs send them for a feed range
+ * narrower than the partition key range, and for a prefix of a
+ * hierarchical key. 1 with *lo and *hi set ("": unbounded) when the range
+ * is narrower than all keys, 0 when it is not, -1 with 400 answered. */
+int req_epk(struct req *r, const char **lo, const char **hi);
+/* Whether the document with canonical partition key canon lies in [lo, hi). */
+int pk_in_epk(const char *canon, const char *lo, const char *hi);
+/* SQL: the docs row's pk begins with the prefix bound to parameter p (a
+ * range on pk: the prefix's last character ',' raised to '-'). */
+#define PK_PREFIX(p) " AND pk >= " p " AND pk < substr(" p ", 1, length(" p ") - 1) || '-'"
 
 /* patch.c */
 int patch_apply(json_t *doc, const json_t *ops, char *msg, size_t msgsz);

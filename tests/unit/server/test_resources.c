@@ -234,7 +234,11 @@ static void test_pk_header(void **state)
     /* two paths: a prefix only where not required */
     assert_int_equal(pk_status(2, "[\"a\",\"b\"]", 1, "[\"a\",\"b\"]"), 0);
     assert_int_equal(pk_status(2, "[\"a\"]", 1, NULL), 400);
-    assert_int_equal(pk_status(2, "[\"a\"]", 0, "[\"a\"]"), 0);
+    assert_int_equal(pk_status(2, "[\"a\"]", 0, "[\"a\","), 0); /* every key under it */
+    assert_int_equal(pk_status(3, "[\"a\",1]", 0, "[\"a\",1,"), 0);
+    assert_true(srv_pk_is_prefix("[\"a\","));
+    assert_false(srv_pk_is_prefix("[\"a\"]"));
+    assert_false(srv_pk_is_prefix("[\"a,\"]")); /* a comma inside a value */
     assert_int_equal(pk_status(2, "\"a\"", 0, NULL), 400);
     /* not partitioned: any array (or none) is the empty key; a bare value is not */
     assert_int_equal(pk_status(0, NULL, 1, "[]"), 0);
