@@ -175,8 +175,9 @@ struct run {
     struct q_ev *ev;
     const struct q_env *outer;
     int grouping, ordering, match_only, matched;
-    json_t *sink; /* where emit appends */
-    json_t *kept; /* DISTINCT without ORDER BY: rows so far */
+    int where_known; /* every document fed passes WHERE (q_exec_where_known) */
+    json_t *sink;    /* where emit appends */
+    json_t *kept;    /* DISTINCT without ORDER BY: rows so far */
     uint64_t passed, offset, bound;
     int done;
     size_t max_rows;
@@ -565,7 +566,7 @@ static void group_row(struct run *r, const struct q_env *env)
 static void process_row(struct run *r, const struct q_env *env)
 {
     const struct q_sel *s = r->s;
-    if (s->where) {
+    if (s->where && !r->where_known) {
         json_t *w = q_eval(r->ev, s->where, env);
         int ok = q_true(w);
         json_decref(w);
@@ -878,6 +879,14 @@ int q_exec_feed(struct q_exec *x, const json_t *doc, json_t *out, struct q_error
             *err = x->err;
         return -1;
     }
+    return 0;
+}
+
+int q_exec_where_known(struct q_exec *x)
+{
+    if (x->n_stages || x->started)
+        return -1;
+    x->run.where_known = 1;
     return 0;
 }
 

@@ -155,6 +155,14 @@ int q_exec_streaming(const struct q_exec *x);
  * counting from there. Call before the first feed. */
 void q_exec_resume(struct q_exec *x, uint64_t rows_passed);
 
+/* The server feeds only documents it knows pass WHERE (read from an index
+ * range that is exactly the WHERE clause): WHERE is not evaluated, so a
+ * query that reads nothing else of the document (SELECT * from the root,
+ * no JOIN) may be fed a stand-in for it. Call after q_exec_presorted and
+ * before the first feed; -1 (and no change) for a query with subqueries
+ * in FROM. */
+int q_exec_where_known(struct q_exec *x);
+
 /* Offer one document (borrowed). Streaming queries append their rows for
  * it to out (a JSON array; new references); others keep state. Returns 0,
  * or -1 with err filled (resource limits only). */

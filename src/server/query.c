@@ -1049,15 +1049,17 @@ static int whole_key(const json_t *v)
  * document has at most one value at a path and every document is indexed.
  * 1 with *n set, 0 when the query is not of that shape (run it), <0 on
  * error. */
-static int count_from_index(struct rconn *rc, const struct q_query *q, const struct q_info *qi,
-                            const struct ixpol *pol, long long *n)
+/* Whether WHERE is exactly one condition whose index ranges hold the
+ * documents that pass it and no others: 1 with *out set (its paths and
+ * values borrowed from q), else 0. */
+static int exact_sarg(const struct q_query *q, const struct q_info *qi, struct q_sarg *out)
 {
     struct q_sarg sg[MAX_SARGS];
     size_t ns = q_sargs(q, sg, MAX_SARGS);
-    if (!qi->count_only || !qi->where_exact || ns == 0 || ns > MAX_SARGS)
+    if (!qi->where_exact || ns == 0 || ns > MAX_SARGS)
         return 0;
     /* c.n >= 1 AND c.n < 9 is one range: conditions on one path merge */
-    if (merge_ranges(sg, ns) != 1 || !sg[0].exact || !ix_usable(rc, pol))
+    if (merge_ranges(sg, ns) != 1 || !sg[0].exact)
         return 0;
     const struct q_sarg *s = &sg[0];
     if (s->kind == Q_SARG_RANGE ? !whole_key(s->lo) || !whole_key(s->hi) : s->kind != Q_SARG_EQ)
@@ -1065,6 +1067,16 @@ static int count_from_index(struct rconn *rc, const struct q_query *q, const str
     for (size_t i = 0; i < json_array_size(s->values); i++)
         if (!whole_key(json_array_get(s->values, i)))
             return 0;
+    *out = *s;
+    return 1;
+}
+
+static int count_from_index(struct rconn *rc, const struct q_query *q, const struct q_info *qi,
+                            const struct ixpol *pol, long long *n)
+{
+    struct q_sarg sarg, *s = &sarg;
+    if (!qi->count_only || !exact_sarg(q, qi, s) || !ix_usable(rc, pol))
+        return 0;
     struct krange k[64];
     size_t nk;
     if (sarg_ranges(pol, s, k, 64, &nk) != 0)
@@ -1137,6 +1149,28 @@ static int put_rows(struct doc_buf *b, const json_t *a, size_t from, size_t to, 
     return 0;
 }
 
+/* Whether the ordered plan's range is exactly WHERE: WHERE is one exact
+ * condition (exact_sarg) whose single index range is the one the plan
+ * reads, so every document read passes WHERE. */
+static int range_is_where(const struct plan *pl, const struct q_query *q, const struct q_info *qi,
+                          const struct ixpol *pol)
+{
+    struct q_sarg sarg;
+    struct krange k[2];
+    size_t nk;
+    if (pl->kind != P_ORDERED || !exact_sarg(q, qi, &sarg) ||
+        sarg_ranges(pol, &sarg, k, 2, &nk) != 0)
+        return 0;
+    const struct krange *o = &pl->order;
+    int same = nk == 1 && k[0].lo_incl == o->lo_incl && k[0].hi_incl == o->hi_incl &&
+               k[0].lo.len == o->lo.len && k[0].hi.len == o->hi.len &&
+               memcmp(k[0].lo.p, o->lo.p, o->lo.len) == 0 &&
+               memcmp(k[0].hi.p, o->hi.p, o->hi.len) == 0;
+    for (size_t i = 0; i < nk; i++)
+        krange_free(&k[i]);
+    return same;
+}
+
 /* pk: canonical partition key text (NULL: all partitions); pk_sarg: [path,
  * [value]] for a one-path partition key, or NULL. */
 static void run(struct req *r, struct coll *c, const struct q_query *q, const char *pk,
@@ -1186,6 +1220,7 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
     clock_gettime(CLOCK_REALTIME, &wall);
     ctx.now_ms = ct.present ? ct.t : (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
     struct q_exec *x = NULL;
+    json_t *stand_in = NULL; /* below: documents known to pass WHERE */
     json_t *rows = json_array();
     struct doc_buf b = {0};
     char *next = NULL;
@@ -1222,6 +1257,14 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
     if (pl.kind == P_ORDERED)
         q_exec_presorted(x);
     int streaming = q_exec_streaming(x);
+    /* SELECT * read in order from a range that is exactly WHERE: each
+     * document read passes, and its stored text is the row, so it is not
+     * parsed (a stand-in takes its place in the executor). */
+    if (streaming && qi.select_star && !qi.has_join && range_is_where(&pl, q, &qi, pol) &&
+        (stand_in = json_object()) && q_exec_where_known(x) != 0) {
+        json_decref(stand_in);
+        stand_in = NULL;
+    }
     /* A token from a plan that read in another order (plans change as
      * data does): run afresh and drop the rows already sent. */
     uint64_t sent = ct.present ? (ct.offset_mode ? ct.o : ct.n) : 0; /* rows of earlier pages */
@@ -1248,7 +1291,7 @@ static void run(struct req *r, struct coll *c, const struct q_query *q, const ch
     int got;
     while (!err && !q_exec_done(x) && (got = src_next(&s, &seq, &dpk, &body, &blen)) == 1) {
         double tl = mono_seconds() * 1e3;
-        json_t *doc = doc_parse(body, blen, NULL);
+        json_t *doc = stand_in ? json_incref(stand_in) : doc_parse(body, blen, NULL);
         m.load_ms += mono_seconds() * 1e3 - tl;
         if (!doc) {
             status = srv_error(r, 500, 0, "A stored document is damaged.");
@@ -1358,6 +1401,7 @@ done:
         if (req_header_true(r, "x-ms-documentdb-populatequerymetrics"))
             metrics_header(r, &m, pl.index_used);
     }
+    json_decref(stand_in);
     free(next);
     doc_buf_free(&b);
     json_decref(rows);

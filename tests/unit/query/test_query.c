@@ -637,6 +637,45 @@ static void test_join_bounds(void **state)
     json_decref(doc);
 }
 
+/* q_exec_where_known: WHERE is not evaluated, so a stand-in document
+ * passes; TOP still counts; refused once feeding started and for FROM
+ * subqueries. */
+static void test_where_known(void **state)
+{
+    (void)state;
+    struct q_query *q = parse_ok("SELECT TOP 2 * FROM c WHERE c.n > 5 ORDER BY c.n", NULL);
+    struct q_exec *x = q_exec_new(q, NULL);
+    q_exec_presorted(x);
+    assert_true(q_exec_streaming(x));
+    assert_int_equal(q_exec_where_known(x), 0);
+    json_t *stand_in = json_object(), *out = json_array();
+    struct q_error err = {0};
+    for (int i = 0; i < 3 && !q_exec_done(x); i++)
+        assert_int_equal(q_exec_feed(x, stand_in, out, &err), 0);
+    assert_int_equal(json_array_size(out), 2);
+    assert_ptr_equal(json_array_get(out, 0), stand_in); /* the row is the document */
+    assert_true(q_exec_done(x));
+    assert_int_equal(q_exec_where_known(x), -1);
+    json_decref(out);
+    q_exec_free(x);
+    q_free(q);
+    /* without it the stand-in (no n) fails WHERE */
+    q = parse_ok("SELECT * FROM c WHERE c.n > 5", NULL);
+    x = q_exec_new(q, NULL);
+    out = json_array();
+    assert_int_equal(q_exec_feed(x, stand_in, out, &err), 0);
+    assert_int_equal(json_array_size(out), 0);
+    json_decref(out);
+    q_exec_free(x);
+    q_free(q);
+    q = parse_ok("SELECT * FROM (SELECT VALUE c.n FROM c) n WHERE n > 5", NULL);
+    x = q_exec_new(q, NULL);
+    assert_int_equal(q_exec_where_known(x), -1);
+    q_exec_free(x);
+    q_free(q);
+    json_decref(stand_in);
+}
+
 /* The query fails (feed or finish) with a message holding fragment. */
 static void expect_exec_error(const char *text, const char *params, const char *docs,
                               const char *fragment)
@@ -1272,6 +1311,7 @@ int main(void)
         cmocka_unit_test(test_offset_limit),    cmocka_unit_test(test_streaming),
         cmocka_unit_test(test_match),           cmocka_unit_test(test_sargs),
         cmocka_unit_test(test_order_paths),     cmocka_unit_test(test_from_subquery),
+        cmocka_unit_test(test_where_known),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -122,6 +122,50 @@ test("ORDER BY one path without a condition reads the index in order when every 
   assert.deepEqual(r.rows, ["arr-n", "d299"]);
 });
 
+test("SELECT * read in order from a range that is exactly WHERE returns whole documents, as a scan does", async () => {
+  const c = await filled("whole", undefined);
+  const none = await filled("whole-none", { indexingMode: "none", automatic: false });
+  // values at n that a numeric range must leave out, and one it must keep
+  const odd = [
+    { id: "str", pk: "p0", n: "295" },
+    { id: "arr", pk: "p1", n: [295] },
+    { id: "bool", pk: "p2", n: true },
+    { id: "missing", pk: "p3" },
+    { id: "frac", pk: "p0", n: 295.5, s: "x".repeat(400), deep: { a: [1, { b: "é" }] } },
+  ];
+  for (const d of odd) {
+    await c.items.create(d);
+    await none.items.create(d);
+  }
+  const strip = (d) => Object.fromEntries(Object.entries(d).filter(([k]) => !k.startsWith("_")));
+  const inRange = (lo, hi) => [...Array(N).keys()].filter((i) => i > lo && i < hi).map(docOf);
+  const cases = [
+    ["SELECT * FROM c WHERE c.n > 290 ORDER BY c.n", [...inRange(290, 295.5), odd[4], ...inRange(295.5, 1e9)]],
+    ["SELECT TOP 4 * FROM c WHERE c.n >= 100 AND c.n < 200 ORDER BY c.n DESC", inRange(195, 200).reverse()],
+    ["SELECT * FROM c WHERE c.n BETWEEN 5 AND 7 ORDER BY c.n", inRange(4, 8)],
+    ["SELECT * FROM c WHERE c.s >= 'name297' ORDER BY c.s", [...inRange(296, 300), odd[4]]],
+    // not one exact range: the documents are read and WHERE evaluated
+    ["SELECT * FROM c WHERE c.n > 280 AND CONTAINS(c.s, '9') ORDER BY c.n", inRange(280, 300).filter((d) => d.s.includes("9"))],
+  ];
+  for (const [query, want] of cases) {
+    for (const maxItemCount of [1, 3, undefined]) {
+      const got = (await run(c, query, { maxItemCount })).rows;
+      assert.deepEqual(got.map(strip), want, `${query} (page ${maxItemCount})`);
+      const scanned = (await run(none, query, { maxItemCount })).rows;
+      assert.deepEqual(got.map(strip), scanned.map(strip), `${query}: index and scan differ`);
+    }
+    // each row is the stored document, system properties and all
+    for (const row of (await run(c, query)).rows) {
+      const { resource } = await c.item(row.id, row.pk).read();
+      assert.deepEqual(row, resource);
+    }
+  }
+  // an exact range with TOP reads only the documents it returns
+  const r = await run(c, "SELECT TOP 3 * FROM c WHERE c.n >= 10 ORDER BY c.n");
+  assert.deepEqual(r.rows.map((d) => d.id), ["d10", "d11", "d12"]);
+  assert.ok(r.retrieved <= 3, `TOP 3 read ${r.retrieved} documents`);
+});
+
 test("indexingMode none and excluded paths: same results from a scan; ORDER BY on an excluded path is refused", async () => {
   const none = await filled("none", { indexingMode: "none", automatic: false });
   let r = await run(none, "SELECT VALUE c.id FROM c WHERE c.n = 7");
