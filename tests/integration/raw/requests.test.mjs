@@ -140,6 +140,47 @@ test("bad partition key headers are 400", async () => {
   assert.deepEqual(failures, [], `bad partition key headers accepted or mis-answered:\n${failures.join("\n")}`);
 });
 
+test("bad effective partition key ranges are 400 on feeds and queries; the full range is no filter", async () => {
+  expectOk(await createDoc({ id: uid("epk"), pk: "p" }), 201, "a document to read");
+  const bad = ["zz", "3a5381e1", "3A53 81", "F".repeat(99), "FFG"];
+  const feeds = [
+    ["document feed", (h) => request(srv, { path: c.docs, headers: h })],
+    ["change feed", (h) => request(srv, { path: c.docs, headers: { "a-im": "Incremental feed", ...h } })],
+    [
+      "query",
+      (h) =>
+        request(srv, {
+          method: "POST",
+          path: c.docs,
+          body: JSON.stringify({ query: "SELECT * FROM c" }),
+          headers: {
+            "content-type": "application/query+json",
+            "x-ms-documentdb-isquery": "true",
+            "x-ms-documentdb-query-enablecrosspartition": "true",
+            ...h,
+          },
+        }),
+    ],
+  ];
+  for (const [what, send] of feeds) {
+    for (const v of bad) {
+      expectError(await send({ "x-ms-start-epk": v, "x-ms-end-epk": "FF" }), 400, `${what}, x-ms-start-epk ${JSON.stringify(v)}`);
+      expectError(await send({ "x-ms-start-epk": "", "x-ms-end-epk": v }), 400, `${what}, x-ms-end-epk ${JSON.stringify(v)}`);
+    }
+    const all = await send({});
+    expectOk(all, 200, `${what} without a range`);
+    const full = await send({ "x-ms-start-epk": "", "x-ms-end-epk": "FF" });
+    expectOk(full, 200, `${what} over the full range`);
+    assert.equal(full.json._count, all.json._count, `${what}: the full range filtered documents`);
+    assert.ok(all.json._count > 0, `${what}: no documents to filter`);
+    const none = await send({ "x-ms-start-epk": "3F", "x-ms-end-epk": "3F00" });
+    if (none.status !== 304) {
+      expectOk(none, 200, `${what} over an empty range`);
+      assert.equal(none.json._count, 0, `${what}: documents outside the range`);
+    }
+  }
+});
+
 test("the partition key header is compared as parsed JSON, not as bytes", async () => {
   expectOk(await createDoc({ id: "esc", pk: "ö" }, undefined, { "x-ms-documentdb-partitionkey": '["\\u00f6"]' }), 201, "escaped non-ASCII key");
   // (Header bytes are Latin-1 on the wire, so the same key is sent escaped
