@@ -425,7 +425,10 @@ static int array_contains_all(struct bi_call *c)
     return array_contains_some(c, 1);
 }
 
-#define ARRAY_BUILT_MAX 1000000 /* elements ARRAY_CONCAT may build */
+int bi_array_too_big(struct bi_call *c)
+{
+    return bi_fail(c, 400, "An array built by the query would have more than 1,000,000 elements.");
+}
 
 static int array_concat(struct bi_call *c)
 {
@@ -436,9 +439,7 @@ static int array_concat(struct bi_call *c)
     for (size_t i = 0; i < c->n; i++)
         total += json_array_size(c->a[i]);
     if (total > ARRAY_BUILT_MAX) /* nested, they would double without end */
-        return bi_fail(c, 400,
-                       "An array built by the query would have more than 1,000,000 "
-                       "elements.");
+        return bi_array_too_big(c);
     json_t *r = json_array();
     for (size_t i = 0; r && i < c->n; i++)
         if (json_array_extend(r, c->a[i]))
@@ -559,6 +560,134 @@ static int set_union(struct bi_call *c)
     return bi_take(c, r);
 }
 
+/* SetDifference(a, b): a's elements that are not in b, without
+ * duplicates, in a's order (documented examples). */
+static int set_difference(struct bi_call *c)
+{
+    if (!json_is_array(c->a[0]) || !json_is_array(c->a[1]))
+        return 0;
+    json_t *r = json_array();
+    for (size_t i = 0; r && i < json_array_size(c->a[0]); i++) {
+        json_t *e = json_array_get(c->a[0], i);
+        if (!array_has(c->a[1], e, 0) && !array_has(r, e, 0) && json_array_append(r, e))
+            json_decref(r), r = NULL;
+    }
+    return bi_take(c, r);
+}
+
+/* SetEqual(a, b): the same elements, duplicates and order aside. */
+static int set_equal(struct bi_call *c)
+{
+    if (!json_is_array(c->a[0]) || !json_is_array(c->a[1]))
+        return 0;
+    for (int side = 0; side < 2; side++)
+        for (size_t i = 0; i < json_array_size(c->a[side]); i++)
+            if (!array_has(c->a[!side], json_array_get(c->a[side], i), 0))
+                return bi_bool(c, 0);
+    return bi_bool(c, 1);
+}
+
+/* ARRAY_MAX / ARRAY_MIN: the largest / smallest element in the type order
+ * (null < booleans < numbers < strings, documented); undefined when the
+ * array is empty or holds an array or object. */
+static int array_extreme(struct bi_call *c, int sign)
+{
+    if (!json_is_array(c->a[0]))
+        return 0;
+    json_t *best = NULL, *e;
+    size_t i;
+    json_array_foreach(c->a[0], i, e)
+    {
+        if (json_is_array(e) || json_is_object(e))
+            return 0;
+        if (!best || sign * q_cmp(e, best) > 0)
+            best = e;
+    }
+    return bi_copy(c, best);
+}
+
+static int array_max(struct bi_call *c)
+{
+    return array_extreme(c, 1);
+}
+
+static int array_min(struct bi_call *c)
+{
+    return array_extreme(c, -1);
+}
+
+/* The array's numbers into a malloc'd list (*n of them); 0 when the
+ * argument is not an array of numbers only, -1 out of memory. */
+static int numbers_of(const json_t *a, double **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!json_is_array(a))
+        return 0;
+    size_t k = json_array_size(a);
+    double *v = malloc((k ? k : 1) * sizeof *v);
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < k; i++) {
+        if (!bi_number(json_array_get(a, i), &v[i])) {
+            free(v);
+            return 0;
+        }
+    }
+    *out = v;
+    *n = k;
+    return 1;
+}
+
+enum num_agg { AGG_SUM, AGG_AVG, AGG_MEDIAN };
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* ARRAY_SUM / ARRAY_AVG / ARRAY_MEDIAN over an array of numbers only
+ * (documented); another element makes it undefined, and so does an empty
+ * array for the average and the median (the sum of none is 0). */
+static int array_numbers(struct bi_call *c, enum num_agg agg)
+{
+    double *v;
+    size_t n;
+    int got = numbers_of(c->a[0], &v, &n);
+    if (got <= 0)
+        return got < 0 ? bi_oom(c) : 0;
+    double r = 0;
+    if (agg == AGG_MEDIAN && n) {
+        qsort(v, n, sizeof *v, cmp_double);
+        r = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            r += v[i];
+        if (agg == AGG_AVG && n)
+            r /= (double)n;
+    }
+    free(v);
+    if (agg != AGG_SUM && n == 0)
+        return 0;
+    return bi_num(c, r);
+}
+
+static int array_sum(struct bi_call *c)
+{
+    return array_numbers(c, AGG_SUM);
+}
+
+static int array_avg(struct bi_call *c)
+{
+    return array_numbers(c, AGG_AVG);
+}
+
+static int array_median(struct bi_call *c)
+{
+    return array_numbers(c, AGG_MEDIAN);
+}
+
 /* ---- the table ---- */
 
 #define VARIADIC -1
@@ -623,8 +752,15 @@ static const struct builtin {
     {"ARRAY_CONTAINS_ANY", 2, VARIADIC, array_contains_any},
     {"ARRAY_LENGTH", 1, 1, array_length},
     {"ARRAY_SLICE", 2, 3, array_slice},
+    {"ARRAY_AVG", 1, 1, array_avg},
+    {"ARRAY_MAX", 1, 1, array_max},
+    {"ARRAY_MEDIAN", 1, 1, array_median},
+    {"ARRAY_MIN", 1, 1, array_min},
+    {"ARRAY_SUM", 1, 1, array_sum},
     {"CHOOSE", 2, VARIADIC, choose},
     {"ObjectToArray", 1, 3, object_to_array},
+    {"SetDifference", 2, 2, set_difference},
+    {"SetEqual", 2, 2, set_equal},
     {"SetIntersect", 2, 2, set_intersect},
     {"SetUnion", 2, 2, set_union},
     /* conditional */
@@ -632,6 +768,10 @@ static const struct builtin {
     /* string (builtins_str.c) */
     {"CONCAT", 2, VARIADIC, bi_concat},
     {"CONTAINS", 2, 3, bi_contains},
+    {"CONTAINS_ALL_CI", 2, VARIADIC, bi_contains_all_ci},
+    {"CONTAINS_ALL_CS", 2, VARIADIC, bi_contains_all_cs},
+    {"CONTAINS_ANY_CI", 2, VARIADIC, bi_contains_any_ci},
+    {"CONTAINS_ANY_CS", 2, VARIADIC, bi_contains_any_cs},
     {"ENDSWITH", 2, 3, bi_endswith},
     {"INDEX_OF", 2, 3, bi_index_of},
     {"LastIndexOf", 2, 3, bi_lastindexof},
@@ -647,6 +787,8 @@ static const struct builtin {
     {"RTRIM", 1, 2, bi_rtrim},
     {"STARTSWITH", 2, 3, bi_startswith},
     {"StringEquals", 2, 3, bi_stringequals},
+    {"StringJoin", 2, 2, bi_stringjoin},
+    {"StringSplit", 2, 2, bi_stringsplit},
     {"StringToArray", 1, 1, bi_stringtoarray},
     {"StringToBoolean", 1, 1, bi_stringtoboolean},
     {"StringToNull", 1, 1, bi_stringtonull},
@@ -664,6 +806,11 @@ static const struct builtin {
     {"DateTimePart", 2, 2, bi_datetimepart},
     {"DateTimeToTicks", 1, 1, bi_datetimetoticks},
     {"DateTimeToTimestamp", 1, 1, bi_datetimetotimestamp},
+    {"DAY", 1, 1, bi_day},
+    {"MONTH", 1, 1, bi_month},
+    {"YEAR", 1, 1, bi_year},
+    {"NOW", 0, 2, bi_now},
+    {"AGO", 2, 2, bi_ago},
     {"GetCurrentDateTime", 0, 0, bi_getcurrentdatetime},
     {"GetCurrentDateTimeStatic", 0, 0, bi_getcurrentdatetime},
     {"GetCurrentTicks", 0, 0, bi_getcurrentticks},

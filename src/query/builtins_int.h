@@ -41,6 +41,12 @@ int bi_bool(struct bi_call *c, int b);
 int bi_str(struct bi_call *c, const char *s, size_t len);
 int bi_copy(struct bi_call *c, json_t *v); /* a new reference to v (or undefined) */
 
+/* Elements an array built by a built-in may have (ARRAY_CONCAT nested
+ * would double without end, StringSplit of a long string); beyond it the
+ * query fails with 400 (bi_array_too_big). */
+#define ARRAY_BUILT_MAX 1000000
+int bi_array_too_big(struct bi_call *c);
+
 /* Numeric argument tests: 1 and *d set when v is a number (an integral
  * number for bi_int, within int64 for bi_i64). */
 int bi_number(const json_t *v, double *d);
@@ -52,19 +58,59 @@ int bi_i64(const json_t *v, long long *i);
 int bi_flag(const struct bi_call *c, size_t i);
 
 /* The built-ins by file. */
-#define BI_STRING_FNS(X)                                                                           \
-    X(concat)                                                                                      \
-    X(contains)                                                                                    \
-    X(endswith) X(index_of) X(lastindexof) X(left) X(length) X(lower) X(ltrim) X(regexmatch)       \
-        X(replace) X(replicate) X(reverse) X(right) X(rtrim) X(startswith) X(stringequals)         \
-            X(stringtoarray) X(stringtoboolean) X(stringtonull) X(stringtonumber)                  \
-                X(stringtoobject) X(substring) X(tostring) X(trim) X(upper)
-#define BI_TIME_FNS(X)                                                                             \
-    X(datetimeadd)                                                                                 \
-    X(datetimebin)                                                                                 \
-    X(datetimediff) X(datetimefromparts) X(datetimepart) X(datetimetoticks) X(datetimetotimestamp) \
-        X(getcurrentdatetime) X(getcurrentticks) X(getcurrenttimestamp) X(tickstodatetime)         \
-            X(timestamptodatetime)
+/* clang-format off */
+#define BI_STRING_FNS(X) \
+    X(concat) \
+    X(contains) \
+    X(contains_all_ci) \
+    X(contains_all_cs) \
+    X(contains_any_ci) \
+    X(contains_any_cs) \
+    X(endswith) \
+    X(index_of) \
+    X(lastindexof) \
+    X(left) \
+    X(length) \
+    X(lower) \
+    X(ltrim) \
+    X(regexmatch) \
+    X(replace) \
+    X(replicate) \
+    X(reverse) \
+    X(right) \
+    X(rtrim) \
+    X(startswith) \
+    X(stringequals) \
+    X(stringjoin) \
+    X(stringsplit) \
+    X(stringtoarray) \
+    X(stringtoboolean) \
+    X(stringtonull) \
+    X(stringtonumber) \
+    X(stringtoobject) \
+    X(substring) \
+    X(tostring) \
+    X(trim) \
+    X(upper)
+#define BI_TIME_FNS(X) \
+    X(ago) \
+    X(datetimeadd) \
+    X(datetimebin) \
+    X(datetimediff) \
+    X(datetimefromparts) \
+    X(datetimepart) \
+    X(datetimetoticks) \
+    X(datetimetotimestamp) \
+    X(day) \
+    X(getcurrentdatetime) \
+    X(getcurrentticks) \
+    X(getcurrenttimestamp) \
+    X(month) \
+    X(now) \
+    X(tickstodatetime) \
+    X(timestamptodatetime) \
+    X(year)
+/* clang-format on */
 
 #define BI_DECLARE(f) int bi_##f(struct bi_call *c);
 BI_STRING_FNS(BI_DECLARE)

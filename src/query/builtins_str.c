@@ -232,6 +232,51 @@ int bi_stringequals(struct bi_call *c)
     return str_test(c, T_EQUALS);
 }
 
+/* CONTAINS_ALL_* / CONTAINS_ANY_*(s, x1, ..., xn): CONTAINS(s, xi, ci)
+ * joined with AND (all) or OR (any), with their three-valued logic
+ * (documented): a decided term decides, else an undefined term makes the
+ * whole undefined. */
+static int contains_list(struct bi_call *c, int all, int ci)
+{
+    int undef = 0;
+    for (size_t i = 1; i < c->n; i++) {
+        json_t *args[3] = {c->a[0], c->a[i], ci ? json_true() : json_false()};
+        json_t *r = NULL;
+        struct bi_call one = {args, 3, c->ctx, &r, c->err};
+        if (str_test(&one, T_CONTAINS) != 0)
+            return -1;
+        if (!r) {
+            undef = 1;
+            continue;
+        }
+        int t = json_is_true(r);
+        json_decref(r);
+        if (t != all) /* false under AND, true under OR */
+            return bi_bool(c, t);
+    }
+    return undef ? 0 : bi_bool(c, all);
+}
+
+int bi_contains_all_ci(struct bi_call *c)
+{
+    return contains_list(c, 1, 1);
+}
+
+int bi_contains_all_cs(struct bi_call *c)
+{
+    return contains_list(c, 1, 0);
+}
+
+int bi_contains_any_ci(struct bi_call *c)
+{
+    return contains_list(c, 0, 1);
+}
+
+int bi_contains_any_cs(struct bi_call *c)
+{
+    return contains_list(c, 0, 0);
+}
+
 /* ---- positions ---- */
 
 /* INDEX_OF(s, x [, start]): the code point index of the first x at or
@@ -456,6 +501,64 @@ int bi_replace(struct bi_call *c)
         i = upto + flen;
     }
     return take_buf(c, &b, rc);
+}
+
+/* StringJoin(array, separator): the array's strings with the separator
+ * between them; undefined when an element is not a string. */
+int bi_stringjoin(struct bi_call *c)
+{
+    if (!json_is_array(c->a[0]) || !json_is_string(c->a[1]))
+        return 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(c->a[0], i, e)
+    {
+        if (!json_is_string(e))
+            return 0;
+    }
+    struct doc_buf b = {0};
+    int rc = doc_buf_put(&b, "", 0);
+    json_array_foreach(c->a[0], i, e)
+    {
+        if (!rc && i)
+            rc = put_built(&b, json_string_value(c->a[1]), json_string_length(c->a[1]));
+        if (!rc)
+            rc = put_built(&b, json_string_value(e), json_string_length(e));
+        if (rc)
+            break;
+    }
+    return take_buf(c, &b, rc);
+}
+
+/* StringSplit(s, delimiter): the pieces of s between non-overlapping
+ * delimiters, left to right (empty pieces kept); an empty delimiter gives
+ * [s]. */
+int bi_stringsplit(struct bi_call *c)
+{
+    if (!json_is_string(c->a[0]) || !json_is_string(c->a[1]))
+        return 0;
+    const char *s = json_string_value(c->a[0]), *d = json_string_value(c->a[1]);
+    size_t len = json_string_length(c->a[0]), dlen = json_string_length(c->a[1]);
+    json_t *out = json_array();
+    if (!out)
+        return bi_oom(c);
+    size_t i = 0;
+    for (;;) {
+        const char *hit = dlen ? memmem(s + i, len - i, d, dlen) : NULL;
+        size_t upto = hit ? (size_t)(hit - s) : len;
+        if (json_array_size(out) == ARRAY_BUILT_MAX) {
+            json_decref(out);
+            return bi_array_too_big(c);
+        }
+        if (json_array_append_new(out, json_stringn(s + i, upto - i)) != 0) {
+            json_decref(out);
+            return bi_oom(c);
+        }
+        if (!hit)
+            break;
+        i = upto + dlen;
+    }
+    return bi_take(c, out);
 }
 
 /* REPLICATE(s, n): n copies (n truncated); negative n, or a result longer

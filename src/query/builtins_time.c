@@ -197,6 +197,8 @@ static int64_t part_ticks(int part)
 /* DateTimeAdd(part, n, datetime): years and months keep the day, clamped
  * to the end of the month (2020-01-31 + 1 month is 2020-02-29); n must be
  * an integer (documented); nanoseconds add whole ticks (n / 100). */
+static int add_part(struct bi_call *c, int part, double n, int64_t t);
+
 int bi_datetimeadd(struct bi_call *c)
 {
     int part = part_of(c->a[0]);
@@ -204,6 +206,13 @@ int bi_datetimeadd(struct bi_call *c)
     int64_t t;
     if (part < 0 || !bi_int(c->a[1], &n) || !parse_time(c->a[2], &t))
         return 0;
+    return add_part(c, part, n, t);
+}
+
+/* t plus n parts (DateTimeAdd, NOW, AGO): the result, or undefined out of
+ * range. */
+static int add_part(struct bi_call *c, int part, double n, int64_t t)
+{
     if (part == P_YEAR || part == P_MONTH) {
         double months = part == P_YEAR ? n * 12 : n;
         if (fabs(months) > 12 * 10000)
@@ -252,6 +261,43 @@ static int64_t part_value(int64_t t, int part)
     default:
         return p.frac * 100;
     }
+}
+
+/* DAY, MONTH, YEAR(datetime): DateTimePart of that part (documented),
+ * also of a date alone ("2024-01-10", as the documented examples use). */
+static int part_of_date(struct bi_call *c, int part)
+{
+    int64_t t;
+    const json_t *v = c->a[0];
+    if (json_is_string(v) && json_string_length(v) == 10) {
+        char full[32];
+        snprintf(full, sizeof full, "%sT00:00:00", json_string_value(v));
+        json_t *f = json_string(full);
+        int ok = f && parse_time(f, &t);
+        json_decref(f);
+        if (!f)
+            return bi_oom(c);
+        if (!ok)
+            return 0;
+    } else if (!parse_time(v, &t)) {
+        return 0;
+    }
+    return bi_num(c, (double)part_value(t, part));
+}
+
+int bi_day(struct bi_call *c)
+{
+    return part_of_date(c, P_DAY);
+}
+
+int bi_month(struct bi_call *c)
+{
+    return part_of_date(c, P_MONTH);
+}
+
+int bi_year(struct bi_call *c)
+{
+    return part_of_date(c, P_YEAR);
 }
 
 int bi_datetimepart(struct bi_call *c)
@@ -392,4 +438,28 @@ int bi_getcurrentticks(struct bi_call *c)
 int bi_getcurrenttimestamp(struct bi_call *c)
 {
     return bi_num(c, (double)now_ms(c));
+}
+
+/* NOW() is GetCurrentDateTime; NOW(part, n) and AGO(part, n) add or
+ * subtract n parts (an integer, as for DateTimeAdd) to or from it. */
+static int now_plus(struct bi_call *c, int sign)
+{
+    int64_t t = now_ms(c) * TICKS_PER_MS;
+    if (c->n == 0)
+        return put_time(c, t);
+    int part = part_of(c->a[0]);
+    double n;
+    if (c->n != 2 || part < 0 || !bi_int(c->a[1], &n))
+        return 0;
+    return add_part(c, part, sign * n, t);
+}
+
+int bi_now(struct bi_call *c)
+{
+    return now_plus(c, 1);
+}
+
+int bi_ago(struct bi_call *c)
+{
+    return now_plus(c, -1);
 }
