@@ -802,6 +802,7 @@ static const struct builtin {
     {"DateTimeAdd", 3, 3, bi_datetimeadd},
     {"DateTimeBin", 2, 4, bi_datetimebin},
     {"DateTimeDiff", 3, 3, bi_datetimediff},
+    {"DateTimeFormat", 2, 2, bi_datetimeformat},
     {"DateTimeFromParts", 3, 7, bi_datetimefromparts},
     {"DateTimePart", 2, 2, bi_datetimepart},
     {"DateTimeToTicks", 1, 1, bi_datetimetoticks},

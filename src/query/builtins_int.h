@@ -97,6 +97,7 @@ int bi_flag(const struct bi_call *c, size_t i);
     X(datetimeadd) \
     X(datetimebin) \
     X(datetimediff) \
+    X(datetimeformat) \
     X(datetimefromparts) \
     X(datetimepart) \
     X(datetimetoticks) \

@@ -110,13 +110,10 @@ static int digits(const char *s, size_t n, int *out)
     return 1;
 }
 
-/* Parse a date-time string argument into ticks; 0 when it is not one. */
-static int parse_time(const json_t *v, int64_t *t)
+/* Parse len bytes of ISO 8601 date-time text into ticks; 0 when it is
+ * not one. */
+static int parse_text(const char *s, size_t len, int64_t *t)
 {
-    if (!json_is_string(v))
-        return 0;
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
     struct parts p = {0};
     if (len < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
         !digits(s, 4, &p.y) || !digits(s + 5, 2, &p.mo) || !digits(s + 8, 2, &p.d) ||
@@ -138,6 +135,35 @@ static int parse_time(const json_t *v, int64_t *t)
     int ok;
     *t = join(&p, &ok);
     return ok && i == len;
+}
+
+/* A date-time string argument; 0 when it is not one. */
+static int parse_time(const json_t *v, int64_t *t)
+{
+    return json_is_string(v) && parse_text(json_string_value(v), json_string_length(v), t);
+}
+
+/* parse_time, and also a date alone ("2024-01-10": midnight) or a space
+ * instead of the 'T' ("2024-10-10 14:40:20"), the forms the documented
+ * examples of DAY, MONTH, YEAR and DateTimeFormat use. */
+static int parse_loose(const json_t *v, int64_t *t)
+{
+    if (!json_is_string(v))
+        return 0;
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    char buf[48];
+    if (len == 10) {
+        memcpy(buf, s, 10);
+        memcpy(buf + 10, "T00:00:00", 9);
+        return parse_text(buf, 19, t);
+    }
+    if (len >= 19 && len <= sizeof buf && s[10] == ' ') {
+        memcpy(buf, s, len);
+        buf[10] = 'T';
+        return parse_text(buf, len, t);
+    }
+    return parse_text(s, len, t);
 }
 
 static int put_time(struct bi_call *c, int64_t t)
@@ -264,24 +290,12 @@ static int64_t part_value(int64_t t, int part)
 }
 
 /* DAY, MONTH, YEAR(datetime): DateTimePart of that part (documented),
- * also of a date alone ("2024-01-10", as the documented examples use). */
+ * of the forms parse_loose takes. */
 static int part_of_date(struct bi_call *c, int part)
 {
     int64_t t;
-    const json_t *v = c->a[0];
-    if (json_is_string(v) && json_string_length(v) == 10) {
-        char full[32];
-        snprintf(full, sizeof full, "%sT00:00:00", json_string_value(v));
-        json_t *f = json_string(full);
-        int ok = f && parse_time(f, &t);
-        json_decref(f);
-        if (!f)
-            return bi_oom(c);
-        if (!ok)
-            return 0;
-    } else if (!parse_time(v, &t)) {
+    if (!parse_loose(c->a[0], &t))
         return 0;
-    }
     return bi_num(c, (double)part_value(t, part));
 }
 
@@ -462,4 +476,130 @@ int bi_now(struct bi_call *c)
 int bi_ago(struct bi_call *c)
 {
     return now_plus(c, -1);
+}
+
+/* ---- DateTimeFormat ---- */
+
+#define FORMAT_MAX 4096 /* bytes of format text */
+
+static const char *const month_names[] = {"January",   "February", "March",    "April",
+                                          "May",       "June",     "July",     "August",
+                                          "September", "October",  "November", "December"};
+static const char *const day_names[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                        "Thursday", "Friday", "Saturday"};
+
+/* One run of n copies of the specifier letter ch (.NET's custom date and
+ * time format, invariant culture, UTC); -1 for a run it does not take. */
+static int format_run(struct doc_buf *b, char ch, int n, const struct parts *p, int64_t t)
+{
+    char num[16];
+    int v = -1, pad = n > 2 ? 2 : n;
+    switch (ch) {
+    case 'y':
+        if (n <= 2)
+            v = p->y % 100;
+        else
+            v = p->y, pad = n;
+        break;
+    case 'M':
+        if (n >= 3) {
+            const char *m = month_names[p->mo - 1];
+            return doc_buf_put(b, m, n == 3 ? 3 : strlen(m));
+        }
+        v = p->mo;
+        break;
+    case 'd':
+        if (n >= 3) {
+            const char *d = day_names[(floor_div(t, TICKS_PER_DAY) % 7 + 11) % 7];
+            return doc_buf_put(b, d, n == 3 ? 3 : strlen(d));
+        }
+        v = p->d;
+        break;
+    case 'H':
+        v = p->h;
+        break;
+    case 'h':
+        v = p->h % 12 ? p->h % 12 : 12;
+        break;
+    case 'm':
+        v = p->mi;
+        break;
+    case 's':
+        v = p->s;
+        break;
+    case 't':
+        return doc_buf_put(b, p->h < 12 ? "AM" : "PM", n == 1 ? 1 : 2);
+    case 'f':
+    case 'F': {
+        if (n > 7)
+            return -1;
+        snprintf(num, sizeof num, "%07lld", (long long)p->frac);
+        int k = n;
+        if (ch == 'F') /* trailing zeros dropped (the '.' before stays) */
+            while (k > 0 && num[k - 1] == '0')
+                k--;
+        return doc_buf_put(b, num, (size_t)k);
+    }
+    case 'K':
+        return doc_buf_put(b, "Z", 1);
+    case 'z':
+        return doc_buf_puts(b, n == 1 ? "+0" : n == 2 ? "+00" : "+00:00");
+    default:
+        return -1;
+    }
+    if (v < 0 || pad > 9)
+        return -1;
+    int len = snprintf(num, sizeof num, "%0*d", pad, v);
+    return doc_buf_put(b, num, (size_t)len);
+}
+
+/* DateTimeFormat(datetime, format): the format's specifier runs (y, M, d,
+ * H, h, m, s, f, F, t, K, z) replaced by the date-time's parts, a
+ * backslash making the next character literal, text in quotes literal,
+ * anything else copied. */
+int bi_datetimeformat(struct bi_call *c)
+{
+    int64_t t;
+    if (!parse_loose(c->a[0], &t) || !json_is_string(c->a[1]) ||
+        json_string_length(c->a[1]) > FORMAT_MAX)
+        return 0;
+    const char *f = json_string_value(c->a[1]);
+    size_t n = json_string_length(c->a[1]);
+    struct parts p;
+    split(t, &p);
+    struct doc_buf b = {0};
+    int rc = doc_buf_put(&b, "", 0);
+    for (size_t i = 0; i < n && !rc;) {
+        char ch = f[i];
+        if (ch == '\\') {
+            if (i + 1 == n)
+                rc = -1;
+            else
+                rc = doc_buf_put(&b, f + i + 1, 1);
+            i += 2;
+        } else if (ch == '\'' || ch == '"') {
+            const char *end = memchr(f + i + 1, ch, n - i - 1);
+            if (!end)
+                rc = -1;
+            else
+                rc = doc_buf_put(&b, f + i + 1, (size_t)(end - f - i - 1));
+            i = end ? (size_t)(end - f) + 1 : n;
+        } else if (strchr("yMdHhmsfFtKz", ch) && ch) {
+            size_t j = i;
+            while (j < n && f[j] == ch)
+                j++;
+            rc = format_run(&b, ch, (int)(j - i > 99 ? 99 : j - i), &p, t);
+            i = j;
+        } else {
+            rc = doc_buf_put(&b, f + i, 1);
+            i++;
+        }
+    }
+    if (rc) {
+        doc_buf_free(&b);
+        return rc == AT_ENOMEM ? bi_oom(c) : 0; /* a bad format: undefined */
+    }
+    rc = bi_str(c, b.p, b.len);
+    doc_buf_free(&b);
+    return rc;
 }
