@@ -1044,11 +1044,6 @@ static int whole_key(const json_t *v)
     return !v || !json_is_string(v) || json_string_length(v) <= IX_STR_MAX;
 }
 
-/* SELECT VALUE COUNT(1) FROM c WHERE <one exact condition the index
- * holds>: the number of index entries in its range is the answer, since a
- * document has at most one value at a path and every document is indexed.
- * 1 with *n set, 0 when the query is not of that shape (run it), <0 on
- * error. */
 /* Whether WHERE is exactly one condition whose index ranges hold the
  * documents that pass it and no others: 1 with *out set (its paths and
  * values borrowed from q), else 0. */
@@ -1071,6 +1066,11 @@ static int exact_sarg(const struct q_query *q, const struct q_info *qi, struct q
     return 1;
 }
 
+/* SELECT VALUE COUNT(1) FROM c WHERE <one exact condition the index
+ * holds>: the number of index entries in its range is the answer, since a
+ * document has at most one value at a path and every document is indexed.
+ * 1 with *n set, 0 when the query is not of that shape (run it), <0 on
+ * error. */
 static int count_from_index(struct rconn *rc, const struct q_query *q, const struct q_info *qi,
                             const struct ixpol *pol, long long *n)
 {
