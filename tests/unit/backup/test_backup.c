@@ -364,13 +364,9 @@ static double backup_secs(struct t *t, unsigned busy_mbps)
     return (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 }
 
-static void test_paced_only_while_busy(void **state)
+/* Seconds a backup takes (busy_mbps 2) while a writer commits. */
+static double busy_backup_secs(struct t *t)
 {
-    struct t *t = *state;
-    /* ~2.4 MB at 2 MB/s while a writer commits: 1.2 s paced; at least
-     * 0.45 s even if, on a loaded machine, the writer is descheduled in
-     * more than half of the 50 ms windows the pacing looks at (it commits
-     * without fsync so that only scheduling can leave a window quiet). */
     struct appender a = {.st = t->c1, .next = NDOCS, .nosync = 1};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, append_loop, &a), 0);
@@ -380,6 +376,22 @@ static void test_paced_only_while_busy(void **state)
     double busy = backup_secs(t, 2);
     atomic_store(&a.stop, 1);
     pthread_join(th, NULL);
+    return busy;
+}
+
+static void test_paced_only_while_busy(void **state)
+{
+    struct t *t = *state;
+    /* ~2.4 MB at 2 MB/s while a writer commits: 1.2 s paced; at least
+     * 0.45 s even if, on a loaded machine, the writer is descheduled in
+     * more than half of the 50 ms windows the pacing looks at (it commits
+     * without fsync so that only scheduling can leave a window quiet).
+     * A machine loaded enough (CI runs other suites alongside) can still
+     * starve the writer for most of one backup, so up to three are tried:
+     * without pacing every one of them is fast. */
+    double busy = 0;
+    for (int attempt = 0; attempt < 3 && busy < 0.45; attempt++)
+        busy = busy_backup_secs(t);
     if (busy < 0.45)
         fail_msg("a backup while a writer commits took %.3f s: not paced", busy);
     /* Quiet stores: the same setting runs unpaced, well under that. */
