@@ -992,16 +992,92 @@ static void test_datetime_round_trip(void **state)
     }
 }
 
+/* Every built-in with every combination of awkward values (undefined,
+ * each type, empty and mixed arrays, strings with a NUL and non-ASCII,
+ * huge and negative numbers) at each arity it takes, up to three
+ * arguments: a result or undefined, or a 400; never a crash (ASan and
+ * UBSan run this too) and never another status. */
+static void test_every_builtin_hostile(void **state)
+{
+    (void)state;
+    const char *texts[] = {"null",
+                           "true",
+                           "0",
+                           "-1.5",
+                           "1e300",
+                           "3",
+                           "\"\"",
+                           "\"ab\\u0000c\"",
+                           "\"h\u00e9llo w\u00f6rld\"",
+                           "\"2024-01-10\"",
+                           "\"yyyy-MM-dd f F t\"",
+                           "[]",
+                           "[1,\"a\",null,[2],{\"k\":1}]",
+                           "[3,1,2]",
+                           "{}",
+                           "{\"a\":[1]}"};
+    enum { NV = sizeof texts / sizeof *texts + 1 };
+    json_t *vals[NV];
+    vals[0] = NULL; /* undefined */
+    for (size_t i = 1; i < NV; i++) {
+        vals[i] = doc_parse(texts[i - 1], strlen(texts[i - 1]), NULL);
+        assert_non_null(vals[i]);
+    }
+    struct q_ctx ctx = {1700000000000};
+    int n_fns = 0;
+    size_t calls = 0, defined = 0;
+    for (int id = 0; *q_builtin_name(id); id++, n_fns++) {
+        int min, max;
+        q_builtin_arity(id, &min, &max);
+        int top = max < 0 || max > 3 ? 3 : max;
+        for (int n = min; n <= top; n++) {
+            size_t combos = 1;
+            for (int k = 0; k < n; k++)
+                combos *= NV;
+            for (size_t c = 0; c < combos; c++) {
+                json_t *args[3] = {NULL, NULL, NULL};
+                for (int k = 0, r = (int)c; k < n; k++, r /= NV)
+                    args[k] = vals[r % NV];
+                json_t *out = NULL;
+                struct q_error err = {0};
+                calls++;
+                if (q_builtin_call(id, args, (size_t)n, &ctx, &out, &err) != 0) {
+                    if (err.status != 400)
+                        fail_msg("%s with %d arguments (combination %zu): status %d",
+                                 q_builtin_name(id), n, c, err.status);
+                    assert_null(out);
+                }
+                defined += out != NULL;
+                json_decref(out);
+            }
+        }
+    }
+    assert_true(n_fns > 100);
+    /* some results: not every call can have been refused for its types */
+    assert_true(defined > calls / 100);
+    print_message("%d built-ins, %zu calls, %zu defined results\n", n_fns, calls, defined);
+    for (size_t i = 1; i < NV; i++)
+        json_decref(vals[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cmp_types),   cmocka_unit_test(test_key_layout),
-        cmocka_unit_test(test_key_order),   cmocka_unit_test(test_builtin_table),
-        cmocka_unit_test(test_type_checks), cmocka_unit_test(test_math),
-        cmocka_unit_test(test_int_math),    cmocka_unit_test(test_arrays),
-        cmocka_unit_test(test_strings),     cmocka_unit_test(test_unicode),
-        cmocka_unit_test(test_conversions), cmocka_unit_test(test_regex),
-        cmocka_unit_test(test_datetime),    cmocka_unit_test(test_datetime_round_trip),
+        cmocka_unit_test(test_cmp_types),
+        cmocka_unit_test(test_key_layout),
+        cmocka_unit_test(test_key_order),
+        cmocka_unit_test(test_builtin_table),
+        cmocka_unit_test(test_type_checks),
+        cmocka_unit_test(test_math),
+        cmocka_unit_test(test_int_math),
+        cmocka_unit_test(test_arrays),
+        cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_unicode),
+        cmocka_unit_test(test_conversions),
+        cmocka_unit_test(test_regex),
+        cmocka_unit_test(test_datetime),
+        cmocka_unit_test(test_datetime_round_trip),
+        cmocka_unit_test(test_every_builtin_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
