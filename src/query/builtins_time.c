@@ -220,22 +220,9 @@ static int64_t part_ticks(int part)
     return t[part];
 }
 
-/* DateTimeAdd(part, n, datetime): years and months keep the day, clamped
- * to the end of the month (2020-01-31 + 1 month is 2020-02-29); n must be
- * an integer (documented); nanoseconds add whole ticks (n / 100). */
-static int add_part(struct bi_call *c, int part, double n, int64_t t);
-
-int bi_datetimeadd(struct bi_call *c)
-{
-    int part = part_of(c->a[0]);
-    double n;
-    int64_t t;
-    if (part < 0 || !bi_int(c->a[1], &n) || !parse_time(c->a[2], &t))
-        return 0;
-    return add_part(c, part, n, t);
-}
-
-/* t plus n parts (DateTimeAdd, NOW, AGO): the result, or undefined out of
+/* t plus n parts (DateTimeAdd, NOW, AGO): years and months keep the
+ * day, clamped to the end of the month (2020-01-31 + 1 month is
+ * 2020-02-29); nanoseconds add whole ticks (n / 100); undefined out of
  * range. */
 static int add_part(struct bi_call *c, int part, double n, int64_t t)
 {
@@ -260,6 +247,17 @@ static int add_part(struct bi_call *c, int part, double n, int64_t t)
     if (!in_range((double)t + add))
         return 0;
     return put_time(c, t + (int64_t)add);
+}
+
+/* DateTimeAdd(part, n, datetime): n must be an integer (documented). */
+int bi_datetimeadd(struct bi_call *c)
+{
+    int part = part_of(c->a[0]);
+    double n;
+    int64_t t;
+    if (part < 0 || !bi_int(c->a[1], &n) || !parse_time(c->a[2], &t))
+        return 0;
+    return add_part(c, part, n, t);
 }
 
 /* The value of part within t (DateTimePart). */
@@ -584,7 +582,7 @@ int bi_datetimeformat(struct bi_call *c)
             else
                 rc = doc_buf_put(&b, f + i + 1, (size_t)(end - f - i - 1));
             i = end ? (size_t)(end - f) + 1 : n;
-        } else if (strchr("yMdHhmsfFtKz", ch) && ch) {
+        } else if (ch && strchr("yMdHhmsfFtKz", ch)) {
             size_t j = i;
             while (j < n && f[j] == ch)
                 j++;
