@@ -81,6 +81,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crypto/aead.h"
 #include "crypto/rand.h"
 #include "crypto/secmem.h"
 #include "keys/keyfile.h"
@@ -176,10 +177,12 @@ static uint64_t first_reservation(const struct keyring *kr)
     return kr->rotate_at < KR_RESERVE_BLOCK ? kr->rotate_at : KR_RESERVE_BLOCK;
 }
 
+/* The page layer keeps key schedules (aead_*_kept): they go with the key. */
 static void dek_wipe(struct dek *d)
 {
     secmem_free(d->key, KP_KEY_MAX);
     secmem_wipe(d, sizeof *d);
+    aead_forget_kept();
 }
 
 static void file_wipe(struct kfile *f)
@@ -1100,6 +1103,7 @@ int keyring_layer_drop(struct keyring *kr, int layer)
         for (uint32_t j = 0; j < c->n; j++)
             secmem_wipe(c->v[j].key, KP_KEY_MAX);
     }
+    aead_forget_kept();
     pthread_mutex_unlock(&kr->mu);
     return 0;
 }

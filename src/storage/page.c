@@ -73,6 +73,7 @@ int page_seal(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int lay
     uint8_t *key = key_slot(); /* a copy: a layer dropped meanwhile cannot change it */
     if (!key)
         return AT_ENOMEM;
+    uint64_t epoch = aead_kept_epoch(); /* before the key is taken: see aead.h */
     int rc = 0;
     for (int layer = layers - 1; layer >= 0 && rc == 0; layer--) {
         uint8_t *trailer = page + PAGE_SIZE - PAGE_TRAILER_LEN * (layer + 1);
@@ -86,8 +87,8 @@ int page_seal(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN], int lay
         if (rc)
             break;
         size_t aad_len = build_aad(aad, id, pgno, layer, version, page);
-        rc = aead_seal(key, trailer + 4, aad, aad_len, page + hdr, end - hdr, page + hdr,
-                       trailer + 4 + AEAD_NONCE_LEN);
+        rc = aead_seal_kept(epoch, key, trailer + 4, aad, aad_len, page + hdr, end - hdr,
+                            page + hdr, trailer + 4 + AEAD_NONCE_LEN);
     }
     secmem_wipe(key, KEYRING_DEK_LEN);
     return rc;
@@ -110,6 +111,7 @@ int page_open_versions(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN]
         secmem_wipe(page, PAGE_SIZE);
         return AT_ENOMEM;
     }
+    uint64_t epoch = aead_kept_epoch();
     int rc = 0;
     for (int layer = 0; layer < layers; layer++) {
         uint8_t *trailer = page + PAGE_SIZE - PAGE_TRAILER_LEN * (layer + 1);
@@ -125,8 +127,8 @@ int page_open_versions(struct keyring *kr, const uint8_t id[KEYRING_FILE_ID_LEN]
             break;
         }
         size_t aad_len = build_aad(aad, id, pgno, layer, version, page);
-        rc = aead_open(key, trailer + 4, aad, aad_len, page + hdr, end - hdr, page + hdr,
-                       trailer + 4 + AEAD_NONCE_LEN);
+        rc = aead_open_kept(epoch, key, trailer + 4, aad, aad_len, page + hdr, end - hdr,
+                            page + hdr, trailer + 4 + AEAD_NONCE_LEN);
         if (rc) {
             secmem_wipe(page, PAGE_SIZE);
             rc = AT_EINTEGRITY;
