@@ -3,12 +3,14 @@
  * resource type/link derivation from paths, percent-decoding, RFC 1123
  * dates, and random paths that must never crash the splitter.
  */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <openssl/evp.h>
@@ -120,6 +122,34 @@ static void test_dates(void **state)
     assert_int_not_equal(auth_parse_date("yesterday", &t), 0);
     assert_int_not_equal(auth_parse_date("", &t), 0);
     assert_int_not_equal(auth_parse_date("Thu, 27 Apr 2017 00:51:12 CET", &t), 0);
+    /* What the exact RFC 1123 reader refuses, strptime still takes, as before */
+    assert_int_equal(auth_parse_date("Thu, 31 Apr 2017 00:00:00 GMT", &t), 0);
+    assert_int_equal((long long)t, 1493596800LL); /* 1 May */
+    assert_int_equal(auth_parse_date("Sun, 29 Feb 2015 00:00:00 GMT", &t), 0);
+    assert_int_equal((long long)t, 1425168000LL); /* 1 Mar */
+    assert_int_equal(auth_parse_date("Thursday, 27 Apr 2017 00:51:12 GMT", &t), 0);
+    assert_int_equal((long long)t, 1493254272LL);
+    assert_int_equal(auth_parse_date("Thu, 27 Apr 2017 00:51:12", &t), 0);
+    assert_int_equal((long long)t, 1493254272LL);
+    assert_int_not_equal(auth_parse_date("Thu, 27 Apr 2017 24:51:12 GMT", &t), 0);
+    assert_int_not_equal(auth_parse_date("Thu, 27 Xyz 2017 00:51:12 GMT", &t), 0);
+    assert_int_not_equal(auth_parse_date("Thu, 2x Apr 2017 00:51:12 GMT", &t), 0);
+    /* Every form an SDK sends, upper and lower case, 1970 to 2400 (leap
+     * days and centuries included): the same second as strftime wrote. */
+    srand(77);
+    for (int i = 0; i < 200000; i++) {
+        time_t want = (time_t)(((long long)rand() << 16 ^ rand()) % 13569465600LL);
+        struct tm tm;
+        char buf[64];
+        gmtime_r(&want, &tm);
+        strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        if (i % 2)
+            for (char *p = buf; *p; p++)
+                *p = (char)tolower((unsigned char)*p);
+        t = 0;
+        assert_int_equal(auth_parse_date(buf, &t), 0);
+        assert_int_equal((long long)t, (long long)want);
+    }
 }
 
 static void test_fuzz_paths(void **state)
