@@ -23,6 +23,7 @@
 #include "backup/backup.h"
 #include "crypto/secmem.h"
 #include "server/server.h"
+#include "storage/pagecache.h"
 
 static void set(char **slot, const char *v)
 {
@@ -132,6 +133,8 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
         c->reencrypt_mbps = NUM_INT(c, k, v);
     else if (!strcmp(k, "index_merge_keys"))
         c->index_merge_keys = (long)num(c, k, v, LONG_MIN, LONG_MAX);
+    else if (!strcmp(k, "page_cache_mb"))
+        c->page_cache_mb = (long)num(c, k, v, LONG_MIN, LONG_MAX);
     else if (!strcmp(k, "dek_max_encryptions"))
         c->dek_max_encryptions = num(c, k, v, LLONG_MIN, LLONG_MAX);
     else if (!strcmp(k, "media_target"))
@@ -203,7 +206,7 @@ static void usage(FILE *to)
         "                [--backup-busy-mbps N]]\n"
         "               [--dek-rotation-days N] [--reencrypt-mbps N] [--dek-max-encryptions N]\n"
         "               [--media-target file:DIR|azblob:URL [--media-account-key-file F]]\n"
-        "               [--index-merge-keys N]\n"
+        "               [--index-merge-keys N] [--page-cache-mb N]\n"
         "defaults: --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081\n"
         "  --media-target file:<data-dir>/media\n"
         "environment: ATREST_DATA_DIR ATREST_KEY_DIR ATREST_LISTEN ATREST_MASTER_KEY\n"
@@ -212,8 +215,8 @@ static void usage(FILE *to)
         "  ATREST_KMS_INSECURE ATREST_KMS_KEY ATREST_CMK ATREST_CMK_TOKEN_FILE ATREST_CMK_CA\n"
         "  ATREST_KMS_GRACE_SECONDS ATREST_CMK_CHECK_SECONDS ATREST_DEK_ROTATION_DAYS\n"
         "  ATREST_REENCRYPT_MBPS ATREST_DEK_MAX_ENCRYPTIONS ATREST_MEDIA_TARGET\n"
-        "  ATREST_MEDIA_ACCOUNT_KEY_FILE ATREST_INDEX_MERGE_KEYS (and the ATREST_BACKUP_*\n"
-        "  settings)\n",
+        "  ATREST_MEDIA_ACCOUNT_KEY_FILE ATREST_INDEX_MERGE_KEYS ATREST_PAGE_CACHE_MB (and\n"
+        "  the ATREST_BACKUP_* settings)\n",
         to);
 }
 
@@ -280,12 +283,14 @@ int config_load(struct config *c, int argc, char **argv)
         {"media-target", required_argument, NULL, 1301},
         {"media-account-key-file", required_argument, NULL, 1302},
         {"index-merge-keys", required_argument, NULL, 1401},
+        {"page-cache-mb", required_argument, NULL, 1402},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(c, 0, sizeof *c);
     c->kms_grace_s = -1;
     c->dek_rotation_days = c->reencrypt_mbps = c->backup_busy_mbps = -1;
+    c->page_cache_mb = -1;
     /* pass 1: find --config */
     const char *file = getenv("ATREST_CONFIG");
     int ch;
@@ -337,6 +342,7 @@ int config_load(struct config *c, int argc, char **argv)
         {"ATREST_MEDIA_TARGET", "media_target"},
         {"ATREST_MEDIA_ACCOUNT_KEY_FILE", "media_account_key_file"},
         {"ATREST_INDEX_MERGE_KEYS", "index_merge_keys"},
+        {"ATREST_PAGE_CACHE_MB", "page_cache_mb"},
     };
     int ro_reset = 1;
     for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
@@ -441,6 +447,12 @@ int config_load(struct config *c, int argc, char **argv)
     }
     if (c->index_merge_keys < 0 || c->index_merge_keys > 16777216) {
         fprintf(stderr, "atrestd: --index-merge-keys wants 1 to 16777216\n");
+        return -1;
+    }
+    if (c->page_cache_mb == -1)
+        c->page_cache_mb = PAGECACHE_DEFAULT_MB;
+    if (c->page_cache_mb < 0 || c->page_cache_mb > 1048576) {
+        fprintf(stderr, "atrestd: --page-cache-mb wants 0 to 1048576\n");
         return -1;
     }
     if (c->dek_rotation_days == -1)

@@ -8,6 +8,7 @@
  */
 #include "common/clock.h"
 #include "server/keymon.h"
+#include "storage/pagecache.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -118,6 +119,7 @@ static void check_layer(struct keymon *m, int l)
          * refused before a page is sealed) or have already committed. */
         int drc = keyring_layer_drop(kr, 1);
         (void)drc;
+        pagecache_clear(); /* and the plaintext they decrypted */
     }
     if (was != s->state) {
         char msg[400];

@@ -24,6 +24,7 @@
 #include "server/keysetup.h"
 #include "server/server.h"
 #include "server/srv.h"
+#include "storage/pagecache.h"
 #include "storage/store.h"
 
 static const char DEV_KEY[] =
@@ -137,6 +138,10 @@ int main(int argc, char **argv)
         goto out;
     }
     ix_set_merge_keys(cfg.index_merge_keys);
+    if ((rc = pagecache_configure((size_t)cfg.page_cache_mb << 20)) != 0) {
+        fprintf(stderr, "atrestd: cannot set up a page cache of %ld MB\n", cfg.page_cache_mb);
+        goto out;
+    }
     if ((rc = catalog_open(env, &srv.cat)) != 0) {
         fprintf(stderr, "atrestd: cannot open the account: %s\n", at_error_detail());
         goto out;

@@ -64,6 +64,7 @@ struct config {
     int kms_grace_s;       /* -1: default (300) */
     int cmk_check_s;       /* 0: default (30) */
     long index_merge_keys; /* 0: default (131072; docs/query.md) */
+    long page_cache_mb;    /* decrypted pages kept for all stores (pagecache.h) */
     char bad_number[64];   /* the first setting whose number did not parse */
 };
 /* 0 ok; 1 printed help; -1 usage error (printed). */

@@ -76,6 +76,18 @@
  *      pages all authenticated, that each one is a free-list leaf, and
  *      fail as for an authentication failure otherwise. Everywhere else a
  *      page of zeros fails authentication like any damage.
+ *  10. Page cache (pagecache.h). Outside read-ahead, a whole-page read of a
+ *      main file is served from the process's page cache when it holds the
+ *      page, and a page read from the file that authenticated is put there.
+ *      Sound for the reason of invariant 8: a main-file page cannot change
+ *      while a reader that reads it from the main file is in its
+ *      transaction. A write of a main-file page (a checkpoint, a rollback)
+ *      drops it right after the write, a truncate drops the pages past the
+ *      new end, and the binding's end drops all of its pages, so a reader
+ *      that starts later finds none of the old content. Rewrites (invariant
+ *      6) keep the plaintext, so the cache keeps it too. The epoch of every
+ *      call (aead_kept_epoch, read before the page is read) empties the
+ *      cache once any key has been wiped since.
  */
 #include "storage/vfs.h"
 
@@ -88,8 +100,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto/aead.h"
 #include "crypto/secmem.h"
 #include "storage/page.h"
+#include "storage/pagecache.h"
 #include "storage/shm.h"
 
 #define WAL_RECOVER_LOCK 2 /* slot index of the WAL-index recover lock (wal.c) */
@@ -184,8 +198,12 @@ static struct binding *find_locked(const char *path)
     return NULL;
 }
 
+/* The page cache's name for a binding's main file (invariant 10). */
+#define CACHE_FILE(b) ((uint64_t)(uintptr_t)(b))
+
 static void binding_free(struct binding *b)
 {
+    pagecache_drop_file(CACHE_FILE(b));
     if (b->rekey_fd >= 0)
         close(b->rekey_fd);
     pthread_mutex_destroy(&b->rekey_mu);
@@ -502,8 +520,13 @@ static int main_read(struct efile *f, uint8_t *buf, int amt, sqlite3_int64 off)
         int rc;
         if (in == 0 && n == PAGE_SIZE && f->ra) {
             rc = ra_page(f, (uint32_t)(pg + 1), buf, off);
-        } else if (in == 0 && n == PAGE_SIZE) {
-            rc = read_page(f, (uint32_t)(pg + 1), buf, off);
+        } else if (in == 0 && n == PAGE_SIZE) { /* invariant 10 */
+            uint64_t epoch = aead_kept_epoch();
+            uint32_t pgno = (uint32_t)(pg + 1);
+            if (pagecache_get(CACHE_FILE(f->b), pgno, epoch, buf))
+                rc = SQLITE_OK;
+            else if ((rc = read_page(f, pgno, buf, off)) == SQLITE_OK)
+                pagecache_put(CACHE_FILE(f->b), pgno, epoch, buf);
         } else {
             rc = read_page(f, (uint32_t)(pg + 1), f->scratch, pg * PAGE_SIZE);
             if (rc == SQLITE_OK)
@@ -559,6 +582,7 @@ static int main_write(struct efile *f, const uint8_t *buf, int amt, sqlite3_int6
             ckpt_writeback(f->b);
         pthread_mutex_unlock(&f->b->rekey_mu);
     }
+    pagecache_drop(CACHE_FILE(f->b), (uint32_t)(off / PAGE_SIZE + 1)); /* invariant 10 */
     return rc;
 }
 
@@ -915,6 +939,7 @@ static int x_truncate(sqlite3_file *pf, sqlite3_int64 size)
     pthread_mutex_lock(&f->b->rekey_mu); /* invariant 6 */
     rc = f->real->pMethods->xTruncate(f->real, size);
     pthread_mutex_unlock(&f->b->rekey_mu);
+    pagecache_drop_from(CACHE_FILE(f->b), (uint32_t)(size / PAGE_SIZE + 1));
     return rc;
 }
 static int x_sync(sqlite3_file *pf, int flags)
