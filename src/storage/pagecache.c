@@ -26,7 +26,8 @@
 struct slot {
     uint64_t file;
     uint32_t pgno;
-    int32_t next; /* bucket chain */
+    int32_t next; /* bucket chain; set when the slot is linked (calloc's
+                     zeroed slots are left untouched until used) */
     uint8_t used; /* holds a page */
     uint8_t ref;  /* read since the hand passed */
 };
@@ -153,8 +154,6 @@ int pagecache_configure(size_t bytes)
                 free_shard(s);
                 rc = AT_ENOMEM;
             } else {
-                for (size_t i = 0; i < per; i++)
-                    s->slots[i].next = NIL;
                 for (size_t i = 0; i < nb; i++)
                     s->buckets[i] = NIL;
                 s->nslots = per;
