@@ -63,6 +63,8 @@ static long long num(struct config *c, const char *k, const char *v, long long l
     return 0;
 }
 #define NUM_INT(c, k, v) ((int)num(c, k, v, INT_MIN, INT_MAX))
+/* Settings whose -1 means "not given": a given value is never negative. */
+#define NUM_GIVEN(c, k, v) ((int)num(c, k, v, 0, INT_MAX))
 
 /* Apply one setting by name ('-' and '_' alike). 0 ok, -1 unknown. */
 static int apply(struct config *c, const char *key, const char *v, int *ro_reset)
@@ -108,7 +110,7 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
     else if (!strcmp(k, "kms_insecure"))
         c->kms_insecure = v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"));
     else if (!strcmp(k, "kms_grace_seconds"))
-        c->kms_grace_s = NUM_INT(c, k, v);
+        c->kms_grace_s = NUM_GIVEN(c, k, v);
     else if (!strcmp(k, "cmk_check_seconds"))
         c->cmk_check_s = NUM_INT(c, k, v);
     else if (!strcmp(k, "backup_mode"))
@@ -126,15 +128,15 @@ static int apply(struct config *c, const char *key, const char *v, int *ro_reset
     else if (!strcmp(k, "backup_retain"))
         c->backup_retain = NUM_INT(c, k, v);
     else if (!strcmp(k, "dek_rotation_days"))
-        c->dek_rotation_days = NUM_INT(c, k, v);
+        c->dek_rotation_days = NUM_GIVEN(c, k, v);
     else if (!strcmp(k, "backup_busy_mbps"))
-        c->backup_busy_mbps = NUM_INT(c, k, v);
+        c->backup_busy_mbps = NUM_GIVEN(c, k, v);
     else if (!strcmp(k, "reencrypt_mbps"))
-        c->reencrypt_mbps = NUM_INT(c, k, v);
+        c->reencrypt_mbps = NUM_GIVEN(c, k, v);
     else if (!strcmp(k, "index_merge_keys"))
         c->index_merge_keys = (long)num(c, k, v, LONG_MIN, LONG_MAX);
     else if (!strcmp(k, "page_cache_mb"))
-        c->page_cache_mb = (long)num(c, k, v, LONG_MIN, LONG_MAX);
+        c->page_cache_mb = (long)num(c, k, v, 0, 1048576); /* -1: not given */
     else if (!strcmp(k, "dek_max_encryptions"))
         c->dek_max_encryptions = num(c, k, v, LLONG_MIN, LLONG_MAX);
     else if (!strcmp(k, "media_target"))
@@ -206,7 +208,7 @@ static void usage(FILE *to)
         "                [--backup-busy-mbps N]]\n"
         "               [--dek-rotation-days N] [--reencrypt-mbps N] [--dek-max-encryptions N]\n"
         "               [--media-target file:DIR|azblob:URL [--media-account-key-file F]]\n"
-        "               [--index-merge-keys N] [--page-cache-mb N]\n"
+        "               [--index-merge-keys N] [--page-cache-mb 0-1048576]\n"
         "defaults: --data-dir ./data --key-dir ./keys --listen 127.0.0.1:8081\n"
         "  --media-target file:<data-dir>/media\n"
         "environment: ATREST_DATA_DIR ATREST_KEY_DIR ATREST_LISTEN ATREST_MASTER_KEY\n"
@@ -398,8 +400,8 @@ int config_load(struct config *c, int argc, char **argv)
         fprintf(stderr, "atrestd: --kms and --cmk need --kms-token-file (or --cmk-token-file)\n");
         return -1;
     }
-    if (c->kms_grace_s < -1 || c->cmk_check_s < 0) {
-        fprintf(stderr, "atrestd: --kms-grace-seconds and --cmk-check-seconds want a number\n");
+    if (c->cmk_check_s < 0) {
+        fprintf(stderr, "atrestd: --cmk-check-seconds wants 0 or more\n");
         return -1;
     }
     if (c->backup_continuous < 0) {
@@ -431,13 +433,12 @@ int config_load(struct config *c, int argc, char **argv)
         fprintf(stderr, "atrestd: --backup-retain wants 1 to 720\n");
         return -1;
     }
-    if (c->dek_rotation_days < -1 || c->dek_rotation_days > 3650 || c->reencrypt_mbps < -1 ||
-        c->reencrypt_mbps > 100000) {
+    if (c->dek_rotation_days > 3650 || c->reencrypt_mbps > 100000) {
         fprintf(stderr, "atrestd: --dek-rotation-days wants 0 to 3650, --reencrypt-mbps 0 to "
                         "100000\n");
         return -1;
     }
-    if (c->backup_busy_mbps < -1 || c->backup_busy_mbps > 100000) {
+    if (c->backup_busy_mbps > 100000) {
         fprintf(stderr, "atrestd: --backup-busy-mbps wants 0 (never paced) to 100000\n");
         return -1;
     }
@@ -451,10 +452,6 @@ int config_load(struct config *c, int argc, char **argv)
     }
     if (c->page_cache_mb == -1)
         c->page_cache_mb = PAGECACHE_DEFAULT_MB;
-    if (c->page_cache_mb < 0 || c->page_cache_mb > 1048576) {
-        fprintf(stderr, "atrestd: --page-cache-mb wants 0 to 1048576\n");
-        return -1;
-    }
     if (c->dek_rotation_days == -1)
         c->dek_rotation_days = 90;
     if (c->reencrypt_mbps == -1)

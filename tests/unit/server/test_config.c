@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "server/server.h"
+#include "storage/pagecache.h"
 
 /* config_load on a copy of args (getopt may permute, key flags are wiped). */
 static int load(struct config *c, const char *const *args)
@@ -127,7 +128,12 @@ static void test_numbers(void **state)
     const char *empty[] = {"--dek-rotation-days", "", NULL};
     const char *huge[] = {"--backup-target", "file:/x", "--backup-retain", "4294967298", NULL};
     const char *range[] = {"--index-merge-keys", "16777217", NULL};
-    const char *const *cases[] = {words, tail, empty, huge, range};
+    /* -1 is how "not given" is kept: given, it is refused, not the default */
+    const char *unset1[] = {"--dek-rotation-days", "-1", NULL};
+    const char *unset2[] = {"--reencrypt-mbps", "-1", NULL};
+    const char *unset3[] = {"--backup-busy-mbps", "-1", NULL};
+    const char *unset4[] = {"--kms-grace-seconds", "-1", NULL};
+    const char *const *cases[] = {words, tail, empty, huge, range, unset1, unset2, unset3, unset4};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         assert_int_equal(load(&c, cases[i]), -1);
         config_free(&c);
@@ -143,6 +149,42 @@ static void test_numbers(void **state)
     unsetenv("ATREST_INDEX_MERGE_KEYS");
 }
 
+/* --page-cache-mb: 256 by default, 0 turns the cache off, -1 or past
+ * 1048576 or not a number is refused; the environment reaches it too. */
+static void test_page_cache_mb(void **state)
+{
+    (void)state;
+    struct config c;
+    const char *none[] = {NULL};
+    assert_int_equal(load(&c, none), 0);
+    assert_int_equal(c.page_cache_mb, PAGECACHE_DEFAULT_MB);
+    config_free(&c);
+    const char *off[] = {"--page-cache-mb", "0", NULL};
+    assert_int_equal(load(&c, off), 0);
+    assert_int_equal(c.page_cache_mb, 0);
+    config_free(&c);
+    const char *most[] = {"--page-cache-mb", "1048576", NULL};
+    assert_int_equal(load(&c, most), 0);
+    assert_int_equal(c.page_cache_mb, 1048576);
+    config_free(&c);
+    const char *neg[] = {"--page-cache-mb", "-1", NULL};
+    const char *big[] = {"--page-cache-mb", "1048577", NULL};
+    const char *word[] = {"--page-cache-mb", "lots", NULL};
+    const char *const *cases[] = {neg, big, word};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        assert_int_equal(load(&c, cases[i]), -1);
+        config_free(&c);
+    }
+    setenv("ATREST_PAGE_CACHE_MB", "64", 1);
+    assert_int_equal(load(&c, none), 0);
+    assert_int_equal(c.page_cache_mb, 64);
+    config_free(&c);
+    setenv("ATREST_PAGE_CACHE_MB", "64MB", 1);
+    assert_int_equal(load(&c, none), -1);
+    config_free(&c);
+    unsetenv("ATREST_PAGE_CACHE_MB");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -150,6 +192,7 @@ int main(void)
         cmocka_unit_test(test_continuous_refused),
         cmocka_unit_test(test_continuous_from_environment),
         cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_page_cache_mb),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
